@@ -1,0 +1,20 @@
+// Bundles the extension and the CLI with esbuild. onnxruntime-node stays external: esbuild cannot
+// bundle its .node binary, so it ships in node_modules.
+import { build } from 'esbuild';
+
+const watch = process.argv.includes('--watch');
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: true,
+  external: ['vscode', 'onnxruntime-node'],
+  logLevel: 'warning',
+};
+
+await Promise.all([
+  build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' }),
+  build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+]);
+if (watch) console.log('watch mode is not supported; rerun npm run build');

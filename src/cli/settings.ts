@@ -1,0 +1,67 @@
+import { entryFields, entryPath, type DatasetEntry } from '../core/config';
+import { DimpError } from '../core/errors';
+import type { DatasetSource } from '../core/pipeline';
+import { DEFAULT_CHECKER_SETTINGS, DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from '../core/train/ngramTraining';
+import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../core/weighting/weights';
+import { numberFlag, stringFlag, type CommandContext, type OptionSpec } from './command';
+
+/** Flags that shape training of the classifier. */
+export const TRAINING_OPTIONS: Record<string, OptionSpec> = {
+  epochs: { type: 'string', value: 'N', description: `training epochs (default ${DEFAULT_CLASSIFIER_SETTINGS.epochs})` },
+  'batch-size': { type: 'string', value: 'N', description: `minibatch size (default ${DEFAULT_CLASSIFIER_SETTINGS.batchSize})` },
+  lr: { type: 'string', value: 'X', description: `initial SGD learning rate, decayed linearly to 0 (default ${DEFAULT_CLASSIFIER_SETTINGS.learningRate})` },
+  dim: { type: 'string', value: 'N', description: `embedding dimension (default ${DEFAULT_CLASSIFIER_SETTINGS.dim})` },
+  seed: { type: 'string', value: 'N', description: 'random seed; same seed and data give the same result (default 1)' },
+  epsilon: { type: 'string', value: 'X', description: `smallest weight denominator (default ${DEFAULT_WEIGHT_GUARDS.epsilon})` },
+  'max-weight': { type: 'string', value: 'X', description: 'cap on every weight (default: none)' },
+};
+
+/** The classifier's settings from flags, then the config, then defaults. */
+export function classifierSettings(context: CommandContext): NgramSettings {
+  const t = context.project.config.training ?? {};
+  return {
+    ...DEFAULT_CLASSIFIER_SETTINGS,
+    epochs: numberFlag(context.values, 'epochs', { min: 1, max: 1000, integer: true }) ?? t.epochs ?? DEFAULT_CLASSIFIER_SETTINGS.epochs,
+    batchSize: numberFlag(context.values, 'batch-size', { min: 1, max: 65536, integer: true }) ?? t.batchSize ?? DEFAULT_CLASSIFIER_SETTINGS.batchSize,
+    learningRate: numberFlag(context.values, 'lr', { min: 1e-9, max: 100 }) ?? t.learningRate ?? DEFAULT_CLASSIFIER_SETTINGS.learningRate,
+    dim: numberFlag(context.values, 'dim', { min: 1, max: 4096, integer: true }) ?? t.dim ?? DEFAULT_CLASSIFIER_SETTINGS.dim,
+  };
+}
+
+/** The checkers' settings: the config's `checkers` section over the checker defaults. */
+export function checkerSettings(context: CommandContext): NgramSettings {
+  const c = context.project.config.checkers ?? {};
+  return {
+    ...DEFAULT_CHECKER_SETTINGS,
+    epochs: c.epochs ?? DEFAULT_CHECKER_SETTINGS.epochs,
+    batchSize: c.batchSize ?? DEFAULT_CHECKER_SETTINGS.batchSize,
+    learningRate: c.learningRate ?? DEFAULT_CHECKER_SETTINGS.learningRate,
+    dim: c.dim ?? DEFAULT_CHECKER_SETTINGS.dim,
+  };
+}
+
+/** The --seed flag or the config's seed, default 1. */
+export function seedFlag(context: CommandContext): number {
+  return numberFlag(context.values, 'seed', { min: 0, max: 2 ** 32 - 1, integer: true }) ?? context.project.config.training?.seed ?? 1;
+}
+
+/** ε and the max weight from flags or config. */
+export function guardsFlags(context: CommandContext): WeightGuards {
+  const t = context.project.config.training ?? {};
+  return {
+    epsilon: numberFlag(context.values, 'epsilon', { min: 1e-30, max: 1 }) ?? t.epsilon ?? DEFAULT_WEIGHT_GUARDS.epsilon,
+    maxWeight: numberFlag(context.values, 'max-weight', { min: 1e-9 }) ?? t.maxWeight ?? null,
+  };
+}
+
+/** A dataset from its flag, else from the config's `datasets` entry. */
+export function datasetSource(context: CommandContext, flag: string, role: 'synthetic' | 'real' | 'validation' | 'test', required: boolean): DatasetSource | undefined {
+  const fromFlag = stringFlag(context.values, flag);
+  const entry: DatasetEntry | undefined = fromFlag ?? context.project.config.datasets?.[role];
+  const file = entryPath(entry);
+  if (!file) {
+    if (required) throw new DimpError('usage', `missing --${flag} FILE (or "datasets": {"${role}": …} in dimp.config.json)`);
+    return undefined;
+  }
+  return { path: file, fields: fromFlag ? undefined : entryFields(entry) };
+}

@@ -1,0 +1,104 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { LossKind } from '../protocol/events';
+import type { FieldOverrides } from './data/fields';
+import { DimpError } from './errors';
+import type { DeviceChoice } from './runtime/onnxRuntime';
+
+/** A dataset entry of `dimp.config.json`: a path, or a path with its field mapping. */
+export type DatasetEntry = string | { path: string; fields?: FieldOverrides };
+
+/** Training settings a project can fix in `dimp.config.json`; the CLI's flags override them. */
+export interface TrainingConfig {
+  loss?: LossKind;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  dim?: number;
+  seed?: number;
+  /** Smallest weight denominator, default 1e-6. */
+  epsilon?: number;
+  /** Largest weight; null or absent for none. */
+  maxWeight?: number | null;
+}
+
+/**
+ * `dimp.config.json` at the workspace root: datasets, models and training for a project, read by the
+ * extension and the CLI alike. Relative paths are relative to the file's folder.
+ */
+export interface ProjectConfig {
+  /** Label names in class-index order; makes 0, "0" and "negative" line up. */
+  labels?: string[];
+  datasets?: { synthetic?: DatasetEntry; real?: DatasetEntry; validation?: DatasetEntry; test?: DatasetEntry };
+  models?: { quality?: string; diversity?: string };
+  training?: TrainingConfig;
+  checkers?: Pick<TrainingConfig, 'epochs' | 'batchSize' | 'learningRate' | 'dim'>;
+  device?: DeviceChoice;
+  /** Folder for run folders, default `runs`. */
+  output?: string;
+}
+
+/** The config file's name. */
+export const PROJECT_CONFIG_FILE = 'dimp.config.json';
+
+/** A config with every path made absolute. */
+export interface LoadedConfig {
+  file: string | undefined;
+  config: ProjectConfig;
+}
+
+const DATASET_KEYS = ['synthetic', 'real', 'validation', 'test'] as const;
+
+function resolveEntry(entry: DatasetEntry | undefined, base: string, file: string, key: string): DatasetEntry | undefined {
+  if (entry === undefined) return undefined;
+  if (typeof entry === 'string') return path.resolve(base, entry);
+  if (entry && typeof entry === 'object' && typeof entry.path === 'string') return { ...entry, path: path.resolve(base, entry.path) };
+  throw new DimpError('usage', `datasets.${key} must be a path or {"path": …, "fields": …}`, { file });
+}
+
+/** Reads `dimp.config.json` (a given path, or the one in `dir` when present); absent → empty config. */
+export async function loadProjectConfig(explicit: string | undefined, dir: string): Promise<LoadedConfig> {
+  const file = explicit ? path.resolve(explicit) : path.join(dir, PROJECT_CONFIG_FILE);
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch {
+    if (explicit) throw new DimpError('usage', 'config file not found', { file });
+    return { file: undefined, config: {} };
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new DimpError('usage', `not valid JSON: ${(error as Error).message}`, { file });
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new DimpError('usage', 'must be a JSON object', { file });
+  const config = raw as ProjectConfig;
+  const base = path.dirname(file);
+  if (config.labels !== undefined && (!Array.isArray(config.labels) || !config.labels.every((l) => typeof l === 'string'))) {
+    throw new DimpError('usage', '"labels" must be a list of label names', { file });
+  }
+  const datasets: NonNullable<ProjectConfig['datasets']> = {};
+  for (const key of DATASET_KEYS) {
+    const entry = resolveEntry(config.datasets?.[key], base, file, key);
+    if (entry !== undefined) datasets[key] = entry;
+  }
+  const models = config.models && {
+    quality: config.models.quality && path.resolve(base, config.models.quality),
+    diversity: config.models.diversity && path.resolve(base, config.models.diversity),
+  };
+  return {
+    file,
+    config: { ...config, datasets, ...(models ? { models: models as ProjectConfig['models'] } : {}), output: config.output && path.resolve(base, config.output) },
+  };
+}
+
+/** The path of a dataset entry. */
+export function entryPath(entry: DatasetEntry | undefined): string | undefined {
+  return typeof entry === 'string' ? entry : entry?.path;
+}
+
+/** The field overrides of a dataset entry. */
+export function entryFields(entry: DatasetEntry | undefined): FieldOverrides | undefined {
+  return typeof entry === 'object' ? entry.fields : undefined;
+}

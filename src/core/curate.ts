@@ -1,0 +1,104 @@
+import { promises as fs } from 'node:fs';
+import { parseJsonlFile } from './data/dataset';
+import type { FieldOverrides } from './data/fields';
+import { readJsonlLines } from './data/jsonl';
+import { DimpError } from './errors';
+import { writeFileAtomic } from './io/atomic';
+import { scoresByRowId, type RowScore, type Scores } from './weighting/score';
+
+/** Which rows to keep. Exactly one of the thresholds, or a fraction. */
+export interface CurationRule {
+  /** Score to rank and threshold on. */
+  by: 'weight' | 'quality';
+  /** Keep this fraction (0–1) of scored rows with the highest score. */
+  keepFraction?: number;
+  /** Keep rows whose score is at least this. */
+  minimum?: number;
+  /** Order of the curated file: the file's own order (default), or by score. */
+  sort?: 'file' | 'ascending' | 'descending';
+  /** Add `"weight"` (IMP weight) to each kept line's JSON. */
+  addWeight?: boolean;
+}
+
+/** What curation did. */
+export interface CurationSummary {
+  kept: number;
+  rejected: number;
+  /** Lines that could not be used (bad JSON, missing fields…): written to the rejected file. */
+  unusable: number;
+  /** Usable lines with no score (changed since scoring): rejected, and counted. */
+  unscored: number;
+  threshold: number;
+}
+
+const scoreOf = (score: RowScore, by: CurationRule['by']): number => (by === 'weight' ? score.impWeight : score.quality);
+
+/**
+ * Splits a synthetic file into curated and rejected files by score. Lines are copied byte for byte
+ * (or with a `weight` field added); every line lands in exactly one of the two files, so nothing is
+ * lost. Both files are written atomically.
+ */
+export async function curateFile(
+  syntheticFile: string,
+  scores: Scores,
+  rule: CurationRule,
+  outputs: { curated: string; rejected?: string; overwrite?: boolean },
+  options: { fields?: FieldOverrides; signal?: AbortSignal } = {},
+): Promise<CurationSummary> {
+  if ((rule.keepFraction === undefined) === (rule.minimum === undefined)) throw new DimpError('usage', 'give exactly one of --keep-fraction or --min-weight/--min-quality');
+  if (rule.keepFraction !== undefined && !(rule.keepFraction > 0 && rule.keepFraction <= 1)) throw new DimpError('usage', `--keep-fraction must be in (0, 1], got ${rule.keepFraction}`);
+  for (const target of [outputs.curated, outputs.rejected]) {
+    if (target && !outputs.overwrite && (await fs.stat(target).catch(() => undefined))) {
+      throw new DimpError('usage', 'output exists; pass --force to overwrite it', { file: target });
+    }
+  }
+  const parsed = await parseJsonlFile(syntheticFile, { fields: options.fields, signal: options.signal });
+  const byId = scoresByRowId(scores);
+  const scoreByLine = new Map<number, RowScore>();
+  for (const line of parsed.lines) {
+    const score = byId.get(line.rowId);
+    if (score) scoreByLine.set(line.line, score);
+  }
+  const values = [...scoreByLine.values()].map((s) => scoreOf(s, rule.by)).sort((a, b) => b - a);
+  let threshold: number;
+  if (rule.minimum !== undefined) threshold = rule.minimum;
+  else {
+    const keep = Math.max(1, Math.round(values.length * rule.keepFraction!));
+    threshold = values[keep - 1] ?? Infinity;
+  }
+  // Ties at the threshold of a fraction are broken by file order, so exactly the fraction is kept.
+  let keepBudget = rule.keepFraction !== undefined ? Math.max(1, Math.round(values.length * rule.keepFraction)) : Infinity;
+  const aboveThreshold = values.filter((v) => v > threshold).length;
+  let tiesAllowed = keepBudget === Infinity ? Infinity : keepBudget - aboveThreshold;
+
+  const kept: { text: string; score: number; line: number }[] = [];
+  const rejected: string[] = [];
+  let unusable = 0;
+  let unscored = 0;
+  const usableLines = new Set(parsed.lines.map((l) => l.line));
+  for await (const line of readJsonlLines(syntheticFile, options.signal)) {
+    if (line.text.trim() === '') continue;
+    const score = scoreByLine.get(line.line);
+    if (!score) {
+      if (usableLines.has(line.line)) unscored += 1;
+      else unusable += 1;
+      rejected.push(line.text);
+      continue;
+    }
+    const value = scoreOf(score, rule.by);
+    let keep = value > threshold || (value === threshold && tiesAllowed > 0);
+    if (value === threshold && keep) tiesAllowed -= 1;
+    if (keep && keepBudget <= 0) keep = false;
+    if (keep) {
+      keepBudget -= 1;
+      const text = rule.addWeight ? JSON.stringify({ ...(JSON.parse(line.text) as object), weight: score.impWeight }) : line.text;
+      kept.push({ text, score: value, line: line.line });
+    } else rejected.push(line.text);
+  }
+  if (rule.sort === 'ascending') kept.sort((a, b) => a.score - b.score || a.line - b.line);
+  if (rule.sort === 'descending') kept.sort((a, b) => b.score - a.score || a.line - b.line);
+  const joined = (lines: string[]): string => (lines.length ? lines.join('\n') + '\n' : '');
+  await writeFileAtomic(outputs.curated, joined(kept.map((k) => k.text)));
+  if (outputs.rejected) await writeFileAtomic(outputs.rejected, joined(rejected));
+  return { kept: kept.length, rejected: rejected.length - unusable - unscored, unusable, unscored, threshold };
+}

@@ -1,0 +1,55 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+
+let counter = 0;
+
+/** A sibling path for a temporary file or folder that a later rename turns into `target`. */
+export function temporarySibling(target: string): string {
+  counter += 1;
+  const dir = path.dirname(target);
+  return path.join(dir, `.${path.basename(target)}.tmp-${process.pid}-${Date.now().toString(36)}-${counter}`);
+}
+
+/**
+ * Writes a file atomically: the content goes to a temporary sibling that is renamed over `target`,
+ * so readers see the old file or the new one, never half of one.
+ */
+export async function writeFileAtomic(target: string, content: string | Uint8Array): Promise<void> {
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  const tmp = temporarySibling(target);
+  try {
+    await fs.writeFile(tmp, content);
+    await fs.rename(tmp, target);
+  } catch (error) {
+    await fs.rm(tmp, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * Builds a folder atomically: `build` fills a temporary sibling folder, which is renamed to `target`
+ * when it resolves and removed when it throws (including on cancellation). `target` must not exist.
+ */
+export async function writeFolderAtomic<T>(target: string, build: (tmpDir: string) => Promise<T>): Promise<T> {
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  const tmp = temporarySibling(target);
+  await fs.mkdir(tmp);
+  try {
+    const result = await build(tmp);
+    await fs.rename(tmp, target);
+    return result;
+  } catch (error) {
+    await fs.rm(tmp, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** True when `p` exists. */
+export async function pathExists(p: string): Promise<boolean> {
+  try {
+    await fs.access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}

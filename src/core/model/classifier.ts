@@ -1,0 +1,36 @@
+/**
+ * What the trainer needs from a model: a batched forward pass to logits and a backward pass from the
+ * loss gradient with respect to those logits. Softmax, losses and weights live in the trainer.
+ */
+export interface TrainableClassifier<Features> {
+  readonly numClasses: number;
+  /**
+   * Computes logits of `examples` (indices into `features`) into `logits` (`examples.length × numClasses`)
+   * and keeps what `backward` needs.
+   */
+  forward(features: Features, examples: ArrayLike<number>, logits: Float32Array): void;
+  /** Applies one SGD step from dLoss/dLogits of the last forward batch. */
+  backward(gradLogits: Float32Array, learningRate: number): void;
+  /** A copy of the parameters, to restore the best epoch. */
+  snapshot(): ClassifierSnapshot;
+  restore(snapshot: ClassifierSnapshot): void;
+}
+
+/** Opaque saved parameters of a classifier. */
+export interface ClassifierSnapshot {
+  readonly kind: string;
+}
+
+/** Numerically stable softmax of `logits[offset .. offset+n)` into `out[offset ..)`; returns log-sum-exp. */
+export function softmaxInto(logits: Float32Array, offset: number, n: number, out: Float32Array): number {
+  let max = -Infinity;
+  for (let c = 0; c < n; c++) max = Math.max(max, logits[offset + c]!);
+  let sum = 0;
+  for (let c = 0; c < n; c++) {
+    const e = Math.exp(logits[offset + c]! - max);
+    out[offset + c] = e;
+    sum += e;
+  }
+  for (let c = 0; c < n; c++) out[offset + c] = out[offset + c]! / sum;
+  return max + Math.log(sum);
+}

@@ -1,0 +1,167 @@
+/**
+ * The built-in model's text front end: hashed word n-grams and character n-grams (the fastText
+ * recipe), pair-aware. It is stateless apart from its configuration, which is saved as the model
+ * folder's `featurizer.json`; the bucket ids it produces are the ONNX graph's input.
+ */
+
+/** Configuration of the hashed n-gram featurizer, stored as `featurizer.json`. */
+export interface FeaturizerConfig {
+  type: 'dimp-hashed-ngrams';
+  version: 1;
+  /** Number of hash buckets, a power of two. */
+  buckets: number;
+  /** Longest word n-gram (1 = unigrams, 2 = also bigrams, 3 = also trigrams). */
+  wordNgrams: number;
+  /** Character n-gram lengths [min, max] of `<word>`, or null for none. */
+  charNgrams: [number, number] | null;
+  lowercase: boolean;
+  /** Features kept per row; longer texts are cut here. */
+  maxFeatures: number;
+}
+
+/** Defaults chosen on SST-2 (see EVALUATION.md). */
+export const DEFAULT_FEATURIZER: FeaturizerConfig = {
+  type: 'dimp-hashed-ngrams',
+  version: 1,
+  buckets: 1 << 20,
+  wordNgrams: 2,
+  charNgrams: null,
+  lowercase: true,
+  maxFeatures: 2048,
+};
+
+/** Feature ids of many rows in one flat array: row i owns `ids[offsets[i] .. offsets[i+1])`. */
+export interface FeatureMatrix {
+  ids: Int32Array;
+  offsets: Int32Array;
+  /** Number of rows. */
+  count: number;
+}
+
+// Distinct hash seeds keep the two texts of a pair, character n-grams and overlap features apart.
+const SEGMENT_SEEDS = [0x811c9dc5, 0x1b873593] as const;
+const CHAR_SEED = 0x2c1b3c6d;
+const OVERLAP_SEED = 0x297a2d39;
+const PAIR_STAT_SEED = 0x6c8e9cf5;
+const TOKEN_PATTERN = /[\p{L}\p{N}]+(?:['’][\p{L}]+)*|[^\s\p{L}\p{N}]/gu;
+
+function hashString(text: string, seed: number): number {
+  let h = seed >>> 0;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+function finalize(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** Splits text into word and punctuation tokens. */
+export function tokenize(text: string, lowercase: boolean): string[] {
+  return (lowercase ? text.toLowerCase() : text).match(TOKEN_PATTERN) ?? [];
+}
+
+/** Turns texts into hashed feature ids. */
+export class Featurizer {
+  readonly config: FeaturizerConfig;
+  private readonly mask: number;
+  private buffer = new Int32Array(1024);
+  private length = 0;
+
+  constructor(config: FeaturizerConfig) {
+    if (!Number.isInteger(Math.log2(config.buckets)) || config.buckets < 2 || config.buckets > 1 << 30) {
+      throw new RangeError(`featurizer buckets must be a power of two between 2 and 2^30, got ${config.buckets}`);
+    }
+    if (config.wordNgrams < 1 || config.wordNgrams > 3) throw new RangeError(`wordNgrams must be 1, 2 or 3, got ${config.wordNgrams}`);
+    this.config = config;
+    this.mask = config.buckets - 1;
+  }
+
+  /** Feature ids of one row (a single text or a pair), in a new array. */
+  featurize(texts: readonly string[]): Int32Array {
+    this.length = 0;
+    this.collect(texts);
+    return this.buffer.slice(0, this.length);
+  }
+
+  /** Feature ids of many rows in one flat matrix. */
+  featurizeAll(rows: readonly { texts: readonly string[] }[]): FeatureMatrix {
+    const offsets = new Int32Array(rows.length + 1);
+    let ids = new Int32Array(Math.max(1024, rows.length * 32));
+    let used = 0;
+    rows.forEach((row, i) => {
+      this.length = 0;
+      this.collect(row.texts);
+      if (used + this.length > ids.length) {
+        const grown = new Int32Array(Math.max(ids.length * 2, used + this.length));
+        grown.set(ids.subarray(0, used));
+        ids = grown;
+      }
+      ids.set(this.buffer.subarray(0, this.length), used);
+      used += this.length;
+      offsets[i + 1] = used;
+    });
+    return { ids: ids.slice(0, used), offsets, count: rows.length };
+  }
+
+  private push(hash: number): void {
+    if (this.length >= this.config.maxFeatures) return;
+    if (this.length === this.buffer.length) {
+      const grown = new Int32Array(this.buffer.length * 2);
+      grown.set(this.buffer);
+      this.buffer = grown;
+    }
+    this.buffer[this.length++] = finalize(hash) & this.mask;
+  }
+
+  private collect(texts: readonly string[]): void {
+    const tokenLists = texts.map((t) => tokenize(t, this.config.lowercase));
+    tokenLists.forEach((tokens, segment) => this.collectSegment(tokens, SEGMENT_SEEDS[segment % 2]!));
+    if (tokenLists.length === 2) this.collectPairFeatures(tokenLists[0]!, tokenLists[1]!);
+  }
+
+  private collectSegment(tokens: readonly string[], seed: number): void {
+    const hashes = tokens.map((t) => hashString(t, seed));
+    for (let i = 0; i < hashes.length; i++) {
+      this.push(hashes[i]!);
+      // Word n-grams combine the word hashes as fastText does: h = h * 116049371 + next.
+      let h = hashes[i]!;
+      for (let n = 2; n <= this.config.wordNgrams && i + n - 1 < hashes.length; n++) {
+        h = (Math.imul(h, 116049371) + hashes[i + n - 1]!) >>> 0;
+        this.push(h ^ n);
+      }
+    }
+    const range = this.config.charNgrams;
+    if (range) {
+      for (const token of tokens) {
+        const word = `<${token}>`;
+        for (let n = range[0]; n <= range[1]; n++) {
+          for (let start = 0; start + n <= word.length; start++) {
+            if (n === word.length) continue;
+            this.push(hashString(word.slice(start, start + n), seed ^ CHAR_SEED));
+          }
+        }
+      }
+    }
+  }
+
+  /** Pairs: words the two texts share, and bucketed overlap and length ratios. */
+  private collectPairFeatures(a: readonly string[], b: readonly string[]): void {
+    const inB = new Set(b);
+    const shared = new Set<string>();
+    for (const token of a) if (inB.has(token)) shared.add(token);
+    for (const token of shared) this.push(hashString(token, OVERLAP_SEED));
+    const union = new Set([...a, ...b]).size;
+    const jaccard = union === 0 ? 0 : shared.size / union;
+    const lengthRatio = Math.min(a.length, b.length) / Math.max(1, a.length, b.length);
+    this.push(hashString(`jaccard:${Math.round(jaccard * 10)}`, PAIR_STAT_SEED));
+    this.push(hashString(`length:${Math.round(lengthRatio * 5)}`, PAIR_STAT_SEED));
+  }
+}

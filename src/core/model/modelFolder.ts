@@ -1,0 +1,196 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { DimpError, throwIfCancelled, yieldToEventLoop } from '../errors';
+import { writeFolderAtomic } from '../io/atomic';
+import { LabelMap } from '../data/labels';
+import { openModelSession, tensor, type DeviceChoice, type ModelSession } from '../runtime/onnxRuntime';
+import { Featurizer, type FeatureMatrix, type FeaturizerConfig } from './featurizer';
+import type { NgramParameters } from './ngramClassifier';
+import { buildNgramOnnx, NGRAM_GRAPH } from './ngramOnnx';
+
+/** `model_type` of the built-in model in `config.json`. */
+export const NGRAM_MODEL_TYPE = 'dimp-ngram';
+
+/** A classifier loaded from a model folder, run through onnxruntime. */
+export interface LoadedClassifier {
+  /** The folder it was loaded from. */
+  readonly folder: string;
+  /** A short description for hovers and reports, e.g. "built-in n-gram (dim 64)". */
+  readonly description: string;
+  readonly labelMap: LabelMap;
+  /** The execution provider in use. */
+  readonly provider: string;
+  readonly fallbackReason: string | undefined;
+  /** Softmax probabilities, `rows.length × labelMap.size`, row-major. */
+  predict(rows: readonly { texts: readonly string[] }[], options?: PredictOptions): Promise<Float32Array>;
+  dispose(): Promise<void>;
+}
+
+/** Options for batched inference. */
+export interface PredictOptions {
+  batchSize?: number;
+  signal?: AbortSignal;
+  /** Called after each batch with rows done so far. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+interface NgramConfigJson {
+  model_type: string;
+  architectures?: string[];
+  id2label?: Record<string, string>;
+  label2id?: Record<string, number>;
+  num_labels?: number;
+  dimp?: { onnx: string; featurizer: string; dim: number; buckets: number };
+}
+
+/** Writes the built-in model's files (`config.json`, `model.onnx`, `featurizer.json`) into `dir`. */
+export async function writeNgramModelFiles(
+  dir: string,
+  parameters: NgramParameters,
+  featurizer: FeaturizerConfig,
+  labelMap: LabelMap,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
+  if (parameters.shape.numClasses !== labelMap.size) throw new Error(`model has ${parameters.shape.numClasses} classes, label map ${labelMap.size}`);
+  const config: NgramConfigJson & Record<string, unknown> = {
+    model_type: NGRAM_MODEL_TYPE,
+    architectures: ['DimpNgramClassifier'],
+    id2label: labelMap.toId2Label(),
+    label2id: labelMap.toLabel2Id(),
+    num_labels: labelMap.size,
+    dimp: { onnx: 'model.onnx', featurizer: 'featurizer.json', dim: parameters.shape.dim, buckets: parameters.shape.buckets },
+    ...extra,
+  };
+  await fs.mkdir(dir, { recursive: true });
+  await fs.writeFile(path.join(dir, 'model.onnx'), buildNgramOnnx(parameters));
+  await fs.writeFile(path.join(dir, 'featurizer.json'), JSON.stringify(featurizer, null, 2) + '\n');
+  await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+}
+
+/** Saves the built-in model as a new folder, atomically. */
+export async function saveNgramModel(target: string, parameters: NgramParameters, featurizer: FeaturizerConfig, labelMap: LabelMap, extra: Record<string, unknown> = {}): Promise<void> {
+  await fs.rm(target, { recursive: true, force: true });
+  await writeFolderAtomic(target, (tmp) => writeNgramModelFiles(tmp, parameters, featurizer, labelMap, extra));
+}
+
+async function readJson(file: string, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new DimpError('badModel', code === 'ENOENT' ? `missing ${what}` : `cannot read ${what}: ${(error as Error).message}`, { file });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new DimpError('badModel', `${what} is not valid JSON: ${(error as Error).message}`, { file });
+  }
+}
+
+/** Loads a model folder for inference; every missing or inconsistent part is named in the error. */
+export async function loadClassifier(folder: string, device: DeviceChoice = 'cpu'): Promise<LoadedClassifier> {
+  const stat = await fs.stat(folder).catch(() => undefined);
+  if (!stat?.isDirectory()) throw new DimpError('badModel', 'model folder not found (expected a folder with config.json and an ONNX graph)', { file: folder });
+  const configFile = path.join(folder, 'config.json');
+  const config = (await readJson(configFile, 'config.json')) as NgramConfigJson;
+  if (!config || typeof config !== 'object') throw new DimpError('badModel', 'config.json must be a JSON object', { file: configFile });
+  if (!config.id2label || typeof config.id2label !== 'object') throw new DimpError('badModel', 'config.json has no id2label', { file: configFile });
+  const labelMap = LabelMap.fromId2Label(config.id2label, configFile);
+  if (config.model_type === NGRAM_MODEL_TYPE) return NgramOnnxClassifier.open(folder, config, labelMap, device);
+  throw new DimpError('badModel', `unsupported model_type "${config.model_type}" (this version runs "${NGRAM_MODEL_TYPE}")`, { file: configFile });
+}
+
+/** Pads rows of feature ids into `[batch, length]` id and mask tensors' data. */
+export function padFeatureBatch(features: FeatureMatrix, examples: ArrayLike<number>): { ids: Int32Array; mask: Float32Array; length: number } {
+  let length = 1;
+  for (let i = 0; i < examples.length; i++) {
+    const e = examples[i]!;
+    length = Math.max(length, features.offsets[e + 1]! - features.offsets[e]!);
+  }
+  const ids = new Int32Array(examples.length * length);
+  const mask = new Float32Array(examples.length * length);
+  for (let i = 0; i < examples.length; i++) {
+    const e = examples[i]!;
+    const start = features.offsets[e]!;
+    const n = features.offsets[e + 1]! - start;
+    ids.set(features.ids.subarray(start, start + n), i * length);
+    mask.fill(1, i * length, i * length + n);
+  }
+  return { ids, mask, length };
+}
+
+/** The built-in model served by onnxruntime. */
+class NgramOnnxClassifier implements LoadedClassifier {
+  readonly provider: string;
+  readonly fallbackReason: string | undefined;
+
+  private constructor(
+    readonly folder: string,
+    readonly description: string,
+    readonly labelMap: LabelMap,
+    private readonly featurizer: Featurizer,
+    private readonly model: ModelSession,
+  ) {
+    this.provider = model.provider;
+    this.fallbackReason = model.fallbackReason;
+  }
+
+  static async open(folder: string, config: NgramConfigJson, labelMap: LabelMap, device: DeviceChoice): Promise<NgramOnnxClassifier> {
+    const configFile = path.join(folder, 'config.json');
+    const dimp = config.dimp;
+    if (!dimp?.onnx || !dimp.featurizer) throw new DimpError('badModel', 'config.json of a dimp-ngram model needs "dimp": {"onnx", "featurizer", …}', { file: configFile });
+    const featurizerFile = path.join(folder, dimp.featurizer);
+    const featurizerConfig = (await readJson(featurizerFile, 'the featurizer file')) as FeaturizerConfig;
+    if (featurizerConfig?.type !== 'dimp-hashed-ngrams') throw new DimpError('badModel', `featurizer type "${featurizerConfig?.type}" is not "dimp-hashed-ngrams"`, { file: featurizerFile });
+    let featurizer: Featurizer;
+    try {
+      featurizer = new Featurizer(featurizerConfig);
+    } catch (error) {
+      throw new DimpError('badModel', (error as Error).message, { file: featurizerFile });
+    }
+    const onnxFile = path.join(folder, dimp.onnx);
+    if (!(await fs.stat(onnxFile).catch(() => undefined))) throw new DimpError('badModel', `missing the ONNX graph ${dimp.onnx}`, { file: onnxFile });
+    const session = await openModelSession(onnxFile, device);
+    const missing = [NGRAM_GRAPH.featureIds, NGRAM_GRAPH.featureMask].filter((n) => !session.inputNames.includes(n));
+    if (missing.length > 0 || !session.outputNames.includes(NGRAM_GRAPH.probabilities)) {
+      await session.session.release();
+      throw new DimpError(
+        'badModel',
+        `graph inputs [${session.inputNames.join(', ')}] / outputs [${session.outputNames.join(', ')}] are not those of a dimp-ngram model ` +
+          `(needs inputs ${NGRAM_GRAPH.featureIds}, ${NGRAM_GRAPH.featureMask} and output ${NGRAM_GRAPH.probabilities})`,
+        { file: onnxFile },
+      );
+    }
+    return new NgramOnnxClassifier(folder, `built-in n-gram (dim ${dimp.dim}, ${labelMap.size} labels)`, labelMap, featurizer, session);
+  }
+
+  async predict(rows: readonly { texts: readonly string[] }[], options: PredictOptions = {}): Promise<Float32Array> {
+    const numClasses = this.labelMap.size;
+    const out = new Float32Array(rows.length * numClasses);
+    const features = this.featurizer.featurizeAll(rows);
+    // Batches of similar length waste little on padding.
+    const order = Int32Array.from({ length: rows.length }, (_, i) => i).sort(
+      (a, b) => features.offsets[a + 1]! - features.offsets[a]! - (features.offsets[b + 1]! - features.offsets[b]!),
+    );
+    const batchSize = options.batchSize ?? 512;
+    for (let start = 0; start < rows.length; start += batchSize) {
+      throwIfCancelled(options.signal);
+      const examples = order.subarray(start, Math.min(rows.length, start + batchSize));
+      const { ids, mask, length } = padFeatureBatch(features, examples);
+      const result = await this.model.session.run({
+        [NGRAM_GRAPH.featureIds]: tensor('int32', ids, [examples.length, length]),
+        [NGRAM_GRAPH.featureMask]: tensor('float32', mask, [examples.length, length]),
+      });
+      const probabilities = result[NGRAM_GRAPH.probabilities]!.data as Float32Array;
+      for (let i = 0; i < examples.length; i++) out.set(probabilities.subarray(i * numClasses, (i + 1) * numClasses), examples[i]! * numClasses);
+      options.onProgress?.(Math.min(rows.length, start + batchSize), rows.length);
+      if ((start / batchSize) % 16 === 15) await yieldToEventLoop();
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    await this.model.session.release();
+  }
+}

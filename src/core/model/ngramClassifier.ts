@@ -1,0 +1,203 @@
+import { SeededRandom } from '../random';
+import type { ClassifierSnapshot, TrainableClassifier } from './classifier';
+import type { FeatureMatrix } from './featurizer';
+
+/** Hyper-parameters of the n-gram classifier's shape. */
+export interface NgramShape {
+  /** Hash buckets of the featurizer. */
+  buckets: number;
+  /** Embedding dimension. */
+  dim: number;
+  numClasses: number;
+}
+
+/** The parameters as exported to ONNX. */
+export interface NgramParameters {
+  shape: NgramShape;
+  /** Bucket → embedding row; 0 is the all-zero row of buckets never trained. Length `buckets`. */
+  rowOf: Int32Array;
+  /** Embedding rows, `rows × dim`, row 0 all zeros. */
+  embeddings: Float32Array;
+  rows: number;
+  /** Output layer, `dim × numClasses` (row-major, as ONNX MatMul's right operand). */
+  weight: Float32Array;
+  bias: Float32Array;
+}
+
+interface NgramSnapshot extends ClassifierSnapshot {
+  kind: 'ngram';
+  parameters: NgramParameters;
+}
+
+/**
+ * The fastText architecture: the mean of the embeddings of a row's hashed n-grams, a linear layer,
+ * softmax. Embedding rows are allocated on first update (rows never trained stay exactly zero), so
+ * memory and the exported model grow with the features seen, not with the bucket count.
+ */
+export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
+  readonly shape: NgramShape;
+  readonly numClasses: number;
+  private rowOf: Int32Array;
+  private embeddings: Float32Array;
+  private rows = 1;
+  private weight: Float32Array;
+  private bias: Float32Array;
+  // Forward cache for backward: the batch's features and hidden vectors.
+  private lastFeatures: FeatureMatrix | undefined;
+  private lastExamples: ArrayLike<number> = [];
+  private hidden = new Float32Array(0);
+  private gradHidden = new Float32Array(0);
+  private readonly gradWeight: Float32Array;
+  private readonly gradBias: Float32Array;
+
+  constructor(shape: NgramShape, seed: number) {
+    this.shape = shape;
+    this.numClasses = shape.numClasses;
+    this.rowOf = new Int32Array(shape.buckets);
+    this.embeddings = new Float32Array(1024 * shape.dim);
+    this.weight = new Float32Array(shape.dim * shape.numClasses);
+    this.bias = new Float32Array(shape.numClasses);
+    this.gradWeight = new Float32Array(this.weight.length);
+    this.gradBias = new Float32Array(this.bias.length);
+    // Embeddings start at zero; a random output layer breaks the symmetry (the transpose of
+    // fastText's choice, which keeps untrained buckets exactly zero).
+    const random = new SeededRandom(seed);
+    const bound = 1 / Math.sqrt(shape.dim);
+    for (let i = 0; i < this.weight.length; i++) this.weight[i] = (random.next() * 2 - 1) * bound;
+  }
+
+  /** Rebuilds a classifier from exported parameters (for tests and further training). */
+  static fromParameters(parameters: NgramParameters): NgramClassifier {
+    const model = new NgramClassifier(parameters.shape, 0);
+    model.restore({ kind: 'ngram', parameters } as NgramSnapshot);
+    return model;
+  }
+
+  forward(features: FeatureMatrix, examples: ArrayLike<number>, logits: Float32Array): void {
+    const { dim, numClasses } = this.shape;
+    const count = examples.length;
+    if (this.hidden.length < count * dim) {
+      this.hidden = new Float32Array(count * dim);
+      this.gradHidden = new Float32Array(count * dim);
+    }
+    const { ids, offsets } = features;
+    const hidden = this.hidden;
+    const emb = this.embeddings;
+    const rowOf = this.rowOf;
+    for (let b = 0; b < count; b++) {
+      const example = examples[b]!;
+      const start = offsets[example]!;
+      const end = offsets[example + 1]!;
+      const h = b * dim;
+      hidden.fill(0, h, h + dim);
+      for (let k = start; k < end; k++) {
+        const row = rowOf[ids[k]!]!;
+        if (row === 0) continue;
+        const e = row * dim;
+        for (let d = 0; d < dim; d++) hidden[h + d]! += emb[e + d]!;
+      }
+      const scale = 1 / Math.max(1, end - start);
+      for (let d = 0; d < dim; d++) hidden[h + d]! *= scale;
+      const z = b * numClasses;
+      for (let c = 0; c < numClasses; c++) logits[z + c] = this.bias[c]!;
+      for (let d = 0; d < dim; d++) {
+        const hd = hidden[h + d]!;
+        if (hd === 0) continue;
+        const w = d * numClasses;
+        for (let c = 0; c < numClasses; c++) logits[z + c]! += hd * this.weight[w + c]!;
+      }
+    }
+    this.lastFeatures = features;
+    this.lastExamples = examples;
+  }
+
+  backward(gradLogits: Float32Array, learningRate: number): void {
+    const features = this.lastFeatures;
+    if (!features) throw new Error('backward called before forward');
+    const { dim, numClasses } = this.shape;
+    const examples = this.lastExamples;
+    const count = examples.length;
+    const { hidden, gradHidden, weight, gradWeight, gradBias } = this;
+    gradWeight.fill(0);
+    gradBias.fill(0);
+    // dL/dW = Σ h ⊗ g, dL/db = Σ g, dL/dh = W g — all from the parameters of the forward pass.
+    for (let b = 0; b < count; b++) {
+      const z = b * numClasses;
+      const h = b * dim;
+      for (let c = 0; c < numClasses; c++) gradBias[c]! += gradLogits[z + c]!;
+      for (let d = 0; d < dim; d++) {
+        const hd = hidden[h + d]!;
+        const w = d * numClasses;
+        let gh = 0;
+        for (let c = 0; c < numClasses; c++) {
+          const g = gradLogits[z + c]!;
+          gradWeight[w + c]! += hd * g;
+          gh += weight[w + c]! * g;
+        }
+        gradHidden[h + d] = gh;
+      }
+    }
+    for (let i = 0; i < weight.length; i++) weight[i]! -= learningRate * gradWeight[i]!;
+    for (let c = 0; c < numClasses; c++) this.bias[c]! -= learningRate * gradBias[c]!;
+    // Sparse update: only the embedding rows this batch touched; each feature gets dL/dh / n.
+    const { ids, offsets } = features;
+    for (let b = 0; b < count; b++) {
+      const example = examples[b]!;
+      const start = offsets[example]!;
+      const end = offsets[example + 1]!;
+      const step = learningRate / Math.max(1, end - start);
+      const h = b * dim;
+      for (let k = start; k < end; k++) {
+        const e = this.allocateRow(ids[k]!) * dim;
+        const emb = this.embeddings;
+        for (let d = 0; d < dim; d++) emb[e + d]! -= step * gradHidden[h + d]!;
+      }
+    }
+  }
+
+  snapshot(): ClassifierSnapshot {
+    return { kind: 'ngram', parameters: this.parameters() } as NgramSnapshot;
+  }
+
+  restore(snapshot: ClassifierSnapshot): void {
+    if (snapshot.kind !== 'ngram') throw new Error(`cannot restore a ${snapshot.kind} snapshot into an n-gram classifier`);
+    const p = (snapshot as NgramSnapshot).parameters;
+    this.rowOf = p.rowOf.slice();
+    this.rows = p.rows;
+    this.embeddings = new Float32Array(Math.max(p.rows, 1024) * this.shape.dim);
+    this.embeddings.set(p.embeddings.subarray(0, p.rows * this.shape.dim));
+    this.weight.set(p.weight);
+    this.bias.set(p.bias);
+  }
+
+  /** A compact copy of the parameters: only allocated embedding rows. */
+  parameters(): NgramParameters {
+    return {
+      shape: { ...this.shape },
+      rowOf: this.rowOf.slice(),
+      embeddings: this.embeddings.slice(0, this.rows * this.shape.dim),
+      rows: this.rows,
+      weight: this.weight.slice(),
+      bias: this.bias.slice(),
+    };
+  }
+
+  /** Number of embedding rows allocated so far (including the zero row). */
+  get allocatedRows(): number {
+    return this.rows;
+  }
+
+  private allocateRow(bucket: number): number {
+    const existing = this.rowOf[bucket]!;
+    if (existing !== 0) return existing;
+    const dim = this.shape.dim;
+    if ((this.rows + 1) * dim > this.embeddings.length) {
+      const grown = new Float32Array(this.embeddings.length * 2);
+      grown.set(this.embeddings);
+      this.embeddings = grown;
+    }
+    const row = this.rows++;
+    this.rowOf[bucket] = row;
+    return row;
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The one gateway to onnxruntime-node: creates sessions, maps the user's device choice to execution
+ * providers with a reported fallback to CPU, runs and disposes. Nothing else imports onnxruntime.
+ */
+import type * as Ort from 'onnxruntime-node';
+import { DimpError } from '../errors';
+
+/** What the user asked for. `auto` tries CUDA, then CPU. */
+export type DeviceChoice = 'cpu' | 'cuda' | 'webgpu' | 'auto';
+
+/** The execution providers the device choice tries, in order. */
+export const DEVICE_CHOICES: readonly DeviceChoice[] = ['auto', 'cpu', 'cuda', 'webgpu'];
+
+/** A loaded model and the provider that actually runs it. */
+export interface ModelSession {
+  session: Ort.InferenceSession;
+  /** The execution provider in use: "cpu", "cuda" or "webgpu". */
+  provider: string;
+  /** Why a requested provider was not used, when the session fell back to CPU. */
+  fallbackReason: string | undefined;
+  inputNames: readonly string[];
+  outputNames: readonly string[];
+}
+
+let ort: typeof Ort | undefined;
+
+/** Loads onnxruntime-node on first use, with its telemetry off. */
+export function onnxRuntime(): typeof Ort {
+  if (!ort) {
+    process.env.ORT_DISABLE_TELEMETRY ??= '1';
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    ort = require('onnxruntime-node') as typeof Ort;
+  }
+  return ort;
+}
+
+function providersFor(device: DeviceChoice): string[] {
+  switch (device) {
+    case 'cpu':
+      return ['cpu'];
+    case 'cuda':
+      return ['cuda'];
+    case 'webgpu':
+      return ['webgpu'];
+    case 'auto': {
+      const cudaBundled = onnxRuntime()
+        .listSupportedBackends?.()
+        .some((b) => b.name === 'cuda');
+      return cudaBundled ? ['cuda'] : [];
+    }
+  }
+}
+
+/**
+ * Opens an ONNX model (path or bytes) on the chosen device. onnxruntime-node does not fall back by
+ * itself (a session asked for CUDA throws where CUDA is missing), so each provider is tried alone and
+ * CPU comes last; the reason a provider failed is returned, never swallowed.
+ */
+export async function openModelSession(
+  model: string | Uint8Array,
+  device: DeviceChoice = 'cpu',
+  options: { intraOpThreads?: number } = {},
+): Promise<ModelSession> {
+  const runtime = onnxRuntime();
+  const failures: string[] = [];
+  const base: Ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all' };
+  if (options.intraOpThreads) base.intraOpNumThreads = options.intraOpThreads;
+  for (const provider of [...providersFor(device), 'cpu']) {
+    try {
+      const sessionOptions = { ...base, executionProviders: [provider] };
+      const session = typeof model === 'string' ? await runtime.InferenceSession.create(model, sessionOptions) : await runtime.InferenceSession.create(model, sessionOptions);
+      const asked = device !== 'auto' && device !== provider;
+      return {
+        session,
+        provider,
+        fallbackReason: failures.length > 0 || asked ? failures.join('; ') || `${device} was not available` : undefined,
+        inputNames: session.inputNames,
+        outputNames: session.outputNames,
+      };
+    } catch (error) {
+      const message = (error as Error).message.split('\n')[0] ?? String(error);
+      if (provider === 'cpu') {
+        throw new DimpError('badModel', `onnxruntime could not load the model: ${message}`, { file: typeof model === 'string' ? model : undefined });
+      }
+      failures.push(`${provider}: ${message}`);
+    }
+  }
+  throw new Error('unreachable: the CPU provider is always tried last');
+}
+
+/** Builds a tensor for a session input. */
+export function tensor(type: 'float32', data: Float32Array, dims: readonly number[]): Ort.Tensor;
+export function tensor(type: 'int32', data: Int32Array, dims: readonly number[]): Ort.Tensor;
+export function tensor(type: 'int64', data: BigInt64Array, dims: readonly number[]): Ort.Tensor;
+export function tensor(type: 'float32' | 'int32' | 'int64', data: Float32Array | Int32Array | BigInt64Array, dims: readonly number[]): Ort.Tensor {
+  const runtime = onnxRuntime();
+  return new runtime.Tensor(type, data as Float32Array, dims);
+}

@@ -1,0 +1,53 @@
+import type { EvalScores } from '../../protocol/events';
+
+/** Index of the largest probability of row `row` in a row-major `n × numClasses` matrix. */
+export function argmaxRow(probabilities: Float32Array, row: number, numClasses: number): number {
+  let best = 0;
+  let bestValue = -Infinity;
+  for (let c = 0; c < numClasses; c++) {
+    const v = probabilities[row * numClasses + c]!;
+    if (v > bestValue) {
+      bestValue = v;
+      best = c;
+    }
+  }
+  return best;
+}
+
+/** Confusion matrix `[gold][predicted]`. */
+export function confusionMatrix(predicted: ArrayLike<number>, gold: ArrayLike<number>, numClasses: number): number[][] {
+  const matrix = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
+  for (let i = 0; i < gold.length; i++) matrix[gold[i]!]![predicted[i]!]! += 1;
+  return matrix;
+}
+
+/**
+ * Accuracy and macro-F1 (unweighted mean over classes of per-class F1; a class with no gold and no
+ * predicted rows is left out of the mean, one with either counts F1 = 0).
+ */
+export function evaluatePredictions(predicted: ArrayLike<number>, gold: ArrayLike<number>, numClasses: number): EvalScores {
+  if (predicted.length !== gold.length) throw new Error(`predictions (${predicted.length}) and gold labels (${gold.length}) differ in length`);
+  const matrix = confusionMatrix(predicted, gold, numClasses);
+  let correct = 0;
+  const f1s: number[] = [];
+  for (let c = 0; c < numClasses; c++) {
+    correct += matrix[c]![c]!;
+    const truePositive = matrix[c]![c]!;
+    const goldCount = matrix[c]!.reduce((a, b) => a + b, 0);
+    const predictedCount = matrix.reduce((a, row) => a + row[c]!, 0);
+    if (goldCount === 0 && predictedCount === 0) continue;
+    f1s.push((2 * truePositive) / (goldCount + predictedCount));
+  }
+  return {
+    accuracy: gold.length === 0 ? 0 : correct / gold.length,
+    macroF1: f1s.length === 0 ? 0 : f1s.reduce((a, b) => a + b, 0) / f1s.length,
+    rows: gold.length,
+  };
+}
+
+/** Evaluates a probability matrix against gold labels. */
+export function evaluateProbabilities(probabilities: Float32Array, gold: ArrayLike<number>, numClasses: number): EvalScores {
+  const predicted = new Int32Array(gold.length);
+  for (let i = 0; i < gold.length; i++) predicted[i] = argmaxRow(probabilities, i, numClasses);
+  return evaluatePredictions(predicted, gold, numClasses);
+}

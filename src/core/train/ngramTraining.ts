@@ -1,0 +1,89 @@
+import type { EventSink, LossKind } from '../../protocol/events';
+import type { Row } from '../data/dataset';
+import { DEFAULT_FEATURIZER, Featurizer, type FeatureMatrix, type FeaturizerConfig } from '../model/featurizer';
+import { NgramClassifier } from '../model/ngramClassifier';
+import { deriveSeed } from '../random';
+import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../weighting/weights';
+import { trainClassifier, type EvaluationSet, type TrainResult } from './trainer';
+
+/** Shape and optimisation settings of one built-in model. */
+export interface NgramSettings {
+  featurizer: FeaturizerConfig;
+  /** Embedding dimension. */
+  dim: number;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  schedule: 'linear' | 'constant';
+}
+
+/** Defaults for the classifier trained on synthetic data. */
+export const DEFAULT_CLASSIFIER_SETTINGS: NgramSettings = {
+  featurizer: DEFAULT_FEATURIZER,
+  dim: 64,
+  epochs: 10,
+  batchSize: 8,
+  learningRate: 0.5,
+  schedule: 'linear',
+};
+
+/**
+ * Defaults for the checkers: the quality checker sees only a few hundred real rows, so it takes smaller
+ * batches and more passes (with a batch of 8 and 20 epochs its probabilities stay near chance).
+ */
+export const DEFAULT_CHECKER_SETTINGS: NgramSettings = { ...DEFAULT_CLASSIFIER_SETTINGS, epochs: 25, batchSize: 4, learningRate: 2 };
+
+/** What training the built-in model needs besides rows and settings. */
+export interface NgramTrainingRequest {
+  rows: readonly Row[];
+  numClasses: number;
+  settings: NgramSettings;
+  loss: LossKind;
+  seed: number;
+  guards?: WeightGuards;
+  /** q per row, aligned with `rows` (imp, dimp). */
+  quality?: Float32Array;
+  /** d per row, aligned with `rows` (imp). */
+  diversity?: Float32Array;
+  validation?: readonly Row[];
+  /** Evaluated after every epoch for the report; never used for selection. */
+  test?: readonly Row[];
+}
+
+/** A trained built-in model and how its training went. */
+export interface TrainedNgram {
+  model: NgramClassifier;
+  featurizer: Featurizer;
+  result: TrainResult;
+}
+
+/** Featurizes labelled rows for the trainer. */
+export function toEvaluationSet(featurizer: Featurizer, rows: readonly Row[]): EvaluationSet<FeatureMatrix> {
+  return { features: featurizer.featurizeAll(rows), labels: Int32Array.from(rows, (r) => r.label), count: rows.length };
+}
+
+/** Trains the built-in n-gram classifier on rows with one of the three losses. */
+export async function trainNgram(request: NgramTrainingRequest, context: { signal?: AbortSignal; onEvent?: EventSink } = {}): Promise<TrainedNgram> {
+  const { settings } = request;
+  const featurizer = new Featurizer(settings.featurizer);
+  const model = new NgramClassifier({ buckets: settings.featurizer.buckets, dim: settings.dim, numClasses: request.numClasses }, deriveSeed(request.seed, 'init'));
+  const train = { ...toEvaluationSet(featurizer, request.rows), quality: request.quality, diversity: request.diversity };
+  const validation = request.validation && request.validation.length > 0 ? toEvaluationSet(featurizer, request.validation) : undefined;
+  const test = request.test && request.test.length > 0 ? toEvaluationSet(featurizer, request.test) : undefined;
+  const result = await trainClassifier(
+    model,
+    train,
+    { validation, test },
+    {
+      loss: request.loss,
+      epochs: settings.epochs,
+      batchSize: settings.batchSize,
+      learningRate: settings.learningRate,
+      schedule: settings.schedule,
+      seed: request.seed,
+      guards: request.guards ?? DEFAULT_WEIGHT_GUARDS,
+    },
+    context,
+  );
+  return { model, featurizer, result };
+}

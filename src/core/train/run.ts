@@ -1,0 +1,185 @@
+import { createWriteStream, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { CoreEvent, EvalScores, EventSink, LossKind } from '../../protocol/events';
+import type { Dataset, Row } from '../data/dataset';
+import type { LabelMap } from '../data/labels';
+import { DimpError } from '../errors';
+import { pathExists, writeFolderAtomic } from '../io/atomic';
+import { loadClassifier, writeNgramModelFiles } from '../model/modelFolder';
+import type { DeviceChoice } from '../runtime/onnxRuntime';
+import { scoresByRowId, type Scores } from '../weighting/score';
+import type { WeightGuards } from '../weighting/weights';
+import { evaluateProbabilities } from './metrics';
+import { trainNgram, type NgramSettings } from './ngramTraining';
+import type { EpochRecord } from './trainer';
+
+/** Everything one training run needs; all of it is recorded in the run's `config.json`. */
+export interface TrainRunRequest {
+  synthetic: Dataset;
+  labelMap: LabelMap;
+  loss: LossKind;
+  /** Scores of the synthetic rows (q for imp and dimp, d for imp). */
+  scores?: Scores;
+  /** Real rows for epoch selection. */
+  validation?: Dataset;
+  /** Real rows for the final report. */
+  test?: Dataset;
+  settings: NgramSettings;
+  seed: number;
+  guards: WeightGuards;
+  device: DeviceChoice;
+  /** Parent folder of run folders. */
+  outDir: string;
+  /** Name of the run folder; default `<loss>-<timestamp>`. */
+  runName?: string;
+  signal?: AbortSignal;
+  onEvent?: EventSink;
+}
+
+/** What `metrics.json` holds. */
+export interface RunMetrics {
+  loss: LossKind;
+  bestEpoch: number;
+  validation: EvalScores | undefined;
+  /** Test scores of the exported model, run through onnxruntime. */
+  test: EvalScores | undefined;
+  epochs: EpochRecord[];
+  trainingRows: number;
+  /** Synthetic rows left out because the scores file has no entry for them (stale scores). */
+  unscoredRows: number;
+  rowsPerSecond: number;
+  seconds: number;
+  provider: string;
+}
+
+/** A finished run. */
+export interface RunSummary extends RunMetrics {
+  runDir: string;
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+}
+
+/** Aligns q and d with the synthetic rows by row id; rows without scores are counted and left out. */
+function alignScores(rows: readonly Row[], scores: Scores | undefined): { rows: Row[]; quality?: Float32Array; diversity?: Float32Array; unscored: number } {
+  if (!scores) return { rows: [...rows], unscored: 0 };
+  const byId = scoresByRowId(scores);
+  const kept: Row[] = [];
+  const quality: number[] = [];
+  const diversity: number[] = [];
+  for (const row of rows) {
+    const score = byId.get(row.rowId);
+    if (!score) continue;
+    kept.push(row);
+    quality.push(score.quality);
+    diversity.push(score.diversity);
+  }
+  return { rows: kept, quality: Float32Array.from(quality), diversity: Float32Array.from(diversity), unscored: rows.length - kept.length };
+}
+
+/**
+ * Trains the built-in classifier on synthetic rows with ce, imp or dimp and writes the run folder:
+ * `model/` (ONNX + config), `metrics.json`, `weights.jsonl`, `train-log.jsonl`, `config.json`.
+ * The folder appears whole or not at all: it is built under a temporary name and renamed at the end;
+ * cancellation (the signal) or any failure removes it.
+ */
+export async function runTraining(request: TrainRunRequest): Promise<RunSummary> {
+  const { loss, labelMap, signal, onEvent } = request;
+  if (loss !== 'ce' && !request.scores) throw new DimpError('usage', `${loss} training needs scores: pass --scores FILE or --real FILE to score first`);
+  const runDir = path.resolve(request.outDir, request.runName ?? `${loss}-${timestamp()}`);
+  if (await pathExists(runDir)) throw new DimpError('usage', 'run folder already exists; choose another --name or --out', { file: runDir });
+  const aligned = alignScores(request.synthetic.rows, loss === 'ce' ? undefined : request.scores);
+  if (aligned.unscored > 0) {
+    onEvent?.({ type: 'log', level: 'warning', message: `${aligned.unscored} synthetic rows have no scores (changed since scoring?) and are left out; rescore to include them` });
+  }
+  if (aligned.rows.length === 0) throw new DimpError('badInput', 'no synthetic rows to train on', { file: request.synthetic.file });
+
+  return writeFolderAtomic(runDir, async (tmp) => {
+    const log = createWriteStream(path.join(tmp, 'train-log.jsonl'));
+    const started = Date.now();
+    const sink = (event: CoreEvent): void => {
+      log.write(JSON.stringify({ time: Date.now() - started, ...event }) + '\n');
+      onEvent?.(event);
+    };
+    try {
+      const config = {
+        kind: 'dimp-run',
+        version: 1,
+        loss,
+        seed: request.seed,
+        guards: request.guards,
+        settings: request.settings,
+        device: request.device,
+        labels: labelMap.names,
+        data: {
+          synthetic: { file: request.synthetic.file, fields: request.synthetic.fields, rows: aligned.rows.length, problems: request.synthetic.problems.length },
+          validation: request.validation && { file: request.validation.file, fields: request.validation.fields, rows: request.validation.rows.length },
+          test: request.test && { file: request.test.file, fields: request.test.fields, rows: request.test.rows.length },
+          scores: request.scores && loss !== 'ce' ? request.scores.header : undefined,
+        },
+        createdAt: new Date(started).toISOString(),
+      };
+      await fs.writeFile(path.join(tmp, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+      const trained = await trainNgram(
+        {
+          rows: aligned.rows,
+          numClasses: labelMap.size,
+          settings: request.settings,
+          loss,
+          seed: request.seed,
+          guards: request.guards,
+          quality: aligned.quality,
+          diversity: aligned.diversity,
+          validation: request.validation?.rows,
+          test: request.test?.rows,
+        },
+        { signal, onEvent: sink },
+      );
+      const modelDir = path.join(tmp, 'model');
+      await writeNgramModelFiles(modelDir, trained.model.parameters(), request.settings.featurizer, labelMap, { dimp_run: { loss, seed: request.seed } });
+
+      // The reported test score is that of the exported model, run through onnxruntime.
+      let test: EvalScores | undefined;
+      let provider = 'cpu';
+      if (request.test && request.test.rows.length > 0) {
+        const exported = await loadClassifier(modelDir, request.device);
+        try {
+          provider = exported.provider;
+          const probabilities = await exported.predict(request.test.rows, { signal });
+          test = evaluateProbabilities(probabilities, Int32Array.from(request.test.rows, (r) => r.label), labelMap.size);
+        } finally {
+          await exported.dispose();
+        }
+      }
+      const { result } = trained;
+      const metrics: RunMetrics = {
+        loss,
+        bestEpoch: result.bestEpoch,
+        validation: result.epochs[result.bestEpoch - 1]?.validation,
+        test,
+        epochs: result.epochs,
+        trainingRows: aligned.rows.length,
+        unscoredRows: aligned.unscored,
+        rowsPerSecond: result.rowsPerSecond,
+        seconds: result.seconds,
+        provider,
+      };
+      await fs.writeFile(path.join(tmp, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
+      const weightLines = aligned.rows.map((row, i) =>
+        JSON.stringify({
+          rowId: row.rowId,
+          line: row.line,
+          label: labelMap.nameOf(row.label),
+          weight: Number(result.lastWeights[i]!.toPrecision(7)),
+          ...(aligned.quality ? { quality: Number(aligned.quality[i]!.toPrecision(7)) } : {}),
+          ...(aligned.diversity && loss === 'imp' ? { diversity: Number(aligned.diversity[i]!.toPrecision(7)) } : {}),
+        }),
+      );
+      await fs.writeFile(path.join(tmp, 'weights.jsonl'), weightLines.join('\n') + '\n');
+      return { ...metrics, runDir };
+    } finally {
+      await new Promise<void>((resolve) => log.end(resolve));
+    }
+  });
+}

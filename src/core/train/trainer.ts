@@ -1,0 +1,279 @@
+import type { EventSink, EvalScores, LossKind, WeightHistogram } from '../../protocol/events';
+import { throwIfCancelled, yieldToEventLoop } from '../errors';
+import { softmaxInto, type TrainableClassifier } from '../model/classifier';
+import { deriveSeed, SeededRandom } from '../random';
+import { dimpWeight, impWeight, WEIGHT_HISTOGRAM_EDGES, type WeightGuards } from '../weighting/weights';
+import { evaluateProbabilities } from './metrics';
+
+/** How to train; every field is recorded in the run's `config.json`. */
+export interface TrainerOptions {
+  loss: LossKind;
+  epochs: number;
+  batchSize: number;
+  /** Initial SGD learning rate. */
+  learningRate: number;
+  /** `linear`: decays to 0 over the run (as fastText); `constant`: stays. */
+  schedule: 'linear' | 'constant';
+  seed: number;
+  guards: WeightGuards;
+}
+
+/** Rows to train on, with the per-row checker probabilities the weighted losses need. */
+export interface TrainingSet<Features> {
+  features: Features;
+  labels: Int32Array;
+  count: number;
+  /** q: quality checker's probability of the gold label, 0–1 (imp, dimp). */
+  quality?: Float32Array;
+  /** d: diversity checker's probability of the gold label, 0–1 (imp). */
+  diversity?: Float32Array;
+}
+
+/** Labelled rows to evaluate on. */
+export interface EvaluationSet<Features> {
+  features: Features;
+  labels: Int32Array;
+  count: number;
+}
+
+/** What one epoch did. */
+export interface EpochRecord {
+  epoch: number;
+  trainLoss: number;
+  trainCrossEntropy: number;
+  validation: EvalScores | undefined;
+  /** Scores on the test set after this epoch (reported, never used for selection). */
+  test: EvalScores | undefined;
+  weights: WeightHistogram;
+  seconds: number;
+  rowsPerSecond: number;
+}
+
+/** The outcome of training; the model holds the best epoch's parameters. */
+export interface TrainResult {
+  epochs: EpochRecord[];
+  /** 1-based epoch whose parameters were kept. */
+  bestEpoch: number;
+  /** Each training row's weight at its last step (IMP: fixed; DIMP: the final epoch's; CE: 1). */
+  lastWeights: Float32Array;
+  rowsPerSecond: number;
+  seconds: number;
+}
+
+/** Scratch arrays for one batch's loss. */
+export interface BatchLossBuffers {
+  probabilities: Float32Array;
+  gradLogits: Float32Array;
+  weights: Float32Array;
+}
+
+/**
+ * The weighted loss of one batch and its gradient with respect to the logits:
+ *   objective = (1/B) Σᵢ wᵢ · CEᵢ,  CEᵢ = −log softmax(zᵢ)[yᵢ],  ∂objective/∂zᵢ = (wᵢ/B)(pᵢ − onehot(yᵢ)).
+ * wᵢ = 1 (ce), q/max(d,ε) (imp), q/max(p(yᵢ|xᵢ;θₜ),ε) (dimp, p from this same forward pass); weights
+ * are constants for the gradient (detached) and the mean is the plain batch mean, not divided by Σw.
+ * `fixedWeights` replaces the rule (for gradient checks).
+ */
+export function batchLoss(
+  logits: Float32Array,
+  labels: ArrayLike<number>,
+  numClasses: number,
+  loss: LossKind,
+  guards: WeightGuards,
+  quality: ArrayLike<number> | undefined,
+  diversity: ArrayLike<number> | undefined,
+  buffers: BatchLossBuffers,
+  fixedWeights?: ArrayLike<number>,
+): { objective: number; crossEntropy: number } {
+  const count = labels.length;
+  const { probabilities, gradLogits, weights } = buffers;
+  let objective = 0;
+  let crossEntropy = 0;
+  for (let b = 0; b < count; b++) {
+    const offset = b * numClasses;
+    const gold = labels[b]!;
+    const logSumExp = softmaxInto(logits, offset, numClasses, probabilities);
+    const ce = logSumExp - logits[offset + gold]!;
+    let w: number;
+    if (fixedWeights) w = fixedWeights[b]!;
+    else if (loss === 'ce') w = 1;
+    else if (loss === 'imp') w = impWeight(quality![b]!, diversity![b]!, guards);
+    else w = dimpWeight(quality![b]!, probabilities[offset + gold]!, guards);
+    weights[b] = w;
+    objective += w * ce;
+    crossEntropy += ce;
+    const scale = w / count;
+    for (let c = 0; c < numClasses; c++) gradLogits[offset + c] = scale * (probabilities[offset + c]! - (c === gold ? 1 : 0));
+  }
+  return { objective: count === 0 ? 0 : objective / count, crossEntropy: count === 0 ? 0 : crossEntropy / count };
+}
+
+/** Softmax probabilities of every row of an evaluation set, `count × numClasses`. */
+export function predictProbabilities<Features>(model: TrainableClassifier<Features>, features: Features, count: number, batchSize = 512): Float32Array {
+  const numClasses = model.numClasses;
+  const out = new Float32Array(count * numClasses);
+  const logits = new Float32Array(batchSize * numClasses);
+  const examples = new Int32Array(batchSize);
+  for (let start = 0; start < count; start += batchSize) {
+    const n = Math.min(batchSize, count - start);
+    for (let i = 0; i < n; i++) examples[i] = start + i;
+    const batch = examples.subarray(0, n);
+    model.forward(features, batch, logits);
+    for (let i = 0; i < n; i++) softmaxInto(logits, i * numClasses, numClasses, out.subarray(start * numClasses));
+  }
+  return out;
+}
+
+/** Counts weights into the fixed log-spaced bins. */
+export function weightHistogram(weights: Float32Array): WeightHistogram {
+  const edges = WEIGHT_HISTOGRAM_EDGES;
+  const counts = new Array<number>(edges.length - 1).fill(0);
+  let sum = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (const w of weights) {
+    sum += w;
+    min = Math.min(min, w);
+    max = Math.max(max, w);
+    let bin = 0;
+    while (bin < counts.length - 1 && w >= edges[bin + 1]!) bin++;
+    counts[bin]! += 1;
+  }
+  return {
+    edges: edges.map((e) => (Number.isFinite(e) ? e : null)),
+    counts,
+    mean: weights.length ? sum / weights.length : 0,
+    min: weights.length ? min : 0,
+    max: weights.length ? max : 0,
+  };
+}
+
+/**
+ * Trains `model` with minibatch SGD on the chosen loss; evaluates on `validation` after every epoch
+ * and keeps the best epoch by validation accuracy (the last epoch when there is no validation set).
+ * The row order and the model's initialisation depend only on the seed, so runs that differ only in
+ * the loss are paired. Checks `signal` between batches and yields to the event loop regularly.
+ */
+export async function trainClassifier<Features>(
+  model: TrainableClassifier<Features>,
+  train: TrainingSet<Features>,
+  evaluation: { validation?: EvaluationSet<Features>; test?: EvaluationSet<Features> },
+  options: TrainerOptions,
+  context: { signal?: AbortSignal; onEvent?: EventSink } = {},
+): Promise<TrainResult> {
+  const { validation, test } = evaluation;
+  const { loss, epochs, batchSize, guards } = options;
+  if (loss !== 'ce' && !train.quality) throw new Error(`${loss} training needs quality scores`);
+  if (loss === 'imp' && !train.diversity) throw new Error('imp training needs diversity scores');
+  if (train.count === 0) throw new Error('no training rows');
+  const numClasses = model.numClasses;
+  const emit = context.onEvent ?? (() => undefined);
+  const shuffler = new SeededRandom(deriveSeed(options.seed, 'shuffle'));
+  const order = Int32Array.from({ length: train.count }, (_, i) => i);
+  const stepsPerEpoch = Math.ceil(train.count / batchSize);
+  const totalSteps = stepsPerEpoch * epochs;
+  const logits = new Float32Array(batchSize * numClasses);
+  const buffers: BatchLossBuffers = {
+    probabilities: new Float32Array(batchSize * numClasses),
+    gradLogits: new Float32Array(batchSize * numClasses),
+    weights: new Float32Array(batchSize),
+  };
+  const batchLabels = new Int32Array(batchSize);
+  const batchQuality = new Float32Array(batchSize);
+  const batchDiversity = new Float32Array(batchSize);
+  const lastWeights = new Float32Array(train.count).fill(1);
+  const records: EpochRecord[] = [];
+  let best: { epoch: number; accuracy: number; snapshot: ReturnType<typeof model.snapshot> } | undefined;
+  let step = 0;
+  let trainingSeconds = 0;
+  const runStart = performance.now();
+
+  emit({ type: 'train-start', loss, epochs, rows: train.count, stepsPerEpoch });
+  for (let epoch = 1; epoch <= epochs; epoch++) {
+    shuffler.shuffle(order);
+    const epochStart = performance.now();
+    let lastYield = epochStart;
+    let lastProgress = epochStart;
+    let windowLoss = 0;
+    let windowSteps = 0;
+    let epochObjective = 0;
+    let epochCrossEntropy = 0;
+    for (let start = 0; start < train.count; start += batchSize) {
+      const n = Math.min(batchSize, train.count - start);
+      const batch = order.subarray(start, start + n);
+      for (let b = 0; b < n; b++) {
+        const row = batch[b]!;
+        batchLabels[b] = train.labels[row]!;
+        if (train.quality) batchQuality[b] = train.quality[row]!;
+        if (train.diversity) batchDiversity[b] = train.diversity[row]!;
+      }
+      model.forward(train.features, batch, logits);
+      const { objective, crossEntropy } = batchLoss(logits, batchLabels.subarray(0, n), numClasses, loss, guards, batchQuality, batchDiversity, buffers);
+      const learningRate = options.schedule === 'linear' ? options.learningRate * (1 - step / totalSteps) : options.learningRate;
+      model.backward(buffers.gradLogits.subarray(0, n * numClasses), learningRate);
+      for (let b = 0; b < n; b++) lastWeights[batch[b]!] = buffers.weights[b]!;
+      epochObjective += objective * n;
+      epochCrossEntropy += crossEntropy * n;
+      windowLoss += objective;
+      windowSteps += 1;
+      step += 1;
+
+      const now = performance.now();
+      if (now - lastYield > 50) {
+        await yieldToEventLoop();
+        throwIfCancelled(context.signal);
+        lastYield = performance.now();
+      }
+      if (now - lastProgress > 250) {
+        const seconds = trainingSeconds + (now - epochStart) / 1000;
+        const rowsPerSecond = (step * batchSize) / Math.max(seconds, 1e-9);
+        emit({
+          type: 'train-progress',
+          epoch,
+          step,
+          totalSteps,
+          loss: windowLoss / windowSteps,
+          learningRate,
+          rowsPerSecond,
+          etaSeconds: ((totalSteps - step) * batchSize) / Math.max(rowsPerSecond, 1e-9),
+        });
+        windowLoss = 0;
+        windowSteps = 0;
+        lastProgress = now;
+      }
+    }
+    throwIfCancelled(context.signal);
+    const epochSeconds = (performance.now() - epochStart) / 1000;
+    trainingSeconds += epochSeconds;
+    let validationScores: EvalScores | undefined;
+    if (validation && validation.count > 0) {
+      const probabilities = predictProbabilities(model, validation.features, validation.count);
+      validationScores = evaluateProbabilities(probabilities, validation.labels, numClasses);
+      if (!best || validationScores.accuracy > best.accuracy) best = { epoch, accuracy: validationScores.accuracy, snapshot: model.snapshot() };
+    }
+    const testScores =
+      test && test.count > 0 ? evaluateProbabilities(predictProbabilities(model, test.features, test.count), test.labels, numClasses) : undefined;
+    const record: EpochRecord = {
+      epoch,
+      test: testScores,
+      trainLoss: epochObjective / train.count,
+      trainCrossEntropy: epochCrossEntropy / train.count,
+      validation: validationScores,
+      weights: weightHistogram(lastWeights),
+      seconds: epochSeconds,
+      rowsPerSecond: train.count / Math.max(epochSeconds, 1e-9),
+    };
+    records.push(record);
+    emit({ type: 'train-epoch', ...record });
+    await yieldToEventLoop();
+    throwIfCancelled(context.signal);
+  }
+  let bestEpoch = epochs;
+  if (best) {
+    model.restore(best.snapshot);
+    bestEpoch = best.epoch;
+  }
+  const seconds = (performance.now() - runStart) / 1000;
+  emit({ type: 'train-done', bestEpoch, validation: records[bestEpoch - 1]?.validation, seconds });
+  return { epochs: records, bestEpoch, lastWeights, rowsPerSecond: (train.count * epochs) / Math.max(trainingSeconds, 1e-9), seconds };
+}

@@ -1,0 +1,22 @@
+/**
+ * Command ids of the extension, in one place; `package.json`'s `contributes.commands` must list the
+ * same ids (a unit test checks).
+ */
+export const CommandId = {
+  scoreSyntheticData: 'dimpCurator.scoreSyntheticData',
+  trainDimp: 'dimpCurator.trainDimp',
+  trainImp: 'dimpCurator.trainImp',
+  trainBaseline: 'dimpCurator.trainBaseline',
+  trainCheckers: 'dimpCurator.trainCheckers',
+  sortLinesByWeight: 'dimpCurator.sortLinesByWeight',
+  showLowestQualitySamples: 'dimpCurator.showLowestQualitySamples',
+  exportCuratedDataset: 'dimpCurator.exportCuratedDataset',
+  configureFields: 'dimpCurator.configureFields',
+  toggleWeightDecorations: 'dimpCurator.toggleWeightDecorations',
+  selectExecutionProvider: 'dimpCurator.selectExecutionProvider',
+  openTrainingPanel: 'dimpCurator.openTrainingPanel',
+  cancelTraining: 'dimpCurator.cancelTraining',
+} as const;
+
+/** Any command id. */
+export type CommandIdValue = (typeof CommandId)[keyof typeof CommandId];
