@@ -34,9 +34,10 @@ export interface CurationSummary {
 const scoreOf = (score: RowScore, by: CurationRule['by']): number => (by === 'weight' ? score.impWeight : score.quality);
 
 /**
- * Splits a synthetic file into curated and rejected files by score. Lines are copied byte for byte
- * (or with a `weight` field added); every line lands in exactly one of the two files, so nothing is
- * lost. Both files are written atomically.
+ * Splits a synthetic file into curated and rejected files by score. Each line's text is copied as it
+ * is (or with a `weight` field added), ending in LF; every non-blank line lands in exactly one of the
+ * two files, so nothing is lost. A keep-fraction always keeps at least one row. Both files are
+ * written atomically.
  */
 export async function curateFile(
   syntheticFile: string,

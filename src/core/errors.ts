@@ -5,11 +5,12 @@ export const ExitCode = {
   usage: 2,
   badInput: 3,
   badModel: 4,
+  diverged: 5,
   cancelled: 130,
 } as const;
 
 /** Which kind of user-actionable failure an error is. */
-export type DimpErrorKind = 'usage' | 'badInput' | 'badModel' | 'cancelled';
+export type DimpErrorKind = 'usage' | 'badInput' | 'badModel' | 'diverged' | 'cancelled';
 
 /** An error the user can act on: what failed, where (file and line when known), and what to do. */
 export class DimpError extends Error {

@@ -18,7 +18,8 @@ export const curateCommand: Command = {
     scores: { type: 'string', value: 'FILE', description: 'its scores file' },
     out: { type: 'string', value: 'FILE', description: 'curated JSONL to write' },
     rejected: { type: 'string', value: 'FILE', description: 'rejected JSONL (default: <out>.rejected.jsonl)' },
-    'keep-fraction': { type: 'string', value: 'X', description: 'keep this fraction (0–1] with the highest score' },
+    'keep-fraction': { type: 'string', value: 'X', description: 'keep this fraction (0–1] with the highest score (see --by)' },
+    by: { type: 'string', value: 'SCORE', description: 'rank --keep-fraction by weight (IMP weight, default) or quality' },
     'min-weight': { type: 'string', value: 'X', description: 'keep rows whose IMP weight is at least X' },
     'min-quality': { type: 'string', value: 'X', description: 'keep rows whose quality is at least X' },
     sort: { type: 'string', value: 'ORDER', description: 'file (default) | ascending | descending by score' },
@@ -35,8 +36,11 @@ export const curateCommand: Command = {
     if (minWeight !== undefined && minQuality !== undefined) throw new DimpError('usage', 'give --min-weight or --min-quality, not both');
     const sort = stringFlag(context.values, 'sort') ?? 'file';
     if (!['file', 'ascending', 'descending'].includes(sort)) throw new DimpError('usage', `--sort must be file, ascending or descending, got "${sort}"`);
+    const by = stringFlag(context.values, 'by') ?? (minQuality !== undefined ? 'quality' : 'weight');
+    if (by !== 'weight' && by !== 'quality') throw new DimpError('usage', `--by must be weight or quality, got "${by}"`);
+    if ((by === 'quality' && minWeight !== undefined) || (by === 'weight' && minQuality !== undefined)) throw new DimpError('usage', `--by ${by} contradicts the threshold flag given`);
     const rule: CurationRule = {
-      by: minQuality !== undefined ? 'quality' : 'weight',
+      by,
       keepFraction: numberFlag(context.values, 'keep-fraction', { min: 0, max: 1 }),
       minimum: minWeight ?? minQuality,
       sort: sort as CurationRule['sort'],

@@ -89,7 +89,11 @@ export async function indexJsonlLines(file: string, signal?: AbortSignal): Promi
   const stream = createReadStream(file, { highWaterMark: 1 << 20 });
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     throwIfCancelled(signal);
-    if (lastChunkEndedWithNewline && chunk.length > 0) push(position);
+    if (lastChunkEndedWithNewline && chunk.length > 0) {
+      // Line 1 starts after a BOM, as readJsonlLines reports it.
+      const bom = position === 0 && chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf;
+      push(position + (bom ? 3 : 0));
+    }
     let from = 0;
     for (;;) {
       const nl = chunk.indexOf(LF, from);

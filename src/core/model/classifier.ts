@@ -9,8 +9,12 @@ export interface TrainableClassifier<Features> {
    * and keeps what `backward` needs.
    */
   forward(features: Features, examples: ArrayLike<number>, logits: Float32Array): void;
-  /** Applies one SGD step from dLoss/dLogits of the last forward batch. */
-  backward(gradLogits: Float32Array, learningRate: number): void;
+  /**
+   * Applies one SGD step from dLoss/dLogits of the last forward batch. When `maxGradNorm` is set and the
+   * global L2 norm of the parameter gradient exceeds it, the whole gradient is scaled down to that norm.
+   * Returns the norm before clipping.
+   */
+  backward(gradLogits: Float32Array, learningRate: number, maxGradNorm?: number | null): number;
   /** A copy of the parameters, to restore the best epoch. */
   snapshot(): ClassifierSnapshot;
   restore(snapshot: ClassifierSnapshot): void;

@@ -49,6 +49,12 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   private gradHidden = new Float32Array(0);
   private readonly gradWeight: Float32Array;
   private readonly gradBias: Float32Array;
+  // Per-batch aggregation of sparse embedding gradients: row → slot, marked by a batch stamp.
+  private rowStamp = new Int32Array(1024);
+  private rowSlot = new Int32Array(1024);
+  private batchStamp = 0;
+  private slotRow = new Int32Array(256);
+  private gradRows = new Float32Array(256);
 
   constructor(shape: NgramShape, seed: number) {
     this.shape = shape;
@@ -111,7 +117,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     this.lastExamples = examples;
   }
 
-  backward(gradLogits: Float32Array, learningRate: number): void {
+  backward(gradLogits: Float32Array, learningRate: number, maxGradNorm: number | null = null): number {
     const features = this.lastFeatures;
     if (!features) throw new Error('backward called before forward');
     const { dim, numClasses } = this.shape;
@@ -137,22 +143,47 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
         gradHidden[h + d] = gh;
       }
     }
-    for (let i = 0; i < weight.length; i++) weight[i]! -= learningRate * gradWeight[i]!;
-    for (let c = 0; c < numClasses; c++) this.bias[c]! -= learningRate * gradBias[c]!;
-    // Sparse update: only the embedding rows this batch touched; each feature gets dL/dh / n.
+    // Sparse part: each feature occurrence adds dL/dh / n to its embedding row; rows shared within the
+    // batch are summed in one slot so the gradient's norm is exact.
     const { ids, offsets } = features;
+    this.batchStamp += 1;
+    let slots = 0;
     for (let b = 0; b < count; b++) {
       const example = examples[b]!;
       const start = offsets[example]!;
       const end = offsets[example + 1]!;
-      const step = learningRate / Math.max(1, end - start);
+      const share = 1 / Math.max(1, end - start);
       const h = b * dim;
       for (let k = start; k < end; k++) {
-        const e = this.allocateRow(ids[k]!) * dim;
-        const emb = this.embeddings;
-        for (let d = 0; d < dim; d++) emb[e + d]! -= step * gradHidden[h + d]!;
+        const row = this.allocateRow(ids[k]!);
+        if (this.rowStamp[row] !== this.batchStamp) {
+          this.rowStamp[row] = this.batchStamp;
+          this.rowSlot[row] = slots;
+          this.slotRow = growInt32(this.slotRow, slots + 1);
+          this.slotRow[slots] = row;
+          this.gradRows = growFloat32(this.gradRows, (slots + 1) * dim);
+          this.gradRows.fill(0, slots * dim, (slots + 1) * dim);
+          slots += 1;
+        }
+        const s = this.rowSlot[row]! * dim;
+        for (let d = 0; d < dim; d++) this.gradRows[s + d]! += share * gradHidden[h + d]!;
       }
     }
+    let squared = 0;
+    for (let i = 0; i < gradWeight.length; i++) squared += gradWeight[i]! * gradWeight[i]!;
+    for (let c = 0; c < numClasses; c++) squared += gradBias[c]! * gradBias[c]!;
+    for (let i = 0; i < slots * dim; i++) squared += this.gradRows[i]! * this.gradRows[i]!;
+    const norm = Math.sqrt(squared);
+    const step = maxGradNorm !== null && norm > maxGradNorm ? (learningRate * maxGradNorm) / norm : learningRate;
+    for (let i = 0; i < weight.length; i++) weight[i]! -= step * gradWeight[i]!;
+    for (let c = 0; c < numClasses; c++) this.bias[c]! -= step * gradBias[c]!;
+    const emb = this.embeddings;
+    for (let slot = 0; slot < slots; slot++) {
+      const e = this.slotRow[slot]! * dim;
+      const s = slot * dim;
+      for (let d = 0; d < dim; d++) emb[e + d]! -= step * this.gradRows[s + d]!;
+    }
+    return norm;
   }
 
   snapshot(): ClassifierSnapshot {
@@ -164,6 +195,9 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     const p = (snapshot as NgramSnapshot).parameters;
     this.rowOf = p.rowOf.slice();
     this.rows = p.rows;
+    this.rowStamp = new Int32Array(Math.max(p.rows, 1024));
+    this.rowSlot = new Int32Array(Math.max(p.rows, 1024));
+    this.batchStamp = 0;
     this.embeddings = new Float32Array(Math.max(p.rows, 1024) * this.shape.dim);
     this.embeddings.set(p.embeddings.subarray(0, p.rows * this.shape.dim));
     this.weight.set(p.weight);
@@ -198,6 +232,24 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     }
     const row = this.rows++;
     this.rowOf[bucket] = row;
+    if (row >= this.rowStamp.length) {
+      this.rowStamp = growInt32(this.rowStamp, row + 1);
+      this.rowSlot = growInt32(this.rowSlot, row + 1);
+    }
     return row;
   }
+}
+
+function growInt32(array: Int32Array<ArrayBuffer>, needed: number): Int32Array<ArrayBuffer> {
+  if (needed <= array.length) return array;
+  const grown = new Int32Array(Math.max(needed, array.length * 2));
+  grown.set(array);
+  return grown;
+}
+
+function growFloat32(array: Float32Array<ArrayBuffer>, needed: number): Float32Array<ArrayBuffer> {
+  if (needed <= array.length) return array;
+  const grown = new Float32Array(Math.max(needed, array.length * 2));
+  grown.set(array);
+  return grown;
 }

@@ -15,6 +15,12 @@ export interface NgramSettings {
   batchSize: number;
   learningRate: number;
   schedule: 'linear' | 'constant';
+  /**
+   * Clip each step's global gradient L2 norm at this value; null for none. Without it one row whose
+   * denominator is near ε (IMP weight up to q/ε) throws plain SGD off; 1.0 is the Hugging Face Trainer's
+   * default, under which the paper's BERT models were trained.
+   */
+  maxGradNorm: number | null;
 }
 
 /** Defaults for the classifier trained on synthetic data. */
@@ -25,6 +31,7 @@ export const DEFAULT_CLASSIFIER_SETTINGS: NgramSettings = {
   batchSize: 8,
   learningRate: 0.5,
   schedule: 'linear',
+  maxGradNorm: 1,
 };
 
 /**
@@ -80,6 +87,7 @@ export async function trainNgram(request: NgramTrainingRequest, context: { signa
       batchSize: settings.batchSize,
       learningRate: settings.learningRate,
       schedule: settings.schedule,
+      maxGradNorm: settings.maxGradNorm,
       seed: request.seed,
       guards: request.guards ?? DEFAULT_WEIGHT_GUARDS,
     },

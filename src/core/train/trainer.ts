@@ -1,5 +1,5 @@
 import type { EventSink, EvalScores, LossKind, WeightHistogram } from '../../protocol/events';
-import { throwIfCancelled, yieldToEventLoop } from '../errors';
+import { DimpError, throwIfCancelled, yieldToEventLoop } from '../errors';
 import { softmaxInto, type TrainableClassifier } from '../model/classifier';
 import { deriveSeed, SeededRandom } from '../random';
 import { dimpWeight, impWeight, WEIGHT_HISTOGRAM_EDGES, type WeightGuards } from '../weighting/weights';
@@ -14,6 +14,8 @@ export interface TrainerOptions {
   learningRate: number;
   /** `linear`: decays to 0 over the run (as fastText); `constant`: stays. */
   schedule: 'linear' | 'constant';
+  /** Clip the global gradient L2 norm of each step at this value (null: no clipping). */
+  maxGradNorm: number | null;
   seed: number;
   guards: WeightGuards;
 }
@@ -210,7 +212,14 @@ export async function trainClassifier<Features>(
       model.forward(train.features, batch, logits);
       const { objective, crossEntropy } = batchLoss(logits, batchLabels.subarray(0, n), numClasses, loss, guards, batchQuality, batchDiversity, buffers);
       const learningRate = options.schedule === 'linear' ? options.learningRate * (1 - step / totalSteps) : options.learningRate;
-      model.backward(buffers.gradLogits.subarray(0, n * numClasses), learningRate);
+      if (!Number.isFinite(objective)) {
+        throw new DimpError(
+          'diverged',
+          `training diverged at epoch ${epoch}, step ${step + 1}: the ${loss} loss is ${objective}. ` +
+            'Set a maximum weight (--max-weight), a gradient-norm limit, or a lower learning rate.',
+        );
+      }
+      model.backward(buffers.gradLogits.subarray(0, n * numClasses), learningRate, options.maxGradNorm);
       for (let b = 0; b < n; b++) lastWeights[batch[b]!] = buffers.weights[b]!;
       epochObjective += objective * n;
       epochCrossEntropy += crossEntropy * n;

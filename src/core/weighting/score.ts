@@ -147,8 +147,8 @@ export async function scoreSynthetic(request: ScoreRequest): Promise<Scores> {
       header: {
         kind: 'dimp-scores',
         version: 1,
-        synthetic: synthetic.file,
-        real: request.real?.file,
+        synthetic: path.resolve(synthetic.file),
+        real: request.real && path.resolve(request.real.file),
         labels: [...labelMap.names],
         qualityChecker: `${quality.description} at ${quality.folder}`,
         diversityChecker: `${diversity.description} at ${diversity.folder}`,

@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { cpSync, promises as fs, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadDataset } from '../../src/core/data/dataset';
+import { LabelMap } from '../../src/core/data/labels';
+import { DimpError } from '../../src/core/errors';
+import { DEFAULT_FEATURIZER, Featurizer, type FeaturizerConfig } from '../../src/core/model/featurizer';
+import { loadClassifier, saveNgramModel } from '../../src/core/model/modelFolder';
+import { ElementType, encodeModel, node, valueInfo } from '../../src/core/model/onnxGraph';
+import { openModelSession } from '../../src/core/runtime/onnxRuntime';
+import { DEFAULT_CHECKER_SETTINGS, trainNgram } from '../../src/core/train/ngramTraining';
+import { predictProbabilities } from '../../src/core/train/trainer';
+import { SAMPLE_DIR, temporaryFolder } from './helpers';
+
+const folder = temporaryFolder();
+after(() => folder.cleanup());
+
+const labelMap = new LabelMap(['negative', 'neutral', 'positive']);
+const featurizerConfig: FeaturizerConfig = { ...DEFAULT_FEATURIZER, buckets: 1 << 16, charNgrams: [3, 4] };
+
+describe('the exported model in onnxruntime', () => {
+  let modelDir: string;
+  let tsProbabilities: Float32Array;
+  let rows: { texts: [string] | [string, string] }[];
+
+  before(async () => {
+    const train = await loadDataset(path.join(SAMPLE_DIR, 'real_train.jsonl'), labelMap);
+    const trained = await trainNgram({ rows: train.rows, numClasses: 3, settings: { ...DEFAULT_CHECKER_SETTINGS, featurizer: featurizerConfig, epochs: 10 }, loss: 'ce', seed: 3 });
+    const test_ = await loadDataset(path.join(SAMPLE_DIR, 'real_test.jsonl'), labelMap);
+    // Real rows, plus rows whose features were never trained and an all-punctuation row.
+    rows = [...test_.rows.slice(0, 300), { texts: ['zzqx wvvk unseen tokens'] }, { texts: ['!!!'] }, { texts: ['The battery is great.', 'A great battery.'] }];
+    const featurizer = new Featurizer(featurizerConfig);
+    const features = featurizer.featurizeAll(rows);
+    tsProbabilities = predictProbabilities(trained.model, features, rows.length);
+    modelDir = path.join(folder.dir, 'model');
+    await saveNgramModel(modelDir, trained.model.parameters(), featurizerConfig, labelMap);
+  });
+
+  test('TypeScript forward pass and onnxruntime agree within 1e-4', async () => {
+    const model = await loadClassifier(modelDir, 'cpu');
+    try {
+      assert.equal(model.provider, 'cpu');
+      const ortProbabilities = await model.predict(rows, { batchSize: 64 });
+      assert.equal(ortProbabilities.length, tsProbabilities.length);
+      let maxDifference = 0;
+      for (let i = 0; i < ortProbabilities.length; i++) maxDifference = Math.max(maxDifference, Math.abs(ortProbabilities[i]! - tsProbabilities[i]!));
+      assert.ok(maxDifference < 1e-4, `max |Δp| = ${maxDifference}`);
+      // The model learned something: not every row gets the same distribution.
+      const distinct = new Set(Array.from({ length: rows.length }, (_, i) => ortProbabilities[i * 3]!.toFixed(3)));
+      assert.ok(distinct.size > 50);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  test('the model folder has config.json with id2label and label2id', async () => {
+    const config = JSON.parse(await fs.readFile(path.join(modelDir, 'config.json'), 'utf8')) as { id2label: Record<string, string>; label2id: Record<string, number> };
+    assert.deepEqual(config.id2label, { '0': 'negative', '1': 'neutral', '2': 'positive' });
+    assert.deepEqual(config.label2id, { negative: 0, neutral: 1, positive: 2 });
+  });
+
+  test('a provider that cannot start falls back to CPU and says why', async () => {
+    const session = await openModelSession(path.join(modelDir, 'model.onnx'), 'cuda');
+    try {
+      // No CUDA provider is installed on these machines (ONNXRUNTIME_NODE_INSTALL=skip); where one is, CUDA is used.
+      if (session.provider === 'cpu') assert.match(session.fallbackReason ?? '', /cuda/i);
+      else assert.equal(session.provider, 'cuda');
+    } finally {
+      await session.session.release();
+    }
+  });
+
+  describe('broken model folders get errors that say what is wrong and where', () => {
+    const broken = (name: string, edit: (dir: string) => void): string => {
+      const dir = path.join(folder.dir, name);
+      cpSync(modelDir, dir, { recursive: true });
+      edit(dir);
+      return dir;
+    };
+    const expectModelError = async (dir: string, pattern: RegExp): Promise<void> => {
+      await assert.rejects(loadClassifier(dir), (error: unknown) => {
+        assert.ok(error instanceof DimpError, `expected a DimpError, got ${String(error)}`);
+        assert.equal(error.kind, 'badModel');
+        assert.match(error.message, pattern);
+        return true;
+      });
+    };
+
+    test('no folder', () => expectModelError(path.join(folder.dir, 'nowhere'), /model folder not found/));
+    test('empty config.json', () => expectModelError(broken('empty-config', (d) => writeFileSync(path.join(d, 'config.json'), '')), /config\.json is not valid JSON/));
+    test('no config.json', async () => {
+      const dir = broken('no-config', () => undefined);
+      await fs.rm(path.join(dir, 'config.json'));
+      await expectModelError(dir, /missing config\.json/);
+    });
+    test('config.json without id2label', () =>
+      expectModelError(broken('no-id2label', (d) => writeFileSync(path.join(d, 'config.json'), JSON.stringify({ model_type: 'dimp-ngram' }))), /no id2label/));
+    test('id2label with a gap', () =>
+      expectModelError(broken('gap', (d) => writeFileSync(path.join(d, 'config.json'), JSON.stringify({ model_type: 'dimp-ngram', id2label: { '0': 'a', '2': 'b' } }))), /without gaps/));
+    test('unknown model_type', () =>
+      expectModelError(broken('type', (d) => writeFileSync(path.join(d, 'config.json'), JSON.stringify({ model_type: 'bert', id2label: { '0': 'a', '1': 'b' } }))), /unsupported model_type "bert"/));
+    test('missing featurizer', async () => {
+      const dir = broken('no-featurizer', () => undefined);
+      await fs.rm(path.join(dir, 'featurizer.json'));
+      await expectModelError(dir, /missing the featurizer file/);
+    });
+    test('missing graph file', async () => {
+      const dir = broken('no-graph', () => undefined);
+      await fs.rm(path.join(dir, 'model.onnx'));
+      await expectModelError(dir, /missing the ONNX graph model\.onnx/);
+    });
+    test('corrupt graph bytes', () => expectModelError(broken('corrupt', (d) => writeFileSync(path.join(d, 'model.onnx'), 'not a protobuf')), /onnxruntime could not load the model/));
+    test('a graph with other inputs', () =>
+      expectModelError(
+        broken('other-graph', (d) =>
+          writeFileSync(
+            path.join(d, 'model.onnx'),
+            encodeModel({ name: 'g', input: [valueInfo('x', ElementType.float, ['n'])], output: [valueInfo('y', ElementType.float, ['n'])], node: [node('Identity', ['x'], ['y'])] }, 13, 'test'),
+          ),
+        ),
+        /needs inputs feature_ids, feature_mask/,
+      ));
+  });
+});
