@@ -88,6 +88,31 @@ describe('gradient of the weighted loss', () => {
     });
   }
 
+  test('the gradient norm backward reports is the exact L2 norm of the step, and clipping caps it', () => {
+    const squaredDistance = (a: NgramParameters, b: NgramParameters): number => {
+      let sum = 0;
+      for (const pick of [(p: NgramParameters) => p.weight, (p: NgramParameters) => p.bias, (p: NgramParameters) => p.embeddings]) {
+        const x = pick(a);
+        const y = pick(b);
+        for (let i = 0; i < x.length; i++) sum += (x[i]! - y[i]!) ** 2;
+      }
+      return sum;
+    };
+    // Bucket 3 repeats within row 0 and appears in row 2; bucket 9 is in all three rows; 12 repeats in row 2.
+    const shared: FeatureMatrix = { ids: Int32Array.from([3, 3, 9, 7, 9, 2, 9, 3, 12, 12]), offsets: Int32Array.from([0, 4, 7, 10]), count: 3 };
+    const gradLogits = Float32Array.from([0.3, -0.1, -0.2, -0.25, 0.05, 0.2, 0.1, 0.1, -0.2]);
+    const model = randomModel(11);
+    const before = model.parameters();
+    model.forward(shared, examples, new Float32Array(9));
+    const norm = model.backward(gradLogits, 1, null);
+    assert.ok(Math.abs(norm - Math.sqrt(squaredDistance(before, model.parameters()))) < 1e-5 * Math.max(1, norm));
+
+    const clipped = randomModel(11);
+    clipped.forward(shared, examples, new Float32Array(9));
+    clipped.backward(gradLogits, 1, norm / 4);
+    assert.ok(Math.abs(Math.sqrt(squaredDistance(before, clipped.parameters())) - norm / 4) < 1e-5 * Math.max(1, norm), 'a clipped step has length maxGradNorm');
+  });
+
   test('dimp differs from ce: the same batch gives a different step', () => {
     const steps = (['ce', 'dimp'] as LossKind[]).map((loss) => {
       const model = randomModel(7);

@@ -53,8 +53,12 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   private rowStamp = new Int32Array(1024);
   private rowSlot = new Int32Array(1024);
   private batchStamp = 0;
-  private slotRow = new Int32Array(256);
-  private gradRows = new Float32Array(256);
+  private occurrenceRow = new Int32Array(256);
+  private slotOwner = new Int32Array(256);
+  private slotCount = new Int32Array(256);
+  private slotShared = new Int32Array(256);
+  private sharedCounts = new Int32Array(256);
+  private gram = new Float64Array(64);
 
   constructor(shape: NgramShape, seed: number) {
     this.shape = shape;
@@ -100,7 +104,14 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
         const row = rowOf[ids[k]!]!;
         if (row === 0) continue;
         const e = row * dim;
-        for (let d = 0; d < dim; d++) hidden[h + d]! += emb[e + d]!;
+        let d = 0;
+        for (; d + 3 < dim; d += 4) {
+          hidden[h + d]! += emb[e + d]!;
+          hidden[h + d + 1]! += emb[e + d + 1]!;
+          hidden[h + d + 2]! += emb[e + d + 2]!;
+          hidden[h + d + 3]! += emb[e + d + 3]!;
+        }
+        for (; d < dim; d++) hidden[h + d]! += emb[e + d]!;
       }
       const scale = 1 / Math.max(1, end - start);
       for (let d = 0; d < dim; d++) hidden[h + d]! *= scale;
@@ -143,45 +154,105 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
         gradHidden[h + d] = gh;
       }
     }
-    // Sparse part: each feature occurrence adds dL/dh / n to its embedding row; rows shared within the
-    // batch are summed in one slot so the gradient's norm is exact.
+    // Sparse part. Each feature occurrence of example b adds v_b = dL/dh_b / n_b to its embedding row, so
+    // row r's gradient is G_r = Σ_b c_rb · v_b (c_rb: occurrences of r in b) and, exactly,
+    //   Σ_r ‖G_r‖² = Σ_b Σ_b' M_bb' (v_b · v_b'),  M_bb' = Σ_r c_rb · c_rb'.
+    // M needs only integer counts per row, so the clipping norm costs no extra pass over embedding vectors.
     const { ids, offsets } = features;
-    this.batchStamp += 1;
+    let occurrences = 0;
+    for (let b = 0; b < count; b++) occurrences += offsets[examples[b]! + 1]! - offsets[examples[b]!]!;
+    this.occurrenceRow = growInt32(this.occurrenceRow, occurrences);
+    this.slotOwner = growInt32(this.slotOwner, occurrences);
+    this.slotCount = growInt32(this.slotCount, occurrences);
+    this.slotShared = growInt32(this.slotShared, occurrences);
+    const { occurrenceRow, slotOwner, slotCount, slotShared } = this;
+    const stamp = ++this.batchStamp;
+    const gram = this.gram.length >= count * count ? this.gram : (this.gram = new Float64Array(count * count));
+    gram.fill(0, 0, count * count);
     let slots = 0;
+    let sharedSlots = 0;
+    let o = 0;
     for (let b = 0; b < count; b++) {
       const example = examples[b]!;
-      const start = offsets[example]!;
-      const end = offsets[example + 1]!;
-      const share = 1 / Math.max(1, end - start);
-      const h = b * dim;
-      for (let k = start; k < end; k++) {
-        const row = this.allocateRow(ids[k]!);
-        if (this.rowStamp[row] !== this.batchStamp) {
-          this.rowStamp[row] = this.batchStamp;
+      for (let k = offsets[example]!, end = offsets[example + 1]!; k < end; k++, o++) {
+        const bucket = ids[k]!;
+        let row = this.rowOf[bucket]!;
+        if (row === 0) row = this.allocateRow(bucket);
+        occurrenceRow[o] = row;
+        if (this.rowStamp[row] !== stamp) {
+          this.rowStamp[row] = stamp;
           this.rowSlot[row] = slots;
-          this.slotRow = growInt32(this.slotRow, slots + 1);
-          this.slotRow[slots] = row;
-          this.gradRows = growFloat32(this.gradRows, (slots + 1) * dim);
-          this.gradRows.fill(0, slots * dim, (slots + 1) * dim);
+          slotOwner[slots] = b;
+          slotCount[slots] = 1;
+          slotShared[slots] = -1;
           slots += 1;
+          continue;
         }
-        const s = this.rowSlot[row]! * dim;
-        for (let d = 0; d < dim; d++) this.gradRows[s + d]! += share * gradHidden[h + d]!;
+        const slot = this.rowSlot[row]!;
+        if (slotShared[slot] === -1 && slotOwner[slot] === b) {
+          slotCount[slot]! += 1;
+          continue;
+        }
+        // A row used by several examples of the batch keeps a count per example.
+        if (slotShared[slot] === -1) {
+          slotShared[slot] = sharedSlots;
+          this.sharedCounts = growInt32(this.sharedCounts, (sharedSlots + 1) * count);
+          this.sharedCounts.fill(0, sharedSlots * count, (sharedSlots + 1) * count);
+          this.sharedCounts[sharedSlots * count + slotOwner[slot]!] = slotCount[slot]!;
+          sharedSlots += 1;
+        }
+        this.sharedCounts[slotShared[slot]! * count + b]! += 1;
+      }
+    }
+    for (let slot = 0; slot < slots; slot++) {
+      if (slotShared[slot] === -1) {
+        const c = slotCount[slot]!;
+        gram[slotOwner[slot]! * (count + 1)]! += c * c;
+      }
+    }
+    const shared = this.sharedCounts;
+    for (let k = 0; k < sharedSlots; k++) {
+      for (let b = 0; b < count; b++) {
+        const cb = shared[k * count + b]!;
+        if (cb === 0) continue;
+        for (let b2 = 0; b2 < count; b2++) gram[b * count + b2]! += cb * shared[k * count + b2]!;
       }
     }
     let squared = 0;
     for (let i = 0; i < gradWeight.length; i++) squared += gradWeight[i]! * gradWeight[i]!;
     for (let c = 0; c < numClasses; c++) squared += gradBias[c]! * gradBias[c]!;
-    for (let i = 0; i < slots * dim; i++) squared += this.gradRows[i]! * this.gradRows[i]!;
+    const shareOf = (b: number): number => 1 / Math.max(1, offsets[examples[b]! + 1]! - offsets[examples[b]!]!);
+    for (let b = 0; b < count; b++) {
+      for (let b2 = 0; b2 < count; b2++) {
+        const m = gram[b * count + b2]!;
+        if (m === 0) continue;
+        let dot = 0;
+        for (let d = 0; d < dim; d++) dot += gradHidden[b * dim + d]! * gradHidden[b2 * dim + d]!;
+        squared += m * dot * shareOf(b) * shareOf(b2);
+      }
+    }
     const norm = Math.sqrt(squared);
     const step = maxGradNorm !== null && norm > maxGradNorm ? (learningRate * maxGradNorm) / norm : learningRate;
     for (let i = 0; i < weight.length; i++) weight[i]! -= step * gradWeight[i]!;
     for (let c = 0; c < numClasses; c++) this.bias[c]! -= step * gradBias[c]!;
     const emb = this.embeddings;
-    for (let slot = 0; slot < slots; slot++) {
-      const e = this.slotRow[slot]! * dim;
-      const s = slot * dim;
-      for (let d = 0; d < dim; d++) emb[e + d]! -= step * this.gradRows[s + d]!;
+    o = 0;
+    for (let b = 0; b < count; b++) {
+      const example = examples[b]!;
+      const n = offsets[example + 1]! - offsets[example]!;
+      const scale = step / Math.max(1, n);
+      const h = b * dim;
+      for (let k = 0; k < n; k++, o++) {
+        const e = occurrenceRow[o]! * dim;
+        let d = 0;
+        for (; d + 3 < dim; d += 4) {
+          emb[e + d]! -= scale * gradHidden[h + d]!;
+          emb[e + d + 1]! -= scale * gradHidden[h + d + 1]!;
+          emb[e + d + 2]! -= scale * gradHidden[h + d + 2]!;
+          emb[e + d + 3]! -= scale * gradHidden[h + d + 3]!;
+        }
+        for (; d < dim; d++) emb[e + d]! -= scale * gradHidden[h + d]!;
+      }
     }
     return norm;
   }
@@ -243,13 +314,6 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
 function growInt32(array: Int32Array<ArrayBuffer>, needed: number): Int32Array<ArrayBuffer> {
   if (needed <= array.length) return array;
   const grown = new Int32Array(Math.max(needed, array.length * 2));
-  grown.set(array);
-  return grown;
-}
-
-function growFloat32(array: Float32Array<ArrayBuffer>, needed: number): Float32Array<ArrayBuffer> {
-  if (needed <= array.length) return array;
-  const grown = new Float32Array(Math.max(needed, array.length * 2));
   grown.set(array);
   return grown;
 }

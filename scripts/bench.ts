@@ -1,0 +1,242 @@
+// `npm run bench`: every figure is a ratio to a baseline measured in the same run. Writes BENCHMARKS.md.
+// Usage: node out/scripts/bench.js [--data DIR] [--out FILE] [--quick]
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { indexJsonlLines, readJsonlLines } from '../src/core/data/jsonl';
+import { loadDataset } from '../src/core/data/dataset';
+import { LabelMap } from '../src/core/data/labels';
+import { writeFileAtomic } from '../src/core/io/atomic';
+import { Featurizer, tokenize } from '../src/core/model/featurizer';
+import { loadClassifier, saveNgramModel } from '../src/core/model/modelFolder';
+import { onnxRuntime } from '../src/core/runtime/onnxRuntime';
+import { evaluateProbabilities } from '../src/core/train/metrics';
+import { DEFAULT_CLASSIFIER_SETTINGS, toEvaluationSet, trainNgram } from '../src/core/train/ngramTraining';
+import { predictProbabilities } from '../src/core/train/trainer';
+import { SAMPLE_LABELS } from '../src/core/sample/generateSample';
+
+const root = path.resolve(__dirname, '..', '..');
+const sections: string[] = [];
+const fmt = (x: number, digits = 0): string => x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const ratio = (x: number): string => `**${x.toFixed(2)}×**`;
+const log = (message: string): void => void process.stderr.write(`${message}\n`);
+
+function machine(): string {
+  const cpus = os.cpus();
+  return `${cpus[0]?.model ?? 'unknown CPU'} × ${cpus.length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}, onnxruntime-node ${(onnxRuntime().env as { versions?: { common?: string } }).versions?.common ?? '?'}`;
+}
+
+/** Built-in trainer vs fastText C++ on the same rows, epochs, dimension, n-grams and learning-rate schedule. */
+async function trainerVsFastText(dataDir: string, scratch: string): Promise<void> {
+  const file = path.join(dataDir, 'sst2', 'synthetic_fewgen_s13.jsonl');
+  const testFile = path.join(dataDir, 'sst2', 'real_test.jsonl');
+  if (!existsSync(file) || !existsSync(testFile)) {
+    sections.push(`## Built-in trainer vs fastText C++\n\nSkipped: ${file} or ${testFile} is missing (the project's shared evaluation data).\n`);
+    return;
+  }
+  const labels = new LabelMap(['0', '1']);
+  const train = await loadDataset(file, labels);
+  const test = await loadDataset(testFile, labels);
+  const epochs = 10;
+  const settings = { ...DEFAULT_CLASSIFIER_SETTINGS, epochs };
+  const start = performance.now();
+  const trained = await trainNgram({ rows: train.rows, numClasses: 2, settings, loss: 'ce', seed: 1 });
+  const endToEnd = (performance.now() - start) / 1000;
+  const set = toEvaluationSet(trained.featurizer, test.rows);
+  const ours = { rowsPerSecond: trained.result.rowsPerSecond, accuracy: evaluateProbabilities(predictProbabilities(trained.model, set.features, set.count), set.labels, 2).accuracy, endToEnd };
+  // The same training loop with DIMP weights (quality fixed at 0.8 for the cost: the loss's extra work is per row).
+  const dimp = await trainNgram({ rows: train.rows, numClasses: 2, settings, loss: 'dimp', seed: 1, quality: new Float32Array(train.rows.length).fill(0.8) });
+
+  const fasttext = spawnSync('fasttext', [], { encoding: 'utf8' });
+  let table: string;
+  if (fasttext.error) {
+    table = `fastText C++ is **missing** (baseline not installed): install it with \`npm run setup -- --baselines\` (Debian/Ubuntu: \`apt-get install fasttext\`).\n\nBuilt-in trainer alone: ${fmt(ours.rowsPerSecond)} rows/s, test accuracy ${(ours.accuracy * 100).toFixed(1)} %.`;
+  } else {
+    // fastText reads whitespace-separated tokens; give it the featurizer's own tokens so both see the same words.
+    const toLine = (row: { texts: readonly string[]; label: number }): string => `__label__${row.label} ${row.texts.map((t) => tokenize(t, true).join(' ')).join(' ')}`;
+    writeFileSync(path.join(scratch, 'train.txt'), train.rows.map(toLine).join('\n') + '\n');
+    writeFileSync(path.join(scratch, 'test.txt'), test.rows.map(toLine).join('\n') + '\n');
+    const args = ['supervised', '-input', path.join(scratch, 'train.txt'), '-output', path.join(scratch, 'ft'), '-dim', '64', '-wordNgrams', '2', '-epoch', String(epochs), '-lr', '0.1', '-bucket', String(settings.featurizer.buckets), '-minCount', '1', '-thread', '1', '-verbose', '2'];
+    const ftStart = performance.now();
+    const run = spawnSync('fasttext', args, { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const ftWall = (performance.now() - ftStart) / 1000;
+    const output = `${run.stdout}\n${run.stderr}`;
+    const wordsPerSecond = Number([...output.matchAll(/words\/sec\/thread:\s*(\d+)/g)].pop()?.[1] ?? NaN);
+    // fastText counts an end-of-line token per row in its words.
+    const tokens = train.rows.reduce((a, r) => a + r.texts.reduce((b, t) => b + tokenize(t, true).length, 0) + 1, 0);
+    const ftRowsPerSecond = (wordsPerSecond * train.rows.length) / tokens;
+    const testOut = execFileSync('fasttext', ['test', path.join(scratch, 'ft.bin'), path.join(scratch, 'test.txt')], { encoding: 'utf8' });
+    const ftAccuracy = Number(/P@1\s+([\d.]+)/.exec(testOut)?.[1] ?? NaN);
+    table = [
+      '| trainer | training rows/s | test accuracy | whole run (s) |',
+      '|---|---|---|---|',
+      `| built-in, ce (TypeScript, 1 thread) | ${fmt(ours.rowsPerSecond)} | ${(ours.accuracy * 100).toFixed(1)} % | ${ours.endToEnd.toFixed(1)} (read, featurize, train) |`,
+      `| built-in, dimp | ${fmt(dimp.result.rowsPerSecond)} | | |`,
+      `| fastText C++ (\`-thread 1\`) | ${fmt(ftRowsPerSecond)} | ${(ftAccuracy * 100).toFixed(1)} % | ${ftWall.toFixed(1)} (read, train, save a ${fmt(statSync(path.join(scratch, 'ft.bin')).size / 2 ** 20)} MB model) |`,
+      '',
+      `Built-in trainer ÷ fastText C++, training rows/s: ${ratio(ours.rowsPerSecond / ftRowsPerSecond)}`,
+    ].join('\n');
+  }
+  sections.push(
+    `## Built-in trainer vs fastText C++\n\n${train.rows.length.toLocaleString('en-US')} rows of \`sst2/synthetic_fewgen_s13.jsonl\`, ${epochs} epochs, dim 64, word uni+bigrams, ` +
+      `${settings.featurizer.buckets.toLocaleString('en-US')} buckets, linearly decayed learning rate, one thread each; test on \`sst2/real_test.jsonl\`. ` +
+      `fastText's rows/s come from its own words/sec/thread over the training loop; ours from the training loop (features computed once before).\n\n${table}\n`,
+  );
+}
+
+/** Scoring through onnxruntime vs the TypeScript forward pass of the same model. */
+async function onnxVsTypeScript(scratch: string): Promise<void> {
+  const labels = new LabelMap([...SAMPLE_LABELS]);
+  const synthetic = await loadDataset(path.join(root, 'sample', 'synthetic.jsonl'), labels);
+  const rows = Array.from({ length: 5 }, (_, copy) => synthetic.rows.map((r) => ({ ...r, texts: [`${r.texts[0]} (${copy})`] as [string] }))).flat();
+  const trained = await trainNgram({ rows: synthetic.rows, numClasses: 3, settings: { ...DEFAULT_CLASSIFIER_SETTINGS, epochs: 3 }, loss: 'ce', seed: 1 });
+  const folder = path.join(scratch, 'model');
+  await saveNgramModel(folder, trained.model.parameters(), DEFAULT_CLASSIFIER_SETTINGS.featurizer, labels);
+  const model = await loadClassifier(folder, 'cpu');
+  const featurizer = new Featurizer(DEFAULT_CLASSIFIER_SETTINGS.featurizer);
+  const best = async (f: () => Promise<unknown> | unknown): Promise<number> => {
+    let fastest = Infinity;
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now();
+      await f();
+      fastest = Math.min(fastest, performance.now() - t);
+    }
+    return rows.length / (fastest / 1000);
+  };
+  const ort = await best(() => model.predict(rows));
+  const ts = await best(() => predictProbabilities(trained.model, featurizer.featurizeAll(rows), rows.length));
+  await model.dispose();
+  sections.push(
+    `## Built-in model: scoring through onnxruntime vs the TypeScript forward pass\n\n${rows.length.toLocaleString('en-US')} rows (the sample's synthetic set, 5 copies), featurization included in both, best of 5.\n\n` +
+      `| path | rows/s |\n|---|---|\n| onnxruntime-node (CPU, batches of 512) | ${fmt(ort)} |\n| TypeScript forward pass | ${fmt(ts)} |\n\nonnxruntime ÷ TypeScript: ${ratio(ort / ts)}\n`,
+  );
+}
+
+/** JSONL indexing and parsing vs raw read speed of the same file. */
+async function jsonlVsRawRead(scratch: string, rowsCount: number): Promise<void> {
+  const file = path.join(scratch, 'big.jsonl');
+  const lines: string[] = [];
+  for (let i = 0; i < rowsCount; i++) lines.push(JSON.stringify({ text: `synthetic review number ${i} says the battery life is ${i % 7 === 0 ? 'poor' : 'great'} and the price is fair`, label: i % 3 }));
+  writeFileSync(file, lines.join('\n') + '\n');
+  const megabytes = statSync(file).size / 2 ** 20;
+  const bestOf = async (f: () => Promise<unknown>): Promise<number> => {
+    let fastest = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const t = performance.now();
+      await f();
+      fastest = Math.min(fastest, performance.now() - t);
+    }
+    return megabytes / (fastest / 1000);
+  };
+  const raw = await bestOf(async () => {
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) void chunk;
+  });
+  const index = await bestOf(() => indexJsonlLines(file));
+  const linesRate = await bestOf(async () => {
+    for await (const line of readJsonlLines(file)) void line;
+  });
+  sections.push(
+    `## JSONL indexing vs raw read\n\nA ${megabytes.toFixed(0)} MB file of ${rowsCount.toLocaleString('en-US')} rows, best of 3, page cache warm.\n\n` +
+      `| pass | MB/s |\n|---|---|\n| raw read (stream, no processing) | ${fmt(raw)} |\n| \`indexJsonlLines\` (byte offsets of every line) | ${fmt(index)} |\n| \`readJsonlLines\` (decoded lines with numbers and offsets) | ${fmt(linesRate)} |\n\n` +
+      `Indexing ÷ raw read: ${ratio(index / raw)}; decoded lines ÷ raw read: ${ratio(linesRate / raw)}\n`,
+  );
+}
+
+/** Peak RSS of scoring N rows in a fresh process, for two sizes: the slope is the cost per 100,000 rows. */
+function peakMemory(scratch: string, quick: boolean): void {
+  const bundle = path.join(root, 'dist', 'cli.js');
+  if (!existsSync(bundle)) {
+    sections.push('## Peak memory of scoring\n\nSkipped: `dist/cli.js` is missing; run `npm run build`.\n');
+    return;
+  }
+  const sizes = quick ? [20_000, 60_000] : [100_000, 300_000];
+  const base = path.join(root, 'sample', 'synthetic.jsonl');
+  const sampleLines = readFileSync(base, 'utf8').trim().split('\n');
+  const results: { rows: number; rssMiB: number; seconds: number }[] = [];
+  for (const size of sizes) {
+    const file = path.join(scratch, `score-${size}.jsonl`);
+    const out: string[] = [];
+    for (let i = 0; i < size; i++) {
+      const row = JSON.parse(sampleLines[i % sampleLines.length]!) as { sentence: string; label: number };
+      out.push(JSON.stringify({ sentence: `${row.sentence} #${Math.floor(i / sampleLines.length)}`, label: row.label }));
+    }
+    writeFileSync(file, out.join('\n') + '\n');
+    const t = performance.now();
+    // The child reports its own peak RSS (kilobytes) when the CLI's main() resolves.
+    const args = ['score', '--synthetic', file, '--real', path.join(root, 'sample', 'real_train.jsonl'), '--labels', SAMPLE_LABELS.join(','), '--out', path.join(scratch, `scores-${size}.jsonl`)];
+    const program = `require(${JSON.stringify(bundle)}).main(${JSON.stringify(args)}).then((code) => { process.stdout.write('maxrss ' + process.resourceUsage().maxRSS + '\\n'); process.exitCode = code; })`;
+    const run = spawnSync(process.execPath, ['-e', program], { encoding: 'utf8', env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
+    const seconds = (performance.now() - t) / 1000;
+    const kib = Number(/maxrss (\d+)/.exec(run.stdout)?.[1]);
+    if (run.status !== 0 || !Number.isFinite(kib)) {
+      sections.push(`## Peak memory of scoring\n\nFailed to measure (exit ${run.status}): ${run.stderr.slice(-300)}\n`);
+      return;
+    }
+    results.push({ rows: size, rssMiB: kib / 1024, seconds });
+    log(`scored ${size} rows: peak RSS ${(kib / 1024).toFixed(0)} MiB in ${seconds.toFixed(1)} s`);
+  }
+  const [a, b] = results as [(typeof results)[0], (typeof results)[0]];
+  const perHundredThousand = ((b.rssMiB - a.rssMiB) / (b.rows - a.rows)) * 100_000;
+  sections.push(
+    `## Peak memory of scoring\n\n\`dimp-curator score\` in a fresh process (reads the file, trains both checkers, scores every row through onnxruntime, writes the scores), peak RSS as the process reports it (\`process.resourceUsage().maxRSS\`).\n\n` +
+      `| rows | peak RSS | time |\n|---|---|---|\n${results.map((r) => `| ${r.rows.toLocaleString('en-US')} | ${fmt(r.rssMiB)} MiB | ${r.seconds.toFixed(1)} s |`).join('\n')}\n\n` +
+      `Peak RSS per 100,000 rows scored (slope between the two sizes): **${fmt(perHundredThousand)} MiB**\n`,
+  );
+}
+
+/** Sections that other benchmark scripts print (transformer pipeline, editor), when they are built. */
+function externalSections(): void {
+  for (const [script, title] of [
+    ['bench-transformer.js', 'Transformer pipeline vs raw session.run'],
+    ['bench-editor.js', 'Editor: decorations and hovers'],
+  ] as const) {
+    const file = path.join(__dirname, script);
+    if (!existsSync(file)) {
+      sections.push(`## ${title}\n\nNot measured: \`scripts/${script.replace('.js', '.ts')}\` is not part of this build yet.\n`);
+      continue;
+    }
+    const run = spawnSync(process.execPath, [file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
+    sections.push(run.status === 0 ? run.stdout.trim() + '\n' : `## ${title}\n\nFailed (exit ${run.status}).\n`);
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { data: { type: 'string' }, out: { type: 'string' }, quick: { type: 'boolean' } } });
+  const dataDir = path.resolve(values.data ?? path.join(root, '..', 'shared', 'data'));
+  const out = path.resolve(values.out ?? path.join(root, 'BENCHMARKS.md'));
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'dimp-bench-'));
+  const started = Date.now();
+  try {
+    log('trainer vs fastText…');
+    await trainerVsFastText(dataDir, scratch);
+    log('onnxruntime vs TypeScript…');
+    await onnxVsTypeScript(scratch);
+    log('JSONL indexing vs raw read…');
+    await jsonlVsRawRead(scratch, values.quick ? 200_000 : 1_000_000);
+    log('peak memory of scoring…');
+    peakMemory(scratch, values.quick === true);
+    externalSections();
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+  } catch {
+    // not a git checkout
+  }
+  const report = `# Benchmarks
+
+Generated by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}, commit \`${commit}\`, in ${((Date.now() - started) / 1000).toFixed(0)} s.
+Machine: ${machine()}.
+Every figure in bold is a ratio to a baseline measured in the same run, so it holds up better than raw
+throughput when the machine is shared or busy.
+
+${sections.join('\n')}`;
+  await writeFileAtomic(out, report);
+  process.stdout.write(report);
+}
+
+void main();
