@@ -11,16 +11,35 @@ export const TRAINING_OPTIONS: Record<string, OptionSpec> = {
   'batch-size': { type: 'string', value: 'N', description: `minibatch size (default ${DEFAULT_CLASSIFIER_SETTINGS.batchSize})` },
   lr: { type: 'string', value: 'X', description: `initial SGD learning rate, decayed linearly to 0 (default ${DEFAULT_CLASSIFIER_SETTINGS.learningRate})` },
   dim: { type: 'string', value: 'N', description: `embedding dimension (default ${DEFAULT_CLASSIFIER_SETTINGS.dim})` },
+  'word-ngrams': { type: 'string', value: 'N', description: `longest word n-gram, 1–3 (default ${DEFAULT_CLASSIFIER_SETTINGS.featurizer.wordNgrams})` },
+  'char-ngrams': { type: 'string', value: 'MIN-MAX', description: 'character n-grams of each word, e.g. 3-5, or off (default off)' },
   seed: { type: 'string', value: 'N', description: 'random seed; same seed and data give the same result (default 1)' },
   epsilon: { type: 'string', value: 'X', description: `smallest weight denominator (default ${DEFAULT_WEIGHT_GUARDS.epsilon})` },
   'max-weight': { type: 'string', value: 'X', description: 'cap on every weight (default: none)' },
 };
 
+function charNgramsFlag(context: CommandContext): [number, number] | null | undefined {
+  const text = stringFlag(context.values, 'char-ngrams');
+  if (text === undefined) return undefined;
+  if (text === 'off') return null;
+  const match = /^(\d+)-(\d+)$/.exec(text);
+  const range = match && ([Number(match[1]), Number(match[2])] as [number, number]);
+  if (!range || range[0] < 1 || range[0] > range[1] || range[1] > 10) throw new DimpError('usage', `--char-ngrams must be MIN-MAX with 1 ≤ MIN ≤ MAX ≤ 10, or off; got "${text}"`);
+  return range;
+}
+
 /** The classifier's settings from flags, then the config, then defaults. */
 export function classifierSettings(context: CommandContext): NgramSettings {
   const t = context.project.config.training ?? {};
+  const charNgrams = charNgramsFlag(context);
+  const featurizer = {
+    ...DEFAULT_CLASSIFIER_SETTINGS.featurizer,
+    wordNgrams: numberFlag(context.values, 'word-ngrams', { min: 1, max: 3, integer: true }) ?? DEFAULT_CLASSIFIER_SETTINGS.featurizer.wordNgrams,
+    ...(charNgrams !== undefined ? { charNgrams } : {}),
+  };
   return {
     ...DEFAULT_CLASSIFIER_SETTINGS,
+    featurizer,
     epochs: numberFlag(context.values, 'epochs', { min: 1, max: 1000, integer: true }) ?? t.epochs ?? DEFAULT_CLASSIFIER_SETTINGS.epochs,
     batchSize: numberFlag(context.values, 'batch-size', { min: 1, max: 65536, integer: true }) ?? t.batchSize ?? DEFAULT_CLASSIFIER_SETTINGS.batchSize,
     learningRate: numberFlag(context.values, 'lr', { min: 1e-9, max: 100 }) ?? t.learningRate ?? DEFAULT_CLASSIFIER_SETTINGS.learningRate,
@@ -34,6 +53,8 @@ export function checkerSettings(context: CommandContext): NgramSettings {
   return {
     ...DEFAULT_CHECKER_SETTINGS,
     epochs: c.epochs ?? DEFAULT_CHECKER_SETTINGS.epochs,
+    // Epochs the user chose are kept whatever the set's size.
+    rowUpdateBudget: c.epochs === undefined ? DEFAULT_CHECKER_SETTINGS.rowUpdateBudget : null,
     batchSize: c.batchSize ?? DEFAULT_CHECKER_SETTINGS.batchSize,
     learningRate: c.learningRate ?? DEFAULT_CHECKER_SETTINGS.learningRate,
     dim: c.dim ?? DEFAULT_CHECKER_SETTINGS.dim,

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { batchLoss, weightHistogram, type BatchLossBuffers } from '../../src/core/train/trainer';
 import { evaluatePredictions } from '../../src/core/train/metrics';
 import { dimpWeight, impWeight } from '../../src/core/weighting/weights';
+import { DEFAULT_CHECKER_SETTINGS, epochsFor } from '../../src/core/train/ngramTraining';
 
 const guards = { epsilon: 1e-6, maxWeight: null };
 
@@ -87,5 +88,15 @@ describe('metrics', () => {
     assert.equal(h.counts[h.counts.length - 1], 1);
     assert.equal(h.edges[h.edges.length - 1], null);
     assert.equal(h.max, 150);
+  });
+});
+
+describe('checker epochs', () => {
+  test('a row-update budget shortens training on large sets, never below 3 epochs nor above the setting', () => {
+    const settings = { ...DEFAULT_CHECKER_SETTINGS, epochs: 25, rowUpdateBudget: 300_000 };
+    assert.equal(epochsFor(settings, 400), 25);
+    assert.equal(epochsFor(settings, 60_000), 5);
+    assert.equal(epochsFor(settings, 1_000_000), 3);
+    assert.equal(epochsFor({ ...settings, rowUpdateBudget: null }, 1_000_000), 25);
   });
 });

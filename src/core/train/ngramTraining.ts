@@ -21,6 +21,17 @@ export interface NgramSettings {
    * default, under which the paper's BERT models were trained.
    */
   maxGradNorm: number | null;
+  /**
+   * When set, large training sets get fewer epochs: ⌈budget / rows⌉, between 3 and `epochs`. Checkers
+   * use it so that scoring a million rows does not make 25 passes; null trains `epochs` passes always.
+   */
+  rowUpdateBudget?: number | null;
+}
+
+/** The epochs a training set of `rows` gets under `settings` (see `rowUpdateBudget`). */
+export function epochsFor(settings: NgramSettings, rows: number): number {
+  if (!settings.rowUpdateBudget) return settings.epochs;
+  return Math.max(Math.min(3, settings.epochs), Math.min(settings.epochs, Math.ceil(settings.rowUpdateBudget / Math.max(1, rows))));
 }
 
 /** Defaults for the classifier trained on synthetic data. */
@@ -38,7 +49,7 @@ export const DEFAULT_CLASSIFIER_SETTINGS: NgramSettings = {
  * Defaults for the checkers: the quality checker sees only a few hundred real rows, so it takes smaller
  * batches and more passes (with a batch of 8 and 20 epochs its probabilities stay near chance).
  */
-export const DEFAULT_CHECKER_SETTINGS: NgramSettings = { ...DEFAULT_CLASSIFIER_SETTINGS, epochs: 25, batchSize: 4, learningRate: 2 };
+export const DEFAULT_CHECKER_SETTINGS: NgramSettings = { ...DEFAULT_CLASSIFIER_SETTINGS, epochs: 25, batchSize: 4, learningRate: 2, rowUpdateBudget: 300_000 };
 
 /** What training the built-in model needs besides rows and settings. */
 export interface NgramTrainingRequest {
@@ -83,7 +94,7 @@ export async function trainNgram(request: NgramTrainingRequest, context: { signa
     { validation, test },
     {
       loss: request.loss,
-      epochs: settings.epochs,
+      epochs: epochsFor(settings, request.rows.length),
       batchSize: settings.batchSize,
       learningRate: settings.learningRate,
       schedule: settings.schedule,
