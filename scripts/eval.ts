@@ -170,8 +170,8 @@ ${fullReal !== undefined ? `\nReference: CE on all of SST-2 \`real_train.jsonl\`
 - SST-2: per seed, ${realRows} rows of \`real_train.jsonl\` train the quality checker and 200 others select the epoch; test on \`real_test.jsonl\` (872 rows).
 - MRPC: per seed, 150 rows of \`real_dev.jsonl\` train the quality checker, 100 select the epoch, the other 158 are the test set.
 - Diversity checker: trained on the whole synthetic set and scored in-sample (PRODUCT §2).
-- Checkers: dim ${c.dim}, ${c.epochs} epochs, batch ${c.batchSize}, learning rate ${c.learningRate} (linear decay), word uni+bigrams, ${c.featurizer.buckets} buckets.
-- Classifier: dim ${s.dim}, ${s.epochs} epochs, batch ${s.batchSize}, learning rate ${s.learningRate} (linear decay), best epoch by validation accuracy.
+- Checkers: dim ${c.dim}, ${c.epochs} epochs (fewer above ${c.rowUpdateBudget} row updates), batch ${c.batchSize}, learning rate ${c.learningRate} (linear decay), gradient norm clipped at ${c.maxGradNorm}, word uni+bigrams, ${c.featurizer.buckets} buckets.
+- Classifier: dim ${s.dim}, ${s.epochs} epochs, batch ${s.batchSize}, learning rate ${s.learningRate} (linear decay), gradient norm clipped at ${s.maxGradNorm}, best epoch by validation accuracy.
 - Weights: ε = ${DEFAULT_WEIGHT_GUARDS.epsilon}, no maximum weight.
 ${skipped.length ? `\n## Skipped\n${skipped.map((x) => `- ${x}`).join('\n')}\n` : ''}`;
     await writeFileAtomic(out, report);
