@@ -89,7 +89,7 @@ export function numberFlag(values: CommandContext['values'], name: string, range
 
 /** The --device flag (or the config's), validated. */
 export function deviceFlag(context: CommandContext): DeviceChoice {
-  const device = stringFlag(context.values, 'device') ?? context.project.config.device ?? 'cpu';
+  const device = stringFlag(context.values, 'device') ?? context.project.config.device ?? 'auto';
   if (!DEVICE_CHOICES.includes(device as DeviceChoice)) throw new DimpError('usage', `--device must be one of ${DEVICE_CHOICES.join(', ')}, got "${device}"`);
   return device as DeviceChoice;
 }
@@ -104,5 +104,5 @@ export function labelsFlag(context: CommandContext): string[] | undefined {
 /** Options shared by commands that read data and run models. */
 export const DATA_OPTIONS: Record<string, OptionSpec> = {
   labels: { type: 'string', value: 'A,B,…', description: 'label names in class-index order (so 0, "0" and the name line up)' },
-  device: { type: 'string', value: 'DEVICE', description: `execution provider: ${DEVICE_CHOICES.join(' | ')} (default cpu; falls back to cpu with a warning)` },
+  device: { type: 'string', value: 'DEVICE', description: `execution provider: ${DEVICE_CHOICES.join(' | ')} (default auto: CUDA when installed, else CPU; a provider that cannot start falls back to CPU with a warning)` },
 };

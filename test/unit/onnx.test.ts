@@ -8,7 +8,7 @@ import { DimpError } from '../../src/core/errors';
 import { DEFAULT_FEATURIZER, Featurizer, type FeaturizerConfig } from '../../src/core/model/featurizer';
 import { loadClassifier, saveNgramModel } from '../../src/core/model/modelFolder';
 import { ElementType, encodeModel, node, valueInfo } from '../../src/core/model/onnxGraph';
-import { openModelSession } from '../../src/core/runtime/onnxRuntime';
+import { cudaProviderInstalled, openModelSession } from '../../src/core/runtime/onnxRuntime';
 import { DEFAULT_CHECKER_SETTINGS, trainNgram } from '../../src/core/train/ngramTraining';
 import { predictProbabilities } from '../../src/core/train/trainer';
 import { SAMPLE_DIR, temporaryFolder } from './helpers';
@@ -66,6 +66,16 @@ describe('the exported model in onnxruntime', () => {
       // No CUDA provider is installed on these machines (ONNXRUNTIME_NODE_INSTALL=skip); where one is, CUDA is used.
       if (session.provider === 'cpu') assert.match(session.fallbackReason ?? '', /cuda/i);
       else assert.equal(session.provider, 'cuda');
+    } finally {
+      await session.session.release();
+    }
+  });
+
+  test('auto uses CUDA only where its provider library is installed, and CPU without a warning otherwise', async () => {
+    const session = await openModelSession(path.join(modelDir, 'model.onnx'), 'auto');
+    try {
+      assert.equal(session.provider, cudaProviderInstalled() ? 'cuda' : 'cpu');
+      if (!cudaProviderInstalled()) assert.equal(session.fallbackReason, undefined);
     } finally {
       await session.session.release();
     }

@@ -78,7 +78,7 @@ export const demoCommand: Command = {
     out: { type: 'string', value: 'DIR', description: 'output folder (default: demo-output/<time>)' },
     seed: TRAINING_OPTIONS.seed!,
     epochs: TRAINING_OPTIONS.epochs!,
-    device: { type: 'string', value: 'DEVICE', description: 'execution provider (default cpu)' },
+    device: { type: 'string', value: 'DEVICE', description: 'execution provider (default auto)' },
   },
   async run(context) {
     const sampleDir = path.resolve(stringFlag(context.values, 'sample') ?? findSampleDir() ?? 'sample');

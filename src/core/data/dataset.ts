@@ -74,10 +74,28 @@ export function computeRowId(texts: readonly string[], rawLabel: RawLabel): stri
  * unusable line (bad JSON, not an object, missing or empty text, missing label) with its reason.
  */
 export async function parseJsonlFile(file: string, options: ReadOptions = {}): Promise<ParsedFile> {
-  const objects: { line: number; byteOffset: number; byteLength: number; value: Record<string, unknown> }[] = [];
   const problems: LineProblem[] = [];
+  const lines: ParsedLine[] = [];
   let blankLines = 0;
   let totalLines = 0;
+  // The first objects are held until the fields are known; after that each line is kept only as its
+  // texts and label, so memory follows the rows, not the whole JSON of the file.
+  const pending: JsonObjectLine[] = [];
+  let fields: FieldMapping | undefined;
+  const decide = (): FieldMapping => {
+    const detected = detectFields(pending.map((o) => o.value), options.fields);
+    if (!detected.text || !detected.label) {
+      const missing = [!detected.text && 'text', !detected.label && 'label'].filter(Boolean).join(' and ');
+      const keys = Object.keys(pending[0]!.value).join(', ');
+      throw new DimpError(
+        'badInput',
+        `cannot find the ${missing} field (first row has: ${keys}); looked for ${describeDetectableFields()}. ` +
+          'Set them with --text-field/--label-field or "fields" in dimp.config.json.',
+        { file },
+      );
+    }
+    return { text: detected.text, label: detected.label };
+  };
   try {
     for await (const line of readJsonlLines(file, options.signal)) {
       totalLines = line.line;
@@ -101,56 +119,64 @@ export async function parseJsonlFile(file: string, options: ReadOptions = {}): P
         problems.push({ file, line: line.line, reason: `expected a JSON object, found ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}` });
         continue;
       }
-      objects.push({ line: line.line, byteOffset: line.byteOffset, byteLength: line.byteLength, value: value as Record<string, unknown> });
+      const object: JsonObjectLine = { line: line.line, byteOffset: line.byteOffset, byteLength: line.byteLength, value: value as Record<string, unknown> };
+      if (fields) {
+        toParsedLine(object, fields, file, lines, problems);
+        continue;
+      }
+      pending.push(object);
+      if (pending.length === DETECTION_SAMPLE) {
+        fields = decide();
+        for (const held of pending) toParsedLine(held, fields, file, lines, problems);
+        pending.length = 0;
+      }
     }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new DimpError('badInput', 'file not found', { file });
     if ((error as NodeJS.ErrnoException).code === 'EISDIR') throw new DimpError('badInput', 'is a folder, expected a .jsonl file', { file });
     throw error;
   }
-
-  const detected = detectFields(objects.slice(0, DETECTION_SAMPLE).map((o) => o.value), options.fields);
-  if (objects.length > 0 && (!detected.text || !detected.label)) {
-    const missing = [!detected.text && 'text', !detected.label && 'label'].filter(Boolean).join(' and ');
-    const keys = Object.keys(objects[0]!.value).join(', ');
-    throw new DimpError(
-      'badInput',
-      `cannot find the ${missing} field (first row has: ${keys}); looked for ${describeDetectableFields()}. ` +
-        'Set them with --text-field/--label-field or "fields" in dimp.config.json.',
-      { file },
-    );
-  }
-  const fields: FieldMapping = { text: detected.text ?? ['text'], label: detected.label ?? 'label' };
-
-  const lines: ParsedLine[] = [];
-  for (const { line, byteOffset, byteLength, value } of objects) {
-    const texts: string[] = [];
-    let reason: string | undefined;
-    for (const field of fields.text) {
-      const text = value[field];
-      if (text === undefined || text === null) reason = `missing text field "${field}"`;
-      else if (typeof text !== 'string') reason = `text field "${field}" is ${typeof text}, expected a string`;
-      else if (text.trim() === '') reason = `empty text in field "${field}"`;
-      else {
-        texts.push(text);
-        continue;
-      }
-      break;
-    }
-    const rawLabel = value[fields.label];
-    if (!reason && (rawLabel === undefined || rawLabel === null)) reason = `missing label field "${fields.label}"`;
-    if (!reason && typeof rawLabel !== 'string' && typeof rawLabel !== 'number') {
-      reason = `label ${describeRawLabel(rawLabel)} is not a single label (expected a string or an integer)`;
-    }
-    if (reason) {
-      problems.push({ file, line, reason });
-      continue;
-    }
-    const pair = texts as [string] | [string, string];
-    lines.push({ line, byteOffset, byteLength, texts: pair, rawLabel, rowId: computeRowId(pair, rawLabel) });
+  if (!fields && pending.length > 0) {
+    fields = decide();
+    for (const held of pending) toParsedLine(held, fields, file, lines, problems);
   }
   options.onProgress?.(totalLines);
-  return { file, fields, lines, problems, blankLines, totalLines };
+  return { file, fields: fields ?? { text: ['text'], label: 'label' }, lines, problems, blankLines, totalLines };
+}
+
+interface JsonObjectLine {
+  line: number;
+  byteOffset: number;
+  byteLength: number;
+  value: Record<string, unknown>;
+}
+
+/** Checks one object against the field mapping: a usable line, or a problem that says why not. */
+function toParsedLine({ line, byteOffset, byteLength, value }: JsonObjectLine, fields: FieldMapping, file: string, lines: ParsedLine[], problems: LineProblem[]): void {
+  const texts: string[] = [];
+  let reason: string | undefined;
+  for (const field of fields.text) {
+    const text = value[field];
+    if (text === undefined || text === null) reason = `missing text field "${field}"`;
+    else if (typeof text !== 'string') reason = `text field "${field}" is ${typeof text}, expected a string`;
+    else if (text.trim() === '') reason = `empty text in field "${field}"`;
+    else {
+      texts.push(text);
+      continue;
+    }
+    break;
+  }
+  const rawLabel = value[fields.label];
+  if (!reason && (rawLabel === undefined || rawLabel === null)) reason = `missing label field "${fields.label}"`;
+  if (!reason && typeof rawLabel !== 'string' && typeof rawLabel !== 'number') {
+    reason = `label ${describeRawLabel(rawLabel)} is not a single label (expected a string or an integer)`;
+  }
+  if (reason) {
+    problems.push({ file, line, reason });
+    return;
+  }
+  const pair = texts as [string] | [string, string];
+  lines.push({ line, byteOffset, byteLength, texts: pair, rawLabel: rawLabel as RawLabel, rowId: computeRowId(pair, rawLabel) });
 }
 
 /**

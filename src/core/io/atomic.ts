@@ -27,6 +27,33 @@ export async function writeFileAtomic(target: string, content: string | Uint8Arr
 }
 
 /**
+ * Writes lines atomically through a stream (one line at a time, so a million lines never become one
+ * string in memory); each line gets a trailing LF.
+ */
+export async function writeLinesAtomic(target: string, lines: Iterable<string>): Promise<void> {
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  const tmp = temporarySibling(target);
+  const handle = await fs.open(tmp, 'w');
+  try {
+    let buffer = '';
+    for (const line of lines) {
+      buffer += line + '\n';
+      if (buffer.length > 1 << 20) {
+        await handle.write(buffer);
+        buffer = '';
+      }
+    }
+    if (buffer) await handle.write(buffer);
+    await handle.close();
+    await fs.rename(tmp, target);
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await fs.rm(tmp, { force: true });
+    throw error;
+  }
+}
+
+/**
  * Builds a folder atomically: `build` fills a temporary sibling folder, which is renamed to `target`
  * when it resolves and removed when it throws (including on cancellation). `target` must not exist.
  */

@@ -168,24 +168,28 @@ class NgramOnnxClassifier implements LoadedClassifier {
   async predict(rows: readonly { texts: readonly string[] }[], options: PredictOptions = {}): Promise<Float32Array> {
     const numClasses = this.labelMap.size;
     const out = new Float32Array(rows.length * numClasses);
-    const features = this.featurizer.featurizeAll(rows);
-    // Batches of similar length waste little on padding.
-    const order = Int32Array.from({ length: rows.length }, (_, i) => i).sort(
-      (a, b) => features.offsets[a + 1]! - features.offsets[a]! - (features.offsets[b + 1]! - features.offsets[b]!),
-    );
     const batchSize = options.batchSize ?? 512;
-    for (let start = 0; start < rows.length; start += batchSize) {
-      throwIfCancelled(options.signal);
-      const examples = order.subarray(start, Math.min(rows.length, start + batchSize));
-      const { ids, mask, length } = padFeatureBatch(features, examples);
-      const result = await this.model.session.run({
-        [NGRAM_GRAPH.featureIds]: tensor('int32', ids, [examples.length, length]),
-        [NGRAM_GRAPH.featureMask]: tensor('float32', mask, [examples.length, length]),
-      });
-      const probabilities = result[NGRAM_GRAPH.probabilities]!.data as Float32Array;
-      for (let i = 0; i < examples.length; i++) out.set(probabilities.subarray(i * numClasses, (i + 1) * numClasses), examples[i]! * numClasses);
-      options.onProgress?.(Math.min(rows.length, start + batchSize), rows.length);
-      if ((start / batchSize) % 16 === 15) await yieldToEventLoop();
+    // Featurize a chunk at a time (bounded memory) and sort each chunk by length (little padding).
+    const chunkSize = batchSize * 32;
+    let batches = 0;
+    for (let chunkStart = 0; chunkStart < rows.length; chunkStart += chunkSize) {
+      const chunk = rows.slice(chunkStart, chunkStart + chunkSize);
+      const features = this.featurizer.featurizeAll(chunk);
+      const length = (i: number): number => features.offsets[i + 1]! - features.offsets[i]!;
+      const order = Int32Array.from({ length: chunk.length }, (_, i) => i).sort((a, b) => length(a) - length(b));
+      for (let start = 0; start < chunk.length; start += batchSize) {
+        throwIfCancelled(options.signal);
+        const examples = order.subarray(start, Math.min(chunk.length, start + batchSize));
+        const { ids, mask, length: width } = padFeatureBatch(features, examples);
+        const result = await this.model.session.run({
+          [NGRAM_GRAPH.featureIds]: tensor('int32', ids, [examples.length, width]),
+          [NGRAM_GRAPH.featureMask]: tensor('float32', mask, [examples.length, width]),
+        });
+        const probabilities = result[NGRAM_GRAPH.probabilities]!.data as Float32Array;
+        for (let i = 0; i < examples.length; i++) out.set(probabilities.subarray(i * numClasses, (i + 1) * numClasses), (chunkStart + examples[i]!) * numClasses);
+        options.onProgress?.(Math.min(rows.length, chunkStart + start + batchSize), rows.length);
+        if (++batches % 16 === 0) await yieldToEventLoop();
+      }
     }
     return out;
   }

@@ -2,10 +2,12 @@
  * The one gateway to onnxruntime-node: creates sessions, maps the user's device choice to execution
  * providers with a reported fallback to CPU, runs and disposes. Nothing else imports onnxruntime.
  */
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { DimpError } from '../errors';
 
-/** What the user asked for. `auto` tries CUDA, then CPU. */
+/** What the user asked for. `auto` uses CUDA when its provider is installed, else CPU. */
 export type DeviceChoice = 'cpu' | 'cuda' | 'webgpu' | 'auto';
 
 /** The execution providers the device choice tries, in order. */
@@ -42,12 +44,24 @@ function providersFor(device: DeviceChoice): string[] {
       return ['cuda'];
     case 'webgpu':
       return ['webgpu'];
-    case 'auto': {
-      const cudaBundled = onnxRuntime()
-        .listSupportedBackends?.()
-        .some((b) => b.name === 'cuda');
-      return cudaBundled ? ['cuda'] : [];
-    }
+    case 'auto':
+      return cudaProviderInstalled() ? ['cuda'] : [];
+  }
+}
+
+/**
+ * Whether onnxruntime-node's CUDA provider library is on disk (installed with
+ * ONNXRUNTIME_NODE_INSTALL=cuda12). `listSupportedBackends()` lists CUDA even when it is not, so `auto`
+ * looks for the library itself rather than failing a CUDA session on every CPU-only machine.
+ */
+export function cudaProviderInstalled(): boolean {
+  if (process.platform !== 'linux') return false;
+  try {
+    const packageRoot = path.dirname(require.resolve('onnxruntime-node/package.json'));
+    const binaries = path.join(packageRoot, 'bin');
+    return ['napi-v3', 'napi-v6'].some((napi) => existsSync(path.join(binaries, napi, 'linux', process.arch, 'libonnxruntime_providers_cuda.so')));
+  } catch {
+    return false;
   }
 }
 

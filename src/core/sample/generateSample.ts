@@ -4,6 +4,8 @@
  * off-distribution artefacts) whose positions are recorded in a truth file.
  */
 
+import { SeededRandom } from '../random';
+
 /** Serialised JSONL texts of the sample, one entry per file. */
 export interface SampleFiles {
   /** 300 rows of `{"text", "label"}` with label names; about 4 % carry a neighbouring label. */
@@ -44,29 +46,15 @@ const REAL_LABEL_NOISE = 0.04;
 const MIN_WORDS = 5;
 const MAX_WORDS = 40;
 
-// Only 32-bit integer arithmetic and exact float division, so every engine yields the same stream.
-class Rng {
-  private state: number;
-
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  /** mulberry32. */
-  uint32(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  }
-
+// The project's seeded generator (mulberry32: 32-bit integer arithmetic and exact float division, so
+// every engine yields the same stream), with the draws the templates need.
+class Rng extends SeededRandom {
   int(n: number): number {
-    return Math.floor((this.uint32() / 4294967296) * n);
+    return this.nextInt(n);
   }
 
   chance(p: number): boolean {
-    return this.uint32() < p * 4294967296;
+    return this.next() < p;
   }
 
   pick<T>(xs: readonly T[]): T {
@@ -79,21 +67,12 @@ class Rng {
   }
 
   weighted(weights: readonly number[]): number {
-    let r = this.uint32() / 4294967296;
+    let r = this.next();
     for (let i = 0; i < weights.length; i++) {
       r -= weights[i] as number;
       if (r < 0) return i;
     }
     return weights.length - 1;
-  }
-
-  shuffle<T>(xs: T[]): void {
-    for (let i = xs.length - 1; i > 0; i--) {
-      const j = this.int(i + 1);
-      const tmp = xs[i] as T;
-      xs[i] = xs[j] as T;
-      xs[j] = tmp;
-    }
   }
 }
 

@@ -1,4 +1,4 @@
-import type { EventSink, EvalScores, LossKind, WeightHistogram } from '../../protocol/events';
+import type { EventSink, EvalScores, LossKind, TrainEpochEvent, WeightHistogram } from '../../protocol/events';
 import { DimpError, throwIfCancelled, yieldToEventLoop } from '../errors';
 import { softmaxInto, type TrainableClassifier } from '../model/classifier';
 import { deriveSeed, SeededRandom } from '../random';
@@ -38,18 +38,8 @@ export interface EvaluationSet<Features> {
   count: number;
 }
 
-/** What one epoch did. */
-export interface EpochRecord {
-  epoch: number;
-  trainLoss: number;
-  trainCrossEntropy: number;
-  validation: EvalScores | undefined;
-  /** Scores on the test set after this epoch (reported, never used for selection). */
-  test: EvalScores | undefined;
-  weights: WeightHistogram;
-  seconds: number;
-  rowsPerSecond: number;
-}
+/** What one epoch did: the epoch event without its tag. */
+export type EpochRecord = Omit<TrainEpochEvent, 'type'>;
 
 /** The outcome of training; the model holds the best epoch's parameters. */
 export interface TrainResult {

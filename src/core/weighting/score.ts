@@ -4,7 +4,7 @@ import type { EventSink } from '../../protocol/events';
 import type { Dataset, Row } from '../data/dataset';
 import type { LabelMap } from '../data/labels';
 import { DimpError, throwIfCancelled } from '../errors';
-import { writeFileAtomic, writeFolderAtomic } from '../io/atomic';
+import { writeLinesAtomic, writeFolderAtomic } from '../io/atomic';
 import { loadClassifier, writeNgramModelFiles, type LoadedClassifier } from '../model/modelFolder';
 import type { DeviceChoice } from '../runtime/onnxRuntime';
 import { argmaxRow } from '../train/metrics';
@@ -169,13 +169,13 @@ const round = (x: number): number => Number(x.toPrecision(7));
 
 /** Writes a scores file atomically: the header line, then one line per row. */
 export async function writeScores(file: string, scores: Scores): Promise<void> {
-  const lines = [JSON.stringify(scores.header)];
-  for (const r of scores.rows) {
-    lines.push(
-      JSON.stringify({ ...r, quality: round(r.quality), diversity: round(r.diversity), impWeight: round(r.impWeight), qualityLabelProbability: round(r.qualityLabelProbability) }),
-    );
+  function* lines(): Generator<string> {
+    yield JSON.stringify(scores.header);
+    for (const r of scores.rows) {
+      yield JSON.stringify({ ...r, quality: round(r.quality), diversity: round(r.diversity), impWeight: round(r.impWeight), qualityLabelProbability: round(r.qualityLabelProbability) });
+    }
   }
-  await writeFileAtomic(file, lines.join('\n') + '\n');
+  await writeLinesAtomic(file, lines());
 }
 
 /** Reads a scores file written by `writeScores`. */
