@@ -11,6 +11,15 @@ export type DeviceChoice = 'cpu' | 'cuda' | 'webgpu' | 'auto';
 /** The execution providers the device choice tries, in order. */
 export const DEVICE_CHOICES: readonly DeviceChoice[] = ['auto', 'cpu', 'cuda', 'webgpu'];
 
+/** One graph input or output as the session reports it; a string dimension is symbolic (e.g. "batch_size"). */
+export interface GraphValue {
+  name: string;
+  /** Element type, e.g. "int64", "float32"; "non-tensor" for sequences and maps. */
+  type: string;
+  /** Dimensions; undefined when the graph does not say (or the value is not a tensor). */
+  shape: readonly (number | string)[] | undefined;
+}
+
 /** A loaded model and the provider that actually runs it. */
 export interface ModelSession {
   session: Ort.InferenceSession;
@@ -20,6 +29,15 @@ export interface ModelSession {
   fallbackReason: string | undefined;
   inputNames: readonly string[];
   outputNames: readonly string[];
+  /** Inputs with element types and shapes, for checking a graph against what its folder claims. */
+  inputs: readonly GraphValue[];
+  outputs: readonly GraphValue[];
+}
+
+function graphValues(metadata: readonly Ort.InferenceSession.ValueMetadata[] | undefined, names: readonly string[]): GraphValue[] {
+  // Older onnxruntime builds expose names only; the shape is then unknown rather than guessed.
+  if (!metadata) return names.map((name) => ({ name, type: 'unknown', shape: undefined }));
+  return metadata.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: undefined }));
 }
 
 let ort: typeof Ort | undefined;
@@ -76,6 +94,8 @@ export async function openModelSession(
         fallbackReason: failures.length > 0 || asked ? failures.join('; ') || `${device} was not available` : undefined,
         inputNames: session.inputNames,
         outputNames: session.outputNames,
+        inputs: graphValues(session.inputMetadata, session.inputNames),
+        outputs: graphValues(session.outputMetadata, session.outputNames),
       };
     } catch (error) {
       const message = (error as Error).message.split('\n')[0] ?? String(error);
