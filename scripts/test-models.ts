@@ -526,8 +526,9 @@ export function sampleTexts(repoRoot: string): string[] {
   for (const file of ['real_train.jsonl', 'synthetic.jsonl']) {
     for (const line of readFileSync(path.join(repoRoot, 'sample', file), 'utf8').split('\n')) {
       if (line.trim() === '') continue;
-      const value = JSON.parse(line) as { text?: string };
-      if (typeof value.text === 'string') texts.push(value.text);
+      const value = JSON.parse(line) as { text?: string; sentence?: string };
+      const text = value.text ?? value.sentence;
+      if (typeof text === 'string') texts.push(text);
     }
   }
   return texts;
