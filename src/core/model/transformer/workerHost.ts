@@ -122,6 +122,8 @@ export class TransformerWorkerHost {
         const reply = await chunk.reply;
         if (reply.type !== TransformerMessage.result) throw new Error(`unexpected reply ${reply.type} to run`);
         width = reply.width;
+        // Graphs that do not declare their output width reveal it with the first result.
+        if (this.info_ && this.info_.width === 0) this.info_ = { ...this.info_, width };
         values ??= new Float32Array(total * width);
         values.set(reply.values, chunk.start * width);
         paddedTokens += reply.paddedTokens;
