@@ -130,8 +130,14 @@ export async function scoreSynthetic(request: ScoreRequest): Promise<Scores> {
   const diversityFolder = request.diversityModel ?? (await trainAndSaveChecker('diversity', synthetic.rows, request));
   throwIfCancelled(signal);
 
-  const quality = await loadClassifier(qualityFolder, request.device);
-  const diversity = await loadClassifier(diversityFolder, request.device);
+  // Both checkers open at once: a transformer spends a good part of a second starting its worker and session.
+  const opened = await Promise.allSettled([loadClassifier(qualityFolder, request.device), loadClassifier(diversityFolder, request.device)]);
+  const failed = opened.find((o) => o.status === 'rejected');
+  if (failed) {
+    for (const o of opened) if (o.status === 'fulfilled') await o.value.dispose();
+    throw failed.reason;
+  }
+  const [quality, diversity] = opened.map((o) => (o as PromiseFulfilledResult<LoadedClassifier>).value) as [LoadedClassifier, LoadedClassifier];
   try {
     for (const model of [quality, diversity]) {
       checkLabels(model, labelMap);
