@@ -9,6 +9,7 @@ import { LabelMap } from '../../src/core/data/labels';
 import { DimpError } from '../../src/core/errors';
 import { loadClassifier } from '../../src/core/model/modelFolder';
 import { ElementType, encodeModel, intAttribute, node, valueInfo } from '../../src/core/model/onnxGraph';
+import { onnxRuntime, openModelSession } from '../../src/core/runtime/onnxRuntime';
 import { TextTokenizer } from '../../src/core/model/transformer/tokenizer';
 import { DEFAULT_CHECKER_SETTINGS } from '../../src/core/train/ngramTraining';
 import { scoreSynthetic } from '../../src/core/weighting/score';
@@ -318,6 +319,38 @@ describe('broken transformer folders get errors that say what is wrong and where
   test('no id2label', () => expectModelError(broken('no-id2label', (d) => editConfig(d, (c) => delete c.id2label)), /config\.json has no id2label/));
   test('a tokenizer whose ids overflow the model’s vocabulary', () =>
     expectModelError(broken('vocab', (d) => editConfig(d, (c) => (c.vocab_size = 100))), /tokenizer\.json has token ids up to \d+ but config\.json says vocab_size 100: the tokenizer does not belong to this model/, 'tokenizer.json'));
+});
+
+describe('execution providers at the gateway', () => {
+  const graph = encodeModel({ name: 'g', input: [valueInfo('x', ElementType.float, ['n'])], output: [valueInfo('y', ElementType.float, ['n'])], node: [node('Identity', ['x'], ['y'])] }, 13, 'test');
+  /**
+   * MOCK GPU, at the session-factory boundary only: "cuda" starts (the session really runs on the CPU) and
+   * "webgpu" fails as it does on a machine without an adapter. No GPU is lent to this project's machines.
+   */
+  const mockGpuFactory = async (model: string | Uint8Array, options: { executionProviders?: readonly unknown[] }) => {
+    if (options.executionProviders?.[0] === 'webgpu') throw new Error('Failed to get a WebGPU adapter: No supported adapters (mock)');
+    return onnxRuntime().InferenceSession.create(model as Uint8Array, { ...options, executionProviders: ['cpu'] });
+  };
+
+  test('a provider that starts is recorded, with no fallback reason (mock GPU)', async () => {
+    const session = await openModelSession(graph, 'cuda', { createSession: mockGpuFactory });
+    assert.equal(session.provider, 'cuda');
+    assert.equal(session.fallbackReason, undefined);
+    await session.session.release();
+  });
+
+  test('a provider that fails falls back to CPU with its reason (mock GPU)', async () => {
+    const session = await openModelSession(graph, 'webgpu', { createSession: mockGpuFactory });
+    assert.equal(session.provider, 'cpu');
+    assert.match(session.fallbackReason ?? '', /^webgpu: Failed to get a WebGPU adapter/);
+    await session.session.release();
+  });
+
+  test('the real WebGPU provider without an adapter falls back to CPU too', async () => {
+    const session = await openModelSession(graph, 'webgpu');
+    if (session.provider === 'cpu') assert.match(session.fallbackReason ?? '', /webgpu/i);
+    await session.session.release();
+  });
 });
 
 describe('the project-built tokenizer fixture', () => {

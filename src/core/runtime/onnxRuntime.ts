@@ -77,16 +77,24 @@ function providersFor(device: DeviceChoice): string[] {
 export async function openModelSession(
   model: string | Uint8Array,
   device: DeviceChoice = 'cpu',
-  options: { intraOpThreads?: number } = {},
+  options: {
+    intraOpThreads?: number;
+    /** Replaces onnxruntime's session factory: only for tests of this fallback logic (a mock GPU provider). */
+    createSession?: (model: string | Uint8Array, sessionOptions: Ort.InferenceSession.SessionOptions) => Promise<Ort.InferenceSession>;
+  } = {},
 ): Promise<ModelSession> {
   const runtime = onnxRuntime();
+  const create =
+    options.createSession ??
+    ((source: string | Uint8Array, sessionOptions: Ort.InferenceSession.SessionOptions) =>
+      typeof source === 'string' ? runtime.InferenceSession.create(source, sessionOptions) : runtime.InferenceSession.create(source, sessionOptions));
   const failures: string[] = [];
   const base: Ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all' };
   if (options.intraOpThreads) base.intraOpNumThreads = options.intraOpThreads;
   for (const provider of [...providersFor(device), 'cpu']) {
     try {
       const sessionOptions = { ...base, executionProviders: [provider] };
-      const session = typeof model === 'string' ? await runtime.InferenceSession.create(model, sessionOptions) : await runtime.InferenceSession.create(model, sessionOptions);
+      const session = await create(model, sessionOptions);
       const asked = device !== 'auto' && device !== provider;
       return {
         session,

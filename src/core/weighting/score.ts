@@ -66,6 +66,8 @@ export interface ScoreRequest {
   checkerSettings: NgramSettings;
   /** Train the checkers as heads on this frozen transformer encoder instead of the built-in model. */
   checkerEncoder?: EncoderHeadSettings;
+  /** Cap on tokens per row for transformer checkers (their own limit applies anyway). */
+  maxLength?: number;
   seed: number;
   guards: WeightGuards;
   device: DeviceChoice;
@@ -131,7 +133,8 @@ export async function scoreSynthetic(request: ScoreRequest): Promise<Scores> {
   throwIfCancelled(signal);
 
   // Both checkers open at once: a transformer spends a good part of a second starting its worker and session.
-  const opened = await Promise.allSettled([loadClassifier(qualityFolder, request.device), loadClassifier(diversityFolder, request.device)]);
+  const options = { maxLength: request.maxLength };
+  const opened = await Promise.allSettled([loadClassifier(qualityFolder, request.device, options), loadClassifier(diversityFolder, request.device, options)]);
   const failed = opened.find((o) => o.status === 'rejected');
   if (failed) {
     for (const o of opened) if (o.status === 'fulfilled') await o.value.dispose();
