@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { longestFirstLengths, padBatch, TextTokenizer } from '../../src/core/model/transformer/tokenizer';
 import { DimpError } from '../../src/core/errors';
+import { SAMPLE_DIR } from './helpers';
 import { BERT_TOKENIZER_FILE, NEEDS_BERT_TOKENIZER, sampleWordPiece } from './transformerFixtures';
 
 /**
@@ -135,6 +137,25 @@ describe('tokenization', () => {
     const expected = ['[CLS]', 'it', 'does', 'the', 'job', '.', '[SEP]', 'great', 'value', '!', '[SEP]'].map((t) => vocab[t]);
     assert.deepEqual(Array.from(encoded.ids), expected);
     assert.deepEqual(Array.from(encoded.typeIds), [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1]);
+  });
+
+  test('long texts tokenized from a prefix give exactly the ids of the whole texts', () => {
+    const { tokenizer: json } = sampleWordPiece();
+    const texts = readFileSync(path.join(SAMPLE_DIR, 'synthetic.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .slice(0, 400)
+      .map((line) => (JSON.parse(line) as { sentence: string }).sentence);
+    const rows: string[][] = [];
+    for (let i = 0; i + 3 < texts.length; i += 4) {
+      rows.push([texts.slice(i, i + 4).join(' ')]);
+      rows.push([texts[i]!, texts.slice(i + 1, i + 4).join(' ')]);
+      rows.push([texts.slice(i, i + 3).join('  \n '), texts[i + 3]!]);
+    }
+    for (const maxLength of [8, 16, 33, 128]) {
+      const tokenizer = TextTokenizer.create(json, {}, { maxLength }, 'tokenizer.json');
+      for (const row of rows) assert.deepEqual(tokenizer.encode(row), tokenizer.encode(row, { wholeTexts: true }), `max ${maxLength}: ${JSON.stringify(row)}`);
+    }
   });
 
   test('a tokenizer.json the library cannot read is a badModel error naming the file', () => {

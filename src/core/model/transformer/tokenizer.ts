@@ -28,6 +28,20 @@ interface TokenizerJsonSettings {
   truncation?: { max_length?: number; strategy?: string; direction?: string } | null;
   padding?: { pad_id?: number; pad_type_id?: number; pad_token?: string; direction?: string } | null;
   model?: { unk_token?: string };
+  pre_tokenizer?: { type?: string; pretokenizers?: { type?: string }[] } | null;
+}
+
+/** Pre-tokenizers that split on whitespace first, so words are tokenized independently of what follows. */
+const WORD_LOCAL_PRE_TOKENIZERS = new Set(['BertPreTokenizer', 'Whitespace', 'WhitespaceSplit', 'Metaspace', 'ByteLevel']);
+
+/** Words past the budget kept when tokenizing a prefix: slack for words that normalise to nothing. */
+const PREFIX_SLACK_WORDS = 8;
+
+/** The end of the `words`-th whitespace-separated word of `text`, or undefined when it has fewer words. */
+function endOfWords(text: string, words: number): number | undefined {
+  const pattern = /\S+/g;
+  for (let i = 0; i < words; i++) if (pattern.exec(text) === null) return undefined;
+  return pattern.lastIndex;
 }
 
 /** The limits and padding a `tokenizer.json` + `tokenizer_config.json` pair declares. */
@@ -86,6 +100,8 @@ export class TextTokenizer {
   /** Largest token id the tokenizer can produce, for checking against the model's vocabulary. */
   readonly maxTokenId: number;
   private readonly truncateLeft: boolean;
+  /** Whether long texts may be tokenized from a prefix only (see `tokenizeBounded`). */
+  private readonly prefixSafe: boolean;
   private readonly unkId: number;
   private readonly specialTokens: { single: number; pair: number };
 
@@ -98,6 +114,9 @@ export class TextTokenizer {
     this.maxLength = options.maxLength;
     this.truncation = options.truncation ?? STRATEGIES[settings.truncation?.strategy ?? ''] ?? 'longest_first';
     this.truncateLeft = settings.truncation?.direction === 'Left' || config.truncation_side === 'left';
+    const preTokenizer = settings.pre_tokenizer;
+    const preTokenizerTypes = preTokenizer?.type === 'Sequence' ? (preTokenizer.pretokenizers ?? []).map((p) => p.type ?? '') : [preTokenizer?.type ?? ''];
+    this.prefixSafe = !this.truncateLeft && preTokenizerTypes.some((t) => WORD_LOCAL_PRE_TOKENIZERS.has(t));
     const padToken = settings.padding?.pad_token ?? (typeof config.pad_token === 'string' ? config.pad_token : undefined);
     this.padId = settings.padding?.pad_id ?? (padToken !== undefined ? tokenizer.token_to_id(padToken) : undefined) ?? tokenizer.token_to_id('[PAD]') ?? tokenizer.token_to_id('<pad>') ?? 0;
     this.padTypeId = settings.padding?.pad_type_id ?? 0;
@@ -139,12 +158,44 @@ export class TextTokenizer {
     return this.tokenizer.tokenize(text, { add_special_tokens: false });
   }
 
+  /**
+   * Tokens of a text of which at most `budget` will be kept, and whether they come from a prefix only. A
+   * long text is tokenized from a prefix that ends a few words past `budget` words: with a
+   * whitespace-splitting pre-tokenizer each word becomes at least one token on its own, so the prefix's
+   * tokens begin exactly as the whole text's do. A prefix that falls short of the budget is redone whole.
+   */
+  private tokenizeBounded(text: string, budget: number): { tokens: string[]; prefix: boolean } {
+    const end = this.prefixSafe ? endOfWords(text, budget + PREFIX_SLACK_WORDS) : undefined;
+    if (end !== undefined && end < text.length) {
+      const tokens = this.tokenize(text.slice(0, end));
+      if (tokens.length >= budget) return { tokens, prefix: true };
+    }
+    return { tokens: this.tokenize(text), prefix: false };
+  }
+
   /** Token ids of a single text or a pair, truncated to `maxLength` and with the model's special tokens. */
-  encode(texts: readonly string[]): EncodedRow {
+  encode(texts: readonly string[], options: { wholeTexts?: boolean } = {}): EncodedRow {
     if (texts.length < 1 || texts.length > 2) throw new RangeError(`a row has one text or a pair, got ${texts.length} texts`);
-    let first = this.tokenize(texts[0]!);
-    let second = texts.length === 2 ? this.tokenize(texts[1]!) : null;
-    const budget = this.maxLength - (second === null ? this.specialTokens.single : this.specialTokens.pair);
+    const pair = texts.length === 2;
+    const budget = this.maxLength - (pair ? this.specialTokens.pair : this.specialTokens.single);
+    let first: string[];
+    let second: string[] | null = null;
+    if (options.wholeTexts || (pair && this.truncation !== 'longest_first')) {
+      first = this.tokenize(texts[0]!);
+      if (pair) second = this.tokenize(texts[1]!);
+    } else {
+      const a = this.tokenizeBounded(texts[0]!, budget);
+      first = a.tokens;
+      if (pair) {
+        const b = this.tokenizeBounded(texts[1]!, budget);
+        second = b.tokens;
+        // longest_first needs only each length compared with the budget, and which text is longer (the longer
+        // takes the odd token; on a tie, the second): a prefix keeps that order only if it is still the
+        // longer one (strictly, for the first text). Otherwise the texts are tokenized whole.
+        if (a.prefix && (b.prefix || first.length <= second.length)) first = this.tokenize(texts[0]!);
+        if (b.prefix && (a.prefix || second.length < first.length)) second = this.tokenize(texts[1]!);
+      }
+    }
     if (first.length + (second?.length ?? 0) > budget) {
       let keepFirst: number;
       let keepSecond: number;
