@@ -85,6 +85,12 @@ export const ENCODER_OPTIONS: Record<string, OptionSpec> = {
   'no-cache': { type: 'boolean', description: 'compute embeddings without reading or writing the cache' },
 };
 
+/** The embedding cache folder: --cache, else the config's, else `.dimp/embeddings`; undefined with --no-cache. */
+export function embeddingCacheFlag(context: CommandContext): string | undefined {
+  if (context.values['no-cache'] === true) return undefined;
+  return path.resolve(stringFlag(context.values, 'cache') ?? context.project.config.encoder?.cacheDir ?? path.join('.dimp', 'embeddings'));
+}
+
 /**
  * Encoder + head settings from flags, then the config's `encoder` section, then defaults; undefined when no
  * encoder is named. Epochs, batch size and learning rate come from their flags when given (the config's
@@ -99,7 +105,7 @@ export function encoderHeadSettings(context: CommandContext, options: { training
   const head = (stringFlag(context.values, 'head') ?? e?.head ?? DEFAULT_ENCODER_HEAD_SETTINGS.head) as HeadKind;
   if (!HEADS.includes(head)) throw new DimpError('usage', `--head must be one of ${HEADS.join(', ')}, got "${head}"`);
   const training = options.trainingFlags;
-  const cacheDir = context.values['no-cache'] === true ? undefined : path.resolve(stringFlag(context.values, 'cache') ?? e?.cacheDir ?? path.join('.dimp', 'embeddings'));
+  const cacheDir = embeddingCacheFlag(context);
   return {
     ...DEFAULT_ENCODER_HEAD_SETTINGS,
     encoder: path.resolve(folder),

@@ -249,6 +249,46 @@ describe('frozen encoder + head', () => {
     });
   }
 
+  test('an exported folder scores cached rows with head.onnx alone, the rest with the whole model', async () => {
+    const cacheDir = path.join(folder.dir, 'cache-scoring');
+    const frozen = await FrozenEncoder.open({ folder: encoder.dir, pooling: 'mean', device: 'cpu', batchSize: 8, cacheDir });
+    let embeddings: EmbeddingMatrix;
+    try {
+      await frozen.embed(rows.slice(0, 20));
+      embeddings = (await FrozenEncoder.open({ folder: encoder.dir, pooling: 'mean', device: 'cpu', batchSize: 8 }).then(async (plain) => {
+        try {
+          return await plain.embed(rows);
+        } finally {
+          await plain.dispose();
+        }
+      })).embeddings;
+    } finally {
+      await frozen.dispose();
+    }
+    const head = new HeadClassifier({ kind: 'linear', inputDim: 64, hiddenUnits: 0, numClasses: 3 }, fitStandardization(embeddings), 6);
+    const target = path.join(folder.dir, 'exported-cached');
+    await saveEncoderHeadModel(target, {
+      encoder: await readTransformerFolder(encoder.dir, await readConfigJson(encoder.dir)),
+      encoderFingerprint: frozen.fingerprint,
+      pooling: 'mean',
+      embeddingOutput: frozen.info.output,
+      maxLength: frozen.info.maxLength,
+      head: head.parameters(),
+      labelMap,
+    });
+    const expected = predictProbabilities(head, embeddings, rows.length);
+    const progress: number[] = [];
+    const cached = await loadClassifier(target, 'cpu', { embeddingCache: cacheDir });
+    try {
+      const difference = maxDifference(await cached.predict(rows, { onProgress: (done) => progress.push(done) }), expected);
+      assert.ok(difference < 1e-4, `max |Δp| = ${difference}`);
+      assert.equal(progress[0], 20, 'the 20 cached rows are done in one step, before the model runs');
+      assert.equal(progress.at(-1), rows.length);
+    } finally {
+      await cached.dispose();
+    }
+  });
+
   test('an encoder folder that cannot be pooled as asked is a badModel error', async () => {
     const classifier = await tinyModelFolder(path.join(folder.dir, 'classifier-as-encoder'), { seed: 33, labels: SAMPLE_LABELS });
     await assert.rejects(FrozenEncoder.open({ folder: classifier.dir, pooling: 'mean', device: 'cpu', batchSize: 8 }), (error: unknown) => {
@@ -288,6 +328,18 @@ describe('frozen encoder + head', () => {
         device: 'cpu',
       });
       assert.match(scores.header.qualityChecker, /bert encoder \+ mlp head/);
+      // Scores came from head.onnx on cached embeddings; the whole exported model agrees.
+      const whole = await loadClassifier(path.join(folder.dir, 'checkers', 'quality'), 'cpu');
+      try {
+        const probabilities = await whole.predict(synthetic.rows.slice(0, 50));
+        const difference = maxDifference(
+          scores.rows.slice(0, 50).map((r) => r.quality),
+          synthetic.rows.slice(0, 50).map((r, i) => probabilities[i * 3 + r.label]!),
+        );
+        assert.ok(difference < 1e-4, `max |Δq| = ${difference}`);
+      } finally {
+        await whole.dispose();
+      }
       const run = await runTraining({
         synthetic,
         labelMap,

@@ -3,7 +3,7 @@ import { DimpError, ExitCode } from '../../core/errors';
 import { loadProjectData } from '../../core/pipeline';
 import { scoreSynthetic, writeScores, type Scores } from '../../core/weighting/score';
 import { DATA_OPTIONS, deviceFlag, labelsFlag, numberFlag, stringFlag, type Command, type CommandContext } from '../command';
-import { checkerSettings, datasetSource, ENCODER_OPTIONS, encoderHeadSettings, guardsFlags, seedFlag, TRAINING_OPTIONS } from '../settings';
+import { checkerSettings, datasetSource, embeddingCacheFlag, ENCODER_OPTIONS, encoderHeadSettings, guardsFlags, seedFlag, TRAINING_OPTIONS } from '../settings';
 
 /** Default scores path next to the synthetic file: `x.jsonl` → `x.scores.jsonl`. */
 export function defaultScoresPath(syntheticFile: string): string {
@@ -62,6 +62,7 @@ export async function runScoring(context: CommandContext, out?: string): Promise
     checkerSettings: checkerSettings(context),
     checkerEncoder: encoderHeadSettings(context, { trainingFlags: false }),
     maxLength: numberFlag(context.values, 'max-length', { min: 4, max: 1 << 20, integer: true }),
+    embeddingCacheDir: embeddingCacheFlag(context),
     seed: seedFlag(context),
     guards: guardsFlags(context),
     device: deviceFlag(context),

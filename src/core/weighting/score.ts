@@ -68,6 +68,8 @@ export interface ScoreRequest {
   checkerEncoder?: EncoderHeadSettings;
   /** Cap on tokens per row for transformer checkers (their own limit applies anyway). */
   maxLength?: number;
+  /** Embedding cache: checkers exported from an encoder + head score cached rows with their head alone. */
+  embeddingCacheDir?: string;
   seed: number;
   guards: WeightGuards;
   device: DeviceChoice;
@@ -133,7 +135,7 @@ export async function scoreSynthetic(request: ScoreRequest): Promise<Scores> {
   throwIfCancelled(signal);
 
   // Both checkers open at once: a transformer spends a good part of a second starting its worker and session.
-  const options = { maxLength: request.maxLength };
+  const options = { maxLength: request.maxLength, embeddingCache: request.embeddingCacheDir ?? request.checkerEncoder?.cacheDir };
   const opened = await Promise.allSettled([loadClassifier(qualityFolder, request.device, options), loadClassifier(diversityFolder, request.device, options)]);
   const failed = opened.find((o) => o.status === 'rejected');
   if (failed) {

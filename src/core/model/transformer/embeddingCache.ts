@@ -70,6 +70,15 @@ export class EmbeddingCache {
     return cache;
   }
 
+  /** Opens an encoder's cache for reading only; undefined when nothing was ever cached for it. */
+  static async openExisting(root: string, encoderFingerprint: string, dim: number): Promise<EmbeddingCache | undefined> {
+    const dir = path.join(root, encoderFingerprint);
+    if (!(await fs.stat(dir).catch(() => undefined))?.isDirectory()) return undefined;
+    const cache = new EmbeddingCache(dir, dim);
+    for (const name of (await fs.readdir(dir)).filter((n) => n.endsWith('.emb')).sort()) await cache.load(path.join(dir, name));
+    return cache;
+  }
+
   /** The cached embedding of `key` (a view; do not modify), or undefined. */
   get(key: string): Float32Array | undefined {
     const entry = this.index.get(key);
