@@ -77,7 +77,6 @@ async function main(): Promise<void> {
     for (const folder of folders) {
       const files = await readTransformerFolder(folder, await readConfigJson(folder));
       const engine = await TransformerEngine.open({
-        type: 'open',
         folder,
         graphFile: files.graphFile,
         configFile: files.configFile,

@@ -1,7 +1,8 @@
 /**
  * Typed messages between a transformer model's host (the caller's thread) and the worker thread that
  * tokenizes and runs the model, so that neither tokenization nor `session.run` (synchronous in
- * onnxruntime-node) blocks the caller. Every message is a plain, structured-clonable object with a `type`.
+ * onnxruntime-node) blocks the caller. Every message is a plain, structured-clonable object with a `type`;
+ * every request carries an `id` that its replies repeat.
  */
 
 /** What the worker computes for each row. */
@@ -18,6 +19,7 @@ export type PoolingChoice = 'auto' | 'mean' | 'cls' | 'sentence_embedding';
 export const TransformerMessage = {
   open: 'open',
   run: 'run',
+  cancel: 'cancel',
   close: 'close',
   opened: 'opened',
   progress: 'progress',
@@ -29,6 +31,7 @@ export const TransformerMessage = {
 /** Opens the tokenizer and the session; answered by `opened` or `failed`. */
 export interface OpenRequest {
   type: typeof TransformerMessage.open;
+  id: number;
   /** The model folder, for messages. */
   folder: string;
   graphFile: string;
@@ -57,9 +60,20 @@ export interface RunRequest {
   batchSize: number;
 }
 
-/** Releases the session; answered by `closed`, after which the host ends the worker. */
+/**
+ * Stops run `id` before its next batch; answered by that run's `failed` (kind `cancelled`). Handled as soon
+ * as it arrives, not after the run. The worker is never terminated mid-batch: ending a thread inside
+ * onnxruntime's native `run` aborts the whole process.
+ */
+export interface CancelRequest {
+  type: typeof TransformerMessage.cancel;
+  id: number;
+}
+
+/** Releases the session after any work in progress; answered by `closed`, after which the host ends the worker. */
 export interface CloseRequest {
   type: typeof TransformerMessage.close;
+  id: number;
 }
 
 /** What the opened model is. */
@@ -84,6 +98,7 @@ export interface TransformerInfo {
 /** The model is open. */
 export interface OpenedMessage {
   type: typeof TransformerMessage.opened;
+  id: number;
   info: TransformerInfo;
 }
 
@@ -105,10 +120,10 @@ export interface ResultMessage {
   tokens: number;
 }
 
-/** An error, as a value the host turns back into a `DimpError` (id absent: opening failed). */
+/** An error, as a value the host turns back into a `DimpError`. */
 export interface FailedMessage {
   type: typeof TransformerMessage.failed;
-  id: number | undefined;
+  id: number;
   kind: 'usage' | 'badInput' | 'badModel' | 'diverged' | 'cancelled' | undefined;
   message: string;
   file: string | undefined;
@@ -117,10 +132,11 @@ export interface FailedMessage {
 /** The session is released. */
 export interface ClosedMessage {
   type: typeof TransformerMessage.closed;
+  id: number;
 }
 
 /** Messages to the worker. */
-export type TransformerRequest = OpenRequest | RunRequest | CloseRequest;
+export type TransformerRequest = OpenRequest | RunRequest | CancelRequest | CloseRequest;
 
 /** Messages from the worker. */
 export type TransformerReply = OpenedMessage | ProgressMessage | ResultMessage | FailedMessage | ClosedMessage;

@@ -98,7 +98,8 @@ export const scoreCommand: Command = {
   async run(context) {
     const { scores, file } = await runScoring(context);
     const { text, summary } = describeScores(scores);
-    context.reporter.result(`${text}\nscores written to ${file}`, { scoresFile: file, provider: scores.header.provider, ...summary });
+    const providers = scores.header.diversityProvider ? `${scores.header.provider} (quality), ${scores.header.diversityProvider} (diversity)` : scores.header.provider;
+    context.reporter.result(`${text}\nscores written to ${file} · execution provider ${providers}`, { scoresFile: file, provider: scores.header.provider, ...summary });
     return ExitCode.ok;
   },
 };

@@ -119,7 +119,7 @@ export class TransformerEngine {
   }
 
   /** Builds the tokenizer, opens the session on the chosen device and checks the graph. */
-  static async open(request: OpenRequest): Promise<TransformerEngine> {
+  static async open(request: Omit<OpenRequest, 'type' | 'id'>): Promise<TransformerEngine> {
     const config = request.config as TransformerConfigJson;
     const limit = modelMaxLength(config, tokenizerLimits(request.tokenizerJson, request.tokenizerConfig).maxLength);
     const requested = request.maxLength !== undefined ? Math.min(request.maxLength, limit) : limit;
@@ -188,8 +188,11 @@ export class TransformerEngine {
     return feeds;
   }
 
-  /** Runs `texts` in length-sorted batches of `batchSize`; `onBatch` gets the rows done so far. */
-  async run(texts: readonly (readonly string[])[], batchSize: number, onBatch?: (done: number) => void): Promise<EngineResult> {
+  /**
+   * Runs `texts` in length-sorted batches of `batchSize`; `onBatch` gets the rows done so far, and
+   * `beforeBatch` may throw to stop (cancellation) between batches.
+   */
+  async run(texts: readonly (readonly string[])[], batchSize: number, onBatch?: (done: number) => void, beforeBatch?: () => void): Promise<EngineResult> {
     const encoded = this.encode(texts);
     const order = Array.from(encoded.keys()).sort((a, b) => encoded[a]!.ids.length - encoded[b]!.ids.length || a - b);
     const size = this.plan.fixedBatch ?? Math.max(1, batchSize);
@@ -197,6 +200,7 @@ export class TransformerEngine {
     let paddedTokens = 0;
     let tokens = 0;
     for (let start = 0; start < order.length; start += size) {
+      beforeBatch?.();
       const members = order.slice(start, start + size);
       const rows = members.map((i) => encoded[i]!);
       // A graph with a static batch size gets full batches; the filler rows' outputs are dropped.

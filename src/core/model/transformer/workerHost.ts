@@ -43,25 +43,30 @@ interface Pending {
   resolve: (reply: TransformerReply) => void;
   reject: (error: Error) => void;
   onProgress?: (done: number) => void;
+  /** Run requests can be cancelled. */
+  cancellable: boolean;
 }
 
 function toError(reply: FailedMessage): Error {
   return reply.kind ? new DimpError(reply.kind, reply.message, { file: reply.file }) : new Error(reply.message);
 }
 
-/** A transformer model running in its own worker thread. */
+/**
+ * A transformer model running in its own worker thread. The worker is only ever terminated when it is
+ * idle (after `closed`) or already dead: ending a thread inside onnxruntime's native `run` aborts the
+ * process, so cancelling stops the work between batches instead and answers the caller at once.
+ */
 export class TransformerWorkerHost {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
+  /** Why the worker can take no more requests: it died, or it was closed. */
   private stopped: Error | undefined;
+  private info_: TransformerInfo | undefined;
 
-  private constructor(
-    private readonly worker: Worker,
-    private info_: TransformerInfo | undefined,
-  ) {
+  private constructor(private readonly worker: Worker) {
     worker.on('message', (reply: TransformerReply) => this.receive(reply));
-    worker.on('error', (error: Error) => this.stop(error));
-    worker.on('exit', (code) => this.stop(new Error(`the transformer worker stopped (exit code ${code})`)));
+    worker.on('error', (error: Error) => this.fail(error));
+    worker.on('exit', (code) => this.fail(new Error(`the transformer worker stopped (exit code ${code})`)));
   }
 
   /** What the worker opened: provider, task, output width, maximum length. */
@@ -71,22 +76,19 @@ export class TransformerWorkerHost {
   }
 
   /** Starts a worker and opens the model in it; a model that cannot open rejects with the worker's error. */
-  static async start(request: Omit<OpenRequest, 'type'>, signal?: AbortSignal): Promise<TransformerWorkerHost> {
+  static async start(request: Omit<OpenRequest, 'type' | 'id'>, signal?: AbortSignal): Promise<TransformerWorkerHost> {
     if (!existsSync(WORKER_SCRIPT)) throw new Error(`the transformer worker script is missing at ${WORKER_SCRIPT} (run npm run build / npm run compile)`);
-    const host = new TransformerWorkerHost(new Worker(WORKER_SCRIPT), undefined);
-    const onAbort = (): void => host.stop(cancelledError());
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const host = new TransformerWorkerHost(new Worker(WORKER_SCRIPT));
     try {
       if (signal?.aborted) throw cancelledError();
-      const reply = await host.request({ ...request, type: TransformerMessage.open }, 0);
+      const id = host.nextId++;
+      const reply = await host.withCancellation(signal, () => host.request({ ...request, type: TransformerMessage.open, id }, id, false));
       if (reply.type !== TransformerMessage.opened) throw new Error(`unexpected reply ${reply.type} to open`);
       host.info_ = reply.info;
       return host;
     } catch (error) {
       await host.dispose();
       throw error;
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -94,20 +96,18 @@ export class TransformerWorkerHost {
   async run(rows: readonly { texts: readonly string[] }[], options: HostRunOptions): Promise<HostRunResult> {
     const chunkSize = Math.max(1, options.chunkSize ?? 4096);
     const total = rows.length;
-    const onAbort = (): void => this.stop(cancelledError());
     if (options.signal?.aborted) throw cancelledError();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    let values: Float32Array | undefined;
-    let width = this.info.width;
-    let paddedTokens = 0;
-    let tokens = 0;
-    let finished = 0;
-    const progressOf = (start: number) => (done: number) => options.onProgress?.(start + done, total);
-    try {
+    return this.withCancellation(options.signal, async () => {
+      let values: Float32Array | undefined;
+      let width = this.info.width;
+      let paddedTokens = 0;
+      let tokens = 0;
+      let finished = 0;
       const inFlight: { start: number; reply: Promise<TransformerReply> }[] = [];
       const send = (start: number): void => {
         const texts = rows.slice(start, start + chunkSize).map((r) => [...r.texts]);
-        const reply = this.request({ type: TransformerMessage.run, id: this.nextId, texts, batchSize: options.batchSize }, this.nextId++, progressOf(start));
+        const id = this.nextId++;
+        const reply = this.request({ type: TransformerMessage.run, id, texts, batchSize: options.batchSize }, id, true, (done) => options.onProgress?.(start + done, total));
         // A chunk sent ahead may fail after an earlier one already did; its rejection is not news.
         reply.catch(() => undefined);
         inFlight.push({ start, reply });
@@ -131,28 +131,54 @@ export class TransformerWorkerHost {
         finished = Math.min(total, chunk.start + chunkSize);
       }
       return { values: values ?? new Float32Array(0), width, paddedTokens, tokens };
-    } finally {
-      options.signal?.removeEventListener('abort', onAbort);
-    }
+    });
   }
 
-  /** Releases the session and ends the worker. */
+  /** Releases the session (after the batch in progress, if any) and ends the worker. */
   async dispose(): Promise<void> {
     if (!this.stopped) {
+      const id = this.nextId++;
       try {
-        await this.request({ type: TransformerMessage.close }, 0);
+        await this.request({ type: TransformerMessage.close, id }, id, false);
       } catch {
-        // The worker is already gone; terminating below is all that is left to do.
+        // The worker died on its own; terminating below is all that is left to do.
       }
+      this.stopped ??= new Error('the transformer model was disposed');
     }
-    this.stopped ??= new Error('the transformer model was disposed');
     await this.worker.terminate();
   }
 
-  private request(message: TransformerRequest, id: number, onProgress?: (done: number) => void): Promise<TransformerReply> {
+  /**
+   * Runs `work` so that `signal` rejects it at once with the cancellation error, while the worker is told to
+   * stop the runs in flight before their next batch.
+   */
+  private async withCancellation<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+    if (!signal) return work();
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => {
+        for (const [id, waiting] of this.pending) {
+          if (waiting.cancellable && !this.stopped) this.worker.postMessage({ type: TransformerMessage.cancel, id });
+          waiting.reject(cancelledError());
+        }
+        this.pending.clear();
+        this.worker.unref();
+        reject(cancelledError());
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    aborted.catch(() => undefined);
+    try {
+      return await Promise.race([work(), aborted]);
+    } finally {
+      signal.removeEventListener('abort', onAbort!);
+    }
+  }
+
+  private request(message: TransformerRequest, id: number, cancellable: boolean, onProgress?: (done: number) => void): Promise<TransformerReply> {
     if (this.stopped) return Promise.reject(this.stopped);
     return new Promise<TransformerReply>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, onProgress });
+      this.pending.set(id, { resolve, reject, onProgress, cancellable });
       // Keep the process alive only while an answer is awaited, so an idle model never holds it open.
       this.worker.ref();
       this.worker.postMessage(message);
@@ -160,24 +186,21 @@ export class TransformerWorkerHost {
   }
 
   private receive(reply: TransformerReply): void {
-    const id = reply.type === TransformerMessage.progress || reply.type === TransformerMessage.result ? reply.id : reply.type === TransformerMessage.failed ? (reply.id ?? 0) : 0;
-    const waiting = this.pending.get(id);
+    const waiting = this.pending.get(reply.id);
     if (!waiting) return;
     if (reply.type === TransformerMessage.progress) {
       waiting.onProgress?.(reply.done);
       return;
     }
-    this.pending.delete(id);
+    this.pending.delete(reply.id);
     if (this.pending.size === 0) this.worker.unref();
     if (reply.type === TransformerMessage.failed) waiting.reject(toError(reply));
     else waiting.resolve(reply);
   }
 
-  private stop(error: Error): void {
-    if (!this.stopped) {
-      this.stopped = error;
-      void this.worker.terminate();
-    }
+  /** The worker died: nothing more will be answered. */
+  private fail(error: Error): void {
+    this.stopped ??= error;
     for (const waiting of this.pending.values()) waiting.reject(this.stopped);
     this.pending.clear();
   }
