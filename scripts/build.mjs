@@ -16,5 +16,7 @@ const common = {
 await Promise.all([
   build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' }),
   build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+  // Transformer models run in a worker thread; the bundles find this script next to themselves.
+  build({ ...common, entryPoints: ['src/core/model/transformer/transformerWorker.ts'], outfile: 'dist/transformerWorker.js' }),
 ]);
 if (watch) console.log('watch mode is not supported; rerun npm run build');

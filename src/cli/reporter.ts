@@ -25,7 +25,7 @@ export class Reporter {
         this.line(`${event.level === 'info' ? '' : `${event.level}: `}${event.message}`);
         break;
       case 'score-progress':
-        if (event.stage === 'score' && event.total > 0) this.bar(event.done / event.total, event.message);
+        if ((event.stage === 'score' || event.stage === 'embed') && event.total > 0) this.bar(event.done / event.total, event.message);
         else if (event.message !== this.lastStage) this.line(event.message);
         this.lastStage = event.message;
         break;

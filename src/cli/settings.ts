@@ -1,7 +1,11 @@
 import { entryFields, entryPath, type DatasetEntry } from '../core/config';
 import { DimpError } from '../core/errors';
 import type { DatasetSource } from '../core/pipeline';
+import * as path from 'node:path';
+import type { HeadKind } from '../core/model/transformer/headClassifier';
+import { DEFAULT_ENCODER_HEAD_SETTINGS, type EncoderHeadSettings } from '../core/train/encoderHeadTraining';
 import { DEFAULT_CHECKER_SETTINGS, DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from '../core/train/ngramTraining';
+import type { PoolingChoice } from '../protocol/transformerWorker';
 import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../core/weighting/weights';
 import { numberFlag, stringFlag, type CommandContext, type OptionSpec } from './command';
 
@@ -85,4 +89,55 @@ export function datasetSource(context: CommandContext, flag: string, role: 'synt
     return undefined;
   }
   return { path: file, fields: fromFlag ? undefined : entryFields(entry) };
+}
+
+const POOLINGS: readonly PoolingChoice[] = ['auto', 'mean', 'cls', 'sentence_embedding'];
+const HEADS: readonly HeadKind[] = ['linear', 'mlp'];
+
+/** Flags of a frozen transformer encoder with a trained head. */
+export const ENCODER_OPTIONS: Record<string, OptionSpec> = {
+  encoder: { type: 'string', value: 'DIR', description: 'train a head on this frozen transformer encoder (Hugging Face folder with an ONNX graph) instead of the built-in model' },
+  pooling: { type: 'string', value: 'POOLING', description: `encoder pooling: ${POOLINGS.join(' | ')} (default auto: sentence_embedding when the graph has it, else mean)` },
+  head: { type: 'string', value: 'HEAD', description: `head on the embeddings: ${HEADS.join(' | ')} (default ${DEFAULT_ENCODER_HEAD_SETTINGS.head})` },
+  'head-hidden': { type: 'string', value: 'N', description: `hidden units of the mlp head (default ${DEFAULT_ENCODER_HEAD_SETTINGS.hiddenUnits})` },
+  'max-length': { type: 'string', value: 'N', description: "tokens per row, special tokens included (default: the model's limit)" },
+  'encoder-batch': { type: 'string', value: 'N', description: `rows per encoder run (default ${DEFAULT_ENCODER_HEAD_SETTINGS.encoderBatchSize})` },
+  cache: { type: 'string', value: 'DIR', description: 'embedding cache folder (default .dimp/embeddings)' },
+  'no-cache': { type: 'boolean', description: 'compute embeddings without reading or writing the cache' },
+};
+
+/** The embedding cache folder: --cache, else the config's, else `.dimp/embeddings`; undefined with --no-cache. */
+export function embeddingCacheFlag(context: CommandContext): string | undefined {
+  if (context.values['no-cache'] === true) return undefined;
+  return path.resolve(stringFlag(context.values, 'cache') ?? context.project.config.encoder?.cacheDir ?? path.join('.dimp', 'embeddings'));
+}
+
+/**
+ * Encoder + head settings from flags, then the config's `encoder` section, then defaults; undefined when no
+ * encoder is named. Epochs, batch size and learning rate come from their flags when given (the config's
+ * `training` values are tuned for the built-in model and are not carried over).
+ */
+export function encoderHeadSettings(context: CommandContext, options: { trainingFlags: boolean } = { trainingFlags: true }): EncoderHeadSettings | undefined {
+  const e = context.project.config.encoder;
+  const folder = stringFlag(context.values, 'encoder') ?? e?.path;
+  if (!folder) return undefined;
+  const pooling = (stringFlag(context.values, 'pooling') ?? e?.pooling ?? DEFAULT_ENCODER_HEAD_SETTINGS.pooling) as PoolingChoice;
+  if (!POOLINGS.includes(pooling)) throw new DimpError('usage', `--pooling must be one of ${POOLINGS.join(', ')}, got "${pooling}"`);
+  const head = (stringFlag(context.values, 'head') ?? e?.head ?? DEFAULT_ENCODER_HEAD_SETTINGS.head) as HeadKind;
+  if (!HEADS.includes(head)) throw new DimpError('usage', `--head must be one of ${HEADS.join(', ')}, got "${head}"`);
+  const training = options.trainingFlags;
+  const cacheDir = embeddingCacheFlag(context);
+  return {
+    ...DEFAULT_ENCODER_HEAD_SETTINGS,
+    encoder: path.resolve(folder),
+    pooling,
+    head,
+    hiddenUnits: numberFlag(context.values, 'head-hidden', { min: 1, max: 65536, integer: true }) ?? e?.hiddenUnits ?? DEFAULT_ENCODER_HEAD_SETTINGS.hiddenUnits,
+    maxLength: numberFlag(context.values, 'max-length', { min: 4, max: 1 << 20, integer: true }) ?? e?.maxLength,
+    encoderBatchSize: numberFlag(context.values, 'encoder-batch', { min: 1, max: 65536, integer: true }) ?? DEFAULT_ENCODER_HEAD_SETTINGS.encoderBatchSize,
+    epochs: (training ? numberFlag(context.values, 'epochs', { min: 1, max: 1000, integer: true }) : undefined) ?? e?.epochs ?? DEFAULT_ENCODER_HEAD_SETTINGS.epochs,
+    batchSize: (training ? numberFlag(context.values, 'batch-size', { min: 1, max: 65536, integer: true }) : undefined) ?? e?.batchSize ?? DEFAULT_ENCODER_HEAD_SETTINGS.batchSize,
+    learningRate: (training ? numberFlag(context.values, 'lr', { min: 1e-9, max: 100 }) : undefined) ?? e?.learningRate ?? DEFAULT_ENCODER_HEAD_SETTINGS.learningRate,
+    cacheDir,
+  };
 }

@@ -22,6 +22,20 @@ export interface TrainingConfig {
   maxWeight?: number | null;
 }
 
+/** A frozen transformer encoder to train heads on (`--encoder`); paths are relative to the config file. */
+export interface EncoderConfig {
+  path: string;
+  pooling?: 'auto' | 'mean' | 'cls' | 'sentence_embedding';
+  head?: 'linear' | 'mlp';
+  hiddenUnits?: number;
+  maxLength?: number;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  /** Embedding cache folder, default `.dimp/embeddings`. */
+  cacheDir?: string;
+}
+
 /**
  * `dimp.config.json` at the workspace root: datasets, models and training for a project, read by the
  * extension and the CLI alike. Relative paths are relative to the file's folder.
@@ -33,6 +47,8 @@ export interface ProjectConfig {
   models?: { quality?: string; diversity?: string };
   training?: TrainingConfig;
   checkers?: Pick<TrainingConfig, 'epochs' | 'batchSize' | 'learningRate' | 'dim'>;
+  /** Train heads on a frozen transformer encoder instead of the built-in model. */
+  encoder?: EncoderConfig;
   device?: DeviceChoice;
   /** Folder for run folders, default `runs`. */
   output?: string;
@@ -87,9 +103,23 @@ export async function loadProjectConfig(explicit: string | undefined, dir: strin
     quality: config.models.quality && path.resolve(base, config.models.quality),
     diversity: config.models.diversity && path.resolve(base, config.models.diversity),
   };
+  if (config.encoder !== undefined && (typeof config.encoder !== 'object' || typeof config.encoder.path !== 'string')) {
+    throw new DimpError('usage', '"encoder" must be {"path": "encoder folder", …}', { file });
+  }
+  const encoder = config.encoder && {
+    ...config.encoder,
+    path: path.resolve(base, config.encoder.path),
+    ...(config.encoder.cacheDir ? { cacheDir: path.resolve(base, config.encoder.cacheDir) } : {}),
+  };
   return {
     file,
-    config: { ...config, datasets, ...(models ? { models: models as ProjectConfig['models'] } : {}), output: config.output && path.resolve(base, config.output) },
+    config: {
+      ...config,
+      datasets,
+      ...(models ? { models: models as ProjectConfig['models'] } : {}),
+      ...(encoder ? { encoder } : {}),
+      output: config.output && path.resolve(base, config.output),
+    },
   };
 }
 

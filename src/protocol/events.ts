@@ -69,8 +69,8 @@ export interface TrainDoneEvent {
   seconds: number;
 }
 
-/** Stages of scoring synthetic data. */
-export type ScoreStage = 'read' | 'quality-checker' | 'diversity-checker' | 'score' | 'write';
+/** Stages of scoring synthetic data; `embed` is a frozen transformer encoder computing embeddings. */
+export type ScoreStage = 'read' | 'quality-checker' | 'diversity-checker' | 'score' | 'write' | 'embed';
 
 /** Scoring progress. */
 export interface ScoreProgressEvent {

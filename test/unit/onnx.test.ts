@@ -109,7 +109,7 @@ describe('the exported model in onnxruntime', () => {
     test('id2label with a gap', () =>
       expectModelError(broken('gap', (d) => writeFileSync(path.join(d, 'config.json'), JSON.stringify({ model_type: 'dimp-ngram', id2label: { '0': 'a', '2': 'b' } }))), /without gaps/));
     test('unknown model_type', () =>
-      expectModelError(broken('type', (d) => writeFileSync(path.join(d, 'config.json'), JSON.stringify({ model_type: 'bert', id2label: { '0': 'a', '1': 'b' } }))), /unsupported model_type "bert"/));
+      expectModelError(broken('type', (d) => writeFileSync(path.join(d, 'config.json'), JSON.stringify({ model_type: 'bert', id2label: { '0': 'a', '1': 'b' } }))), /model_type "bert" is not the built-in model, so this must be a transformer folder, but it has no tokenizer\.json/));
     test('missing featurizer', async () => {
       const dir = broken('no-featurizer', () => undefined);
       await fs.rm(path.join(dir, 'featurizer.json'));

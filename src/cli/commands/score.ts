@@ -2,8 +2,8 @@ import * as path from 'node:path';
 import { DimpError, ExitCode } from '../../core/errors';
 import { loadProjectData } from '../../core/pipeline';
 import { scoreSynthetic, writeScores, type Scores } from '../../core/weighting/score';
-import { DATA_OPTIONS, deviceFlag, labelsFlag, stringFlag, type Command, type CommandContext } from '../command';
-import { checkerSettings, datasetSource, guardsFlags, seedFlag, TRAINING_OPTIONS } from '../settings';
+import { DATA_OPTIONS, deviceFlag, labelsFlag, numberFlag, stringFlag, type Command, type CommandContext } from '../command';
+import { checkerSettings, datasetSource, embeddingCacheFlag, ENCODER_OPTIONS, encoderHeadSettings, guardsFlags, seedFlag, TRAINING_OPTIONS } from '../settings';
 
 /** Default scores path next to the synthetic file: `x.jsonl` → `x.scores.jsonl`. */
 export function defaultScoresPath(syntheticFile: string): string {
@@ -60,6 +60,9 @@ export async function runScoring(context: CommandContext, out?: string): Promise
     diversityModel,
     checkersDir,
     checkerSettings: checkerSettings(context),
+    checkerEncoder: encoderHeadSettings(context, { trainingFlags: false }),
+    maxLength: numberFlag(context.values, 'max-length', { min: 4, max: 1 << 20, integer: true }),
+    embeddingCacheDir: embeddingCacheFlag(context),
     seed: seedFlag(context),
     guards: guardsFlags(context),
     device: deviceFlag(context),
@@ -75,8 +78,9 @@ export const scoreCommand: Command = {
   name: 'score',
   summary: 'Score every synthetic row: quality q, diversity-checker probability d, IMP weight q/d.',
   details:
-    'Trains a quality checker on the real rows and a diversity checker on the synthetic rows (built-in model),\n' +
-    'or uses the model folders you give, and writes a scores file keyed by row id.\n\n' +
+    'Trains a quality checker on the real rows and a diversity checker on the synthetic rows (built-in model,\n' +
+    'or heads on a frozen transformer with --encoder DIR), or uses the model folders you give (the built-in\n' +
+    'model\'s, or any Hugging Face sequence classifier exported to ONNX), and writes a scores file keyed by row id.\n\n' +
     'Example:\n  dimp-curator score --real real.jsonl --synthetic synthetic.jsonl --out synthetic.scores.jsonl',
   options: {
     synthetic: { type: 'string', value: 'FILE', description: 'synthetic JSONL to score' },
@@ -88,12 +92,14 @@ export const scoreCommand: Command = {
     seed: TRAINING_OPTIONS.seed!,
     epsilon: TRAINING_OPTIONS.epsilon!,
     'max-weight': TRAINING_OPTIONS['max-weight']!,
+    ...ENCODER_OPTIONS,
     ...DATA_OPTIONS,
   },
   async run(context) {
     const { scores, file } = await runScoring(context);
     const { text, summary } = describeScores(scores);
-    context.reporter.result(`${text}\nscores written to ${file}`, { scoresFile: file, provider: scores.header.provider, ...summary });
+    const providers = scores.header.diversityProvider ? `${scores.header.provider} (quality), ${scores.header.diversityProvider} (diversity)` : scores.header.provider;
+    context.reporter.result(`${text}\nscores written to ${file} · execution provider ${providers}`, { scoresFile: file, provider: scores.header.provider, ...summary });
     return ExitCode.ok;
   },
 };

@@ -5,7 +5,7 @@ import { runTraining, type RunSummary } from '../../core/train/run';
 import { readScores } from '../../core/weighting/score';
 import type { LossKind } from '../../protocol/events';
 import { DATA_OPTIONS, deviceFlag, labelsFlag, stringFlag, type Command } from '../command';
-import { classifierSettings, datasetSource, guardsFlags, seedFlag, TRAINING_OPTIONS } from '../settings';
+import { classifierSettings, datasetSource, ENCODER_OPTIONS, encoderHeadSettings, guardsFlags, seedFlag, TRAINING_OPTIONS } from '../settings';
 import { runScoring } from './score';
 
 const LOSSES: readonly LossKind[] = ['ce', 'imp', 'dimp'];
@@ -17,6 +17,7 @@ export function describeRun(run: RunSummary): string {
   return (
     `${run.loss}: best epoch ${run.bestEpoch} · validation acc ${percent(run.validation?.accuracy)} · ` +
     `test acc ${percent(run.test?.accuracy)} macro-F1 ${percent(run.test?.macroF1)} · ${Math.round(run.rowsPerSecond).toLocaleString('en-US')} rows/s\n` +
+    (run.encoder ? `encoder: ${run.encoder.description} on ${run.encoder.provider} · ${run.encoder.cachedRows} rows from the embedding cache, ${run.encoder.computedRows} texts encoded\n` : '') +
     `run folder: ${run.runDir}`
   );
 }
@@ -24,9 +25,11 @@ export function describeRun(run: RunSummary): string {
 /** `dimp-curator train`. */
 export const trainCommand: Command = {
   name: 'train',
-  summary: 'Train the built-in classifier on synthetic data with CE, IMP or DIMP loss.',
+  summary: 'Train the built-in classifier, or a head on a frozen transformer encoder, on synthetic data with CE, IMP or DIMP loss.',
   details:
     'imp and dimp need quality scores: --scores FILE from `dimp-curator score`, or --real FILE to score first.\n' +
+    'With --encoder DIR, a linear or mlp head is trained on the encoder\'s pooled embeddings (cached in --cache) and\n' +
+    'model/ is the encoder with the head appended: a sequence-classifier folder any ONNX runtime can serve.\n' +
     'Writes one run folder: model/ (ONNX + config.json), metrics.json, weights.jsonl, train-log.jsonl, config.json.\n\n' +
     'Example:\n  dimp-curator train --synthetic syn.jsonl --scores syn.scores.jsonl --loss dimp --validation val.jsonl --test test.jsonl',
   options: {
@@ -39,6 +42,7 @@ export const trainCommand: Command = {
     out: { type: 'string', value: 'DIR', description: 'parent folder of run folders (default: runs)' },
     name: { type: 'string', value: 'NAME', description: 'run folder name (default: <loss>-<time>)' },
     ...TRAINING_OPTIONS,
+    ...ENCODER_OPTIONS,
     ...DATA_OPTIONS,
   },
   async run(context) {
@@ -72,6 +76,7 @@ export const trainCommand: Command = {
       validation: data.validation,
       test: data.test,
       settings: classifierSettings(context),
+      encoder: encoderHeadSettings(context),
       seed: seedFlag(context),
       guards: guardsFlags(context),
       device: deviceFlag(context),
@@ -88,6 +93,7 @@ export const trainCommand: Command = {
       test: run.test,
       rowsPerSecond: run.rowsPerSecond,
       provider: run.provider,
+      ...(run.encoder ? { encoder: run.encoder } : {}),
     });
     return ExitCode.ok;
   },

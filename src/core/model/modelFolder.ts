@@ -7,6 +7,8 @@ import { openModelSession, tensor, type DeviceChoice, type ModelSession } from '
 import { Featurizer, type FeatureMatrix, type FeaturizerConfig } from './featurizer';
 import type { NgramParameters } from './ngramClassifier';
 import { buildNgramOnnx, NGRAM_GRAPH } from './ngramOnnx';
+import type { TransformerConfigJson } from './transformer/folder';
+import { TransformerClassifier, type TransformerLoadOptions } from './transformer/sequenceClassifier';
 
 /** `model_type` of the built-in model in `config.json`. */
 export const NGRAM_MODEL_TYPE = 'dimp-ngram';
@@ -88,8 +90,11 @@ async function readJson(file: string, what: string): Promise<unknown> {
   }
 }
 
-/** Loads a model folder for inference; every missing or inconsistent part is named in the error. */
-export async function loadClassifier(folder: string, device: DeviceChoice = 'cpu'): Promise<LoadedClassifier> {
+/**
+ * Loads a model folder for inference; every missing or inconsistent part is named in the error. A
+ * `model_type` other than the built-in one means a transformer folder in Hugging Face's layout.
+ */
+export async function loadClassifier(folder: string, device: DeviceChoice = 'cpu', options: TransformerLoadOptions = {}): Promise<LoadedClassifier> {
   const stat = await fs.stat(folder).catch(() => undefined);
   if (!stat?.isDirectory()) throw new DimpError('badModel', 'model folder not found (expected a folder with config.json and an ONNX graph)', { file: folder });
   const configFile = path.join(folder, 'config.json');
@@ -98,7 +103,7 @@ export async function loadClassifier(folder: string, device: DeviceChoice = 'cpu
   if (!config.id2label || typeof config.id2label !== 'object') throw new DimpError('badModel', 'config.json has no id2label', { file: configFile });
   const labelMap = LabelMap.fromId2Label(config.id2label, configFile);
   if (config.model_type === NGRAM_MODEL_TYPE) return NgramOnnxClassifier.open(folder, config, labelMap, device);
-  throw new DimpError('badModel', `unsupported model_type "${config.model_type}" (this version runs "${NGRAM_MODEL_TYPE}")`, { file: configFile });
+  return TransformerClassifier.open(folder, config as TransformerConfigJson, labelMap, device, options);
 }
 
 /** Pads rows of feature ids into `[batch, length]` id and mask tensors' data. */

@@ -38,6 +38,16 @@ export function intAttribute(name: string, value: number): onnx.IAttributeProto 
   return { name, type: onnx.AttributeProto.AttributeType.INT, i: value };
 }
 
+/** A float attribute. */
+export function floatAttribute(name: string, value: number): onnx.IAttributeProto {
+  return { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: value };
+}
+
+/** A list-of-integers attribute (e.g. Transpose's `perm`). */
+export function intsAttribute(name: string, values: readonly number[]): onnx.IAttributeProto {
+  return { name, type: onnx.AttributeProto.AttributeType.INTS, ints: [...values] };
+}
+
 /** A graph node. */
 export function node(opType: string, inputs: readonly string[], outputs: readonly string[], attributes: onnx.IAttributeProto[] = []): onnx.INodeProto {
   return { opType, input: [...inputs], output: [...outputs], name: `${opType}_${outputs[0]}`, attribute: attributes };

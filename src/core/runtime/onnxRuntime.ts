@@ -13,6 +13,15 @@ export type DeviceChoice = 'cpu' | 'cuda' | 'webgpu' | 'auto';
 /** The execution providers the device choice tries, in order. */
 export const DEVICE_CHOICES: readonly DeviceChoice[] = ['auto', 'cpu', 'cuda', 'webgpu'];
 
+/** One graph input or output as the session reports it; a string dimension is symbolic (e.g. "batch_size"). */
+export interface GraphValue {
+  name: string;
+  /** Element type, e.g. "int64", "float32"; "non-tensor" for sequences and maps. */
+  type: string;
+  /** Dimensions; undefined when the graph does not say (or the value is not a tensor). */
+  shape: readonly (number | string)[] | undefined;
+}
+
 /** A loaded model and the provider that actually runs it. */
 export interface ModelSession {
   session: Ort.InferenceSession;
@@ -22,6 +31,15 @@ export interface ModelSession {
   fallbackReason: string | undefined;
   inputNames: readonly string[];
   outputNames: readonly string[];
+  /** Inputs with element types and shapes, for checking a graph against what its folder claims. */
+  inputs: readonly GraphValue[];
+  outputs: readonly GraphValue[];
+}
+
+function graphValues(metadata: readonly Ort.InferenceSession.ValueMetadata[] | undefined, names: readonly string[]): GraphValue[] {
+  // Older onnxruntime builds expose names only; the shape is then unknown rather than guessed.
+  if (!metadata) return names.map((name) => ({ name, type: 'unknown', shape: undefined }));
+  return metadata.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: undefined }));
 }
 
 let ort: typeof Ort | undefined;
@@ -73,16 +91,24 @@ export function cudaProviderInstalled(): boolean {
 export async function openModelSession(
   model: string | Uint8Array,
   device: DeviceChoice = 'cpu',
-  options: { intraOpThreads?: number } = {},
+  options: {
+    intraOpThreads?: number;
+    /** Replaces onnxruntime's session factory: only for tests of this fallback logic (a mock GPU provider). */
+    createSession?: (model: string | Uint8Array, sessionOptions: Ort.InferenceSession.SessionOptions) => Promise<Ort.InferenceSession>;
+  } = {},
 ): Promise<ModelSession> {
   const runtime = onnxRuntime();
+  const create =
+    options.createSession ??
+    ((source: string | Uint8Array, sessionOptions: Ort.InferenceSession.SessionOptions) =>
+      typeof source === 'string' ? runtime.InferenceSession.create(source, sessionOptions) : runtime.InferenceSession.create(source, sessionOptions));
   const failures: string[] = [];
   const base: Ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all' };
   if (options.intraOpThreads) base.intraOpNumThreads = options.intraOpThreads;
   for (const provider of [...providersFor(device), 'cpu']) {
     try {
       const sessionOptions = { ...base, executionProviders: [provider] };
-      const session = typeof model === 'string' ? await runtime.InferenceSession.create(model, sessionOptions) : await runtime.InferenceSession.create(model, sessionOptions);
+      const session = await create(model, sessionOptions);
       const asked = device !== 'auto' && device !== provider;
       return {
         session,
@@ -90,6 +116,8 @@ export async function openModelSession(
         fallbackReason: failures.length > 0 || asked ? failures.join('; ') || `${device} was not available` : undefined,
         inputNames: session.inputNames,
         outputNames: session.outputNames,
+        inputs: graphValues(session.inputMetadata, session.inputNames),
+        outputs: graphValues(session.outputMetadata, session.outputNames),
       };
     } catch (error) {
       const message = (error as Error).message.split('\n')[0] ?? String(error);

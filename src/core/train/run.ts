@@ -9,9 +9,10 @@ import { loadClassifier, writeNgramModelFiles } from '../model/modelFolder';
 import type { DeviceChoice } from '../runtime/onnxRuntime';
 import { scoresByRowId, type Scores } from '../weighting/score';
 import type { WeightGuards } from '../weighting/weights';
+import { trainEncoderHead, type EncoderHeadSettings, type EncoderSummary } from './encoderHeadTraining';
 import { evaluateProbabilities } from './metrics';
 import { trainNgram, type NgramSettings } from './ngramTraining';
-import type { EpochRecord } from './trainer';
+import type { EpochRecord, TrainResult } from './trainer';
 
 /** Everything one training run needs; all of it is recorded in the run's `config.json`. */
 export interface TrainRunRequest {
@@ -25,6 +26,8 @@ export interface TrainRunRequest {
   /** Real rows for the final report. */
   test?: Dataset;
   settings: NgramSettings;
+  /** Train a head on this frozen transformer encoder instead of the built-in model (`settings` then unused). */
+  encoder?: EncoderHeadSettings;
   seed: number;
   guards: WeightGuards;
   device: DeviceChoice;
@@ -50,6 +53,8 @@ export interface RunMetrics {
   rowsPerSecond: number;
   seconds: number;
   provider: string;
+  /** The frozen encoder of an encoder + head run: provider, pooling, cache use. */
+  encoder?: EncoderSummary;
 }
 
 /** A finished run. */
@@ -109,7 +114,8 @@ export async function runTraining(request: TrainRunRequest): Promise<RunSummary>
         loss,
         seed: request.seed,
         guards: request.guards,
-        settings: request.settings,
+        settings: request.encoder ?? request.settings,
+        model: request.encoder ? 'encoder-head' : 'ngram',
         device: request.device,
         labels: labelMap.names,
         data: {
@@ -121,27 +127,35 @@ export async function runTraining(request: TrainRunRequest): Promise<RunSummary>
         createdAt: new Date(started).toISOString(),
       };
       await fs.writeFile(path.join(tmp, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-      const trained = await trainNgram(
-        {
-          rows: aligned.rows,
-          numClasses: labelMap.size,
-          settings: request.settings,
-          loss,
-          seed: request.seed,
-          guards: request.guards,
-          quality: aligned.quality,
-          diversity: aligned.diversity,
-          validation: request.validation?.rows,
-          test: request.test?.rows,
-        },
-        { signal, onEvent: sink },
-      );
+      const common = {
+        rows: aligned.rows,
+        numClasses: labelMap.size,
+        loss,
+        seed: request.seed,
+        guards: request.guards,
+        quality: aligned.quality,
+        diversity: aligned.diversity,
+        validation: request.validation?.rows,
+        test: request.test?.rows,
+      };
       const modelDir = path.join(tmp, 'model');
-      await writeNgramModelFiles(modelDir, trained.model.parameters(), request.settings.featurizer, labelMap, { dimp_run: { loss, seed: request.seed } });
+      let result: TrainResult;
+      let encoder: EncoderSummary | undefined;
+      if (request.encoder) {
+        const trained = await trainEncoderHead({ ...common, settings: request.encoder, device: request.device }, { signal, onEvent: sink });
+        await fs.mkdir(modelDir);
+        await trained.writeFiles(modelDir, labelMap, { dimp_run: { loss, seed: request.seed } });
+        result = trained.result;
+        encoder = trained.encoder;
+      } else {
+        const trained = await trainNgram({ ...common, settings: request.settings }, { signal, onEvent: sink });
+        await writeNgramModelFiles(modelDir, trained.model.parameters(), request.settings.featurizer, labelMap, { dimp_run: { loss, seed: request.seed } });
+        result = trained.result;
+      }
 
       // The reported test score is that of the exported model, run through onnxruntime.
       let test: EvalScores | undefined;
-      let provider = 'cpu';
+      let provider = encoder?.provider ?? 'cpu';
       if (request.test && request.test.rows.length > 0) {
         const exported = await loadClassifier(modelDir, request.device);
         try {
@@ -152,7 +166,6 @@ export async function runTraining(request: TrainRunRequest): Promise<RunSummary>
           await exported.dispose();
         }
       }
-      const { result } = trained;
       const metrics: RunMetrics = {
         loss,
         bestEpoch: result.bestEpoch,
@@ -164,6 +177,7 @@ export async function runTraining(request: TrainRunRequest): Promise<RunSummary>
         rowsPerSecond: result.rowsPerSecond,
         seconds: result.seconds,
         provider,
+        ...(encoder ? { encoder } : {}),
       };
       await fs.writeFile(path.join(tmp, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
       const weightLines = aligned.rows.map((row, i) =>

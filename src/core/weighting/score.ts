@@ -7,6 +7,7 @@ import { DimpError, throwIfCancelled } from '../errors';
 import { writeLinesAtomic, writeFolderAtomic } from '../io/atomic';
 import { loadClassifier, writeNgramModelFiles, type LoadedClassifier } from '../model/modelFolder';
 import type { DeviceChoice } from '../runtime/onnxRuntime';
+import { trainEncoderHead, type EncoderHeadSettings } from '../train/encoderHeadTraining';
 import { argmaxRow } from '../train/metrics';
 import { trainNgram, type NgramSettings } from '../train/ngramTraining';
 import { impWeight, type WeightGuards } from './weights';
@@ -38,7 +39,9 @@ export interface ScoresHeader {
   labels: string[];
   qualityChecker: string;
   diversityChecker: string;
+  /** Execution provider of the quality checker (and of the diversity checker unless `diversityProvider` says otherwise). */
   provider: string;
+  diversityProvider?: string;
   guards: WeightGuards;
   createdAt: string;
   rows: number;
@@ -61,6 +64,12 @@ export interface ScoreRequest {
   /** Where trained checkers are saved (`quality/` and `diversity/` inside). */
   checkersDir: string;
   checkerSettings: NgramSettings;
+  /** Train the checkers as heads on this frozen transformer encoder instead of the built-in model. */
+  checkerEncoder?: EncoderHeadSettings;
+  /** Cap on tokens per row for transformer checkers (their own limit applies anyway). */
+  maxLength?: number;
+  /** Embedding cache: checkers exported from an encoder + head score cached rows with their head alone. */
+  embeddingCacheDir?: string;
   seed: number;
   guards: WeightGuards;
   device: DeviceChoice;
@@ -75,15 +84,25 @@ async function trainAndSaveChecker(
 ): Promise<string> {
   const { onEvent } = request;
   onEvent?.({ type: 'score-progress', stage: `${name}-checker`, done: 0, total: rows.length, message: `training the ${name} checker on ${rows.length} rows` });
+  const target = path.join(request.checkersDir, name);
+  const about = { role: name, trainedOn: name === 'quality' ? request.real?.file : request.synthetic.file, rows: rows.length, seed: request.seed };
+  if (request.checkerEncoder) {
+    const trained = await trainEncoderHead(
+      { rows, numClasses: request.labelMap.size, settings: request.checkerEncoder, loss: 'ce', seed: request.seed, device: request.device },
+      { signal: request.signal, onEvent },
+    );
+    await trained.save(target, request.labelMap, { dimp_checker: { ...about, settings: request.checkerEncoder } });
+    onEvent?.({ type: 'score-progress', stage: `${name}-checker`, done: rows.length, total: rows.length, message: `${name} checker saved to ${target}` });
+    return target;
+  }
   const trained = await trainNgram(
     { rows, numClasses: request.labelMap.size, settings: request.checkerSettings, loss: 'ce', seed: request.seed },
     { signal: request.signal },
   );
-  const target = path.join(request.checkersDir, name);
   await fs.rm(target, { recursive: true, force: true });
   await writeFolderAtomic(target, (tmp) =>
     writeNgramModelFiles(tmp, trained.model.parameters(), request.checkerSettings.featurizer, request.labelMap, {
-      dimp_checker: { role: name, trainedOn: name === 'quality' ? request.real?.file : request.synthetic.file, rows: rows.length, seed: request.seed, settings: request.checkerSettings },
+      dimp_checker: { ...about, settings: request.checkerSettings },
     }),
   );
   onEvent?.({ type: 'score-progress', stage: `${name}-checker`, done: rows.length, total: rows.length, message: `${name} checker saved to ${target}` });
@@ -115,8 +134,15 @@ export async function scoreSynthetic(request: ScoreRequest): Promise<Scores> {
   const diversityFolder = request.diversityModel ?? (await trainAndSaveChecker('diversity', synthetic.rows, request));
   throwIfCancelled(signal);
 
-  const quality = await loadClassifier(qualityFolder, request.device);
-  const diversity = await loadClassifier(diversityFolder, request.device);
+  // Both checkers open at once: a transformer spends a good part of a second starting its worker and session.
+  const options = { maxLength: request.maxLength, embeddingCache: request.embeddingCacheDir ?? request.checkerEncoder?.cacheDir };
+  const opened = await Promise.allSettled([loadClassifier(qualityFolder, request.device, options), loadClassifier(diversityFolder, request.device, options)]);
+  const failed = opened.find((o) => o.status === 'rejected');
+  if (failed) {
+    for (const o of opened) if (o.status === 'fulfilled') await o.value.dispose();
+    throw failed.reason;
+  }
+  const [quality, diversity] = opened.map((o) => (o as PromiseFulfilledResult<LoadedClassifier>).value) as [LoadedClassifier, LoadedClassifier];
   try {
     for (const model of [quality, diversity]) {
       checkLabels(model, labelMap);
@@ -153,6 +179,7 @@ export async function scoreSynthetic(request: ScoreRequest): Promise<Scores> {
         qualityChecker: `${quality.description} at ${quality.folder}`,
         diversityChecker: `${diversity.description} at ${diversity.folder}`,
         provider: quality.provider,
+        ...(diversity.provider !== quality.provider ? { diversityProvider: diversity.provider } : {}),
         guards: request.guards,
         createdAt: new Date().toISOString(),
         rows: rows.length,
