@@ -40,6 +40,17 @@ export const DEFAULT_CLASSIFIER_SETTINGS: NgramSettings = {
  */
 export const DEFAULT_CHECKER_SETTINGS: NgramSettings = { ...DEFAULT_CLASSIFIER_SETTINGS, epochs: 25, batchSize: 4, learningRate: 2 };
 
+/** The checkers' settings: a project's `checkers` section (dimp.config.json) over the checker defaults. */
+export function checkerSettingsFrom(overrides: Partial<Pick<NgramSettings, 'epochs' | 'batchSize' | 'learningRate' | 'dim'>> = {}): NgramSettings {
+  return {
+    ...DEFAULT_CHECKER_SETTINGS,
+    epochs: overrides.epochs ?? DEFAULT_CHECKER_SETTINGS.epochs,
+    batchSize: overrides.batchSize ?? DEFAULT_CHECKER_SETTINGS.batchSize,
+    learningRate: overrides.learningRate ?? DEFAULT_CHECKER_SETTINGS.learningRate,
+    dim: overrides.dim ?? DEFAULT_CHECKER_SETTINGS.dim,
+  };
+}
+
 /** What training the built-in model needs besides rows and settings. */
 export interface NgramTrainingRequest {
   rows: readonly Row[];
