@@ -1,5 +1,5 @@
 import type { ScoreTable } from '../weighting/scoreTable';
-import type { LineRows, LineText } from './lineRows';
+import { NOT_A_ROW, UNSCORED, type LineRows, type LineText } from './lineRows';
 import { formatScore } from './weightHeat';
 
 /** A problem on one line of an open document (0-based line). */
@@ -13,22 +13,25 @@ export interface LineProblem {
   preferredLabel?: string;
 }
 
+function unusable(line: number, reason: string): LineProblem {
+  return { line, severity: 'error', code: 'unusable-line', message: `Unusable line, skipped by scoring and training: ${reason}` };
+}
+
 /**
- * The Problems of a document: every unusable line (an error: it is skipped by scoring and training) and,
- * when scores are known, every row whose quality checker prefers another label with probability at least
+ * The Problems of a scored document: every unusable line (an error: it is skipped by scoring and
+ * training) and every row whose quality checker prefers another label with probability at least
  * `mislabelThreshold` (0–1; a warning). Parses lines not parsed yet; otherwise one lookup per row.
  */
-export function lineProblems(rows: LineRows, textAt: LineText, table: ScoreTable | undefined, mislabelThreshold: number): LineProblem[] {
+export function lineProblems(rows: LineRows, textAt: LineText, table: ScoreTable, mislabelThreshold: number): LineProblem[] {
   const problems: LineProblem[] = [];
   for (let line = 0; line < rows.lineCount; line++) {
-    const state = rows.stateAt(line, textAt);
-    if (state.kind === 'unusable') {
-      problems.push({ line, severity: 'error', code: 'unusable-line', message: `Unusable line, skipped by scoring and training: ${state.reason}` });
+    const index = rows.scoreIndexAt(line, textAt, table);
+    if (index === NOT_A_ROW) {
+      const state = rows.stateAt(line, textAt);
+      if (state.kind === 'unusable') problems.push(unusable(line, state.reason));
       continue;
     }
-    if (state.kind !== 'row' || !table) continue;
-    const index = table.indexOf(state.rowId);
-    if (index < 0 || !table.isLikelyMislabelled(index, mislabelThreshold)) continue;
+    if (index === UNSCORED || !table.isLikelyMislabelled(index, mislabelThreshold)) continue;
     const c = table.columns;
     const preferred = table.labels[c.qualityLabel[index]!]!;
     const gold = table.labels[c.label[index]!]!;

@@ -1,5 +1,5 @@
 import type { ScoreTable } from '../weighting/scoreTable';
-import type { LineRows, LineText } from './lineRows';
+import { NOT_A_ROW, UNSCORED, type LineRows, type LineText } from './lineRows';
 
 /**
  * Heat buckets of the gutter mark, by the row's IMP-weight percentile in its file: the lowest tenth (the
@@ -55,10 +55,9 @@ export function annotateLines(lines: Iterable<number>, rows: LineRows, textAt: L
   const buckets: Record<WeightBucket, number[]> = { lowest: [], low: [], middle: [], high: [], unscored: [] };
   const badges: LineAnnotations['badges'] = [];
   for (const line of lines) {
-    const state = rows.stateAt(line, textAt);
-    if (state.kind !== 'row') continue;
-    const index = table.indexOf(state.rowId);
-    if (index < 0) {
+    const index = rows.scoreIndexAt(line, textAt, table);
+    if (index === NOT_A_ROW) continue;
+    if (index === UNSCORED) {
       buckets.unscored.push(line);
       badges.push({ line, text: UNSCORED_BADGE, bucket: 'unscored' });
       continue;

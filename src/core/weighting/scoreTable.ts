@@ -34,12 +34,24 @@ export interface ScoreTableColumns {
   slots: Int32Array;
 }
 
-const ROW_ID = /^[0-9a-f]{16}$/;
-
-/** A row id's 64 bits as two unsigned 32-bit halves, or undefined when it is not 16 hex digits. */
-function rowIdHalves(rowId: string): [number, number] | undefined {
-  if (!ROW_ID.test(rowId)) return undefined;
-  return [Number.parseInt(rowId.slice(0, 8), 16), Number.parseInt(rowId.slice(8), 16)];
+/**
+ * Parses a row id (16 lowercase hex digits) into its high and low 32 bits, written to `out`; false when it
+ * is not a row id. A loop over char codes: this runs for every decorated line and every hover.
+ */
+export function parseRowId(rowId: string, out: Uint32Array): boolean {
+  if (rowId.length !== 16) return false;
+  let high = 0;
+  let low = 0;
+  for (let i = 0; i < 16; i++) {
+    const c = rowId.charCodeAt(i);
+    const digit = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (digit < 0) return false;
+    if (i < 8) high = high * 16 + digit;
+    else low = low * 16 + digit;
+  }
+  out[0] = high;
+  out[1] = low;
+  return true;
 }
 
 /** Row ids are hash prefixes, so their low bits are already uniform: probing starts there. */
@@ -54,6 +66,7 @@ function slotOf(low: number, mask: number): number {
  */
 export class ScoreTable {
   readonly columns: ScoreTableColumns;
+  private readonly halves = new Uint32Array(2);
 
   private constructor(columns: ScoreTableColumns) {
     this.columns = columns;
@@ -69,10 +82,11 @@ export class ScoreTable {
     const mask = capacity - 1;
     const rowIdHigh = new Uint32Array(rows.length);
     const rowIdLow = new Uint32Array(rows.length);
+    const halves = new Uint32Array(2);
     for (const row of rows) {
-      const halves = rowIdHalves(row.rowId);
-      if (!halves) throw new Error(`row id "${row.rowId}" is not 16 hex digits`);
-      const [high, low] = halves;
+      if (!parseRowId(row.rowId, halves)) throw new Error(`row id "${row.rowId}" is not 16 hex digits`);
+      const high = halves[0]!;
+      const low = halves[1]!;
       let slot = slotOf(low, mask);
       let duplicate = false;
       for (;;) {
@@ -152,9 +166,12 @@ export class ScoreTable {
 
   /** The row index of a row id, or -1 when the row was not scored. */
   indexOf(rowId: string): number {
-    const halves = rowIdHalves(rowId);
-    if (!halves) return -1;
-    const [high, low] = halves;
+    if (!parseRowId(rowId, this.halves)) return -1;
+    return this.indexOfHalves(this.halves[0]!, this.halves[1]!);
+  }
+
+  /** The row index of a row id given as its high and low 32 bits (see `parseRowId`), or -1. */
+  indexOfHalves(high: number, low: number): number {
     const { slots, rowIdHigh, rowIdLow } = this.columns;
     const mask = slots.length - 1;
     for (let slot = slotOf(low, mask); ; slot = (slot + 1) & mask) {

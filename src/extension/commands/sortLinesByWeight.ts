@@ -34,8 +34,7 @@ export function registerSortLinesByWeight(documents: TrackedDocuments): vscode.D
     const lines: string[] = [];
     for (let line = 0; line < document.lineCount; line++) lines.push(document.lineAt(line).text);
     const sorted = sortLinesByWeight(lines, (line) => {
-      const state = tracked.rows.stateAt(line, tracked.textAt);
-      const index = state.kind === 'row' ? table.indexOf(state.rowId) : -1;
+      const index = tracked.rows.scoreIndexAt(line, tracked.textAt, table);
       return index >= 0 ? table.columns.impWeight[index] : undefined;
     }, chosen);
     const eol = document.eol === vscode.EndOfLine.CRLF ? '\r\n' : '\n';

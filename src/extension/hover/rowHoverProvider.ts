@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { NOT_A_ROW, UNSCORED } from '../../core/view/lineRows';
 import { rowHoverMarkdown, unscoredHoverMarkdown } from '../../core/view/rowHover';
 import type { TrackedDocuments } from '../documents/trackedDocuments';
 import { readSettings } from '../settings';
@@ -14,11 +15,10 @@ export function registerRowHover(documents: TrackedDocuments): vscode.Disposable
       provideHover(document, position) {
         const tracked = documents.get(document);
         if (!tracked) return undefined;
-        const state = tracked.rows.stateAt(position.line, tracked.textAt);
-        if (state.kind !== 'row') return undefined;
-        const index = tracked.scores.table.indexOf(state.rowId);
+        const index = tracked.rows.scoreIndexAt(position.line, tracked.textAt, tracked.scores.table);
+        if (index === NOT_A_ROW) return undefined;
         const text =
-          index < 0 ? unscoredHoverMarkdown() : rowHoverMarkdown(tracked.scores.table, index, tracked.scores.provenance, readSettings(document.uri).mislabelThreshold);
+          index === UNSCORED ? unscoredHoverMarkdown() : rowHoverMarkdown(tracked.scores.table, index, tracked.scores.provenance, readSettings(document.uri).mislabelThreshold);
         return new vscode.Hover(new vscode.MarkdownString(text), document.lineAt(position.line).range);
       },
     },

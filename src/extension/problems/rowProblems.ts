@@ -105,8 +105,7 @@ class RowQuickFixes implements vscode.CodeActionProvider {
     const current = labelMap.indexOf(raw);
     const candidates = labelMap.names.map((_, i) => i).filter((i) => i !== current);
     // Diagnostics come back without extra fields, so the preferred label is looked up again.
-    const state = tracked.rows.stateAt(line, tracked.textAt);
-    const row = state.kind === 'row' ? table.indexOf(state.rowId) : -1;
+    const row = tracked.rows.scoreIndexAt(line, tracked.textAt, table);
     const preferred = row >= 0 ? table.columns.qualityLabel[row] : undefined;
     candidates.sort((a, b) => Number(b === preferred) - Number(a === preferred));
     return candidates.map((index) => {

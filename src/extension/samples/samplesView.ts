@@ -156,13 +156,7 @@ export class SamplesView implements vscode.TreeDataProvider<SampleNode>, vscode.
     let textOf: (line: number) => string;
     if (tracked) {
       // Where each scored row is in the document now (rows deleted since scoring are not listed).
-      const lines = new Int32Array(table.size).fill(-1);
-      for (let line = tracked.rows.lineCount - 1; line >= 0; line--) {
-        const state = tracked.rows.stateAt(line, tracked.textAt);
-        if (state.kind !== 'row') continue;
-        const index = table.indexOf(state.rowId);
-        if (index >= 0) lines[index] = line + 1;
-      }
+      const lines = tracked.rows.currentLines(table, tracked.textAt);
       lineOf = (index) => (lines[index]! > 0 ? lines[index] : undefined);
       textOf = (line) => tracked.textAt(line - 1);
     } else {

@@ -5,6 +5,7 @@ import type { FieldOverrides } from '../../core/data/fields';
 import type { DatasetSource } from '../../core/pipeline';
 import type { DeviceChoice } from '../../core/runtime/onnxRuntime';
 import { checkerSettingsFrom } from '../../core/train/ngramTraining';
+import { UNSCORED } from '../../core/view/lineRows';
 import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../../core/weighting/weights';
 import { CommandId } from '../../protocol/commands';
 import type { ScoreProgressEvent } from '../../protocol/events';
@@ -223,8 +224,7 @@ export class ScoringController implements vscode.Disposable {
     }
     let unscored = 0;
     for (let line = 0; line < tracked.rows.lineCount; line++) {
-      const state = tracked.rows.stateAt(line, tracked.textAt);
-      if (state.kind === 'row' && tracked.scores.table.indexOf(state.rowId) < 0) unscored += 1;
+      if (tracked.rows.scoreIndexAt(line, tracked.textAt, tracked.scores.table) === UNSCORED) unscored += 1;
     }
     if (unscored === 0) return;
     void this.rescore(document.uri, unscored);

@@ -333,6 +333,48 @@ test('Select Execution Provider writes the setting and the status bar shows it',
   await waitFor('the status bar to show cpu', () => /DIMP · cpu/.test(api.statusBarText()));
 });
 
+test('a file over 50 MB is scored from disk and listed in the samples view; editor-only features say why they are off', async () => {
+  // 52 MB of distinct rows, scored with the checkers trained above (set as model folders in the settings).
+  const big = vscode.Uri.file(path.join(workspace(), 'big.jsonl'));
+  const sentences = original.split('\n').filter(Boolean);
+  const lines: string[] = [];
+  let size = 0;
+  for (let i = 0; size < 52 * 2 ** 20; i++) {
+    const row = JSON.parse(sentences[i % sentences.length]!) as { sentence: string; label: number };
+    lines.push(JSON.stringify({ sentence: `${row.sentence} (#${i})`, label: row.label }));
+    size += lines[lines.length - 1]!.length + 1;
+  }
+  writeFileSync(big.fsPath, lines.join('\n') + '\n');
+  await assert.rejects(Promise.resolve(vscode.workspace.openTextDocument(big)), 'VS Code does not give extensions files this large');
+  const checkers = api.storageFor(syntheticUri()).checkersDir;
+  const settings = vscode.workspace.getConfiguration('dimpCurator');
+  await settings.update('qualityModel', path.join(checkers, 'quality'), vscode.ConfigurationTarget.Workspace);
+  await settings.update('diversityModel', path.join(checkers, 'diversity'), vscode.ConfigurationTarget.Workspace);
+  try {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await vscode.commands.executeCommand('dimpCurator.scoreSyntheticData', big);
+    const stored = await readScores(api.storageFor(big).scoresFile);
+    assert.equal(stored.rows.length, lines.length, 'every row scored from disk');
+    const rows = await api.samples();
+    const lowest = [...stored.rows].sort((a, b) => a.impWeight - b.impWeight || a.line - b.line)[0]!;
+    assert.equal(rows[0]!.line, lowest.line, 'the samples view lists the big file, lowest weight first');
+    const text = (JSON.parse(lines[lowest.line - 1]!) as { sentence: string }).sentence;
+    assert.ok(rows[0]!.description.includes(text.slice(0, 40)), `the row's text is read from disk: ${rows[0]!.description}`);
+
+    await vscode.commands.executeCommand('dimpCurator.revealSample', big, rows[0]!.line);
+    const tab = await waitFor('the big file in a tab', () => {
+      const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+      return input instanceof vscode.TabInputText && input.uri.fsPath === big.fsPath;
+    });
+    assert.ok(tab);
+    assert.equal(await vscode.commands.executeCommand('dimpCurator.sortLinesByWeight', 'ascending'), false, 'sorting is off for the big file');
+  } finally {
+    await settings.update('qualityModel', undefined, vscode.ConfigurationTarget.Workspace);
+    await settings.update('diversityModel', undefined, vscode.ConfigurationTarget.Workspace);
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  }
+});
+
 /** Asks the runner for a screenshot of the workbench (only when DIMP_TEST_SCREENSHOT names a file). */
 async function screenshot(): Promise<void> {
   const file = process.env.DIMP_TEST_SCREENSHOT;
