@@ -181,7 +181,7 @@ describe('decorations', () => {
   });
 
   test('scores print with three significant digits', () => {
-    assert.deepEqual([0, 0.0123456, 0.68943, 1.2345, 142.9, 142901].map(formatScore), ['0', '0.0123', '0.689', '1.23', '143', '1.43e+5']);
+    assert.deepEqual([0, 0.00000189, 0.0001, 0.0123456, 0.68943, 1.2345, 142.9, 142901, 2e6].map(formatScore), ['0', '1.89e-6', '1e-4', '0.0123', '0.689', '1.23', '143', '1.43e+5', '2e+6']);
   });
 
   test('only the visible ranges, grown by the overscan, merged and clipped, are decorated', () => {

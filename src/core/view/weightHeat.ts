@@ -19,12 +19,12 @@ export function bucketOfPercentile(percentile: number): Exclude<WeightBucket, 'u
   return 'high';
 }
 
-/** A weight or probability with three significant digits: 0.0123, 0.689, 1.23, 143, 1.43e+5. */
+/** A weight or probability with three significant digits: 1.89e-6, 0.0123, 0.689, 1.23, 143, 1.43e+5. */
 export function formatScore(value: number): string {
   if (!Number.isFinite(value)) return String(value);
   if (value === 0) return '0';
   const abs = Math.abs(value);
-  if (abs >= 1000) return value.toPrecision(3);
+  if (abs < 0.001 || abs >= 1000) return value.toExponential(2).replace(/\.?0+e/, 'e');
   if (abs >= 100) return value.toFixed(0);
   return value.toPrecision(3);
 }

@@ -4,11 +4,12 @@
  * VS Code's own providers API (hovers, diagnostics, code actions).
  */
 import * as assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { CurationSummary } from '../../../src/core/curate';
 import { parseLineState } from '../../../src/core/view/lineRows';
+import { formatScore } from '../../../src/core/view/weightHeat';
 import { readScores, type RowScore } from '../../../src/core/weighting/score';
 import type { DimpCuratorApi } from '../../../src/extension/extension';
 import { runRegisteredTests, test } from './harness';
@@ -54,7 +55,7 @@ function scoreOfLine(line: number): RowScore & { percentile: number } {
 
 /** The badge shows the row's IMP weight (three significant digits) and quality. */
 function assertBadgeShows(badge: string | undefined, score: RowScore, where: string): void {
-  assert.match(badge ?? '', /^w [\d.e+]+ · q [\d.]+$/, `badge of ${where}`);
+  assert.match(badge ?? '', /^w [\d.e+-]+ · q [\d.e+-]+$/, `badge of ${where}`);
   const shown = Number(badge!.split(' ')[1]);
   assert.ok(Math.abs(shown - score.impWeight) <= 0.005 * score.impWeight, `weight in the badge of ${where}: ${shown} vs ${score.impWeight}`);
 }
@@ -156,7 +157,7 @@ test('hover shows label, q, d, IMP weight, DIMP weight, percentile, preferred la
   ]) {
     assert.ok(text.includes(expected), `hover contains "${expected}":\n${text}`);
   }
-  assert.ok(text.includes(score.quality.toPrecision(3)), `hover shows q = ${score.quality.toPrecision(3)}:\n${text}`);
+  assert.ok(text.includes(`| ${formatScore(score.quality)} |`), `hover shows q = ${formatScore(score.quality)}:\n${text}`);
   assert.ok(text.includes(`percentile (IMP weight) | ${Math.round(score.percentile)} |`), `hover shows the percentile ${Math.round(score.percentile)}:\n${text}`);
 });
 
@@ -372,6 +373,7 @@ test('a file over 50 MB is scored from disk and listed in the samples view; edit
     await settings.update('qualityModel', undefined, vscode.ConfigurationTarget.Workspace);
     await settings.update('diversityModel', undefined, vscode.ConfigurationTarget.Workspace);
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    rmSync(big.fsPath, { force: true });
   }
 });
 
@@ -386,12 +388,19 @@ async function screenshot(): Promise<void> {
 
 test('screenshot of the editor (when asked for)', async () => {
   if (!process.env.DIMP_TEST_SCREENSHOT) return;
+  await vscode.workspace.getConfiguration('editor').update('wordWrap', 'on', vscode.ConfigurationTarget.Workspace);
+  await vscode.commands.executeCommand('workbench.action.closeAuxiliaryBar');
+  await vscode.commands.executeCommand('workbench.action.closePanel');
   const editor = await syntheticEditor();
   const uri = syntheticUri();
-  const line = 6;
+  await vscode.commands.executeCommand('dimpCurator.samples.focus');
+  await api.samples();
+  await vscode.commands.executeCommand('workbench.action.focusActiveEditorGroup');
+  const line = Number(process.env.DIMP_TEST_SCREENSHOT_LINE ?? 4);
   editor.selection = new vscode.Selection(line, 0, line, 0);
   editor.revealRange(new vscode.Range(0, 0, 0, 0), vscode.TextEditorRevealType.AtTop);
   await waitFor('decorations', () => api.decorationsFor(uri));
+  await sleep(500);
   await vscode.commands.executeCommand('editor.action.showHover');
   await sleep(1500);
   await screenshot();
