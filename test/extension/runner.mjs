@@ -94,6 +94,9 @@ async function main() {
   for (const required of [path.join(repoRoot, 'dist', 'extension.js'), path.join(repoRoot, 'dist', 'scoringWorker.js'), extensionTests]) {
     if (!existsSync(required)) throw new Error(`${path.relative(repoRoot, required)} is missing: run npm run compile and npm run build first`);
   }
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Chromium is not at ${CHROMIUM}: run npm run setup (it installs Debian's chromium) or set DIMP_CHROMIUM to a Chromium binary`);
+  }
   const host = await provisionVscodeHost(path.join(repoRoot, '.cache', 'vscode-host'), log);
 
   const temp = mkdtempSync(path.join(os.tmpdir(), 'dimp-exthost-'));
