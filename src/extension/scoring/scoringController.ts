@@ -13,7 +13,7 @@ import type { ScoreJob } from '../../protocol/scoring';
 import { isJsonlDocument, type TrackedDocuments } from '../documents/trackedDocuments';
 import { isOverEditorLimit, largeFileReason } from '../largeFiles';
 import { projectFor, type Project } from '../project';
-import { readSettings, type EditorSettings } from '../settings';
+import { readSettings, SETTINGS_SECTION, type EditorSettings } from '../settings';
 import type { DimpStatusBar } from '../statusBar';
 import type { ScoreStore } from './scoreStore';
 import { ScoringJobError, type RunningJob } from './scoringWorkerClient';
@@ -114,7 +114,14 @@ export class ScoringController implements vscode.Disposable {
           this.store.accept(uri, scored);
           this.statusBar.setProvider(scored.provider, this.fallbackNote(job.device, scored.provider));
           const unusable = scored.unusableLines > 0 ? ` ${scored.unusableLines} unusable line(s) were skipped${large ? '' : ' (see Problems)'}.` : '';
-          void vscode.window.showInformationMessage(`DIMP: scored ${scored.scoredRows} rows of ${name} on ${scored.provider}.${unusable}`);
+          const labelOrigin = job.labels === undefined ? scored.labelSource : readSettings(uri).labels.length > 0 ? 'dimpCurator.labels' : 'dimp.config.json';
+          const labels = `Labels ${scored.table.labels.join(', ')} (${labelOrigin}).`;
+          const inferred = scored.labelSource === 'inferred from the data';
+          void vscode.window
+            .showInformationMessage(`DIMP: scored ${scored.scoredRows} rows of ${name} on ${scored.provider}. ${labels}${unusable}`, ...(inferred ? ['Name the Labels…'] : []))
+            .then((action) => {
+              if (action) void this.nameLabels(uri, scored.table.labels);
+            });
           if (large) void vscode.window.showWarningMessage(largeFileReason(uri));
         } catch (error) {
           this.reportFailure(error, uri);
@@ -124,6 +131,25 @@ export class ScoringController implements vscode.Disposable {
         }
       },
     );
+  }
+
+  /** Asks for label names in class-index order, saves them in the settings and scores again. */
+  private async nameLabels(uri: vscode.Uri, current: readonly string[]): Promise<void> {
+    const text = await vscode.window.showInputBox({
+      title: 'DIMP: label names in class-index order, comma-separated',
+      prompt: 'Label 0 first; numeric labels in the data map to these names by index.',
+      value: current.join(', '),
+      validateInput: (value) => {
+        const names = value.split(',').map((n) => n.trim()).filter(Boolean);
+        if (names.length < 2) return 'at least two labels';
+        return new Set(names).size === names.length ? undefined : 'each label once';
+      },
+    });
+    if (text === undefined) return;
+    const names = text.split(',').map((n) => n.trim()).filter(Boolean);
+    const target = vscode.workspace.workspaceFolders ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
+    await vscode.workspace.getConfiguration(SETTINGS_SECTION, uri).update('labels', names, target);
+    await this.score(uri);
   }
 
   /** The file to score when the command gets none: the active JSON Lines editor or tab, the config's synthetic set, or a dialog. */
