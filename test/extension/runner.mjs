@@ -206,8 +206,8 @@ async function main() {
   } catch (error) {
     failed += 1;
     console.error(`extension tests: ${error.message}`);
-    const hostLogs = findFiles(path.join(temp, 'server-data'), 'remoteexthost.log').concat(findFiles(temp, 'server.log'));
-    for (const file of hostLogs.slice(-2)) {
+    const hostLogs = [...findFiles(temp, 'remoteexthost.log'), ...findFiles(temp, 'DIMP Curator.log'), ...findFiles(temp, 'server.log')];
+    for (const file of hostLogs) {
       console.error(`--- last lines of ${path.relative(temp, file)} ---\n${readFileSync(file, 'utf8').split('\n').slice(-40).join('\n')}`);
     }
   } finally {

@@ -37,6 +37,7 @@ export class ScoreStore implements vscode.Disposable {
   constructor(
     private readonly storageRoot: string,
     private readonly workerFile: string,
+    private readonly log: (message: string) => void,
   ) {}
 
   /** Where a file's scores, checkers and metadata live. */
@@ -113,11 +114,17 @@ export class ScoreStore implements vscode.Disposable {
     return result.scored && !this.files.has(uri.toString()) ? this.accept(uri, result.scored) : this.files.get(uri.toString());
   }
 
-  /** Drops the tables in memory (stored scores stay); open files load theirs again. */
-  forgetLoaded(): void {
+  /**
+   * Loads every table in memory again from storage, as a reload of the window would (and as a new training
+   * run needs, for its DIMP weights). Until a table is back, its file shows no scores.
+   */
+  reloadAll(): void {
     const uris = [...this.files.values()].map((f) => f.uri);
     this.files.clear();
-    for (const uri of uris) this.changed.fire(uri);
+    for (const uri of uris) {
+      this.changed.fire(uri);
+      this.ensureLoaded(uri).catch((error: Error) => this.log(`could not load the stored scores of ${uri.fsPath}: ${error.message}`));
+    }
   }
 
   dispose(): void {
