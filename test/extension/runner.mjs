@@ -134,6 +134,16 @@ async function main() {
 
   let server;
   let browser;
+  // Ctrl-C or a CI timeout: stop what was started (the server runs in its own process group) before exiting.
+  const onSignal = (signal) => {
+    log(`${signal}: stopping the VS Code server and the browser`);
+    Promise.allSettled([browser?.close(), stop(server, 'VS Code server')]).finally(() => {
+      rmSync(temp, { recursive: true, force: true, maxRetries: 3 });
+      process.exit(130);
+    });
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   let passed = 0;
   let failed = 0;
   let finished = false;
@@ -211,6 +221,8 @@ async function main() {
       console.error(`--- last lines of ${path.relative(temp, file)} ---\n${readFileSync(file, 'utf8').split('\n').slice(-40).join('\n')}`);
     }
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await browser?.close().catch(() => undefined);
     await stop(server, 'VS Code server');
     if (process.env.DIMP_KEEP_TEST_FOLDER === '1') log(`kept ${temp}`);
