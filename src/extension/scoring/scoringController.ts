@@ -15,6 +15,7 @@ import { isOverEditorLimit, largeFileReason } from '../largeFiles';
 import { projectFor, type Project } from '../project';
 import { readSettings, SETTINGS_SECTION, type EditorSettings } from '../settings';
 import type { DimpStatusBar } from '../statusBar';
+import { checkerModelsToRun } from './checkerModels';
 import type { ScoreStore } from './scoreStore';
 import { ScoringJobError, type RunningJob } from './scoringWorkerClient';
 
@@ -178,13 +179,18 @@ export class ScoringController implements vscode.Disposable {
     const project = await projectFor(uri);
     const settings = readSettings(uri);
     const { config } = project.loaded;
-    const trusted = vscode.workspace.isTrusted;
-    const configModels = { quality: config.models?.quality, diversity: config.models?.diversity };
-    if (!trusted && (configModels.quality || configModels.diversity)) {
-      this.logEvent('warning', `${project.loaded.file}: this workspace is not trusted, so the models it names are not run; the built-in checkers are trained instead. Trust the workspace to use them.`);
+    const models = checkerModelsToRun(
+      vscode.workspace.isTrusted,
+      { quality: settings.qualityModel && fromRoot(project, settings.qualityModel), diversity: settings.diversityModel && fromRoot(project, settings.diversityModel) },
+      { quality: config.models?.quality, diversity: config.models?.diversity },
+    );
+    if (models.ignored.length > 0) {
+      const message = `${project.loaded.file} names models (${models.ignored.join(', ')}), but this workspace is not trusted, so they are not run; the built-in checkers are trained instead. Trust the workspace to use them.`;
+      this.output.warn(message);
+      void vscode.window.showWarningMessage(`DIMP: ${message}`);
     }
-    let qualityModel = settings.qualityModel ? fromRoot(project, settings.qualityModel) : trusted ? configModels.quality : undefined;
-    const diversityModel = settings.diversityModel ? fromRoot(project, settings.diversityModel) : trusted ? configModels.diversity : undefined;
+    let qualityModel = models.quality;
+    const diversityModel = models.diversity;
     let real = this.realSource(project, settings);
     if (!qualityModel && !real) {
       const choice = await this.pickQualitySource();
