@@ -1,5 +1,6 @@
-// Bundles the extension and the CLI with esbuild. onnxruntime-node stays external: esbuild cannot
-// bundle its .node binary, so it ships in node_modules.
+// Bundles the extension, its scoring worker (a worker thread running the core, so the extension host never
+// blocks) and the CLI with esbuild. onnxruntime-node stays external: esbuild cannot bundle its .node
+// binary, so it ships in node_modules.
 import { build } from 'esbuild';
 
 const watch = process.argv.includes('--watch');
@@ -15,6 +16,7 @@ const common = {
 
 await Promise.all([
   build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' }),
+  build({ ...common, entryPoints: ['src/worker/scoringWorker.ts'], outfile: 'dist/scoringWorker.js' }),
   build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
   // Transformer models run in a worker thread; the bundles find this script next to themselves.
   build({ ...common, entryPoints: ['src/core/model/transformer/transformerWorker.ts'], outfile: 'dist/transformerWorker.js' }),

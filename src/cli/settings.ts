@@ -4,7 +4,7 @@ import type { DatasetSource } from '../core/pipeline';
 import * as path from 'node:path';
 import type { HeadKind } from '../core/model/transformer/headClassifier';
 import { DEFAULT_ENCODER_HEAD_SETTINGS, type EncoderHeadSettings } from '../core/train/encoderHeadTraining';
-import { DEFAULT_CHECKER_SETTINGS, DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from '../core/train/ngramTraining';
+import { checkerSettingsFrom, DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from '../core/train/ngramTraining';
 import type { PoolingChoice } from '../protocol/transformerWorker';
 import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../core/weighting/weights';
 import { numberFlag, stringFlag, type CommandContext, type OptionSpec } from './command';
@@ -53,16 +53,7 @@ export function classifierSettings(context: CommandContext): NgramSettings {
 
 /** The checkers' settings: the config's `checkers` section over the checker defaults. */
 export function checkerSettings(context: CommandContext): NgramSettings {
-  const c = context.project.config.checkers ?? {};
-  return {
-    ...DEFAULT_CHECKER_SETTINGS,
-    epochs: c.epochs ?? DEFAULT_CHECKER_SETTINGS.epochs,
-    // Epochs the user chose are kept whatever the set's size.
-    rowUpdateBudget: c.epochs === undefined ? DEFAULT_CHECKER_SETTINGS.rowUpdateBudget : null,
-    batchSize: c.batchSize ?? DEFAULT_CHECKER_SETTINGS.batchSize,
-    learningRate: c.learningRate ?? DEFAULT_CHECKER_SETTINGS.learningRate,
-    dim: c.dim ?? DEFAULT_CHECKER_SETTINGS.dim,
-  };
+  return checkerSettingsFrom(context.project.config.checkers);
 }
 
 /** The --seed flag or the config's seed, default 1. */

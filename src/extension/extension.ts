@@ -1,29 +1,80 @@
+import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { CommandId, type CommandIdValue } from '../protocol/commands';
+import type { ScoreStorage } from '../protocol/scoring';
+import { registerExportCuratedDataset } from './commands/exportCuratedDataset';
+import { registerSettingsCommands } from './commands/settingsCommands';
+import { registerSortLinesByWeight } from './commands/sortLinesByWeight';
+import { registerTrainingHints } from './commands/trainingHints';
+import { WeightDecorations, type AppliedDecorations } from './decorations/weightDecorations';
+import { TrackedDocuments } from './documents/trackedDocuments';
+import { registerRowHover } from './hover/rowHoverProvider';
+import { RowProblems } from './problems/rowProblems';
+import { SamplesView, type SampleRow } from './samples/samplesView';
+import { ScoreStore } from './scoring/scoreStore';
+import { ScoringController } from './scoring/scoringController';
+import { watchTrainingRuns } from './scoring/watchTrainingRuns';
+import { DimpStatusBar } from './statusBar';
+
+/** What `activate` returns: a test-only window into what the features show. */
+export interface DimpCuratorApi {
+  testing: {
+    /** The lines (0-based) per heat bucket and the badge texts of the last decoration pass on `uri`'s editor. */
+    decorationsFor(uri: vscode.Uri): AppliedDecorations | undefined;
+    /** The rows the samples view shows, after recomputing them. */
+    samples(): Promise<readonly SampleRow[]>;
+    /** The status bar item's text. */
+    statusBarText(): string;
+    /** True when no scoring job runs. */
+    idle(): boolean;
+    /** Where a file's scores are stored. */
+    storageFor(uri: vscode.Uri): ScoreStorage;
+    /** Loads the scores in memory again from storage, as a reload of the window would. */
+    reloadScores(): void;
+  };
+}
 
 /**
- * The composition root. Activation stays light: nothing heavy (no onnxruntime, no model) loads here.
- * The editor features (scores on lines, hovers, Problems, the samples view) and the training panel are
- * built in their own issues; until then their commands point to the CLI, which runs the same core.
+ * The composition root. Activation stays light: nothing heavy (no onnxruntime, no model) loads here; the
+ * scoring worker starts when there is something to score or load. Each feature is one disposable.
  */
-export function activate(context: vscode.ExtensionContext): void {
-  const cliHint: Partial<Record<CommandIdValue, string>> = {
-    [CommandId.scoreSyntheticData]: 'dimp-curator score --real REAL.jsonl --synthetic SYNTHETIC.jsonl',
-    [CommandId.trainDimp]: 'dimp-curator train --loss dimp --synthetic SYNTHETIC.jsonl --scores SCORES.jsonl',
-    [CommandId.trainImp]: 'dimp-curator train --loss imp --synthetic SYNTHETIC.jsonl --scores SCORES.jsonl',
-    [CommandId.trainBaseline]: 'dimp-curator train --loss ce --synthetic SYNTHETIC.jsonl',
-    [CommandId.exportCuratedDataset]: 'dimp-curator curate --synthetic SYNTHETIC.jsonl --scores SCORES.jsonl --keep-fraction 0.8 --out CURATED.jsonl',
+export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
+  const output = vscode.window.createOutputChannel('DIMP Curator', { log: true });
+  const storageRoot = (context.storageUri ?? context.globalStorageUri).fsPath;
+  const store = new ScoreStore(storageRoot, path.join(context.extensionPath, 'dist', 'scoringWorker.js'), (message) => output.warn(message));
+  const documents = new TrackedDocuments(store, (message) => output.warn(message));
+  const statusBar = new DimpStatusBar();
+  const scoring = new ScoringController(store, documents, statusBar, output);
+  const decorations = new WeightDecorations(documents);
+  const samples = new SamplesView(store, documents);
+  context.subscriptions.push(
+    output,
+    store,
+    documents,
+    statusBar,
+    scoring,
+    decorations,
+    samples,
+    new RowProblems(documents),
+    registerRowHover(documents),
+    registerSortLinesByWeight(documents),
+    registerExportCuratedDataset(store),
+    registerSettingsCommands(),
+    registerTrainingHints(),
+    watchTrainingRuns(store, (message) => output.info(message)),
+  );
+  return {
+    testing: {
+      decorationsFor: (uri) => decorations.appliedTo(uri),
+      samples: async () => {
+        await samples.refresh();
+        return samples.rows;
+      },
+      statusBarText: () => statusBar.text,
+      idle: () => store.busy === 0,
+      storageFor: (uri) => store.storageFor(uri),
+      reloadScores: () => store.reloadAll(),
+    },
   };
-  for (const id of Object.values(CommandId)) {
-    context.subscriptions.push(
-      vscode.commands.registerCommand(id, () => {
-        const hint = cliHint[id];
-        void vscode.window.showInformationMessage(
-          `DIMP Curator: this command is not available in the editor yet.${hint ? ` Run it from a terminal: ${hint}` : ''}`,
-        );
-      }),
-    );
-  }
 }
 
 /** Nothing to release beyond `context.subscriptions`. */
