@@ -16,6 +16,21 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'core, cli and protocol never import vscode' }] }] },
   },
   {
+    // The training worker runs outside the extension host: vscode is not there.
+    files: ['src/extension/training/trainingWorker.ts', 'src/extension/training/jobRequest.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'the training worker and job resolution never import vscode' }] }] },
+  },
+  {
+    // The panel's page runs in a browser: it shares only the protocol with the host.
+    files: ['webview/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/src/core/**', '**/src/extension/**', '**/src/cli/**', 'node:*', 'vscode'], message: 'the webview imports only src/protocol and browser packages' }] },
+      ],
+    },
+  },
+  {
     files: ['**/*.mjs', 'bin/*'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', require: 'readonly', __dirname: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },

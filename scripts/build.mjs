@@ -1,9 +1,10 @@
-// Bundles the extension and the CLI with esbuild. onnxruntime-node stays external: esbuild cannot
-// bundle its .node binary, so it ships in node_modules.
+// Bundles the extension, the training worker, the CLI (Node) and the training panel's page (browser)
+// with esbuild. onnxruntime-node stays external: esbuild cannot bundle its .node binary, so it ships in
+// node_modules.
 import { build } from 'esbuild';
 
 const watch = process.argv.includes('--watch');
-const common = {
+const node = {
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -12,9 +13,23 @@ const common = {
   external: ['vscode', 'onnxruntime-node'],
   logLevel: 'warning',
 };
+// The panel's page: its own bundle, chart.js and @vscode-elements/elements inside, served from
+// dist/webview/ (the webview's only local resource root).
+const webview = {
+  bundle: true,
+  platform: 'browser',
+  target: 'chrome114',
+  format: 'iife',
+  minify: true,
+  sourcemap: true,
+  logLevel: 'warning',
+};
 
 await Promise.all([
-  build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' }),
-  build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+  build({ ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' }),
+  build({ ...node, entryPoints: ['src/extension/training/trainingWorker.ts'], outfile: 'dist/trainingWorker.js' }),
+  build({ ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+  build({ ...webview, entryPoints: { training: 'webview/training/main.ts' }, outdir: 'dist/webview' }),
+  build({ ...webview, entryPoints: { training: 'webview/training/training.css' }, outdir: 'dist/webview' }),
 ]);
 if (watch) console.log('watch mode is not supported; rerun npm run build');

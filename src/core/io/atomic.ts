@@ -53,3 +53,20 @@ export async function pathExists(p: string): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * Removes the temporary siblings `temporarySibling(target)` names (`.<name>.tmp-…`), which a process
+ * killed in the middle of an atomic write leaves behind. Returns how many were removed.
+ */
+export async function removeTemporarySiblings(target: string): Promise<number> {
+  const prefix = `.${path.basename(target)}.tmp-`;
+  let names: string[];
+  try {
+    names = await fs.readdir(path.dirname(target));
+  } catch {
+    return 0;
+  }
+  const stale = names.filter((name) => name.startsWith(prefix));
+  for (const name of stale) await fs.rm(path.join(path.dirname(target), name), { recursive: true, force: true });
+  return stale.length;
+}
