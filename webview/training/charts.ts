@@ -85,7 +85,8 @@ function axis(theme: ThemeColours, title: string, extra: ScaleOptions<'linear'> 
 function commonOptions(theme: ThemeColours): { plugins: object } {
   return {
     plugins: {
-      legend: { labels: { color: theme.foreground, boxWidth: 12, font: { family: theme.fontFamily, size: theme.fontSize - 1 } } },
+      // Legend entries drawn as short lines, dashed like their datasets.
+      legend: { labels: { color: theme.foreground, usePointStyle: true, pointStyle: 'line', boxWidth: 24, font: { family: theme.fontFamily, size: theme.fontSize - 1 } } },
       tooltip: { titleFont: { family: theme.fontFamily }, bodyFont: { family: theme.fontFamily } },
     },
   };
@@ -109,9 +110,11 @@ export class TrainingCharts {
   private readonly loss: Chart<'line', { x: number; y: number }[]>;
   private readonly accuracy: Chart<'line', { x: number; y: number }[]>;
   private readonly weights: Chart<'bar', number[], string>;
+  private theme: ThemeColours;
 
   constructor(canvases: { loss: HTMLCanvasElement; accuracy: HTMLCanvasElement; weights: HTMLCanvasElement }) {
     const theme = readThemeColours();
+    this.theme = theme;
     Chart.defaults.animation = false;
     Chart.defaults.maintainAspectRatio = false;
     Chart.defaults.responsive = true;
@@ -144,13 +147,14 @@ export class TrainingCharts {
       y: axis(theme, 'rows', { beginAtZero: true }),
     };
     for (const chart of [this.loss, this.accuracy, this.weights]) Object.assign(chart.options, commonOptions(theme));
+    // The histogram's caption names its epoch; a one-entry legend would repeat it.
+    const weightsLegend = this.weights.options.plugins?.legend;
+    if (weightsLegend) weightsLegend.display = false;
     this.theme = theme;
     this.loss.update('none');
     this.accuracy.update('none');
     this.weights.update('none');
   }
-
-  private theme: ThemeColours = readThemeColours();
 
   /** Redraws the loss and accuracy charts, and the histogram of `histogramEpoch`. */
   update(lossPoints: readonly LossPoint[], epochs: readonly EpochPoint[], totalEpochs: number, bestEpoch: number | undefined, histogramEpoch: EpochPoint | undefined): void {
@@ -162,6 +166,8 @@ export class TrainingCharts {
       pointRadius: 0,
       tension: 0.2,
     });
+    // Markers help while there are few epochs; with many they only blur the line.
+    const dots = totalEpochs <= 30;
     this.loss.data.datasets = [
       { label: 'weighted training loss', data: lossPoints.map((p) => ({ x: p.x, y: p.loss })), ...lineStyle(theme.blue) },
       {
@@ -169,7 +175,7 @@ export class TrainingCharts {
         data: epochs.map((e) => ({ x: e.epoch, y: e.trainCrossEntropy })),
         ...lineStyle(theme.orange),
         borderDash: [5, 4],
-        pointRadius: 3,
+        pointRadius: dots ? 2.5 : 0,
       },
     ];
     const xMax = Math.max(1, totalEpochs);
@@ -185,10 +191,10 @@ export class TrainingCharts {
         label: 'validation accuracy',
         data: withValidation.map((e) => ({ x: e.epoch, y: e.validation!.accuracy * 100 })),
         ...lineStyle(theme.green),
-        pointRadius: withValidation.map((e) => (e.epoch === bestEpoch ? 6 : 2.5)),
+        pointRadius: withValidation.map((e) => (e.epoch === bestEpoch ? 6 : dots ? 2.5 : 0)),
         pointBackgroundColor: withValidation.map((e) => (e.epoch === bestEpoch ? theme.yellow : theme.green)),
       },
-      { label: 'test accuracy (report only)', data: withTest.map((e) => ({ x: e.epoch, y: e.test!.accuracy * 100 })), ...lineStyle(theme.purple), borderDash: [4, 4], pointRadius: 1.5 },
+      { label: 'test accuracy (report only)', data: withTest.map((e) => ({ x: e.epoch, y: e.test!.accuracy * 100 })), ...lineStyle(theme.purple), borderDash: [4, 4], pointRadius: dots ? 1.5 : 0 },
     ];
 
     if (histogramEpoch) {

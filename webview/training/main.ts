@@ -235,7 +235,9 @@ function render(): void {
   const best = state.epochs.reduce<(typeof state.epochs)[number] | undefined>((b, e) => (e.validation && (!b?.validation || e.validation.accuracy > b.validation.accuracy) ? e : b), undefined);
   setText('stat-epoch', job ? `${lastEpoch?.epoch ?? 0} / ${job.epochs}` : '–');
   setText('stat-step', state.totalSteps > 0 ? `${integer(state.step)} / ${integer(state.totalSteps)}` : '–');
-  setText('stat-rate', state.rowsPerSecond === undefined ? '–' : `${integer(state.rowsPerSecond)} rows/s`);
+  // While training: the recent rate; at the end: the run's overall rate, as in the result.
+  const rowsPerSecond = result?.rowsPerSecond ?? state.rowsPerSecond;
+  setText('stat-rate', rowsPerSecond === undefined ? '–' : `${integer(rowsPerSecond)} rows/s`);
   setText('stat-eta', active ? duration(state.etaSeconds) : phase === 'finished' ? 'done' : '–');
   setText('stat-best', best?.validation ? `${percent(best.validation.accuracy)} (epoch ${best.epoch})` : '–');
 

@@ -136,7 +136,8 @@ export function createTrainingTask(
   const folder = typeof scope === 'object' ? scope.uri.fsPath : vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
   const execution = new vscode.CustomExecution(async (resolved) => new TrainingTerminal(resolved, folder, session, settings));
   const task = new vscode.Task(definition, scope, name, TASK_SOURCE, execution);
-  task.presentationOptions = { reveal: vscode.TaskRevealKind.Silent, panel: vscode.TaskPanelKind.Dedicated, clear: true };
+  // The log shows beside the panel without taking the focus from the editor.
+  task.presentationOptions = { reveal: vscode.TaskRevealKind.Always, focus: false, panel: vscode.TaskPanelKind.Dedicated, clear: true };
   task.detail = 'train a classifier on synthetic data in the background; progress in the DIMP training panel';
   return task;
 }
