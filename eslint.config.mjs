@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'out/', 'sample/', 'demo-output/', 'runs/'] },
+  { ignores: ['node_modules/', 'dist/', 'out/', 'sample/', 'demo-output/', 'runs/', '.cache/'] },
   ...tseslint.configs.recommended,
   {
     rules: {
@@ -12,13 +12,13 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/core/**/*.ts', 'src/cli/**/*.ts', 'src/protocol/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'core, cli and protocol never import vscode' }] }] },
+    files: ['src/core/**/*.ts', 'src/cli/**/*.ts', 'src/protocol/**/*.ts', 'src/worker/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'core, cli, protocol and the worker never import vscode' }] }] },
   },
   {
-    // The training worker runs outside the extension host: vscode is not there.
-    files: ['src/extension/training/trainingWorker.ts', 'src/extension/training/jobRequest.ts'],
-    rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'the training worker and job resolution never import vscode' }] }] },
+    // Job resolution is unit-tested outside VS Code.
+    files: ['src/extension/training/jobRequest.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'training job resolution never imports vscode' }] }] },
   },
   {
     // The panel's page runs in a browser: it shares only the protocol with the host.

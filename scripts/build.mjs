@@ -1,10 +1,10 @@
-// Bundles the extension, the training worker, the CLI (Node) and the training panel's page (browser)
-// with esbuild. onnxruntime-node stays external: esbuild cannot bundle its .node binary, so it ships in
-// node_modules.
+// Bundles the extension, its workers (worker threads running the core: scoring and training, so the
+// extension host never blocks), the CLI (Node) and the training panel's page (browser) with esbuild.
+// onnxruntime-node stays external: esbuild cannot bundle its .node binary, so it ships in node_modules.
 import { build } from 'esbuild';
 
 const watch = process.argv.includes('--watch');
-const node = {
+const common = {
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -26,9 +26,10 @@ const webview = {
 };
 
 await Promise.all([
-  build({ ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' }),
-  build({ ...node, entryPoints: ['src/extension/training/trainingWorker.ts'], outfile: 'dist/trainingWorker.js' }),
-  build({ ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+  build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' }),
+  build({ ...common, entryPoints: ['src/worker/scoringWorker.ts'], outfile: 'dist/scoringWorker.js' }),
+  build({ ...common, entryPoints: ['src/worker/trainingWorker.ts'], outfile: 'dist/trainingWorker.js' }),
+  build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
   build({ ...webview, entryPoints: { training: 'webview/training/main.ts' }, outdir: 'dist/webview' }),
   build({ ...webview, entryPoints: { training: 'webview/training/training.css' }, outdir: 'dist/webview' }),
 ]);

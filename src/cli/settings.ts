@@ -1,7 +1,7 @@
 import { entryFields, entryPath, type DatasetEntry } from '../core/config';
 import { DimpError } from '../core/errors';
 import type { DatasetSource } from '../core/pipeline';
-import { DEFAULT_CHECKER_SETTINGS, DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from '../core/train/ngramTraining';
+import { checkerSettingsFrom, DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from '../core/train/ngramTraining';
 import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../core/weighting/weights';
 import { numberFlag, stringFlag, type CommandContext, type OptionSpec } from './command';
 
@@ -49,16 +49,7 @@ export function classifierSettings(context: CommandContext): NgramSettings {
 
 /** The checkers' settings: the config's `checkers` section over the checker defaults. */
 export function checkerSettings(context: CommandContext): NgramSettings {
-  const c = context.project.config.checkers ?? {};
-  return {
-    ...DEFAULT_CHECKER_SETTINGS,
-    epochs: c.epochs ?? DEFAULT_CHECKER_SETTINGS.epochs,
-    // Epochs the user chose are kept whatever the set's size.
-    rowUpdateBudget: c.epochs === undefined ? DEFAULT_CHECKER_SETTINGS.rowUpdateBudget : null,
-    batchSize: c.batchSize ?? DEFAULT_CHECKER_SETTINGS.batchSize,
-    learningRate: c.learningRate ?? DEFAULT_CHECKER_SETTINGS.learningRate,
-    dim: c.dim ?? DEFAULT_CHECKER_SETTINGS.dim,
-  };
+  return checkerSettingsFrom(context.project.config.checkers);
 }
 
 /** The --seed flag or the config's seed, default 1. */

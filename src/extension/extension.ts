@@ -1,47 +1,90 @@
+import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { CommandId, type CommandIdValue } from '../protocol/commands';
-import type { DimpWeightStore } from './training/dimpWeights';
+import type { ScoreStorage } from '../protocol/scoring';
+import { registerExportCuratedDataset } from './commands/exportCuratedDataset';
+import { registerSettingsCommands } from './commands/settingsCommands';
+import { registerSortLinesByWeight } from './commands/sortLinesByWeight';
+import { registerTrainingHints } from './commands/trainingHints';
+import { WeightDecorations, type AppliedDecorations } from './decorations/weightDecorations';
+import { TrackedDocuments } from './documents/trackedDocuments';
+import { registerRowHover } from './hover/rowHoverProvider';
+import { RowProblems } from './problems/rowProblems';
+import { SamplesView, type SampleRow } from './samples/samplesView';
+import { ScoreStore } from './scoring/scoreStore';
+import { ScoringController } from './scoring/scoringController';
+import { DimpStatusBar } from './statusBar';
 import { registerTrainingFeature, type TrainingFeature } from './training/trainingFeature';
 import type { TrainingSession } from './training/trainingSession';
 
-/** What `activate` returns: the extension's API, used by its extension-host tests. */
+/** What `activate` returns: a test-only window into what the features show. */
 export interface DimpCuratorApi {
-  training: TrainingSession;
-  dimpWeights: DimpWeightStore;
+  testing: {
+    /** The lines (0-based) per heat bucket and the badge texts of the last decoration pass on `uri`'s editor. */
+    decorationsFor(uri: vscode.Uri): AppliedDecorations | undefined;
+    /** The rows the samples view shows, after recomputing them. */
+    samples(): Promise<readonly SampleRow[]>;
+    /** The status bar item's text. */
+    statusBarText(): string;
+    /** True when no scoring job runs. */
+    idle(): boolean;
+    /** Where a file's scores are stored. */
+    storageFor(uri: vscode.Uri): ScoreStorage;
+    /** Forgets the scores in memory, as a reload of the window would; they are loaded again from storage. */
+    forgetLoadedScores(): void;
+    /** The training session: its state and its updates. */
+    training: TrainingSession;
+  };
 }
 
-/** Commands that features register; the rest still point to the CLI. */
-const TRAINING_COMMANDS: readonly CommandIdValue[] = [CommandId.trainDimp, CommandId.trainImp, CommandId.trainBaseline, CommandId.openTrainingPanel, CommandId.cancelTraining];
-
-// The running feature, so that `deactivate` can wait for a training run to clean up (VS Code awaits
-// the promise deactivate returns, but not disposables).
+// The training feature, so that `deactivate` can wait for a running job to clean up (VS Code awaits the
+// promise deactivate returns, but not disposables).
 let training: TrainingFeature | undefined;
 
 /**
- * The composition root. Activation stays light: nothing heavy (no onnxruntime, no model) loads here;
- * training runs in a worker thread started on demand. The editor features (scores on lines, hovers,
- * Problems, the samples view) are built in their own issue; until then their commands point to the CLI.
+ * The composition root. Activation stays light: nothing heavy (no onnxruntime, no model) loads here; the
+ * scoring and training workers start when there is something to score, load or train. Each feature is one
+ * disposable.
  */
 export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
-  training = registerTrainingFeature(context);
-  context.subscriptions.push(training);
-
-  const cliHint: Partial<Record<CommandIdValue, string>> = {
-    [CommandId.scoreSyntheticData]: 'dimp-curator score --real REAL.jsonl --synthetic SYNTHETIC.jsonl',
-    [CommandId.exportCuratedDataset]: 'dimp-curator curate --synthetic SYNTHETIC.jsonl --scores SCORES.jsonl --keep-fraction 0.8 --out CURATED.jsonl',
+  const output = vscode.window.createOutputChannel('DIMP Curator', { log: true });
+  const storageRoot = (context.storageUri ?? context.globalStorageUri).fsPath;
+  const store = new ScoreStore(storageRoot, path.join(context.extensionPath, 'dist', 'scoringWorker.js'));
+  const documents = new TrackedDocuments(store, (message) => output.warn(message));
+  const statusBar = new DimpStatusBar();
+  const scoring = new ScoringController(store, documents, statusBar, output);
+  const decorations = new WeightDecorations(documents);
+  const samples = new SamplesView(store, documents);
+  training = registerTrainingFeature(context, store);
+  context.subscriptions.push(
+    output,
+    store,
+    documents,
+    statusBar,
+    scoring,
+    decorations,
+    samples,
+    new RowProblems(documents),
+    registerRowHover(documents),
+    registerSortLinesByWeight(documents),
+    registerExportCuratedDataset(store),
+    registerSettingsCommands(),
+    registerTrainingHints(),
+    training,
+  );
+  return {
+    testing: {
+      decorationsFor: (uri) => decorations.appliedTo(uri),
+      samples: async () => {
+        await samples.refresh();
+        return samples.rows;
+      },
+      statusBarText: () => statusBar.text,
+      idle: () => store.busy === 0,
+      storageFor: (uri) => store.storageFor(uri),
+      forgetLoadedScores: () => store.forgetLoaded(),
+      training: training.session,
+    },
   };
-  for (const id of Object.values(CommandId)) {
-    if (TRAINING_COMMANDS.includes(id)) continue;
-    context.subscriptions.push(
-      vscode.commands.registerCommand(id, () => {
-        const hint = cliHint[id];
-        void vscode.window.showInformationMessage(
-          `DIMP Curator: this command is not available in the editor yet.${hint ? ` Run it from a terminal: ${hint}` : ''}`,
-        );
-      }),
-    );
-  }
-  return { training: training.session, dimpWeights: training.dimpWeights };
 }
 
 /** Stops a running training job, leaving no partial outputs, before the extension host goes. */

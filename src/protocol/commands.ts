@@ -16,6 +16,12 @@ export const CommandId = {
   selectExecutionProvider: 'dimpCurator.selectExecutionProvider',
   openTrainingPanel: 'dimpCurator.openTrainingPanel',
   cancelTraining: 'dimpCurator.cancelTraining',
+  showLowestWeightSamples: 'dimpCurator.showLowestWeightSamples',
+  filterSamplesByLabel: 'dimpCurator.filterSamplesByLabel',
+  /** Reveals a row of the samples view: arguments (uri, 1-based line); not in the command palette. */
+  revealSample: 'dimpCurator.revealSample',
+  /** Cancels a running scoring job. */
+  cancelScoring: 'dimpCurator.cancelScoring',
 } as const;
 
 /** Any command id. */

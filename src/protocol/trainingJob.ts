@@ -21,6 +21,11 @@ export const WorkerMessageType = {
 /** What the worker is started with. */
 export interface TrainingWorkerData {
   spec: TrainingJobSpec;
+  /**
+   * When set and the job scores first, the worker records the scores' field mapping and checkers here
+   * (`ScoreMeta`), so that the editor's scoring feature loads the scores the job wrote.
+   */
+  scoreMetaFile?: string;
 }
 
 /** Worker → host: one core event. */

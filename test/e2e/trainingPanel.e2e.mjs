@@ -291,6 +291,9 @@ async function main() {
     for (const file of ['metrics.json', 'weights.jsonl', 'config.json', 'train-log.jsonl', 'model/model.onnx', 'model/config.json']) {
       assert(existsSync(path.join(runDir, file)), `${file} in the run folder`);
     }
+    // The run scored first into the editor's storage: the editor features pick the scores up (the
+    // Problems panel counts the likely mislabelled rows).
+    await waitFor('the Problems badge to count the scored rows', async () => Number(await page.locator('.part.panel .action-item', { hasText: 'Problems' }).locator('.badge-content').innerText({ timeout: 1000 })) > 0, 30_000);
     const leftovers = tree(dirs.workspace).filter((p) => /\.tmp-/.test(p));
     assert(leftovers.length === 0, `no temporary files left: ${leftovers.join(', ')}`);
 

@@ -8,15 +8,28 @@ import { runTrainingJob } from '../../src/core/train/job';
 import { defaultRunName, jobOutputs, sweepJobTemporaries } from '../../src/core/train/jobSpec';
 import { listRuns } from '../../src/core/train/runHistory';
 import { readScores } from '../../src/core/weighting/score';
-import { resolveTrainingJob, validateTaskDefinition, type EditorTrainingSettings } from '../../src/extension/training/jobRequest';
+import { resolveTrainingJob, validateTaskDefinition, type EditorScoreStorage, type EditorTrainingSettings } from '../../src/extension/training/jobRequest';
 import type { CoreEvent } from '../../src/protocol/events';
 import { dispatchMessage } from '../../src/protocol/messages';
+import type { ScoreMeta } from '../../src/protocol/scoring';
 import { WorkerMessageType, type HostToWorkerMessage, type TrainingWorkerData, type WorkerToHostMessage } from '../../src/protocol/trainingJob';
 import { JobUpdateType, type TrainingJobInfo } from '../../src/protocol/trainingPanel';
 import { applyTrainingUpdate, emptyTrainingState, MAX_LOSS_POINTS } from '../../src/protocol/trainingState';
 import { REPO_ROOT, SAMPLE_DIR, temporaryFolder } from './helpers';
 
-const SETTINGS: EditorTrainingSettings = { labels: [], epsilon: 1e-6, maxWeight: null, device: 'cpu' };
+const SETTINGS: EditorTrainingSettings = {
+  labels: [],
+  epsilon: undefined,
+  maxWeight: undefined,
+  device: undefined,
+  realData: undefined,
+  qualityModel: undefined,
+  diversityModel: undefined,
+  textFields: [],
+  labelField: undefined,
+  trusted: true,
+};
+const settingsFor = (): EditorTrainingSettings => SETTINGS;
 const WORKER_SCRIPT = path.join(REPO_ROOT, 'dist', 'trainingWorker.js');
 
 let workspace: string;
@@ -45,7 +58,7 @@ after(() => cleanup());
 
 /** Runs a job in the real worker bundle; `cancelAfter` cancels when that event type first arrives. */
 function runInWorker(definition: Record<string, unknown>, cancelAfter?: CoreEvent['type']): Promise<{ messages: WorkerToHostMessage[]; info: TrainingJobInfo }> {
-  return resolveTrainingJob(definition, { workspaceFolder: workspace, settings: SETTINGS }).then(
+  return resolveTrainingJob(definition, { workspaceFolder: workspace, settingsFor }).then(
     ({ spec, info }) =>
       new Promise((resolve, reject) => {
         const worker = new Worker(WORKER_SCRIPT, { workerData: { spec } satisfies TrainingWorkerData });
@@ -82,7 +95,7 @@ describe('resolveTrainingJob', () => {
   test('takes datasets, labels and training settings from the nearest dimp.config.json', async () => {
     const { spec, info, configFile } = await resolveTrainingJob(
       { type: 'dimp', loss: 'dimp', synthetic: 'synthetic.jsonl', epochs: 3 },
-      { workspaceFolder: workspace, settings: SETTINGS, now: new Date('2026-01-02T03:04:05Z') },
+      { workspaceFolder: workspace, settingsFor, now: new Date('2026-01-02T03:04:05Z') },
     );
     assert.equal(configFile, path.join(workspace, 'dimp.config.json'));
     assert.equal(spec.synthetic.path, path.join(workspace, 'synthetic.jsonl'));
@@ -100,7 +113,7 @@ describe('resolveTrainingJob', () => {
   });
 
   test('an empty string in the task means "none", overriding the config', async () => {
-    const { spec } = await resolveTrainingJob({ type: 'dimp', loss: 'ce', validation: '', test: 'real_val.jsonl' }, { workspaceFolder: workspace, settings: SETTINGS });
+    const { spec } = await resolveTrainingJob({ type: 'dimp', loss: 'ce', validation: '', test: 'real_val.jsonl' }, { workspaceFolder: workspace, settingsFor });
     assert.equal(spec.validation, undefined);
     assert.equal(spec.test?.path, path.join(workspace, 'real_val.jsonl'));
     // The synthetic set comes from the config when the task names none.
@@ -110,7 +123,7 @@ describe('resolveTrainingJob', () => {
   test('names a fresh run folder when one of the same second exists', async () => {
     const now = new Date('2026-01-02T03:04:05Z');
     fs.mkdirSync(path.join(workspace, 'runs', defaultRunName('imp', now)), { recursive: true });
-    const { spec } = await resolveTrainingJob({ type: 'dimp', loss: 'imp' }, { workspaceFolder: workspace, settings: SETTINGS, now });
+    const { spec } = await resolveTrainingJob({ type: 'dimp', loss: 'imp' }, { workspaceFolder: workspace, settingsFor, now });
     assert.equal(spec.runName, `${defaultRunName('imp', now)}-2`);
     fs.rmSync(path.join(workspace, 'runs'), { recursive: true });
   });
@@ -171,6 +184,69 @@ describe('the training worker', () => {
     assert.deepEqual(tree(workspace), before);
   });
 
+  test("with the editor's score storage, the scores it computes first go there, with their meta", async () => {
+    const { dir: storage, cleanup: done } = temporaryFolder();
+    try {
+      const storageFor = (): EditorScoreStorage => ({ scoresFile: path.join(storage, 'scores.jsonl'), checkersDir: path.join(storage, 'checkers'), metaFile: path.join(storage, 'meta.json') });
+      const resolved = await resolveTrainingJob({ type: 'dimp', loss: 'dimp', epochs: 1 }, { workspaceFolder: workspace, settingsFor: () => ({ ...SETTINGS, scoreStorageFor: storageFor }) });
+      assert.equal(resolved.spec.scoresFile, path.join(storage, 'scores.jsonl'));
+      assert.equal(resolved.scoreMetaFile, path.join(storage, 'meta.json'));
+      assert.ok(resolved.info.outputs.includes(path.join(storage, 'meta.json')));
+      const messages = await new Promise<WorkerToHostMessage[]>((resolve, reject) => {
+        const worker = new Worker(WORKER_SCRIPT, { workerData: { spec: resolved.spec, scoreMetaFile: resolved.scoreMetaFile } satisfies TrainingWorkerData });
+        const received: WorkerToHostMessage[] = [];
+        worker.on('message', (m: WorkerToHostMessage) => {
+          received.push(m);
+          if (m.type !== WorkerMessageType.event) void worker.terminate().then(() => resolve(received));
+        });
+        worker.on('error', reject);
+      });
+      const last = messages[messages.length - 1]!;
+      assert.ok(last.type === WorkerMessageType.finished && last.result.scored, JSON.stringify(last));
+      const meta = JSON.parse(fs.readFileSync(path.join(storage, 'meta.json'), 'utf8')) as ScoreMeta;
+      assert.equal(meta.synthetic, path.join(workspace, 'synthetic.jsonl'));
+      assert.deepEqual(meta.fields.text, ['sentence']);
+      assert.equal(meta.qualityModel, path.join(storage, 'checkers', 'quality'));
+      assert.ok(fs.existsSync(path.join(storage, 'checkers', 'diversity', 'model.onnx')));
+      assert.equal((await readScores(path.join(storage, 'scores.jsonl'))).rows.length, 4000);
+      fs.rmSync(resolved.info.runDir, { recursive: true });
+    } finally {
+      done();
+    }
+  });
+
+  test('cancelled while scoring first, it leaves no checkers, scores or folders behind', async () => {
+    const { dir: storageRoot, cleanup: done } = temporaryFolder();
+    try {
+      const storage = path.join(storageRoot, 'scores', 'synthetic-key');
+      const storageFor = (): EditorScoreStorage => ({ scoresFile: path.join(storage, 'scores.jsonl'), checkersDir: path.join(storage, 'checkers'), metaFile: path.join(storage, 'meta.json') });
+      const { spec, info, scoreMetaFile } = await resolveTrainingJob({ type: 'dimp', loss: 'dimp', epochs: 1 }, { workspaceFolder: workspace, settingsFor: () => ({ ...SETTINGS, scoreStorageFor: storageFor }) });
+      const before = tree(workspace);
+      const messages = await new Promise<WorkerToHostMessage[]>((resolve, reject) => {
+        const worker = new Worker(WORKER_SCRIPT, { workerData: { spec, scoreMetaFile } satisfies TrainingWorkerData });
+        const received: WorkerToHostMessage[] = [];
+        let cancelled = false;
+        worker.on('message', (m: WorkerToHostMessage) => {
+          received.push(m);
+          // The quality checker is saved by then; the diversity checker is being trained.
+          if (!cancelled && m.type === WorkerMessageType.event && m.event.type === 'score-progress' && m.event.stage === 'diversity-checker') {
+            cancelled = true;
+            worker.postMessage({ type: WorkerMessageType.cancel } satisfies HostToWorkerMessage);
+          }
+          if (m.type !== WorkerMessageType.event) void worker.terminate().then(() => resolve(received));
+        });
+        worker.on('error', reject);
+      });
+      const last = messages[messages.length - 1]!;
+      assert.ok(last.type === WorkerMessageType.failed && last.kind === 'cancelled', JSON.stringify(last));
+      assert.deepEqual(fs.readdirSync(storageRoot), [], 'the storage holds nothing');
+      assert.deepEqual(tree(workspace), before);
+      assert.ok(!fs.existsSync(info.runDir));
+    } finally {
+      done();
+    }
+  });
+
   test('a bad dataset fails with a message naming the file, and writes nothing', async () => {
     const before = tree(workspace);
     const { messages } = await runInWorker({ type: 'dimp', loss: 'ce', synthetic: 'missing.jsonl' });
@@ -186,7 +262,7 @@ describe('runTrainingJob', () => {
     const { dir, cleanup: done } = temporaryFolder();
     try {
       fs.copyFileSync(path.join(SAMPLE_DIR, 'synthetic.jsonl'), path.join(dir, 'synthetic.jsonl'));
-      const { spec } = await resolveTrainingJob({ type: 'dimp', loss: 'imp', synthetic: 'synthetic.jsonl' }, { workspaceFolder: dir, settings: SETTINGS });
+      const { spec } = await resolveTrainingJob({ type: 'dimp', loss: 'imp', synthetic: 'synthetic.jsonl' }, { workspaceFolder: dir, settingsFor });
       await assert.rejects(runTrainingJob(spec), /imp training needs quality scores \(no stored scores\)/);
       assert.deepEqual(fs.readdirSync(dir), ['synthetic.jsonl']);
     } finally {
@@ -211,7 +287,7 @@ describe('listRuns', () => {
   });
 
   test('sweepJobTemporaries removes what a killed job left, and nothing else', async () => {
-    const { spec } = await resolveTrainingJob({ type: 'dimp', loss: 'dimp' }, { workspaceFolder: workspace, settings: SETTINGS });
+    const { spec } = await resolveTrainingJob({ type: 'dimp', loss: 'dimp' }, { workspaceFolder: workspace, settingsFor });
     const before = tree(workspace);
     for (const output of jobOutputs(spec)) {
       fs.mkdirSync(path.dirname(output), { recursive: true });

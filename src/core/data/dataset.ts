@@ -69,6 +69,39 @@ export function computeRowId(texts: readonly string[], rawLabel: RawLabel): stri
   return hash.digest('hex').slice(0, 16);
 }
 
+/** A line's JSON object, or why the line is not one. */
+export function parseJsonObject(text: string): { value: Record<string, unknown> } | { reason: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return { reason: `invalid JSON: ${(error as Error).message}` };
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { reason: `expected a JSON object, found ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}` };
+  }
+  return { value: value as Record<string, unknown> };
+}
+
+/** A row's texts, raw label and row id from its JSON object, or why the object cannot be used. */
+export function rowFromObject(value: Record<string, unknown>, fields: FieldMapping): Pick<ParsedLine, 'texts' | 'rawLabel' | 'rowId'> | { reason: string } {
+  const texts: string[] = [];
+  for (const field of fields.text) {
+    const text = value[field];
+    if (text === undefined || text === null) return { reason: `missing text field "${field}"` };
+    if (typeof text !== 'string') return { reason: `text field "${field}" is ${typeof text}, expected a string` };
+    if (text.trim() === '') return { reason: `empty text in field "${field}"` };
+    texts.push(text);
+  }
+  const rawLabel = value[fields.label];
+  if (rawLabel === undefined || rawLabel === null) return { reason: `missing label field "${fields.label}"` };
+  if (typeof rawLabel !== 'string' && typeof rawLabel !== 'number') {
+    return { reason: `label ${describeRawLabel(rawLabel)} is not a single label (expected a string or an integer)` };
+  }
+  const pair = texts as [string] | [string, string];
+  return { texts: pair, rawLabel, rowId: computeRowId(pair, rawLabel) };
+}
+
 /**
  * Reads a JSON Lines file: detects (or takes) the field mapping, parses every line, and reports each
  * unusable line (bad JSON, not an object, missing or empty text, missing label) with its reason.
@@ -90,18 +123,12 @@ export async function parseJsonlFile(file: string, options: ReadOptions = {}): P
         blankLines += 1;
         continue;
       }
-      let value: unknown;
-      try {
-        value = JSON.parse(line.text);
-      } catch (error) {
-        problems.push({ file, line: line.line, reason: `invalid JSON: ${(error as Error).message}` });
+      const parsedObject = parseJsonObject(line.text);
+      if ('reason' in parsedObject) {
+        problems.push({ file, line: line.line, reason: parsedObject.reason });
         continue;
       }
-      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-        problems.push({ file, line: line.line, reason: `expected a JSON object, found ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}` });
-        continue;
-      }
-      objects.push({ line: line.line, byteOffset: line.byteOffset, byteLength: line.byteLength, value: value as Record<string, unknown> });
+      objects.push({ line: line.line, byteOffset: line.byteOffset, byteLength: line.byteLength, value: parsedObject.value });
     }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new DimpError('badInput', 'file not found', { file });
@@ -124,30 +151,9 @@ export async function parseJsonlFile(file: string, options: ReadOptions = {}): P
 
   const lines: ParsedLine[] = [];
   for (const { line, byteOffset, byteLength, value } of objects) {
-    const texts: string[] = [];
-    let reason: string | undefined;
-    for (const field of fields.text) {
-      const text = value[field];
-      if (text === undefined || text === null) reason = `missing text field "${field}"`;
-      else if (typeof text !== 'string') reason = `text field "${field}" is ${typeof text}, expected a string`;
-      else if (text.trim() === '') reason = `empty text in field "${field}"`;
-      else {
-        texts.push(text);
-        continue;
-      }
-      break;
-    }
-    const rawLabel = value[fields.label];
-    if (!reason && (rawLabel === undefined || rawLabel === null)) reason = `missing label field "${fields.label}"`;
-    if (!reason && typeof rawLabel !== 'string' && typeof rawLabel !== 'number') {
-      reason = `label ${describeRawLabel(rawLabel)} is not a single label (expected a string or an integer)`;
-    }
-    if (reason) {
-      problems.push({ file, line, reason });
-      continue;
-    }
-    const pair = texts as [string] | [string, string];
-    lines.push({ line, byteOffset, byteLength, texts: pair, rawLabel, rowId: computeRowId(pair, rawLabel) });
+    const row = rowFromObject(value, fields);
+    if ('reason' in row) problems.push({ file, line, reason: row.reason });
+    else lines.push({ line, byteOffset, byteLength, ...row });
   }
   options.onProgress?.(totalLines);
   return { file, fields, lines, problems, blankLines, totalLines };

@@ -1,6 +1,9 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import type { EventSink } from '../../protocol/events';
+import type { Dataset } from '../data/dataset';
 import { DimpError } from '../errors';
-import { pathExists } from '../io/atomic';
+import { existingAncestor, pathExists, removeCreatedFolders } from '../io/atomic';
 import { loadProjectData } from '../pipeline';
 import { readScores, scoreSynthetic, writeScores, type Scores } from '../weighting/score';
 import { defaultCheckersDir, defaultScoresFile, type TrainingJobSpec } from './jobSpec';
@@ -28,7 +31,15 @@ async function readStoredScores(file: string | undefined, onEvent: EventSink | u
  * writes the run folder. Cancellation (the signal) leaves no partial outputs: the scores file, the
  * checkers and the run folder are each written atomically.
  */
-export async function runTrainingJob(spec: TrainingJobSpec, context: { signal?: AbortSignal; onEvent?: EventSink } = {}): Promise<TrainingJobResult> {
+export async function runTrainingJob(
+  spec: TrainingJobSpec,
+  context: {
+    signal?: AbortSignal;
+    onEvent?: EventSink;
+    /** Called after scoring first wrote the scores file (e.g. to record where they came from). */
+    onScored?: (scores: Scores, synthetic: Dataset, scoresFile: string) => Promise<void>;
+  } = {},
+): Promise<TrainingJobResult> {
   const { signal, onEvent } = context;
   const needsScores = spec.loss !== 'ce';
   let scores = needsScores ? await readStoredScores(spec.scoresFile, onEvent) : undefined;
@@ -58,21 +69,36 @@ export async function runTrainingJob(spec: TrainingJobSpec, context: { signal?: 
       }
       onEvent?.({ type: 'log', level: 'info', message: `${why}: scoring the synthetic rows first` });
       const scoresFile = spec.scoresFile ?? defaultScoresFile(spec.synthetic.path);
-      scores = await scoreSynthetic({
-        synthetic,
-        real: data.real,
-        labelMap: data.labelMap,
-        qualityModel: spec.qualityModel,
-        diversityModel: spec.diversityModel,
-        checkersDir: spec.checkersDir ?? defaultCheckersDir(scoresFile),
-        checkerSettings: spec.checkerSettings,
-        seed: spec.seed,
-        guards: spec.guards,
-        device: spec.device,
-        signal,
-        onEvent,
-      });
-      await writeScores(scoresFile, scores);
+      const checkersDir = spec.checkersDir ?? defaultCheckersDir(scoresFile);
+      // Scoring saves each checker as soon as it is trained; if the job stops before the scores are
+      // written, checkers it saved into a new folder are partial outputs and go too.
+      const existing = await existingAncestor(checkersDir);
+      try {
+        scores = await scoreSynthetic({
+          synthetic,
+          real: data.real,
+          labelMap: data.labelMap,
+          qualityModel: spec.qualityModel,
+          diversityModel: spec.diversityModel,
+          checkersDir,
+          checkerSettings: spec.checkerSettings,
+          seed: spec.seed,
+          guards: spec.guards,
+          device: spec.device,
+          signal,
+          onEvent,
+        });
+        await writeScores(scoresFile, scores);
+        await context.onScored?.(scores, synthetic, scoresFile);
+      } catch (error) {
+        if (existing !== path.resolve(checkersDir)) {
+          await fs.rm(checkersDir, { recursive: true, force: true });
+          // Parent folders this job created, while nothing else was put in them.
+          const firstCreated = path.join(existing, path.relative(existing, checkersDir).split(path.sep)[0]!);
+          await removeCreatedFolders(path.dirname(checkersDir), firstCreated);
+        }
+        throw error;
+      }
       onEvent?.({ type: 'score-progress', stage: 'write', done: scores.rows.length, total: scores.rows.length, message: `scores written to ${scoresFile}` });
       scored = true;
     }

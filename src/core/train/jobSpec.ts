@@ -5,7 +5,7 @@ import { removeTemporarySiblings } from '../io/atomic';
 import type { DatasetSource } from '../pipeline';
 import type { DeviceChoice } from '../runtime/onnxRuntime';
 import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../weighting/weights';
-import { DEFAULT_CHECKER_SETTINGS, DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from './ngramTraining';
+import { checkerSettingsFrom, DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from './ngramTraining';
 
 /**
  * One training job, fully resolved: every path absolute, every setting chosen. The extension builds it
@@ -59,7 +59,6 @@ export function defaultRunName(loss: LossKind, now: Date = new Date()): string {
  */
 export function jobSettingsFromConfig(config: ProjectConfig, overrides: { epochs?: number } = {}): { settings: NgramSettings; checkerSettings: NgramSettings; seed: number; guards: WeightGuards } {
   const t = config.training ?? {};
-  const c = config.checkers ?? {};
   return {
     settings: {
       ...DEFAULT_CLASSIFIER_SETTINGS,
@@ -68,15 +67,7 @@ export function jobSettingsFromConfig(config: ProjectConfig, overrides: { epochs
       learningRate: t.learningRate ?? DEFAULT_CLASSIFIER_SETTINGS.learningRate,
       dim: t.dim ?? DEFAULT_CLASSIFIER_SETTINGS.dim,
     },
-    checkerSettings: {
-      ...DEFAULT_CHECKER_SETTINGS,
-      epochs: c.epochs ?? DEFAULT_CHECKER_SETTINGS.epochs,
-      // Epochs the user chose are kept whatever the set's size (as in the CLI).
-      rowUpdateBudget: c.epochs === undefined ? DEFAULT_CHECKER_SETTINGS.rowUpdateBudget : null,
-      batchSize: c.batchSize ?? DEFAULT_CHECKER_SETTINGS.batchSize,
-      learningRate: c.learningRate ?? DEFAULT_CHECKER_SETTINGS.learningRate,
-      dim: c.dim ?? DEFAULT_CHECKER_SETTINGS.dim,
-    },
+    checkerSettings: checkerSettingsFrom(config.checkers),
     seed: t.seed ?? 1,
     guards: { epsilon: t.epsilon ?? DEFAULT_WEIGHT_GUARDS.epsilon, maxWeight: t.maxWeight ?? null },
   };

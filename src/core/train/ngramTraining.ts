@@ -51,6 +51,19 @@ export const DEFAULT_CLASSIFIER_SETTINGS: NgramSettings = {
  */
 export const DEFAULT_CHECKER_SETTINGS: NgramSettings = { ...DEFAULT_CLASSIFIER_SETTINGS, epochs: 25, batchSize: 4, learningRate: 2, rowUpdateBudget: 300_000 };
 
+/** The checkers' settings: a project's `checkers` section (dimp.config.json) over the checker defaults. */
+export function checkerSettingsFrom(overrides: Partial<Pick<NgramSettings, 'epochs' | 'batchSize' | 'learningRate' | 'dim'>> = {}): NgramSettings {
+  return {
+    ...DEFAULT_CHECKER_SETTINGS,
+    epochs: overrides.epochs ?? DEFAULT_CHECKER_SETTINGS.epochs,
+    // Epochs the user chose are kept whatever the set's size.
+    rowUpdateBudget: overrides.epochs === undefined ? DEFAULT_CHECKER_SETTINGS.rowUpdateBudget : null,
+    batchSize: overrides.batchSize ?? DEFAULT_CHECKER_SETTINGS.batchSize,
+    learningRate: overrides.learningRate ?? DEFAULT_CHECKER_SETTINGS.learningRate,
+    dim: overrides.dim ?? DEFAULT_CHECKER_SETTINGS.dim,
+  };
+}
+
 /** What training the built-in model needs besides rows and settings. */
 export interface NgramTrainingRequest {
   rows: readonly Row[];

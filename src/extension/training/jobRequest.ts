@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
-import { entryFields, entryPath, loadProjectConfig, PROJECT_CONFIG_FILE, type DatasetEntry, type LoadedConfig } from '../../core/config';
+import { entryFields, entryPath, findProjectConfig, loadProjectConfig, type DatasetEntry, type LoadedConfig } from '../../core/config';
+import type { FieldOverrides } from '../../core/data/fields';
 import { DimpError } from '../../core/errors';
 import { pathExists } from '../../core/io/atomic';
 import type { DatasetSource } from '../../core/pipeline';
@@ -47,16 +48,39 @@ export interface DimpTaskDefinition {
   out?: string;
 }
 
-/** Settings of the editor that a job falls back to where `dimp.config.json` is silent. */
+/** Where the editor keeps a synthetic file's scores (the scoring feature's storage). */
+export interface EditorScoreStorage {
+  scoresFile: string;
+  checkersDir: string;
+  /** The field mapping and checkers of the scores, which the scoring feature needs to load them. */
+  metaFile: string;
+}
+
+/**
+ * The editor's side of a job: settings the user set (undefined when only the default applies, so that
+ * dimp.config.json wins over defaults but not over the user), workspace trust, and where scores live.
+ */
 export interface EditorTrainingSettings {
   /** `dimpCurator.labels`: label names in class-index order; empty for none. */
   labels: readonly string[];
-  /** `dimpCurator.epsilon`. */
-  epsilon: number;
-  /** `dimpCurator.maxWeight`. */
-  maxWeight: number | null;
-  /** `dimpCurator.executionProvider`. */
-  device: DeviceChoice;
+  /** `dimpCurator.epsilon`, when set. */
+  epsilon: number | undefined;
+  /** `dimpCurator.maxWeight`, when set. */
+  maxWeight: number | null | undefined;
+  /** `dimpCurator.executionProvider`, when set. */
+  device: DeviceChoice | undefined;
+  /** `dimpCurator.realData`: real rows for the quality checker, absolute or relative to the workspace folder. */
+  realData: string | undefined;
+  /** `dimpCurator.qualityModel` / `diversityModel`: checker model folders (user settings only when untrusted). */
+  qualityModel: string | undefined;
+  diversityModel: string | undefined;
+  /** `dimpCurator.textFields` / `labelField`: the synthetic file's fields; empty: the config's, else detected. */
+  textFields: readonly string[];
+  labelField: string | undefined;
+  /** False in an untrusted workspace: models named by dimp.config.json are not run. */
+  trusted: boolean;
+  /** Where the editor keeps a synthetic file's scores; absent: next to the file, as the CLI. */
+  scoreStorageFor?: (syntheticFile: string) => EditorScoreStorage;
 }
 
 /** A resolved job: what the worker runs, and what the panel shows about it. */
@@ -65,25 +89,13 @@ export interface ResolvedTrainingJob {
   info: TrainingJobInfo;
   /** The config file that was read, if any. */
   configFile: string | undefined;
+  /** Where to record the scores' field mapping and checkers when the job scores first (editor storage). */
+  scoreMetaFile: string | undefined;
+  /** Warnings for the user, e.g. models of an untrusted workspace that are not run. */
+  warnings: string[];
 }
 
 const LOSSES: readonly LossKind[] = ['ce', 'imp', 'dimp'];
-
-/**
- * The `dimp.config.json` that applies to a file: the nearest one from the file's folder up to the
- * workspace folder (so a sample folder inside a repository has its own), else none.
- */
-export async function findProjectConfig(startDir: string, workspaceFolder: string | undefined): Promise<string | undefined> {
-  const stop = path.resolve(workspaceFolder ?? startDir);
-  let dir = path.resolve(startDir);
-  for (;;) {
-    const candidate = path.join(dir, PROJECT_CONFIG_FILE);
-    if (await pathExists(candidate)) return candidate;
-    const parent = path.dirname(dir);
-    if (dir === stop || parent === dir || !dir.startsWith(stop)) return undefined;
-    dir = parent;
-  }
-}
 
 /** A dataset from the definition (a path, or '' for none), else from the config. */
 function datasetFrom(value: string | undefined, entry: DatasetEntry | undefined, base: string): DatasetSource | undefined {
@@ -121,11 +133,12 @@ export function validateTaskDefinition(definition: { [key: string]: unknown }): 
 
 /**
  * Resolves a task definition against the workspace folder, the nearest `dimp.config.json` and the
- * editor's settings (definition > config > settings > defaults), and names a fresh run folder.
+ * editor's settings (definition > settings the user set > config > defaults, as for scoring), and names
+ * a fresh run folder.
  */
 export async function resolveTrainingJob(
   rawDefinition: { [key: string]: unknown },
-  options: { workspaceFolder: string | undefined; settings: EditorTrainingSettings; now?: Date },
+  options: { workspaceFolder: string | undefined; settingsFor: (syntheticFile: string) => EditorTrainingSettings; now?: Date },
 ): Promise<ResolvedTrainingJob> {
   const definition = validateTaskDefinition(rawDefinition);
   const base = path.resolve(options.workspaceFolder ?? process.cwd());
@@ -137,37 +150,57 @@ export async function resolveTrainingJob(
   const config = project.config;
   const datasets = config.datasets ?? {};
 
+  const fromBase = (file: string): string => path.resolve(base, file);
   const synthetic = datasetFrom(definition.synthetic, datasets.synthetic, base);
   if (!synthetic) throw new DimpError('usage', 'no synthetic dataset: open a JSONL file, or set "datasets.synthetic" in dimp.config.json or "synthetic" in the task');
+  const settings = options.settingsFor(synthetic.path);
+  // The synthetic file's fields: the editor's settings over the config's mapping, as when scoring.
+  const fields: FieldOverrides = { ...synthetic.fields };
+  if (settings.textFields.length > 0) fields.text = settings.textFields.slice(0, 2) as [string] | [string, string];
+  if (settings.labelField) fields.label = settings.labelField;
+  synthetic.fields = fields;
+
+  const warnings: string[] = [];
+  const configModels = { quality: config.models?.quality, diversity: config.models?.diversity };
+  if (!settings.trusted && (configModels.quality || configModels.diversity)) {
+    warnings.push(`${project.file}: this workspace is not trusted, so the models it names are not run; the built-in checkers are trained instead`);
+  }
+  const qualityModel = settings.qualityModel ? fromBase(settings.qualityModel) : settings.trusted ? configModels.quality : undefined;
+  const diversityModel = settings.diversityModel ? fromBase(settings.diversityModel) : settings.trusted ? configModels.diversity : undefined;
+  const real = definition.real === undefined && settings.realData ? { path: fromBase(settings.realData) } : datasetFrom(definition.real, datasets.real, base);
+
   const tuned = jobSettingsFromConfig(config, { epochs: definition.epochs });
   const training = config.training ?? {};
   const guards = {
-    epsilon: training.epsilon ?? options.settings.epsilon,
-    maxWeight: training.maxWeight !== undefined ? training.maxWeight : options.settings.maxWeight,
+    epsilon: settings.epsilon ?? training.epsilon ?? tuned.guards.epsilon,
+    maxWeight: settings.maxWeight !== undefined ? settings.maxWeight : (training.maxWeight ?? null),
   };
   const configDir = project.file ? path.dirname(project.file) : base;
-  const outDir = definition.out ? path.resolve(base, definition.out) : (config.output ?? path.join(configDir, 'runs'));
+  const outDir = definition.out ? fromBase(definition.out) : (config.output ?? path.join(configDir, 'runs'));
   const now = options.now ?? new Date();
   const runName = await freshRunName(outDir, definition.loss, now);
-  const labels = options.settings.labels.length > 0 ? [...options.settings.labels] : config.labels;
+  const labels = settings.labels.length > 0 ? [...settings.labels] : config.labels;
+  const storage = definition.scores ? undefined : settings.scoreStorageFor?.(synthetic.path);
   const spec: TrainingJobSpec = {
     loss: definition.loss,
     synthetic,
     validation: datasetFrom(definition.validation, datasets.validation, base),
     test: datasetFrom(definition.test, datasets.test, base),
-    real: datasetFrom(definition.real, datasets.real, base),
-    qualityModel: config.models?.quality,
-    diversityModel: config.models?.diversity,
+    real,
+    qualityModel,
+    diversityModel,
     labels,
-    scoresFile: definition.scores ? path.resolve(base, definition.scores) : defaultScoresFile(synthetic.path),
+    scoresFile: definition.scores ? fromBase(definition.scores) : (storage?.scoresFile ?? defaultScoresFile(synthetic.path)),
+    checkersDir: storage?.checkersDir,
     settings: tuned.settings,
     checkerSettings: tuned.checkerSettings,
     seed: tuned.seed,
     guards,
-    device: config.device ?? options.settings.device,
+    device: settings.device ?? config.device ?? 'cpu',
     outDir,
     runName,
   };
+  const scoreMetaFile = definition.loss === 'ce' ? undefined : storage?.metaFile;
   const info: TrainingJobInfo = {
     jobId: randomUUID(),
     loss: spec.loss,
@@ -176,8 +209,8 @@ export async function resolveTrainingJob(
     testFile: spec.test?.path,
     runDir: path.join(outDir, runName),
     epochs: spec.settings.epochs,
-    outputs: jobOutputs(spec),
+    outputs: [...jobOutputs(spec), ...(scoreMetaFile ? [scoreMetaFile] : [])],
     startedAt: now.getTime(),
   };
-  return { spec, info, configFile: project.file };
+  return { spec, info, configFile: project.file, scoreMetaFile, warnings };
 }

@@ -1,9 +1,9 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { entryPath, loadProjectConfig, type ProjectConfig } from '../../core/config';
+import { entryPath, findProjectConfig, loadProjectConfig, type ProjectConfig } from '../../core/config';
 import { DEFAULT_CLASSIFIER_SETTINGS } from '../../core/train/ngramTraining';
 import type { LossKind } from '../../protocol/events';
-import { DIMP_TASK_TYPE, findProjectConfig, TRAINABLE_MODEL_KINDS, type DimpTaskDefinition, type EditorTrainingSettings, type TrainableModelKind } from './jobRequest';
+import { DIMP_TASK_TYPE, TRAINABLE_MODEL_KINDS, type DimpTaskDefinition, type EditorTrainingSettings, type TrainableModelKind } from './jobRequest';
 import { createTrainingTask, LOSS_TITLES } from './trainingTask';
 import type { TrainingSession } from './trainingSession';
 
@@ -33,7 +33,7 @@ const MODEL_TITLES: Record<TrainableModelKind, string> = { ngram: 'Built-in n-gr
 export interface TrainCommandContext {
   session: TrainingSession;
   workspaceState: vscode.Memento;
-  settings: () => EditorTrainingSettings;
+  settingsFor: (syntheticFile: string) => EditorTrainingSettings;
   showPanel: () => void;
 }
 
@@ -59,8 +59,9 @@ interface Resolved<T> {
 }
 
 /** A choice's value and where it came from: the user's last pick, the config, or the default. */
-function resolveDataset(role: DatasetRole, choices: TrainingChoices, config: ProjectConfig): Resolved<string> {
+function resolveDataset(role: DatasetRole, choices: TrainingChoices, config: ProjectConfig, settingsReal: string | undefined): Resolved<string> {
   if (choices[role] !== undefined) return { value: choices[role]!, source: 'last used' };
+  if (role === 'real' && settingsReal) return { value: settingsReal, source: 'dimpCurator.realData' };
   const fromConfig = entryPath(config.datasets?.[role]);
   if (fromConfig) return { value: fromConfig, source: 'dimp.config.json' };
   return { value: '', source: 'not set' };
@@ -107,7 +108,14 @@ async function askEpochs(current: number): Promise<number | undefined> {
  * Shows what the run will use (each value with its source) and lets the user change any of it;
  * returns the choices when the user starts, undefined when they dismiss the picker.
  */
-async function reviewChoices(loss: LossKind, synthetic: string, folder: vscode.WorkspaceFolder | undefined, config: ProjectConfig, remembered: TrainingChoices): Promise<TrainingChoices | undefined> {
+async function reviewChoices(
+  loss: LossKind,
+  synthetic: string,
+  folder: vscode.WorkspaceFolder | undefined,
+  config: ProjectConfig,
+  remembered: TrainingChoices,
+  settingsReal: string | undefined,
+): Promise<TrainingChoices | undefined> {
   const choices: TrainingChoices = { ...remembered };
   const roles: DatasetRole[] = loss === 'ce' ? ['validation', 'test'] : ['validation', 'test', 'real'];
   type Action = { kind: 'start' } | { kind: 'dataset'; role: DatasetRole } | { kind: 'epochs' } | { kind: 'model' };
@@ -119,7 +127,7 @@ async function reviewChoices(loss: LossKind, synthetic: string, folder: vscode.W
       { label: `$(play) Start ${LOSS_TITLES[loss]}`, description: `on ${path.basename(synthetic)}`, action: { kind: 'start' } },
       { label: 'Settings', kind: vscode.QuickPickItemKind.Separator, action: { kind: 'start' } },
       ...roles.map((role): Item => {
-        const dataset = resolveDataset(role, choices, config);
+        const dataset = resolveDataset(role, choices, config, settingsReal);
         return {
           label: `${ROLE_TITLES[role]}: ${dataset.value ? path.basename(dataset.value) : 'none'}`,
           description: dataset.source,
@@ -135,7 +143,7 @@ async function reviewChoices(loss: LossKind, synthetic: string, folder: vscode.W
     const action = picked.action;
     if (action.kind === 'start') return choices;
     if (action.kind === 'dataset') {
-      const file = await pickDataset(action.role, resolveDataset(action.role, choices, config).value, folder, synthetic);
+      const file = await pickDataset(action.role, resolveDataset(action.role, choices, config, settingsReal).value, folder, synthetic);
       if (file !== undefined) choices[action.role] = file;
     } else if (action.kind === 'epochs') {
       const value = await askEpochs(epochs.value);
@@ -181,7 +189,9 @@ export async function trainWithLoss(loss: LossKind, context: TrainCommandContext
     return;
   }
   const all = rememberedChoices(context.workspaceState);
-  const choices = await reviewChoices(loss, synthetic, folder, config, all[synthetic] ?? {});
+  const realData = context.settingsFor(synthetic).realData;
+  const settingsReal = realData && folder ? path.resolve(folder.uri.fsPath, realData) : realData;
+  const choices = await reviewChoices(loss, synthetic, folder, config, all[synthetic] ?? {}, settingsReal);
   if (!choices) return;
   await context.workspaceState.update(CHOICES_KEY, { ...all, [synthetic]: choices });
 
@@ -190,6 +200,6 @@ export async function trainWithLoss(loss: LossKind, context: TrainCommandContext
   for (const role of ['validation', 'test', 'real'] as const) if (choices[role] !== undefined) definition[role] = choices[role];
   if (choices.epochs !== undefined) definition.epochs = choices.epochs;
   if (choices.model !== undefined) definition.model = choices.model;
-  const task = createTrainingTask(definition, folder ?? vscode.TaskScope.Workspace, `${LOSS_TITLES[loss]}: ${path.basename(synthetic)}`, context.session, context.settings);
+  const task = createTrainingTask(definition, folder ?? vscode.TaskScope.Workspace, `${LOSS_TITLES[loss]}: ${path.basename(synthetic)}`, context.session, context.settingsFor);
   await vscode.tasks.executeTask(task);
 }

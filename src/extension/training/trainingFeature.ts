@@ -1,8 +1,8 @@
 import * as vscode from 'vscode';
-import type { DeviceChoice } from '../../core/runtime/onnxRuntime';
 import { CommandId } from '../../protocol/commands';
 import { JobUpdateType } from '../../protocol/trainingPanel';
-import { DimpWeightStore } from './dimpWeights';
+import type { ScoreStore } from '../scoring/scoreStore';
+import { readSettings } from '../settings';
 import { DIMP_TASK_TYPE, type EditorTrainingSettings } from './jobRequest';
 import { trainWithLoss } from './trainCommands';
 import { TrainingPanel } from './trainingPanel';
@@ -12,20 +12,29 @@ import { TrainingTaskProvider } from './trainingTask';
 /** What the training feature offers the rest of the extension (and its tests). */
 export interface TrainingFeature extends vscode.Disposable {
   session: TrainingSession;
-  /** Final DIMP weights per row, for hovers and decorations. */
-  dimpWeights: DimpWeightStore;
   /** Cancels a running job and waits for it to clean up; for deactivation. */
   shutdown(): Promise<void>;
 }
 
-/** The editor settings a training job falls back to, read when a job starts. */
-function readTrainingSettings(): EditorTrainingSettings {
-  const config = vscode.workspace.getConfiguration('dimpCurator');
-  return {
-    labels: config.get<string[]>('labels', []),
-    epsilon: config.get<number>('epsilon', 1e-6),
-    maxWeight: config.get<number | null>('maxWeight', null),
-    device: config.get<DeviceChoice>('executionProvider', 'cpu'),
+/** The editor's settings for a job on `syntheticFile`, read when the job starts. */
+function trainingSettingsFor(store: ScoreStore): (syntheticFile: string) => EditorTrainingSettings {
+  return (syntheticFile) => {
+    const uri = vscode.Uri.file(syntheticFile);
+    const settings = readSettings(uri);
+    return {
+      labels: settings.labels,
+      epsilon: settings.epsilon,
+      maxWeight: settings.maxWeight,
+      device: settings.executionProvider,
+      realData: settings.realData,
+      qualityModel: settings.qualityModel,
+      diversityModel: settings.diversityModel,
+      textFields: settings.textFields,
+      labelField: settings.labelField,
+      trusted: vscode.workspace.isTrusted,
+      // Training reads and writes the same scores as Score Synthetic Data.
+      scoreStorageFor: () => store.storageFor(uri),
+    };
   };
 }
 
@@ -33,27 +42,27 @@ const percent = (fraction: number): string => `${Math.round(fraction * 100)}%`;
 
 /**
  * Training: the Train commands, the `dimp` task type, the training panel (revived after reloads),
- * Cancel Training, the status bar item, and the DIMP weight store. Everything registered here is
- * released by the one returned disposable.
+ * Cancel Training and the status bar item. A run that scored first, or a DIMP run, makes the scoring
+ * feature reload the file's scores, so hovers and decorations show them and the final DIMP weights.
+ * Everything registered here is released by the one returned disposable.
  */
-export function registerTrainingFeature(context: vscode.ExtensionContext): TrainingFeature {
+export function registerTrainingFeature(context: vscode.ExtensionContext, store: ScoreStore): TrainingFeature {
   // onnxruntime reads this from the process environment; a worker's process.env is only a copy, so it
   // is set here, before the first worker starts.
   process.env.ORT_DISABLE_TELEMETRY ??= '1';
   const session = new TrainingSession(vscode.Uri.joinPath(context.extensionUri, 'dist', 'trainingWorker.js').fsPath);
   const panel = new TrainingPanel(context.extensionUri, session);
-  const dimpWeights = new DimpWeightStore();
   const statusBar = vscode.window.createStatusBarItem('dimpCurator.training', vscode.StatusBarAlignment.Left, 10);
   statusBar.name = 'DIMP Training';
   statusBar.command = CommandId.openTrainingPanel;
-  const commandContext = { session, workspaceState: context.workspaceState, settings: readTrainingSettings, showPanel: () => panel.show() };
+  const settingsFor = trainingSettingsFor(store);
+  const commandContext = { session, workspaceState: context.workspaceState, settingsFor, showPanel: () => panel.show() };
 
   const disposables: vscode.Disposable[] = [
     session,
     panel,
-    dimpWeights,
     statusBar,
-    vscode.tasks.registerTaskProvider(DIMP_TASK_TYPE, new TrainingTaskProvider(session, readTrainingSettings)),
+    vscode.tasks.registerTaskProvider(DIMP_TASK_TYPE, new TrainingTaskProvider(session, settingsFor)),
     vscode.commands.registerCommand(CommandId.trainDimp, (arg?: unknown) => trainWithLoss('dimp', commandContext, arg)),
     vscode.commands.registerCommand(CommandId.trainImp, (arg?: unknown) => trainWithLoss('imp', commandContext, arg)),
     vscode.commands.registerCommand(CommandId.trainBaseline, (arg?: unknown) => trainWithLoss('ce', commandContext, arg)),
@@ -68,10 +77,9 @@ export function registerTrainingFeature(context: vscode.ExtensionContext): Train
         // Every run shows its progress, whether it came from a command or from tasks.json.
         panel.show(true);
       }
-      if (update.type === JobUpdateType.finished && job?.loss === 'dimp') {
-        void dimpWeights.loadRun(job.syntheticFile, update.result.runDir, new Date(job.startedAt).toISOString()).catch((error: Error) => {
-          void vscode.window.showWarningMessage(`DIMP Curator: could not read the run's weights: ${error.message}`);
-        });
+      if (update.type === JobUpdateType.finished && job && (job.loss === 'dimp' || update.result.scored)) {
+        // New scores, or new final DIMP weights, for this file: the scoring feature loads them again.
+        store.forget(vscode.Uri.file(job.syntheticFile));
       }
       if (session.runningJob && job) {
         const fraction = state.phase === 'training' && state.totalSteps > 0 ? ` ${percent(state.step / state.totalSteps)}` : '';
@@ -85,7 +93,6 @@ export function registerTrainingFeature(context: vscode.ExtensionContext): Train
   ];
   return {
     session,
-    dimpWeights,
     shutdown: () => session.shutdown(),
     dispose: () => {
       for (const d of disposables.reverse()) d.dispose();

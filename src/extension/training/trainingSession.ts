@@ -70,12 +70,15 @@ export class TrainingSession implements vscode.Disposable {
     await this.refreshHistory();
   }
 
-  /** Starts a job; rejects when one is already running. Resolves when the job has ended. */
-  run(spec: TrainingJobSpec, info: TrainingJobInfo): Promise<TrainingOutcome> {
+  /**
+   * Starts a job; rejects when one is already running. Resolves when the job has ended. With
+   * `scoreMetaFile`, scores the job computes first are recorded for the editor's scoring feature.
+   */
+  run(spec: TrainingJobSpec, info: TrainingJobInfo, scoreMetaFile?: string): Promise<TrainingOutcome> {
     if (this.active) return Promise.reject(new Error(`a training run is in progress (${this.active.info.loss} on ${this.active.info.syntheticFile}): cancel it first`));
     this.emit(info.jobId, { type: JobUpdateType.started, job: info });
     void this.refreshHistory();
-    const worker = new Worker(this.workerScript, { workerData: { spec } satisfies TrainingWorkerData });
+    const worker = new Worker(this.workerScript, { workerData: { spec, scoreMetaFile } satisfies TrainingWorkerData });
     let settle: (outcome: TrainingOutcome) => void = () => undefined;
     const done = new Promise<TrainingOutcome>((resolve) => (settle = resolve));
     const job: ActiveJob = { info, spec, worker, cancelRequested: false, killTimer: undefined, done };

@@ -1,9 +1,9 @@
 import * as vscode from 'vscode';
 import { ExitCode } from '../../core/errors';
-import { loadProjectConfig } from '../../core/config';
 import { JobUpdateType, type TrainingUpdate } from '../../protocol/trainingPanel';
 import type { LossKind } from '../../protocol/events';
-import { DIMP_TASK_TYPE, findProjectConfig, resolveTrainingJob, type DimpTaskDefinition, type EditorTrainingSettings } from './jobRequest';
+import { findProjectConfig, loadProjectConfig } from '../../core/config';
+import { DIMP_TASK_TYPE, resolveTrainingJob, type DimpTaskDefinition, type EditorTrainingSettings } from './jobRequest';
 import type { TrainingSession } from './trainingSession';
 
 /** The task source shown in Run Task. */
@@ -66,7 +66,7 @@ class TrainingTerminal implements vscode.Pseudoterminal {
     private readonly definition: vscode.TaskDefinition,
     private readonly workspaceFolder: string | undefined,
     private readonly session: TrainingSession,
-    private readonly settings: () => EditorTrainingSettings,
+    private readonly settingsFor: (syntheticFile: string) => EditorTrainingSettings,
   ) {}
 
   open(): void {
@@ -75,7 +75,7 @@ class TrainingTerminal implements vscode.Pseudoterminal {
 
   private async start(): Promise<void> {
     try {
-      const { spec, info, configFile } = await resolveTrainingJob(this.definition, { workspaceFolder: this.workspaceFolder, settings: this.settings() });
+      const { spec, info, configFile, scoreMetaFile, warnings } = await resolveTrainingJob(this.definition, { workspaceFolder: this.workspaceFolder, settingsFor: this.settingsFor });
       if (this.closed) return;
       const running = this.session.runningJob;
       if (running) throw new Error(`a training run is in progress (${running.loss} on ${running.syntheticFile}); cancel it first (DIMP: Cancel Training)`);
@@ -85,6 +85,7 @@ class TrainingTerminal implements vscode.Pseudoterminal {
           `${configFile ? `config: ${configFile}\r\n` : ''}validation: ${spec.validation?.path ?? 'none'} · test: ${spec.test?.path ?? 'none'} · epochs: ${spec.settings.epochs}\r\n` +
           `run folder: ${info.runDir} (appears when the run finishes)\r\nCtrl-C or closing this terminal cancels the run.\r\n\r\n`,
       );
+      for (const warning of warnings) this.writeEmitter.fire(`warning: ${warning}\r\n`);
       this.disposables.push(
         this.session.onDidUpdate(({ jobId, update }) => {
           if (jobId !== this.jobId) return;
@@ -92,7 +93,7 @@ class TrainingTerminal implements vscode.Pseudoterminal {
           if (text) this.writeEmitter.fire(text);
         }),
       );
-      const outcome = await this.session.run(spec, info);
+      const outcome = await this.session.run(spec, info, scoreMetaFile);
       this.finish(outcome.kind === 'finished' ? ExitCode.ok : outcome.kind === 'cancelled' ? ExitCode.cancelled : outcome.failure === 'internal' ? ExitCode.failure : ExitCode[outcome.failure]);
     } catch (error) {
       const message = (error as Error).message;
@@ -131,10 +132,10 @@ export function createTrainingTask(
   scope: vscode.WorkspaceFolder | vscode.TaskScope.Workspace,
   name: string,
   session: TrainingSession,
-  settings: () => EditorTrainingSettings,
+  settingsFor: (syntheticFile: string) => EditorTrainingSettings,
 ): vscode.Task {
   const folder = typeof scope === 'object' ? scope.uri.fsPath : vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-  const execution = new vscode.CustomExecution(async (resolved) => new TrainingTerminal(resolved, folder, session, settings));
+  const execution = new vscode.CustomExecution(async (resolved) => new TrainingTerminal(resolved, folder, session, settingsFor));
   const task = new vscode.Task(definition, scope, name, TASK_SOURCE, execution);
   // The log shows beside the panel without taking the focus from the editor.
   task.presentationOptions = { reveal: vscode.TaskRevealKind.Always, focus: false, panel: vscode.TaskPanelKind.Dedicated, clear: true };
@@ -149,7 +150,7 @@ export function createTrainingTask(
 export class TrainingTaskProvider implements vscode.TaskProvider {
   constructor(
     private readonly session: TrainingSession,
-    private readonly settings: () => EditorTrainingSettings,
+    private readonly settingsFor: (syntheticFile: string) => EditorTrainingSettings,
   ) {}
 
   async provideTasks(): Promise<vscode.Task[]> {
@@ -161,7 +162,7 @@ export class TrainingTaskProvider implements vscode.TaskProvider {
       const loaded = await loadProjectConfig(configFile, folder.uri.fsPath).catch(() => undefined);
       if (!loaded?.config.datasets?.synthetic) continue;
       for (const loss of ['dimp', 'imp', 'ce'] as const) {
-        tasks.push(createTrainingTask({ type: DIMP_TASK_TYPE, loss }, folder, LOSS_TITLES[loss], this.session, this.settings));
+        tasks.push(createTrainingTask({ type: DIMP_TASK_TYPE, loss }, folder, LOSS_TITLES[loss], this.session, this.settingsFor));
       }
     }
     return tasks;
@@ -170,6 +171,6 @@ export class TrainingTaskProvider implements vscode.TaskProvider {
   resolveTask(task: vscode.Task): vscode.Task | undefined {
     if (task.definition.type !== DIMP_TASK_TYPE) return undefined;
     const scope = task.scope && typeof task.scope === 'object' ? task.scope : vscode.TaskScope.Workspace;
-    return createTrainingTask(task.definition, scope, task.name, this.session, this.settings);
+    return createTrainingTask(task.definition, scope, task.name, this.session, this.settingsFor);
   }
 }

@@ -6,12 +6,16 @@
  */
 import * as path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { DimpError } from '../../core/errors';
-import { runTrainingJob } from '../../core/train/job';
-import type { TrainingJobSpec } from '../../core/train/jobSpec';
-import type { CoreEvent } from '../../protocol/events';
-import { dispatchMessage } from '../../protocol/messages';
-import { WorkerMessageType, type HostToWorkerMessage, type TrainingWorkerData, type WorkerFailureKind, type WorkerToHostMessage } from '../../protocol/trainingJob';
+import { DimpError } from '../core/errors';
+import type { Dataset } from '../core/data/dataset';
+import { writeFileAtomic } from '../core/io/atomic';
+import { runTrainingJob } from '../core/train/job';
+import { defaultCheckersDir, defaultScoresFile } from '../core/train/jobSpec';
+import type { Scores } from '../core/weighting/score';
+import type { CoreEvent } from '../protocol/events';
+import type { ScoreMeta } from '../protocol/scoring';
+import { dispatchMessage } from '../protocol/messages';
+import { WorkerMessageType, type HostToWorkerMessage, type TrainingWorkerData, type WorkerFailureKind, type WorkerToHostMessage } from '../protocol/trainingJob';
 
 function post(message: WorkerToHostMessage): void {
   parentPort?.postMessage(message);
@@ -21,14 +25,25 @@ function failureKind(error: unknown): WorkerFailureKind {
   return error instanceof DimpError ? error.kind : 'internal';
 }
 
-async function main(spec: TrainingJobSpec): Promise<void> {
+async function main({ spec, scoreMetaFile }: TrainingWorkerData): Promise<void> {
   const controller = new AbortController();
   parentPort?.on('message', (message: unknown) => {
     dispatchMessage<HostToWorkerMessage>({ [WorkerMessageType.cancel]: () => controller.abort() }, message);
   });
   const onEvent = (event: CoreEvent): void => post({ type: WorkerMessageType.event, event });
   try {
-    const run = await runTrainingJob(spec, { signal: controller.signal, onEvent });
+    const onScored = async (_scores: Scores, synthetic: Dataset): Promise<void> => {
+      if (!scoreMetaFile) return;
+      const checkersDir = spec.checkersDir ?? defaultCheckersDir(spec.scoresFile ?? defaultScoresFile(spec.synthetic.path));
+      const meta: ScoreMeta = {
+        synthetic: path.resolve(spec.synthetic.path),
+        fields: synthetic.fields,
+        qualityModel: spec.qualityModel ?? path.join(checkersDir, 'quality'),
+        diversityModel: spec.diversityModel ?? path.join(checkersDir, 'diversity'),
+      };
+      await writeFileAtomic(scoreMetaFile, JSON.stringify(meta, null, 2) + '\n');
+    };
+    const run = await runTrainingJob(spec, { signal: controller.signal, onEvent, onScored });
     post({
       type: WorkerMessageType.finished,
       result: {
@@ -56,4 +71,4 @@ async function main(spec: TrainingJobSpec): Promise<void> {
   }
 }
 
-void main((workerData as TrainingWorkerData).spec);
+void main(workerData as TrainingWorkerData);

@@ -1,0 +1,58 @@
+import type { ScoreTable } from '../weighting/scoreTable';
+import { formatScore } from './weightHeat';
+
+/** Where a file's scores came from, shown in hovers. */
+export interface ScoreProvenance {
+  qualityChecker: string;
+  diversityChecker: string;
+  /** Execution provider that ran the checkers. */
+  provider: string;
+  /** The training run the DIMP weights come from, when there is one. */
+  dimpRun: string | undefined;
+}
+
+/** Escapes what Markdown would take as markup in label names and model paths (they come from the user's files). */
+export function escapeMarkdown(text: string): string {
+  return text.replace(/[\\`*_[\]<>|]/g, (c) => `\\${c}`);
+}
+
+/** The ordinal of a percentile, e.g. 3 → "3rd". */
+function ordinal(n: number): string {
+  const mod100 = n % 100;
+  if (mod100 >= 11 && mod100 <= 13) return `${n}th`;
+  return `${n}${['th', 'st', 'nd', 'rd'][n % 10] ?? 'th'}`;
+}
+
+/**
+ * The hover of a scored row, in Markdown: label, quality q, diversity-checker probability d, IMP weight,
+ * the last DIMP weight when a DIMP run is known, the weight's percentile in the file, the quality
+ * checker's preferred label, and the models behind the numbers.
+ */
+export function rowHoverMarkdown(table: ScoreTable, index: number, provenance: ScoreProvenance, mislabelThreshold: number): string {
+  const row = table.row(index);
+  const percentile = Math.round(row.percentile);
+  const mislabelled = table.isLikelyMislabelled(index, mislabelThreshold);
+  const lines = [
+    `**DIMP** · IMP weight **${formatScore(row.impWeight)}** · ${ordinal(percentile)} percentile of this file`,
+    '',
+    '| | |',
+    '|---|---|',
+    `| label | ${escapeMarkdown(row.label)} |`,
+    `| quality q = P̂′(y\\|x) | ${formatScore(row.quality)} |`,
+    `| diversity d = Q̂(y\\|x) | ${formatScore(row.diversity)} |`,
+    `| IMP weight q / d | ${formatScore(row.impWeight)} |`,
+    `| last DIMP weight | ${row.dimpWeight === undefined ? 'no DIMP run yet' : formatScore(row.dimpWeight)} |`,
+    `| percentile (IMP weight) | ${percentile} |`,
+    `| quality checker prefers | ${escapeMarkdown(row.qualityLabel)} (p ${formatScore(row.qualityLabelProbability)})${mislabelled ? ' ⚠ likely mislabelled' : ''} |`,
+    '',
+    `Quality checker: ${escapeMarkdown(provenance.qualityChecker)}  `,
+    `Diversity checker: ${escapeMarkdown(provenance.diversityChecker)}  `,
+    `Execution provider: ${escapeMarkdown(provenance.provider)}${provenance.dimpRun ? `  \nDIMP weights: run ${escapeMarkdown(provenance.dimpRun)}` : ''}`,
+  ];
+  return lines.join('\n');
+}
+
+/** The hover of a row that has no score yet. */
+export function unscoredHoverMarkdown(): string {
+  return '**DIMP** · this row has no score: it changed after scoring. Save the file to rescore changed rows, or run **DIMP: Score Synthetic Data**.';
+}

@@ -1,0 +1,114 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { CurationRule } from '../../core/curate';
+import { CommandId } from '../../protocol/commands';
+import { isJsonlDocument } from '../documents/trackedDocuments';
+import type { ScoreStore } from '../scoring/scoreStore';
+
+/** Arguments the command accepts instead of asking (used by tests and keybindings). */
+export interface ExportArguments {
+  uri?: vscode.Uri;
+  rule?: CurationRule;
+  curated?: vscode.Uri;
+  /** Overwrite existing outputs without asking. */
+  overwrite?: boolean;
+}
+
+const exists = (file: string): Promise<boolean> => fs.stat(file).then(
+  () => true,
+  () => false,
+);
+
+/** `x.curated.jsonl` → `x.rejected.jsonl`; other names get `.rejected` before the extension. */
+export function rejectedPathFor(curated: string): string {
+  const ext = path.extname(curated);
+  const base = curated.slice(0, curated.length - ext.length).replace(/\.curated$/, '');
+  return `${base}.rejected${ext || '.jsonl'}`;
+}
+
+async function askRule(): Promise<CurationRule | undefined> {
+  const rule = await vscode.window.showQuickPick(
+    [
+      { label: 'Keep a fraction of the rows', detail: 'the rows with the highest IMP weight, e.g. 0.8 keeps 80 %', keep: 'fraction' as const },
+      { label: 'Keep rows above a weight', detail: 'every row whose IMP weight is at least a threshold', keep: 'minimum' as const },
+    ],
+    { title: 'Export Curated Dataset: which rows to keep' },
+  );
+  if (!rule) return undefined;
+  const value = await vscode.window.showInputBox({
+    title: rule.keep === 'fraction' ? 'Fraction of rows to keep (0–1]' : 'Smallest IMP weight to keep',
+    value: rule.keep === 'fraction' ? '0.8' : '0.5',
+    validateInput: (text) => {
+      const x = Number(text);
+      if (!Number.isFinite(x)) return 'a number';
+      if (rule.keep === 'fraction' && !(x > 0 && x <= 1)) return 'a fraction in (0, 1]';
+      return undefined;
+    },
+  });
+  if (value === undefined) return undefined;
+  const addWeight = await vscode.window.showQuickPick(
+    [
+      { label: 'Lines as they are', addWeight: false },
+      { label: 'Add a "weight" field', detail: 'each kept line gets its IMP weight', addWeight: true },
+    ],
+    { title: 'Export Curated Dataset: kept lines' },
+  );
+  if (!addWeight) return undefined;
+  return rule.keep === 'fraction'
+    ? { by: 'weight', keepFraction: Number(value), addWeight: addWeight.addWeight }
+    : { by: 'weight', minimum: Number(value), addWeight: addWeight.addWeight };
+}
+
+/**
+ * Export Curated Dataset…: writes the kept rows and the rejected ones (every line lands in exactly one) from
+ * the stored scores, in the worker; never overwrites a file without asking.
+ */
+export function registerExportCuratedDataset(store: ScoreStore): vscode.Disposable {
+  return vscode.commands.registerCommand(CommandId.exportCuratedDataset, async (args: ExportArguments = {}) => {
+    const active = vscode.window.activeTextEditor?.document;
+    const tab = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+    const uri = args.uri ?? (active && isJsonlDocument(active) ? active.uri : tab instanceof vscode.TabInputText ? tab.uri : store.lastFile);
+    if (!uri || !(await store.ensureLoaded(uri).catch(() => undefined))) {
+      void vscode.window.showInformationMessage('DIMP: score a synthetic file first (DIMP: Score Synthetic Data), then export it.');
+      return undefined;
+    }
+    const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+    if (document?.isDirty) {
+      const save = await vscode.window.showWarningMessage(`${path.basename(uri.fsPath)} has unsaved changes; the export reads the file on disk.`, { modal: true }, 'Save and Export');
+      if (save !== 'Save and Export' || !(await document.save())) return undefined;
+    }
+    const rule = args.rule ?? (await askRule());
+    if (!rule) return undefined;
+    const defaultCurated = uri.fsPath.replace(/\.(jsonl|ndjson)$/i, '') + '.curated.jsonl';
+    const curated = args.curated ?? (await vscode.window.showSaveDialog({ title: 'Curated dataset', defaultUri: vscode.Uri.file(defaultCurated), filters: { 'JSON Lines': ['jsonl'] } }));
+    if (!curated) return undefined;
+    const rejected = rejectedPathFor(curated.fsPath);
+    if (path.resolve(curated.fsPath) === path.resolve(uri.fsPath) || path.resolve(rejected) === path.resolve(uri.fsPath)) {
+      void vscode.window.showErrorMessage('DIMP: the curated and rejected files must not replace the synthetic file itself.');
+      return undefined;
+    }
+    const existing = [];
+    for (const file of [curated.fsPath, rejected]) if (await exists(file)) existing.push(path.basename(file));
+    if (existing.length > 0 && !args.overwrite) {
+      const answer = await vscode.window.showWarningMessage(`${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}. Overwrite?`, { modal: true }, 'Overwrite');
+      if (answer !== 'Overwrite') return undefined;
+    }
+    const summary = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `DIMP: exporting ${path.basename(curated.fsPath)}` }, async () => {
+      const { done } = store.run({ kind: 'export', synthetic: uri.fsPath, storage: store.storageFor(uri), rule, curated: curated.fsPath, rejected });
+      return (await done).curation;
+    }).then(undefined, (error: Error) => {
+      void vscode.window.showErrorMessage(`DIMP: export failed: ${error.message}`);
+      return undefined;
+    });
+    if (!summary) return undefined;
+    const notes = [summary.unscored > 0 && `${summary.unscored} unscored`, summary.unusable > 0 && `${summary.unusable} unusable`].filter(Boolean).join(', ');
+    void vscode.window
+      .showInformationMessage(
+        `DIMP: kept ${summary.kept} rows in ${path.basename(curated.fsPath)}; ${summary.rejected} rejected${notes ? ` (+ ${notes})` : ''} in ${path.basename(rejected)}.`,
+        'Open Curated File',
+      )
+      .then((action) => action && vscode.commands.executeCommand('vscode.open', curated));
+    return summary;
+  });
+}

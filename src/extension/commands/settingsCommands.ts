@@ -1,0 +1,63 @@
+import * as vscode from 'vscode';
+import { parseJsonObject } from '../../core/data/dataset';
+import { DEVICE_CHOICES, type DeviceChoice } from '../../core/runtime/onnxRuntime';
+import { CommandId } from '../../protocol/commands';
+import { isJsonlDocument } from '../documents/trackedDocuments';
+import { readSettings, SETTINGS_SECTION } from '../settings';
+
+const PROVIDER_DETAIL: Record<DeviceChoice, string> = {
+  auto: 'CUDA when onnxruntime has it, else CPU',
+  cpu: 'always works',
+  cuda: 'NVIDIA GPUs on Linux; falls back to CPU with a warning when it cannot start',
+  webgpu: 'falls back to CPU with a warning when it cannot start',
+};
+
+/** Where a setting the user picks from a command is written: the workspace when one is open. */
+const target = (): vscode.ConfigurationTarget => (vscode.workspace.workspaceFolders ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global);
+
+/** Toggle Weight Decorations, Select Execution Provider and Configure Fields…: each writes a setting. */
+export function registerSettingsCommands(): vscode.Disposable {
+  return vscode.Disposable.from(
+    vscode.commands.registerCommand(CommandId.toggleWeightDecorations, async () => {
+      const config = vscode.workspace.getConfiguration(SETTINGS_SECTION);
+      await config.update('showWeightDecorations', !readSettings().showWeightDecorations, vscode.ConfigurationTarget.Global);
+    }),
+    vscode.commands.registerCommand(CommandId.selectExecutionProvider, async (choice?: DeviceChoice) => {
+      const current = readSettings().executionProvider ?? 'cpu';
+      const picked =
+        choice ??
+        (
+          await vscode.window.showQuickPick(
+            DEVICE_CHOICES.map((device) => ({ label: device, description: device === current ? 'current' : undefined, detail: PROVIDER_DETAIL[device] })),
+            { title: 'DIMP: execution provider for onnxruntime' },
+          )
+        )?.label;
+      if (!picked) return;
+      await vscode.workspace.getConfiguration(SETTINGS_SECTION).update('executionProvider', picked, target());
+    }),
+    vscode.commands.registerCommand(CommandId.configureFields, async (uri?: vscode.Uri) => {
+      const document = uri ? await vscode.workspace.openTextDocument(uri).then(undefined, () => undefined) : vscode.window.activeTextEditor?.document;
+      if (!document || !isJsonlDocument(document)) {
+        void vscode.window.showInformationMessage('DIMP: open a JSON Lines file to pick its text and label fields.');
+        return;
+      }
+      const keys = new Set<string>();
+      for (let line = 0; line < Math.min(document.lineCount, 50); line++) {
+        const parsed = parseJsonObject(document.lineAt(line).text);
+        if ('value' in parsed) Object.keys(parsed.value).forEach((k) => keys.add(k));
+      }
+      if (keys.size === 0) {
+        void vscode.window.showErrorMessage('DIMP: the first lines of this file hold no JSON objects.');
+        return;
+      }
+      const text = await vscode.window.showQuickPick([...keys], { title: 'Text field(s): one, or two for sentence pairs', canPickMany: true });
+      if (!text || text.length === 0 || text.length > 2) return;
+      const label = await vscode.window.showQuickPick([...keys].filter((k) => !text.includes(k)), { title: 'Label field' });
+      if (!label) return;
+      const config = vscode.workspace.getConfiguration(SETTINGS_SECTION, document.uri);
+      await config.update('textFields', text, target());
+      await config.update('labelField', label, target());
+      void vscode.window.showInformationMessage(`DIMP: text ${text.join(' + ')}, label ${label}. Run DIMP: Score Synthetic Data again.`);
+    }),
+  );
+}

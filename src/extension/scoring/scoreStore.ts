@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { FieldMapping } from '../../core/data/fields';
+import { LabelMap } from '../../core/data/labels';
+import type { ScoreProvenance } from '../../core/view/rowHover';
+import { ScoreTable } from '../../core/weighting/scoreTable';
+import type { ScoredFile, ScoreStorage, ScoringJob } from '../../protocol/scoring';
+import { projectFor } from '../project';
+import { startScoringJob, type JobListener, type RunningJob } from './scoringWorkerClient';
+
+/** The scores of one synthetic file, in memory. */
+export interface FileScores {
+  readonly uri: vscode.Uri;
+  readonly table: ScoreTable;
+  readonly labelMap: LabelMap;
+  readonly fields: FieldMapping;
+  readonly provenance: ScoreProvenance;
+}
+
+/**
+ * Every synthetic file's scores: kept in the extension's storage (one folder per file, the scores keyed by
+ * row id, so they survive reloads and moved lines) and loaded into memory by the worker when a file is
+ * opened. Features read tables from here and listen to `onDidChange`.
+ */
+export class ScoreStore implements vscode.Disposable {
+  private readonly files = new Map<string, FileScores>();
+  private readonly loading = new Map<string, Promise<FileScores | undefined>>();
+  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+  private readonly running = new Set<RunningJob>();
+  /** Fires with a file's uri when its scores appear or change. */
+  readonly onDidChange = this.changed.event;
+  /** The file scored or loaded last: what the samples view shows when no scored file is active. */
+  lastFile: vscode.Uri | undefined;
+
+  constructor(
+    private readonly storageRoot: string,
+    private readonly workerFile: string,
+  ) {}
+
+  /** Where a file's scores, checkers and metadata live. */
+  storageFor(uri: vscode.Uri): ScoreStorage {
+    const key = `${path.basename(uri.fsPath).replace(/[^\w.-]/g, '_')}-${createHash('sha1').update(uri.fsPath).digest('hex').slice(0, 12)}`;
+    const dir = path.join(this.storageRoot, 'scores', key);
+    return { scoresFile: path.join(dir, 'scores.jsonl'), checkersDir: path.join(dir, 'checkers'), metaFile: path.join(dir, 'meta.json') };
+  }
+
+  /** The scores of a file, when they are in memory. */
+  get(uri: vscode.Uri): FileScores | undefined {
+    return this.files.get(uri.toString());
+  }
+
+  /** Runs a job in a worker thread; the store keeps track so it can cancel it on shutdown. */
+  run(job: ScoringJob, listener: JobListener = {}): RunningJob {
+    const running = startScoringJob(this.workerFile, job, listener);
+    this.running.add(running);
+    void running.done.then(
+      () => this.running.delete(running),
+      () => this.running.delete(running),
+    );
+    return running;
+  }
+
+  /** Number of jobs running now. */
+  get busy(): number {
+    return this.running.size;
+  }
+
+  /** Takes a worker's result as the file's scores. */
+  accept(uri: vscode.Uri, scored: ScoredFile): FileScores {
+    const table = ScoreTable.fromColumns(scored.table);
+    const scores: FileScores = {
+      uri,
+      table,
+      labelMap: new LabelMap(table.labels),
+      fields: scored.fields,
+      provenance: { qualityChecker: scored.qualityChecker, diversityChecker: scored.diversityChecker, provider: scored.provider, dimpRun: scored.dimpRun },
+    };
+    this.files.set(uri.toString(), scores);
+    this.lastFile = uri;
+    this.changed.fire(uri);
+    return scores;
+  }
+
+  /**
+   * The file's scores, loading stored ones in the worker on first use; undefined when the file was never
+   * scored. Concurrent calls share one load.
+   */
+  ensureLoaded(uri: vscode.Uri): Promise<FileScores | undefined> {
+    const key = uri.toString();
+    const inMemory = this.files.get(key);
+    if (inMemory) return Promise.resolve(inMemory);
+    let pending = this.loading.get(key);
+    if (!pending) {
+      pending = this.load(uri).finally(() => this.loading.delete(key));
+      this.loading.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async load(uri: vscode.Uri): Promise<FileScores | undefined> {
+    if (uri.scheme !== 'file') return undefined;
+    const storage = this.storageFor(uri);
+    const stored = await fs.stat(storage.metaFile).then(
+      () => true,
+      () => false,
+    );
+    if (!stored) return undefined;
+    const project = await projectFor(uri).catch(() => undefined);
+    const { done } = this.run({ kind: 'load', synthetic: uri.fsPath, storage, runsDir: project?.runsDir });
+    const result = await done;
+    return result.scored && !this.files.has(uri.toString()) ? this.accept(uri, result.scored) : this.files.get(uri.toString());
+  }
+
+  /**
+   * Drops one file's table (stored scores stay), e.g. after a training run wrote new scores or DIMP
+   * weights for it; if the file is open it loads them again.
+   */
+  forget(uri: vscode.Uri): void {
+    this.files.delete(uri.toString());
+    this.changed.fire(uri);
+  }
+
+  /** Drops the tables in memory (stored scores stay); open files load theirs again. */
+  forgetLoaded(): void {
+    const uris = [...this.files.values()].map((f) => f.uri);
+    this.files.clear();
+    for (const uri of uris) this.changed.fire(uri);
+  }
+
+  dispose(): void {
+    for (const job of this.running) job.cancel();
+    this.changed.dispose();
+  }
+}

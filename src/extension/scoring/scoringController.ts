@@ -1,0 +1,304 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { entryFields, entryPath, type DatasetEntry } from '../../core/config';
+import type { FieldOverrides } from '../../core/data/fields';
+import type { DatasetSource } from '../../core/pipeline';
+import type { DeviceChoice } from '../../core/runtime/onnxRuntime';
+import { checkerSettingsFrom } from '../../core/train/ngramTraining';
+import { UNSCORED } from '../../core/view/lineRows';
+import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../../core/weighting/weights';
+import { CommandId } from '../../protocol/commands';
+import type { ScoreProgressEvent } from '../../protocol/events';
+import type { ScoreJob } from '../../protocol/scoring';
+import { isJsonlDocument, type TrackedDocuments } from '../documents/trackedDocuments';
+import { isOverEditorLimit, largeFileReason } from '../largeFiles';
+import { projectFor, type Project } from '../project';
+import { readSettings, type EditorSettings } from '../settings';
+import type { DimpStatusBar } from '../statusBar';
+import type { ScoreStore } from './scoreStore';
+import { ScoringJobError, type RunningJob } from './scoringWorkerClient';
+
+/** Share of the whole job at the start of each stage, for one progress bar over all of them (0–100). */
+const STAGE_START: Record<ScoreProgressEvent['stage'], number> = { read: 0, 'quality-checker': 5, 'diversity-checker': 35, score: 65, write: 95 };
+const STAGE_END: Record<ScoreProgressEvent['stage'], number> = { read: 5, 'quality-checker': 35, 'diversity-checker': 65, score: 95, write: 100 };
+
+/** Overall progress (0–100) of a scoring job from one of its events. */
+export function overallPercent(event: ScoreProgressEvent): number {
+  const start = STAGE_START[event.stage];
+  const within = event.total > 0 ? Math.min(1, event.done / event.total) : 0;
+  return start + (STAGE_END[event.stage] - start) * within;
+}
+
+/** ε and the weight cap: settings the user set, then dimp.config.json's training section, then defaults. */
+function guardsFrom(settings: EditorSettings, project: Project | undefined): WeightGuards {
+  const training = project?.loaded.config.training;
+  return {
+    epsilon: settings.epsilon ?? training?.epsilon ?? DEFAULT_WEIGHT_GUARDS.epsilon,
+    maxWeight: settings.maxWeight !== undefined ? settings.maxWeight : (training?.maxWeight ?? null),
+  };
+}
+
+/** The execution provider: the setting when the user set it, then dimp.config.json's `device`, then CPU. */
+function deviceFrom(settings: EditorSettings, project: Project | undefined): DeviceChoice {
+  return settings.executionProvider ?? project?.loaded.config.device ?? 'cpu';
+}
+
+/** A path from a setting: absolute, or relative to the project root. */
+const fromRoot = (project: Project, file: string): string => (path.isAbsolute(file) ? file : path.join(project.root, file));
+
+/**
+ * Score Synthetic Data and rescoring on save. Inputs come from settings, then dimp.config.json, then quick
+ * picks; the work runs in the scoring worker with progress in a cancellable notification and the status
+ * bar; the scores land in the store. In an untrusted workspace no model named by the workspace runs.
+ */
+export class ScoringController implements vscode.Disposable {
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly active = new Map<string, RunningJob>();
+  private readonly rescoreAgain = new Set<string>();
+
+  constructor(
+    private readonly store: ScoreStore,
+    private readonly documents: TrackedDocuments,
+    private readonly statusBar: DimpStatusBar,
+    private readonly output: vscode.LogOutputChannel,
+  ) {
+    this.disposables.push(
+      vscode.commands.registerCommand(CommandId.scoreSyntheticData, (uri?: unknown) => this.score(uri instanceof vscode.Uri ? uri : undefined)),
+      vscode.commands.registerCommand(CommandId.cancelScoring, () => this.active.forEach((job) => job.cancel())),
+      vscode.workspace.onDidSaveTextDocument((document) => this.rescoreOnSave(document)),
+    );
+  }
+
+  /** Scores a whole file; resolves when its scores are stored (or the job failed and was reported). */
+  async score(target?: vscode.Uri): Promise<void> {
+    const uri = target ?? (await this.pickTarget());
+    if (!uri) return;
+    const key = uri.toString();
+    if (this.active.has(key)) {
+      void vscode.window.showInformationMessage(`DIMP: ${vscode.workspace.asRelativePath(uri)} is being scored already.`);
+      return;
+    }
+    const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === key);
+    if (open?.isDirty) {
+      const save = await vscode.window.showWarningMessage(`${vscode.workspace.asRelativePath(uri)} has unsaved changes. Scoring reads the file on disk.`, { modal: true }, 'Save and Score');
+      if (save !== 'Save and Score' || !(await open.save())) return;
+    }
+    let job: ScoreJob | undefined;
+    try {
+      job = await this.scoreJob(uri);
+    } catch (error) {
+      void vscode.window.showErrorMessage(`DIMP: ${(error as Error).message}`);
+      return;
+    }
+    if (!job) return;
+    const name = path.basename(uri.fsPath);
+    const large = await isOverEditorLimit(uri);
+    await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `DIMP: scoring ${name}`, cancellable: true },
+      async (progress, token) => {
+        let reported = 0;
+        const running = this.store.run(job, {
+          onProgress: (event) => {
+            const percent = overallPercent(event);
+            progress.report({ message: event.message, increment: Math.max(0, percent - reported) });
+            reported = Math.max(reported, percent);
+            this.statusBar.setProgress({ text: `scoring ${name}`, percent });
+          },
+          onLog: (event) => this.logEvent(event.level, event.message),
+        });
+        this.active.set(key, running);
+        token.onCancellationRequested(() => running.cancel());
+        try {
+          const { scored } = await running.done;
+          if (!scored) return;
+          this.store.accept(uri, scored);
+          this.statusBar.setProvider(scored.provider, this.fallbackNote(job.device, scored.provider));
+          const unusable = scored.unusableLines > 0 ? ` ${scored.unusableLines} unusable line(s) were skipped${large ? '' : ' (see Problems)'}.` : '';
+          void vscode.window.showInformationMessage(`DIMP: scored ${scored.scoredRows} rows of ${name} on ${scored.provider}.${unusable}`);
+          if (large) void vscode.window.showWarningMessage(largeFileReason(uri));
+        } catch (error) {
+          this.reportFailure(error, uri);
+        } finally {
+          this.active.delete(key);
+          this.statusBar.setProgress(undefined);
+        }
+      },
+    );
+  }
+
+  /** The file to score when the command gets none: the active JSON Lines editor or tab, the config's synthetic set, or a dialog. */
+  private async pickTarget(): Promise<vscode.Uri | undefined> {
+    const document = vscode.window.activeTextEditor?.document;
+    if (document && isJsonlDocument(document) && document.uri.scheme === 'file') return document.uri;
+    const tab = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+    // Files over 50 MB have a tab but no TextDocument.
+    if (tab instanceof vscode.TabInputText && /\.(jsonl|ndjson)$/i.test(tab.uri.path)) return tab.uri;
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    if (folder) {
+      const project = await projectFor(folder.uri).catch(() => undefined);
+      const configured = entryPath(project?.loaded.config.datasets?.synthetic);
+      if (configured) return vscode.Uri.file(configured);
+    }
+    const picked = await vscode.window.showOpenDialog({
+      title: 'Synthetic data to score',
+      canSelectMany: false,
+      filters: { 'JSON Lines': ['jsonl', 'ndjson'] },
+    });
+    return picked?.[0];
+  }
+
+  /** Builds the job from settings, dimp.config.json and, for what is still missing, quick picks. */
+  private async scoreJob(uri: vscode.Uri): Promise<ScoreJob | undefined> {
+    const project = await projectFor(uri);
+    const settings = readSettings(uri);
+    const { config } = project.loaded;
+    const trusted = vscode.workspace.isTrusted;
+    const configModels = { quality: config.models?.quality, diversity: config.models?.diversity };
+    if (!trusted && (configModels.quality || configModels.diversity)) {
+      this.logEvent('warning', `${project.loaded.file}: this workspace is not trusted, so the models it names are not run; the built-in checkers are trained instead. Trust the workspace to use them.`);
+    }
+    let qualityModel = settings.qualityModel ? fromRoot(project, settings.qualityModel) : trusted ? configModels.quality : undefined;
+    const diversityModel = settings.diversityModel ? fromRoot(project, settings.diversityModel) : trusted ? configModels.diversity : undefined;
+    let real = this.realSource(project, settings);
+    if (!qualityModel && !real) {
+      const choice = await this.pickQualitySource();
+      if (!choice) return undefined;
+      if (choice.kind === 'real') real = { path: choice.path };
+      else qualityModel = choice.path;
+    }
+    const syntheticEntry: DatasetEntry | undefined = config.datasets?.synthetic;
+    const configFields = entryPath(syntheticEntry) === uri.fsPath ? entryFields(syntheticEntry) : undefined;
+    const fields: FieldOverrides = { ...configFields };
+    if (settings.textFields.length > 0) fields.text = settings.textFields.slice(0, 2) as [string] | [string, string];
+    if (settings.labelField) fields.label = settings.labelField;
+    const synthetic: DatasetSource = { path: uri.fsPath, fields };
+    return {
+      kind: 'score',
+      synthetic,
+      real,
+      qualityModel,
+      diversityModel,
+      labels: settings.labels.length > 0 ? settings.labels : config.labels,
+      checkerSettings: checkerSettingsFrom(config.checkers),
+      seed: config.training?.seed ?? 1,
+      guards: guardsFrom(settings, project),
+      device: deviceFrom(settings, project),
+      storage: this.store.storageFor(uri),
+      runsDir: project.runsDir,
+    };
+  }
+
+  private realSource(project: Project, settings: EditorSettings): DatasetSource | undefined {
+    if (settings.realData) return { path: fromRoot(project, settings.realData) };
+    const entry = project.loaded.config.datasets?.real;
+    const file = entryPath(entry);
+    return file ? { path: file, fields: entryFields(entry) } : undefined;
+  }
+
+  private async pickQualitySource(): Promise<{ kind: 'real' | 'model'; path: string } | undefined> {
+    const options = [
+      { label: 'Real labelled data…', detail: 'A few hundred real examples (.jsonl): the built-in quality checker is trained on them.', source: 'real' as const },
+      { label: 'Quality checker model…', detail: 'A model folder (config.json with id2label, an ONNX graph, its text front end).', source: 'model' as const },
+    ];
+    const choice = await vscode.window.showQuickPick(options, {
+      title: 'DIMP: the quality checker needs real data or a model',
+      placeHolder: 'Set dimpCurator.realData or "datasets.real" in dimp.config.json to skip this question',
+    });
+    if (!choice) return undefined;
+    const picked = await vscode.window.showOpenDialog(
+      choice.source === 'real'
+        ? { title: 'Real labelled data', canSelectMany: false, filters: { 'JSON Lines': ['jsonl', 'ndjson'] } }
+        : { title: 'Quality checker model folder', canSelectMany: false, canSelectFiles: false, canSelectFolders: true },
+    );
+    return picked?.[0] ? { kind: choice.source, path: picked[0].fsPath } : undefined;
+  }
+
+  /** Rescoring on save: only rows that have no score yet are scored, with the stored checkers. */
+  private rescoreOnSave(document: vscode.TextDocument): void {
+    const tracked = this.documents.get(document);
+    if (!tracked || !readSettings(document.uri).rescoreOnSave) return;
+    const key = document.uri.toString();
+    if (this.active.has(key)) {
+      this.rescoreAgain.add(key);
+      return;
+    }
+    let unscored = 0;
+    for (let line = 0; line < tracked.rows.lineCount; line++) {
+      if (tracked.rows.scoreIndexAt(line, tracked.textAt, tracked.scores.table) === UNSCORED) unscored += 1;
+    }
+    if (unscored === 0) return;
+    void this.rescore(document.uri, unscored);
+  }
+
+  private async rescore(uri: vscode.Uri, unscored: number): Promise<void> {
+    const key = uri.toString();
+    const name = path.basename(uri.fsPath);
+    const settings = readSettings(uri);
+    const project = await projectFor(uri).catch(() => undefined);
+    this.statusBar.setProgress({ text: `rescoring ${unscored} row(s) of ${name}`, percent: 0 });
+    const running = this.store.run(
+      {
+        kind: 'rescore',
+        synthetic: uri.fsPath,
+        guards: guardsFrom(settings, project),
+        device: deviceFrom(settings, project),
+        storage: this.store.storageFor(uri),
+        runsDir: project?.runsDir,
+      },
+      {
+        onProgress: (event) => this.statusBar.setProgress({ text: `rescoring ${name}`, percent: overallPercent(event) }),
+        onLog: (event) => this.logEvent(event.level, event.message),
+      },
+    );
+    this.active.set(key, running);
+    try {
+      const { scored } = await running.done;
+      if (scored) {
+        this.store.accept(uri, scored);
+        this.output.info(`rescored ${scored.scoredRows} changed row(s) of ${uri.fsPath}`);
+      }
+    } catch (error) {
+      this.reportFailure(error, uri);
+    } finally {
+      this.active.delete(key);
+      this.statusBar.setProgress(undefined);
+    }
+    if (this.rescoreAgain.delete(key)) {
+      const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === key);
+      if (document) this.rescoreOnSave(document);
+    }
+  }
+
+  private fallbackNote(requested: string, used: string): string | undefined {
+    return requested !== 'auto' && requested !== used ? `${requested} was asked for but could not start; see the DIMP Curator log` : undefined;
+  }
+
+  private logEvent(level: 'info' | 'warning' | 'error', message: string): void {
+    if (level === 'info') this.output.info(message);
+    else if (level === 'warning') {
+      this.output.warn(message);
+      if (/using \w+ \(/.test(message)) void vscode.window.showWarningMessage(`DIMP: ${message}`);
+    } else this.output.error(message);
+  }
+
+  private reportFailure(error: unknown, uri: vscode.Uri): void {
+    const kind = error instanceof ScoringJobError ? error.kind : 'internal';
+    const message = error instanceof Error ? error.message : String(error);
+    if (kind === 'cancelled') {
+      void vscode.window.showInformationMessage(`DIMP: scoring of ${path.basename(uri.fsPath)} cancelled; the stored scores are unchanged.`);
+      return;
+    }
+    this.output.error(message);
+    const firstLine = message.split('\n')[0] ?? message;
+    const actions = /cannot find the (text|label)/.test(message) ? ['Configure Fields…', 'Show Log'] : ['Show Log'];
+    void vscode.window.showErrorMessage(`DIMP: ${firstLine}`, ...actions).then((action) => {
+      if (action === 'Show Log') this.output.show();
+      if (action === 'Configure Fields…') void vscode.commands.executeCommand(CommandId.configureFields, uri);
+    });
+  }
+
+  dispose(): void {
+    for (const job of this.active.values()) job.cancel();
+    for (const disposable of this.disposables) disposable.dispose();
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Messages between the extension host and the scoring worker (a worker thread running the core, bundled as
+ * `dist/scoringWorker.js`). The host starts one worker per job with the job as `workerData`; the worker
+ * answers with progress and log events and exactly one `done` or `failed`; the host may send `cancel`.
+ */
+import type { CurationRule, CurationSummary } from '../core/curate';
+import type { FieldMapping } from '../core/data/fields';
+import type { DatasetSource } from '../core/pipeline';
+import type { DeviceChoice } from '../core/runtime/onnxRuntime';
+import type { NgramSettings } from '../core/train/ngramTraining';
+import type { ScoreTableColumns } from '../core/weighting/scoreTable';
+import type { WeightGuards } from '../core/weighting/weights';
+import type { LogEvent, ScoreProgressEvent } from './events';
+
+/** Where the extension keeps one synthetic file's scores (inside its storage folder). */
+export interface ScoreStorage {
+  /** The scores file, in the CLI's format (a header line, then one row per line keyed by row id). */
+  scoresFile: string;
+  /** The trained checkers, reused to rescore changed rows. */
+  checkersDir: string;
+  /** Field mapping and provenance of the scores (`ScoreMeta`). */
+  metaFile: string;
+}
+
+/** What the extension records next to a scores file. */
+export interface ScoreMeta {
+  synthetic: string;
+  fields: FieldMapping;
+  /** Model folders of the checkers used (trained ones are inside the storage folder). */
+  qualityModel: string;
+  diversityModel: string;
+}
+
+/** Score a whole synthetic file: train (or load) the checkers, score every row, store the scores. */
+export interface ScoreJob {
+  kind: 'score';
+  synthetic: DatasetSource;
+  real: DatasetSource | undefined;
+  qualityModel: string | undefined;
+  diversityModel: string | undefined;
+  labels: string[] | undefined;
+  checkerSettings: NgramSettings;
+  seed: number;
+  guards: WeightGuards;
+  device: DeviceChoice;
+  storage: ScoreStorage;
+  /** Where training runs are written, searched for the last DIMP weights. */
+  runsDir: string | undefined;
+}
+
+/** Score only the rows of a saved file that have no score yet, with the stored checkers. */
+export interface RescoreJob {
+  kind: 'rescore';
+  synthetic: string;
+  guards: WeightGuards;
+  device: DeviceChoice;
+  storage: ScoreStorage;
+  runsDir: string | undefined;
+}
+
+/** Load stored scores (and the last DIMP weights) into a table. */
+export interface LoadJob {
+  kind: 'load';
+  synthetic: string;
+  storage: ScoreStorage;
+  runsDir: string | undefined;
+}
+
+/** Write curated and rejected copies of a synthetic file from its stored scores. */
+export interface ExportJob {
+  kind: 'export';
+  synthetic: string;
+  storage: ScoreStorage;
+  rule: CurationRule;
+  curated: string;
+  rejected: string;
+}
+
+/** Any job the worker runs. */
+export type ScoringJob = ScoreJob | RescoreJob | LoadJob | ExportJob;
+
+/** What a score, rescore or load job produces: the table (transferred, not copied) and its provenance. */
+export interface ScoredFile {
+  table: ScoreTableColumns;
+  fields: FieldMapping;
+  qualityChecker: string;
+  diversityChecker: string;
+  provider: string;
+  /** The run folder the DIMP weights come from, if any. */
+  dimpRun: string | undefined;
+  /** Rows scored by this job (all of them for `score` and `load`, the new ones for `rescore`). */
+  scoredRows: number;
+  /** Lines of the file that could not be used. */
+  unusableLines: number;
+}
+
+/** Message type tags, used on both sides. */
+export const ScoringMessage = {
+  progress: 'scoring/progress',
+  log: 'scoring/log',
+  done: 'scoring/done',
+  failed: 'scoring/failed',
+  cancel: 'scoring/cancel',
+} as const;
+
+/** Progress of the job. */
+export interface ScoringProgressMessage {
+  type: typeof ScoringMessage.progress;
+  event: ScoreProgressEvent;
+}
+
+/** A message for the user or the log (provider fallback, skipped lines). */
+export interface ScoringLogMessage {
+  type: typeof ScoringMessage.log;
+  event: LogEvent;
+}
+
+/** The job finished. `scored` is absent for an export job, `curation` present only for one. */
+export interface ScoringDoneMessage {
+  type: typeof ScoringMessage.done;
+  scored?: ScoredFile;
+  curation?: CurationSummary;
+}
+
+/** The job failed or was cancelled; `kind` is a `DimpErrorKind`, or `internal` for a bug. */
+export interface ScoringFailedMessage {
+  type: typeof ScoringMessage.failed;
+  kind: string;
+  message: string;
+}
+
+/** Every message from the worker. */
+export type WorkerToHostMessage = ScoringProgressMessage | ScoringLogMessage | ScoringDoneMessage | ScoringFailedMessage;
+
+/** Asks the worker to stop; it answers with `failed` of kind `cancelled`. */
+export interface ScoringCancelMessage {
+  type: typeof ScoringMessage.cancel;
+}
+
+/** Every message to the worker. */
+export type HostToWorkerMessage = ScoringCancelMessage;

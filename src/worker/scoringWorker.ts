@@ -1,0 +1,198 @@
+/**
+ * The scoring worker: a worker thread that runs the core for the extension, so training checkers, running
+ * onnxruntime and reading big files never block the extension host. It gets one `ScoringJob` as
+ * `workerData`, posts progress, then exactly one `done` or `failed`, and exits.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import { curateFile } from '../core/curate';
+import { parseJsonlFile, resolveLabels } from '../core/data/dataset';
+import { LabelMap } from '../core/data/labels';
+import { DimpError } from '../core/errors';
+import { writeFileAtomic } from '../core/io/atomic';
+import { loadClassifier } from '../core/model/modelFolder';
+import { loadProjectData } from '../core/pipeline';
+import { lastDimpWeights } from '../core/train/lastDimpWeights';
+import { argmaxRow } from '../core/train/metrics';
+import { readScores, scoreSynthetic, writeScores, type RowScore, type Scores } from '../core/weighting/score';
+import { ScoreTable } from '../core/weighting/scoreTable';
+import { impWeight } from '../core/weighting/weights';
+import type { CoreEvent } from '../protocol/events';
+import {
+  ScoringMessage,
+  type ExportJob,
+  type HostToWorkerMessage,
+  type LoadJob,
+  type RescoreJob,
+  type ScoredFile,
+  type ScoreStorage,
+  type ScoreJob,
+  type ScoreMeta,
+  type ScoringJob,
+  type WorkerToHostMessage,
+} from '../protocol/scoring';
+
+const port = parentPort;
+if (!port) throw new Error('scoringWorker.js runs as a worker thread of the extension host');
+
+const abort = new AbortController();
+port.on('message', (message: HostToWorkerMessage) => {
+  if (message.type === ScoringMessage.cancel) abort.abort();
+});
+
+function post(message: WorkerToHostMessage, transfer: ArrayBuffer[] = []): void {
+  port!.postMessage(message, transfer);
+}
+
+function onEvent(event: CoreEvent): void {
+  if (event.type === 'score-progress') post({ type: ScoringMessage.progress, event });
+  else if (event.type === 'log') post({ type: ScoringMessage.log, event });
+}
+
+async function readMeta(file: string): Promise<ScoreMeta> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8')) as ScoreMeta;
+  } catch {
+    throw new DimpError('badInput', 'no stored scores for this file; run DIMP: Score Synthetic Data first', { file });
+  }
+}
+
+/**
+ * A checker's description for hovers: a checker trained into the extension's storage is described by what
+ * it was trained on rather than by its (long, internal) folder.
+ */
+function describeChecker(description: string, storage: ScoreStorage, trainedOn: string | undefined): string {
+  const marker = ` at ${storage.checkersDir}`;
+  const at = description.indexOf(marker);
+  return at >= 0 && trainedOn ? `${description.slice(0, at)}, trained on ${path.basename(trainedOn)}` : description;
+}
+
+/** Builds the table of `scores` with the last DIMP run's weights, ready to transfer. */
+async function scoredFile(scores: Scores, meta: ScoreMeta, storage: ScoreStorage, runsDir: string | undefined, scoredRows: number, unusableLines: number): Promise<ScoredFile> {
+  const dimp = runsDir ? await lastDimpWeights(runsDir, meta.synthetic) : undefined;
+  const table = ScoreTable.fromScores(scores.rows, scores.header.labels, dimp?.weights);
+  return {
+    table: table.columns,
+    fields: meta.fields,
+    qualityChecker: describeChecker(scores.header.qualityChecker, storage, scores.header.real),
+    diversityChecker: describeChecker(scores.header.diversityChecker, storage, scores.header.synthetic),
+    provider: scores.header.provider,
+    dimpRun: dimp && path.basename(dimp.runDir),
+    scoredRows,
+    unusableLines,
+  };
+}
+
+async function score(job: ScoreJob): Promise<ScoredFile> {
+  const data = await loadProjectData(
+    { synthetic: job.synthetic, real: job.real },
+    { labels: job.labels, qualityModel: job.qualityModel, signal: abort.signal, onEvent },
+  );
+  onEvent({ type: 'log', level: 'info', message: `labels (${data.labelSource}): ${data.labelMap.names.join(', ')}` });
+  const synthetic = data.synthetic!;
+  const scores = await scoreSynthetic({
+    synthetic,
+    real: data.real,
+    labelMap: data.labelMap,
+    qualityModel: job.qualityModel,
+    diversityModel: job.diversityModel,
+    checkersDir: job.storage.checkersDir,
+    checkerSettings: job.checkerSettings,
+    seed: job.seed,
+    guards: job.guards,
+    device: job.device,
+    signal: abort.signal,
+    onEvent,
+  });
+  onEvent({ type: 'score-progress', stage: 'write', done: 0, total: scores.rows.length, message: 'storing scores' });
+  const meta: ScoreMeta = {
+    synthetic: path.resolve(job.synthetic.path),
+    fields: synthetic.fields,
+    qualityModel: job.qualityModel ?? path.join(job.storage.checkersDir, 'quality'),
+    diversityModel: job.diversityModel ?? path.join(job.storage.checkersDir, 'diversity'),
+  };
+  await writeScores(job.storage.scoresFile, scores);
+  await writeFileAtomic(job.storage.metaFile, JSON.stringify(meta, null, 2) + '\n');
+  return scoredFile(scores, meta, job.storage, job.runsDir, scores.rows.length, synthetic.problems.length);
+}
+
+/**
+ * Scores the rows of the saved file that have no score, with the stored checkers, and keeps the scores of
+ * rows still in the file (at their new lines). The diversity checker was trained on the file as it was,
+ * so new rows are scored out of sample until the next full scoring.
+ */
+async function rescore(job: RescoreJob): Promise<ScoredFile> {
+  const meta = await readMeta(job.storage.metaFile);
+  const stored = await readScores(job.storage.scoresFile);
+  const labelMap = new LabelMap(stored.header.labels);
+  const dataset = resolveLabels(await parseJsonlFile(job.synthetic, { fields: meta.fields, signal: abort.signal }), labelMap);
+  const byId = new Map(stored.rows.map((r) => [r.rowId, r]));
+  const kept: RowScore[] = [];
+  const fresh = dataset.rows.filter((row) => {
+    const old = byId.get(row.rowId);
+    if (old) kept.push({ ...old, line: row.line });
+    return !old;
+  });
+  const unique = [...new Map(fresh.map((row) => [row.rowId, row])).values()];
+  const rows = [...kept];
+  if (unique.length > 0) {
+    onEvent({ type: 'score-progress', stage: 'score', done: 0, total: unique.length, message: `rescoring ${unique.length} changed row(s)` });
+    const quality = await loadClassifier(meta.qualityModel, job.device);
+    const diversity = await loadClassifier(meta.diversityModel, job.device);
+    try {
+      const q = await quality.predict(unique, { signal: abort.signal });
+      const d = await diversity.predict(unique, { signal: abort.signal });
+      const n = labelMap.size;
+      unique.forEach((row, i) => {
+        const preferred = argmaxRow(q, i, n);
+        rows.push({
+          rowId: row.rowId,
+          line: row.line,
+          label: labelMap.nameOf(row.label),
+          quality: q[i * n + row.label]!,
+          diversity: d[i * n + row.label]!,
+          impWeight: impWeight(q[i * n + row.label]!, d[i * n + row.label]!, job.guards),
+          qualityLabel: labelMap.nameOf(preferred),
+          qualityLabelProbability: q[i * n + preferred]!,
+        });
+      });
+    } finally {
+      await quality.dispose();
+      await diversity.dispose();
+    }
+  }
+  rows.sort((a, b) => a.line - b.line);
+  const scores: Scores = { header: { ...stored.header, rows: rows.length }, rows };
+  await writeScores(job.storage.scoresFile, scores);
+  return scoredFile(scores, meta, job.storage, job.runsDir, unique.length, dataset.problems.length);
+}
+
+async function load(job: LoadJob): Promise<ScoredFile> {
+  const meta = await readMeta(job.storage.metaFile);
+  const scores = await readScores(job.storage.scoresFile);
+  return scoredFile(scores, meta, job.storage, job.runsDir, scores.rows.length, 0);
+}
+
+async function exportCurated(job: ExportJob): Promise<WorkerToHostMessage> {
+  const meta = await readMeta(job.storage.metaFile);
+  const scores = await readScores(job.storage.scoresFile);
+  const curation = await curateFile(job.synthetic, scores, job.rule, { curated: job.curated, rejected: job.rejected, overwrite: true }, { fields: meta.fields, signal: abort.signal });
+  return { type: ScoringMessage.done, curation };
+}
+
+async function main(job: ScoringJob): Promise<void> {
+  try {
+    if (job.kind === 'export') {
+      post(await exportCurated(job));
+      return;
+    }
+    const scored = job.kind === 'score' ? await score(job) : job.kind === 'rescore' ? await rescore(job) : await load(job);
+    post({ type: ScoringMessage.done, scored }, ScoreTable.fromColumns(scored.table).transferList());
+  } catch (error) {
+    if (error instanceof DimpError) post({ type: ScoringMessage.failed, kind: error.kind, message: error.message });
+    else post({ type: ScoringMessage.failed, kind: 'internal', message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  }
+}
+
+void main(workerData as ScoringJob);

@@ -1,0 +1,224 @@
+// Runs the extension-host tests in a real VS Code: starts the VS Code server (from code-server, provisioned
+// by vscodeHost.mjs) on 127.0.0.1 with this folder as the extension under development, opens the workbench
+// in headless Chromium (which starts the extension host), and waits for the tests' run() to write its
+// results. Prints one line per test and a closing `N passed, N failed`; exits non-zero on any failure or
+// on a timeout. Everything it starts is stopped by PID; its HOME, XDG folders and TMPDIR are a temporary
+// folder that is removed afterwards (kept with DIMP_KEEP_TEST_FOLDER=1).
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { provisionVscodeHost } from './vscodeHost.mjs';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const TOTAL_TIMEOUT_MS = Number(process.env.DIMP_EXTENSION_TEST_TIMEOUT_MS ?? 8 * 60_000);
+const CHROMIUM = process.env.DIMP_CHROMIUM ?? '/usr/bin/chromium';
+const started = Date.now();
+const log = (message) => console.log(`[extension tests ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${message}`);
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitForServer(url, server, deadline) {
+  while (Date.now() < deadline) {
+    if (server.exitCode !== null) throw new Error(`the VS Code server exited with ${server.exitCode} before it listened`);
+    try {
+      const response = await fetch(url);
+      if (response.status < 500) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(250);
+  }
+  throw new Error(`the VS Code server did not answer at ${url}`);
+}
+
+/** Files under `dir` whose name ends in `suffix`, newest last. */
+function findFiles(dir, suffix) {
+  const found = [];
+  const walk = (d) => {
+    for (const entry of existsSync(d) ? readdirSync(d, { withFileTypes: true }) : []) {
+      const p = path.join(d, entry.name);
+      if (entry.isDirectory()) walk(p);
+      else if (entry.name.endsWith(suffix)) found.push(p);
+    }
+  };
+  walk(dir);
+  return found.sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
+}
+
+/** Copies the bundled sample into a fresh workspace with a dimp.config.json. */
+function makeWorkspace(dir) {
+  mkdirSync(dir, { recursive: true });
+  for (const name of ['synthetic.jsonl', 'real_train.jsonl', 'real_val.jsonl', 'real_test.jsonl', 'dimp.config.json']) {
+    cpSync(path.join(repoRoot, 'sample', name), path.join(dir, name));
+  }
+  mkdirSync(path.join(dir, '.vscode'));
+  writeFileSync(path.join(dir, '.vscode', 'settings.json'), JSON.stringify({ 'files.autoSave': 'off' }, null, 2));
+}
+
+/** Stops a process started with `detached: true` and the process group it leads (the server's extension host). */
+async function stop(child, name) {
+  if (!child) return;
+  const signalGroup = (signal) => {
+    try {
+      process.kill(-child.pid, signal);
+      return true;
+    } catch (error) {
+      if (error.code !== 'ESRCH') log(`could not signal the ${name} (pid ${child.pid}): ${error.message}`);
+      return false;
+    }
+  };
+  if (!signalGroup('SIGTERM')) return;
+  for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(100)) {
+    if (!signalGroup(0)) return;
+  }
+  signalGroup('SIGKILL');
+}
+
+async function main() {
+  const extensionTests = path.join(repoRoot, 'out', 'test', 'extension', 'suite', 'index.js');
+  for (const required of [path.join(repoRoot, 'dist', 'extension.js'), path.join(repoRoot, 'dist', 'scoringWorker.js'), path.join(repoRoot, 'dist', 'trainingWorker.js'), extensionTests]) {
+    if (!existsSync(required)) throw new Error(`${path.relative(repoRoot, required)} is missing: run npm run compile and npm run build first`);
+  }
+  const host = await provisionVscodeHost(path.join(repoRoot, '.cache', 'vscode-host'), log);
+
+  const temp = mkdtempSync(path.join(os.tmpdir(), 'dimp-exthost-'));
+  const dirs = {
+    home: path.join(temp, 'home'),
+    tmp: path.join(temp, 'tmp'),
+    serverData: path.join(temp, 'server-data'),
+    userData: path.join(temp, 'user-data'),
+    extensions: path.join(temp, 'extensions'),
+    workspace: path.join(temp, 'workspace'),
+  };
+  for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
+  makeWorkspace(dirs.workspace);
+  mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
+  writeFileSync(
+    path.join(dirs.userData, 'User', 'settings.json'),
+    JSON.stringify({ 'workbench.startupEditor': 'none', 'telemetry.telemetryLevel': 'off', 'extensions.autoCheckUpdates': false, 'workbench.tips.enabled': false }, null, 2),
+  );
+  const resultsFile = path.join(temp, 'results.jsonl');
+  const port = await freePort();
+  const env = {
+    ...process.env,
+    HOME: dirs.home,
+    TMPDIR: dirs.tmp,
+    XDG_CONFIG_HOME: path.join(dirs.home, '.config'),
+    XDG_CACHE_HOME: path.join(dirs.home, '.cache'),
+    XDG_DATA_HOME: path.join(dirs.home, '.local', 'share'),
+    XDG_STATE_HOME: path.join(dirs.home, '.local', 'state'),
+    XDG_RUNTIME_DIR: path.join(dirs.tmp, 'runtime'),
+    ORT_DISABLE_TELEMETRY: '1',
+    DIMP_TEST_RESULTS: resultsFile,
+    DIMP_TEST_WORKSPACE: dirs.workspace,
+  };
+  mkdirSync(env.XDG_RUNTIME_DIR, { mode: 0o700 });
+
+  let server;
+  let browser;
+  let passed = 0;
+  let failed = 0;
+  let finished = false;
+  try {
+    log(`starting the VS Code server on 127.0.0.1:${port}`);
+    const serverLog = path.join(temp, 'server.log');
+    server = spawn(
+      host.node,
+      [
+        host.serverMain,
+        '--host', '127.0.0.1',
+        '--port', String(port),
+        '--without-connection-token',
+        '--accept-server-license-terms',
+        '--enable-smoke-test-driver',
+        '--telemetry-level', 'off',
+        '--disable-workspace-trust',
+        '--server-data-dir', dirs.serverData,
+        '--user-data-dir', dirs.userData,
+        '--extensions-dir', dirs.extensions,
+      ],
+      { env, cwd: dirs.workspace, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const appendServerLog = (chunk) => writeFileSync(serverLog, chunk, { flag: 'a' });
+    server.stdout.on('data', appendServerLog);
+    server.stderr.on('data', appendServerLog);
+    await waitForServer(`http://127.0.0.1:${port}/version`, server, Date.now() + 60_000);
+
+    const remote = (p) => `vscode-remote://127.0.0.1:${port}${p}`;
+    const payload = JSON.stringify([
+      ['extensionDevelopmentPath', remote(repoRoot)],
+      ['extensionTestsPath', remote(extensionTests)],
+    ]);
+    const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(dirs.workspace)}&payload=${encodeURIComponent(payload)}`;
+    log('opening the workbench in headless Chromium; the extension host runs the tests');
+    const { chromium } = await import('playwright-core');
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      env: { ...env, HOME: dirs.home },
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    page.on('pageerror', (error) => log(`workbench error: ${error.message}`));
+    await page.goto(url);
+
+    // The tests append one JSON line per test, then {"type":"end"}.
+    let reported = 0;
+    const deadline = started + TOTAL_TIMEOUT_MS;
+    while (!finished) {
+      if (Date.now() > deadline) throw new Error(`timed out after ${(TOTAL_TIMEOUT_MS / 1000).toFixed(0)} s waiting for the extension-host tests`);
+      if (server.exitCode !== null) throw new Error(`the VS Code server exited with ${server.exitCode} during the tests`);
+      const lines = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8').split('\n').filter(Boolean) : [];
+      for (const line of lines.slice(reported)) {
+        const event = JSON.parse(line);
+        if (event.type === 'test') {
+          if (event.ok) passed += 1;
+          else failed += 1;
+          log(`${event.ok ? 'ok  ' : 'FAIL'} ${event.name} (${event.ms} ms)${event.ok ? '' : `\n${event.error.replace(/^/gm, '       ')}`}`);
+        } else if (event.type === 'screenshot-request') {
+          await page.screenshot({ path: event.path });
+          writeFileSync(`${event.path}.done`, '');
+        } else if (event.type === 'end') {
+          finished = true;
+        }
+      }
+      reported = lines.length;
+      await sleep(200);
+    }
+  } catch (error) {
+    failed += 1;
+    console.error(`extension tests: ${error.message}`);
+    const hostLogs = findFiles(path.join(temp, 'server-data'), 'remoteexthost.log').concat(findFiles(temp, 'server.log'));
+    for (const file of hostLogs.slice(-2)) {
+      console.error(`--- last lines of ${path.relative(temp, file)} ---\n${readFileSync(file, 'utf8').split('\n').slice(-40).join('\n')}`);
+    }
+  } finally {
+    await browser?.close().catch(() => undefined);
+    await stop(server, 'VS Code server');
+    if (process.env.DIMP_KEEP_TEST_FOLDER === '1') log(`kept ${temp}`);
+    else rmSync(temp, { recursive: true, force: true, maxRetries: 3 });
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exitCode = failed > 0 || !finished ? 1 : 0;
+}
+
+main().catch((error) => {
+  console.error(error.stack ?? String(error));
+  console.log('0 passed, 1 failed');
+  process.exitCode = 1;
+});
