@@ -246,20 +246,34 @@ async function main() {
       90_000,
     );
 
-    log('F1 → DIMP: Train with DIMP');
-    await runCommand(page, 'DIMP: Train with DIMP');
-    const start = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Start Train with DIMP' }).first();
-    await start.waitFor({ state: 'visible', timeout: 30_000 });
-    const pickerText = await page.locator('.quick-input-list').innerText();
-    assert(/Validation set: real_val\.jsonl/.test(pickerText) && /dimp\.config\.json/.test(pickerText), `the picker shows the config's datasets:\n${pickerText}`);
-    assert(new RegExp(`Epochs: ${EPOCHS}`).test(pickerText), `the picker shows ${EPOCHS} epochs:\n${pickerText}`);
-    await page.keyboard.press('Enter');
-
-    log('waiting for the training panel');
     const panel = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
     const points = async (card) => Number((await panel.locator(`#${card}-card`).getAttribute('data-points', { timeout: 2000 })) ?? 0);
     const phase = async () => panel.locator('body').getAttribute('data-phase', { timeout: 2000 });
-    await panel.locator('#loss-card').waitFor({ timeout: 60_000 });
+    const trainWithDimp = async () => {
+      log('F1 → DIMP: Train with DIMP');
+      await runCommand(page, 'DIMP: Train with DIMP');
+      const start = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Start Train with DIMP' }).first();
+      await start.waitFor({ state: 'visible', timeout: 30_000 });
+      const pickerText = await page.locator('.quick-input-list').innerText();
+      assert(/Validation set: real_val\.jsonl/.test(pickerText) && /dimp\.config\.json/.test(pickerText), `the picker shows the config's datasets:\n${pickerText}`);
+      assert(new RegExp(`Epochs: ${EPOCHS}`).test(pickerText), `the picker shows ${EPOCHS} epochs:\n${pickerText}`);
+      await page.keyboard.press('Enter');
+      await panel.locator('#loss-card').waitFor({ timeout: 60_000 });
+    };
+
+    // A first run, cancelled from the panel once training is under way.
+    const runsBefore = readdirSync(path.join(dirs.workspace, 'runs')).sort();
+    await trainWithDimp();
+    await waitFor('training to be under way', async () => (await phase()) === 'training' && (await points('accuracy')) >= 3, 180_000);
+    log('pressing Cancel in the panel');
+    await panel.locator('#cancel').click();
+    await waitFor('the run to be cancelled', async () => (await phase()) === 'cancelled', 15_000);
+    assert(JSON.stringify(readdirSync(path.join(dirs.workspace, 'runs')).sort()) === JSON.stringify(runsBefore), 'the cancelled run left nothing in runs/');
+    // Back to the editor (a click in the panel's page keeps the keyboard there).
+    await page.locator('.tabs-container .tab', { hasText: 'synthetic.jsonl' }).click();
+
+    await trainWithDimp();
+    log('waiting for the training panel');
     log('panel open; waiting for the charts to receive points while training');
     await waitFor('loss and accuracy points mid-run', async () => (await phase()) === 'training' && (await points('loss')) >= 5 && (await points('accuracy')) >= Math.min(EPOCHS / 4, 60), 180_000);
     const mid = { loss: await points('loss'), accuracy: await points('accuracy'), weights: await points('weights') };

@@ -77,13 +77,15 @@ export function registerTrainingFeature(context: vscode.ExtensionContext, store:
         // Every run shows its progress, whether it came from a command or from tasks.json.
         panel.show(true);
       }
-      if (update.type === JobUpdateType.finished && job && (job.loss === 'dimp' || update.result.scored)) {
-        // New scores, or new final DIMP weights, for this file: the scoring feature loads them again.
+      const ended = update.type === JobUpdateType.finished || update.type === JobUpdateType.cancelled || update.type === JobUpdateType.failed;
+      if (ended && job && job.loss !== 'ce') {
+        // The job may have stored new scores (scoring first completes even when training is then
+        // cancelled) and a DIMP run new final weights: the scoring feature loads the file's again.
         store.forget(vscode.Uri.file(job.syntheticFile));
       }
       if (session.runningJob && job) {
         const fraction = state.phase === 'training' && state.totalSteps > 0 ? ` ${percent(state.step / state.totalSteps)}` : '';
-        statusBar.text = `$(loading~spin) DIMP ${job.loss.toUpperCase()}: ${state.phase}${fraction}`;
+        statusBar.text = `$(loading~spin) ${job.loss.toUpperCase()} ${state.phase}${fraction}`;
         statusBar.tooltip = `${state.message}\nClick to show the training panel.`;
         statusBar.show();
       } else {
