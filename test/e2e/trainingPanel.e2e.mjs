@@ -330,6 +330,10 @@ async function main() {
     log('reloading the window: the panel comes back with its state');
     await page.reload();
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    // The restored tab: VS Code revives the panel through the extension's serializer when it is shown.
+    const restoredTab = page.locator('.tabs-container .tab', { hasText: 'DIMP Training' });
+    await restoredTab.waitFor({ timeout: 60_000 });
+    await restoredTab.click();
     await waitFor('the revived panel to show the finished run', async () => (await phase()) === 'finished' && (await points('loss')) === end.loss, 60_000);
     assert((await panel.locator('#run-dir').innerText()) === runDir, 'the revived panel links the same run folder');
     assert(cspViolations.length === 0, `no Content-Security-Policy violations:\n${cspViolations.join('\n')}`);
