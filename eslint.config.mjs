@@ -16,8 +16,8 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'core, cli, protocol and the worker never import vscode' }] }] },
   },
   {
-    // Job resolution is unit-tested outside VS Code.
-    files: ['src/extension/training/jobRequest.ts'],
+    // Job resolution and run replay are unit-tested outside VS Code.
+    files: ['src/extension/training/jobRequest.ts', 'src/extension/training/runReplay.ts'],
     rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'training job resolution never imports vscode' }] }] },
   },
   {

@@ -8,6 +8,7 @@ import { runTrainingJob } from '../../src/core/train/job';
 import { defaultRunName, jobOutputs, sweepJobTemporaries } from '../../src/core/train/jobSpec';
 import { listRuns } from '../../src/core/train/runHistory';
 import { readScores } from '../../src/core/weighting/score';
+import { replayFinishedRun } from '../../src/extension/training/runReplay';
 import { resolveTrainingJob, validateTaskDefinition, type EditorScoreStorage, type EditorTrainingSettings } from '../../src/extension/training/jobRequest';
 import type { CoreEvent } from '../../src/protocol/events';
 import { dispatchMessage } from '../../src/protocol/messages';
@@ -162,6 +163,15 @@ describe('the training worker', () => {
     assert.equal(state.epochs.length, 3);
     assert.ok(state.lossPoints.length >= 3);
     assert.equal(state.result?.bestEpoch, last.result.bestEpoch);
+
+    // A panel revived after a reload rebuilds the same charts from the run folder.
+    const replayed = await replayFinishedRun(info, []);
+    assert.ok(replayed);
+    assert.equal(replayed.phase, 'finished');
+    assert.deepEqual(replayed.epochs, state.epochs);
+    assert.deepEqual(replayed.lossPoints, state.lossPoints);
+    assert.deepEqual(replayed.result?.test, last.result.test);
+    assert.equal(await replayFinishedRun({ ...info, runDir: path.join(workspace, 'runs', 'nothing') }, []), undefined);
   });
 
   test('uses the stored scores on the next run instead of scoring again', async () => {

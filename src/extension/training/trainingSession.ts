@@ -8,6 +8,7 @@ import { dispatchMessage } from '../../protocol/messages';
 import { WorkerMessageType, type HostToWorkerMessage, type TrainingWorkerData, type WorkerFailureKind, type WorkerToHostMessage } from '../../protocol/trainingJob';
 import { JobUpdateType, type RunRow, type TrainingJobInfo, type TrainingPanelState, type TrainingResultInfo, type TrainingUpdate } from '../../protocol/trainingPanel';
 import { applyTrainingUpdate, emptyTrainingState, isActivePhase } from '../../protocol/trainingState';
+import { replayFinishedRun } from './runReplay';
 
 /** How a job ended. */
 export type TrainingOutcome =
@@ -56,16 +57,23 @@ export class TrainingSession implements vscode.Disposable {
   }
 
   /**
-   * Takes the state a revived panel saved before a window reload. A job it shows as running died with
-   * the old extension host: it is marked interrupted and the temporaries it may have left are swept.
+   * Takes the state a revived panel saved before a window reload. A job it shows as running either
+   * finished before the reload (its run folder is whole: the state is rebuilt from it, since the page may
+   * have saved its state before the end) or died with the old extension host: then it is marked
+   * interrupted and the temporaries it may have left are swept.
    */
   async adoptSavedState(saved: TrainingPanelState): Promise<void> {
     if (this.active || this.state.job || saved.version !== 1) return;
     this.state = saved;
-    if (isActivePhase(saved.phase)) {
-      this.state.phase = 'interrupted';
-      this.state.message = 'The window was reloaded during this run, which stopped it; it left no outputs. Run it again to train.';
-      for (const output of saved.job?.outputs ?? []) await removeTemporarySiblings(output);
+    if (isActivePhase(saved.phase) && saved.job) {
+      const replayed = await replayFinishedRun(saved.job, saved.history);
+      if (replayed) {
+        this.state = replayed;
+      } else {
+        this.state.phase = 'interrupted';
+        this.state.message = 'The window was reloaded during this run, which stopped it; it left no outputs. Run it again to train.';
+        for (const output of saved.job.outputs) await removeTemporarySiblings(output);
+      }
     }
     await this.refreshHistory();
   }
