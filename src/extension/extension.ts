@@ -12,6 +12,7 @@ import { RowProblems } from './problems/rowProblems';
 import { SamplesView, type SampleRow } from './samples/samplesView';
 import { ScoreStore } from './scoring/scoreStore';
 import { ScoringController } from './scoring/scoringController';
+import { watchTrainingRuns } from './scoring/watchTrainingRuns';
 import { DimpStatusBar } from './statusBar';
 import { registerTrainingFeature, type TrainingFeature } from './training/trainingFeature';
 import type { TrainingSession } from './training/trainingSession';
@@ -29,8 +30,8 @@ export interface DimpCuratorApi {
     idle(): boolean;
     /** Where a file's scores are stored. */
     storageFor(uri: vscode.Uri): ScoreStorage;
-    /** Forgets the scores in memory, as a reload of the window would; they are loaded again from storage. */
-    forgetLoadedScores(): void;
+    /** Loads the scores in memory again from storage, as a reload of the window would. */
+    reloadScores(): void;
     /** The training session: its state and its updates. */
     training: TrainingSession;
   };
@@ -48,7 +49,7 @@ let training: TrainingFeature | undefined;
 export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
   const output = vscode.window.createOutputChannel('DIMP Curator', { log: true });
   const storageRoot = (context.storageUri ?? context.globalStorageUri).fsPath;
-  const store = new ScoreStore(storageRoot, path.join(context.extensionPath, 'dist', 'scoringWorker.js'));
+  const store = new ScoreStore(storageRoot, path.join(context.extensionPath, 'dist', 'scoringWorker.js'), (message) => output.warn(message));
   const documents = new TrackedDocuments(store, (message) => output.warn(message));
   const statusBar = new DimpStatusBar();
   const scoring = new ScoringController(store, documents, statusBar, output);
@@ -69,6 +70,7 @@ export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
     registerExportCuratedDataset(store),
     registerSettingsCommands(),
     registerTrainingHints(),
+    watchTrainingRuns(store, (message) => output.info(message)),
     training,
   );
   return {
@@ -81,7 +83,7 @@ export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
       statusBarText: () => statusBar.text,
       idle: () => store.busy === 0,
       storageFor: (uri) => store.storageFor(uri),
-      forgetLoadedScores: () => store.forgetLoaded(),
+      reloadScores: () => store.reloadAll(),
       training: training.session,
     },
   };

@@ -92,6 +92,8 @@ export interface ScoredFile {
   scoredRows: number;
   /** Lines of the file that could not be used. */
   unusableLines: number;
+  /** Where the label names came from (settings, a model's id2label, inferred from the data); score jobs only. */
+  labelSource?: string;
 }
 
 /** Message type tags, used on both sides. */

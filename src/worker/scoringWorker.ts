@@ -114,7 +114,7 @@ async function score(job: ScoreJob): Promise<ScoredFile> {
   };
   await writeScores(job.storage.scoresFile, scores);
   await writeFileAtomic(job.storage.metaFile, JSON.stringify(meta, null, 2) + '\n');
-  return scoredFile(scores, meta, job.storage, job.runsDir, scores.rows.length, synthetic.problems.length);
+  return { ...(await scoredFile(scores, meta, job.storage, job.runsDir, scores.rows.length, synthetic.problems.length)), labelSource: data.labelSource };
 }
 
 /**

@@ -94,6 +94,9 @@ async function main() {
   for (const required of [path.join(repoRoot, 'dist', 'extension.js'), path.join(repoRoot, 'dist', 'scoringWorker.js'), path.join(repoRoot, 'dist', 'trainingWorker.js'), extensionTests]) {
     if (!existsSync(required)) throw new Error(`${path.relative(repoRoot, required)} is missing: run npm run compile and npm run build first`);
   }
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Chromium is not at ${CHROMIUM}: run npm run setup (it installs Debian's chromium) or set DIMP_CHROMIUM to a Chromium binary`);
+  }
   const host = await provisionVscodeHost(path.join(repoRoot, '.cache', 'vscode-host'), log);
 
   const temp = mkdtempSync(path.join(os.tmpdir(), 'dimp-exthost-'));
@@ -131,6 +134,16 @@ async function main() {
 
   let server;
   let browser;
+  // Ctrl-C or a CI timeout: stop what was started (the server runs in its own process group) before exiting.
+  const onSignal = (signal) => {
+    log(`${signal}: stopping the VS Code server and the browser`);
+    Promise.allSettled([browser?.close(), stop(server, 'VS Code server')]).finally(() => {
+      rmSync(temp, { recursive: true, force: true, maxRetries: 3 });
+      process.exit(130);
+    });
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   let passed = 0;
   let failed = 0;
   let finished = false;
@@ -203,11 +216,13 @@ async function main() {
   } catch (error) {
     failed += 1;
     console.error(`extension tests: ${error.message}`);
-    const hostLogs = findFiles(path.join(temp, 'server-data'), 'remoteexthost.log').concat(findFiles(temp, 'server.log'));
-    for (const file of hostLogs.slice(-2)) {
+    const hostLogs = [...findFiles(temp, 'remoteexthost.log'), ...findFiles(temp, 'DIMP Curator.log'), ...findFiles(temp, 'server.log')];
+    for (const file of hostLogs) {
       console.error(`--- last lines of ${path.relative(temp, file)} ---\n${readFileSync(file, 'utf8').split('\n').slice(-40).join('\n')}`);
     }
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await browser?.close().catch(() => undefined);
     await stop(server, 'VS Code server');
     if (process.env.DIMP_KEEP_TEST_FOLDER === '1') log(`kept ${temp}`);

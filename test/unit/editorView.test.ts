@@ -13,6 +13,7 @@ import { sortLinesByWeight } from '../../src/core/view/sortLines';
 import { annotateLines, bucketOfPercentile, formatScore, linesToDecorate, UNSCORED_BADGE } from '../../src/core/view/weightHeat';
 import type { RowScore } from '../../src/core/weighting/score';
 import { ScoreTable } from '../../src/core/weighting/scoreTable';
+import { checkerModelsToRun } from '../../src/extension/scoring/checkerModels';
 import { SAMPLE_DIR, temporaryFolder } from './helpers';
 
 const LABELS = ['negative', 'positive'];
@@ -305,5 +306,17 @@ describe('lastDimpWeights', () => {
     } finally {
       cleanup();
     }
+  });
+});
+
+describe('workspace trust', () => {
+  const config = { quality: '/project/models/q', diversity: '/project/models/d' };
+  test('a trusted workspace runs the models of dimp.config.json unless the settings name others', () => {
+    assert.deepEqual(checkerModelsToRun(true, { quality: '/mine/q', diversity: undefined }, config), { quality: '/mine/q', diversity: '/project/models/d', ignored: [] });
+  });
+  test('an untrusted workspace runs no model named by dimp.config.json, and says which it skipped', () => {
+    assert.deepEqual(checkerModelsToRun(false, { quality: undefined, diversity: undefined }, config), { quality: undefined, diversity: undefined, ignored: ['/project/models/q', '/project/models/d'] });
+    // What is left of the settings in an untrusted workspace is the user's own (VS Code drops workspace values).
+    assert.equal(checkerModelsToRun(false, { quality: '/mine/q', diversity: undefined }, config).quality, '/mine/q');
   });
 });

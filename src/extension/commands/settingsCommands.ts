@@ -15,13 +15,18 @@ const PROVIDER_DETAIL: Record<DeviceChoice, string> = {
 /** Where a setting the user picks from a command is written: the workspace when one is open. */
 const target = (): vscode.ConfigurationTarget => (vscode.workspace.workspaceFolders ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global);
 
+/** Writes a window setting where it is set now (the workspace, which wins over the user settings), else in the user settings. */
+async function updateWhereSet(key: string, value: unknown): Promise<void> {
+  const config = vscode.workspace.getConfiguration(SETTINGS_SECTION);
+  const inspected = config.inspect(key);
+  const level = inspected?.workspaceValue !== undefined ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
+  await config.update(key, value, level);
+}
+
 /** Toggle Weight Decorations, Select Execution Provider and Configure Fields…: each writes a setting. */
 export function registerSettingsCommands(): vscode.Disposable {
   return vscode.Disposable.from(
-    vscode.commands.registerCommand(CommandId.toggleWeightDecorations, async () => {
-      const config = vscode.workspace.getConfiguration(SETTINGS_SECTION);
-      await config.update('showWeightDecorations', !readSettings().showWeightDecorations, vscode.ConfigurationTarget.Global);
-    }),
+    vscode.commands.registerCommand(CommandId.toggleWeightDecorations, () => updateWhereSet('showWeightDecorations', !readSettings().showWeightDecorations)),
     vscode.commands.registerCommand(CommandId.selectExecutionProvider, async (choice?: DeviceChoice) => {
       const current = readSettings().executionProvider ?? 'cpu';
       const picked =

@@ -56,7 +56,11 @@ export class WeightDecorations implements vscode.Disposable {
     this.disposables.push(
       ...Object.values(this.bucketTypes),
       this.badgeType,
-      vscode.window.onDidChangeVisibleTextEditors((editors) => editors.forEach((e) => this.schedule(e, 0))),
+      vscode.window.onDidChangeVisibleTextEditors((editors) => {
+        const visible = new Set(editors.map((e) => e.document.uri.toString()));
+        for (const key of this.applied.keys()) if (!visible.has(key)) this.applied.delete(key);
+        editors.forEach((e) => this.schedule(e, 0));
+      }),
       vscode.window.onDidChangeTextEditorVisibleRanges((event) => this.schedule(event.textEditor, SCROLL_DEBOUNCE_MS)),
       documents.onDidChange(({ document, reason }) => {
         for (const editor of vscode.window.visibleTextEditors) {

@@ -45,9 +45,7 @@ export class TrackedDocuments implements vscode.Disposable {
       store.onDidChange((uri) => {
         this.tracked.delete(uri.toString());
         const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
-        if (!document) return;
-        this.changed.fire({ document, reason: 'scores' });
-        if (!store.get(uri)) this.loadScores(document);
+        if (document) this.changed.fire({ document, reason: 'scores' });
       }),
     );
     for (const document of vscode.workspace.textDocuments) this.loadScores(document);

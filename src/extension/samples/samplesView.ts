@@ -24,8 +24,8 @@ export interface SampleRow {
   line: number;
 }
 
+/** A row of the view, or the closing "… more rows" item (no `row`). */
 interface SampleNode {
-  kind: 'sample' | 'more';
   item: vscode.TreeItem;
   row?: SampleRow;
 }
@@ -54,7 +54,10 @@ export class SamplesView implements vscode.TreeDataProvider<SampleNode>, vscode.
   private readonly disposables: vscode.Disposable[] = [];
   private readonly diskLines = new Map<string, DiskLines>();
   private sortBy: 'impWeight' | 'quality' = 'impWeight';
-  private labelFilter: number | undefined;
+  /** Label name to show, or undefined for all (a name, so it carries over to another file's label map). */
+  private labelFilter: string | undefined;
+  private generation = 0;
+  private latest: Promise<void> = Promise.resolve();
   private nodes: SampleNode[] = [];
   private refreshTimer: NodeJS.Timeout | undefined;
   private current: FileScores | undefined;
@@ -84,13 +87,23 @@ export class SamplesView implements vscode.TreeDataProvider<SampleNode>, vscode.
     return this.nodes.flatMap((n) => (n.row ? [n.row] : []));
   }
 
-  /** Recomputes the list now; resolves when the view has its new rows. */
-  async refresh(): Promise<void> {
+  /** Recomputes the list now; resolves when the view has its newest rows. */
+  refresh(): Promise<void> {
     clearTimeout(this.refreshTimer);
     this.refreshTimer = undefined;
-    this.current = this.currentFile();
-    this.nodes = this.current ? await this.build(this.current) : [];
-    const filter = this.current && this.labelFilter !== undefined ? ` · label ${this.current.labelMap.nameOf(this.labelFilter)}` : '';
+    const generation = ++this.generation;
+    // A refresh overtaken by a newer one (while it read lines from disk) resolves with the newer one.
+    this.latest = this.rebuild(generation).then(() => (generation === this.generation ? undefined : this.latest));
+    return this.latest;
+  }
+
+  private async rebuild(generation: number): Promise<void> {
+    const current = this.currentFile();
+    const nodes = current ? await this.build(current) : [];
+    if (generation !== this.generation) return;
+    this.current = current;
+    this.nodes = nodes;
+    const filter = this.labelFilter !== undefined ? ` · label ${this.labelFilter}` : '';
     this.view.description = this.current
       ? `${vscode.workspace.asRelativePath(this.current.uri)} · lowest ${this.sortBy === 'impWeight' ? 'IMP weight' : 'quality'} first${filter}`
       : undefined;
@@ -124,14 +137,14 @@ export class SamplesView implements vscode.TreeDataProvider<SampleNode>, vscode.
       return;
     }
     if (typeof label === 'string') {
-      this.labelFilter = label === '' ? undefined : scores.labelMap.indexOf(label);
+      this.labelFilter = label === '' ? undefined : label;
     } else {
-      const all = { label: 'All labels', index: undefined as number | undefined };
-      const picked = await vscode.window.showQuickPick([all, ...scores.labelMap.names.map((name, index) => ({ label: name, index }))], {
+      const all = { label: 'All labels', name: undefined as string | undefined };
+      const picked = await vscode.window.showQuickPick([all, ...scores.labelMap.names.map((name) => ({ label: name, name }))], {
         title: 'Show samples with label',
       });
       if (!picked) return;
-      this.labelFilter = picked.index;
+      this.labelFilter = picked.name;
     }
     await this.refresh();
   }
@@ -163,7 +176,8 @@ export class SamplesView implements vscode.TreeDataProvider<SampleNode>, vscode.
       lineOf = (index) => table.columns.line[index];
       textOf = () => '';
     }
-    const { samples, matching } = lowestSamples(table, { sortBy: this.sortBy, label: this.labelFilter, limit: SHOWN_ROWS, lineOf });
+    const label = this.labelFilter === undefined ? undefined : (scores.labelMap.indexOf(this.labelFilter) ?? -1);
+    const { samples, matching } = lowestSamples(table, { sortBy: this.sortBy, label, limit: SHOWN_ROWS, lineOf });
     if (!tracked) {
       // Not open (or over 50 MB, so never open for extensions): the listed lines are read from disk.
       let disk = this.diskLines.get(scores.uri.fsPath);
@@ -182,12 +196,12 @@ export class SamplesView implements vscode.TreeDataProvider<SampleNode>, vscode.
       item.tooltip = new vscode.MarkdownString(`line ${line}\n\n${rowHoverMarkdown(table, index, scores.provenance, threshold)}`);
       item.command = { command: CommandId.revealSample, title: 'Reveal Line', arguments: [scores.uri, line] };
       item.contextValue = 'dimpSample';
-      return { kind: 'sample' as const, item, row: { label, description, line } };
+      return { item, row: { label, description, line } };
     });
     if (matching > samples.length) {
       const more = new vscode.TreeItem(`… ${matching - samples.length} more rows`, vscode.TreeItemCollapsibleState.None);
       more.description = 'filter by label to see others';
-      nodes.push({ kind: 'more', item: more });
+      nodes.push({ item: more });
     }
     return nodes;
   }

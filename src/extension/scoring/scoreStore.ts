@@ -37,6 +37,7 @@ export class ScoreStore implements vscode.Disposable {
   constructor(
     private readonly storageRoot: string,
     private readonly workerFile: string,
+    private readonly log: (message: string) => void,
   ) {}
 
   /** Where a file's scores, checkers and metadata live. */
@@ -114,19 +115,26 @@ export class ScoreStore implements vscode.Disposable {
   }
 
   /**
-   * Drops one file's table (stored scores stay), e.g. after a training run wrote new scores or DIMP
-   * weights for it; if the file is open it loads them again.
+   * Loads one file's table again from storage, e.g. after a training run stored its scores (scoring first)
+   * or wrote new DIMP weights; also when the file had no table in memory yet.
    */
-  forget(uri: vscode.Uri): void {
+  reload(uri: vscode.Uri): void {
     this.files.delete(uri.toString());
     this.changed.fire(uri);
+    this.ensureLoaded(uri).catch((error: Error) => this.log(`could not load the stored scores of ${uri.fsPath}: ${error.message}`));
   }
 
-  /** Drops the tables in memory (stored scores stay); open files load theirs again. */
-  forgetLoaded(): void {
+  /**
+   * Loads every table in memory again from storage, as a reload of the window would (and as a new training
+   * run needs, for its DIMP weights). Until a table is back, its file shows no scores.
+   */
+  reloadAll(): void {
     const uris = [...this.files.values()].map((f) => f.uri);
     this.files.clear();
-    for (const uri of uris) this.changed.fire(uri);
+    for (const uri of uris) {
+      this.changed.fire(uri);
+      this.ensureLoaded(uri).catch((error: Error) => this.log(`could not load the stored scores of ${uri.fsPath}: ${error.message}`));
+    }
   }
 
   dispose(): void {

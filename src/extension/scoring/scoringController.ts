@@ -13,8 +13,9 @@ import type { ScoreJob } from '../../protocol/scoring';
 import { isJsonlDocument, type TrackedDocuments } from '../documents/trackedDocuments';
 import { isOverEditorLimit, largeFileReason } from '../largeFiles';
 import { projectFor, type Project } from '../project';
-import { readSettings, type EditorSettings } from '../settings';
+import { readSettings, SETTINGS_SECTION, type EditorSettings } from '../settings';
 import type { DimpStatusBar } from '../statusBar';
+import { checkerModelsToRun } from './checkerModels';
 import type { ScoreStore } from './scoreStore';
 import { ScoringJobError, type RunningJob } from './scoringWorkerClient';
 
@@ -114,7 +115,14 @@ export class ScoringController implements vscode.Disposable {
           this.store.accept(uri, scored);
           this.statusBar.setProvider(scored.provider, this.fallbackNote(job.device, scored.provider));
           const unusable = scored.unusableLines > 0 ? ` ${scored.unusableLines} unusable line(s) were skipped${large ? '' : ' (see Problems)'}.` : '';
-          void vscode.window.showInformationMessage(`DIMP: scored ${scored.scoredRows} rows of ${name} on ${scored.provider}.${unusable}`);
+          const labelOrigin = job.labels === undefined ? scored.labelSource : readSettings(uri).labels.length > 0 ? 'dimpCurator.labels' : 'dimp.config.json';
+          const labels = `Labels ${scored.table.labels.join(', ')} (${labelOrigin}).`;
+          const inferred = scored.labelSource === 'inferred from the data';
+          void vscode.window
+            .showInformationMessage(`DIMP: scored ${scored.scoredRows} rows of ${name} on ${scored.provider}. ${labels}${unusable}`, ...(inferred ? ['Name the Labels…'] : []))
+            .then((action) => {
+              if (action) void this.nameLabels(uri, scored.table.labels);
+            });
           if (large) void vscode.window.showWarningMessage(largeFileReason(uri));
         } catch (error) {
           this.reportFailure(error, uri);
@@ -124,6 +132,25 @@ export class ScoringController implements vscode.Disposable {
         }
       },
     );
+  }
+
+  /** Asks for label names in class-index order, saves them in the settings and scores again. */
+  private async nameLabels(uri: vscode.Uri, current: readonly string[]): Promise<void> {
+    const text = await vscode.window.showInputBox({
+      title: 'DIMP: label names in class-index order, comma-separated',
+      prompt: 'Label 0 first; numeric labels in the data map to these names by index.',
+      value: current.join(', '),
+      validateInput: (value) => {
+        const names = value.split(',').map((n) => n.trim()).filter(Boolean);
+        if (names.length < 2) return 'at least two labels';
+        return new Set(names).size === names.length ? undefined : 'each label once';
+      },
+    });
+    if (text === undefined) return;
+    const names = text.split(',').map((n) => n.trim()).filter(Boolean);
+    const target = vscode.workspace.workspaceFolders ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
+    await vscode.workspace.getConfiguration(SETTINGS_SECTION, uri).update('labels', names, target);
+    await this.score(uri);
   }
 
   /** The file to score when the command gets none: the active JSON Lines editor or tab, the config's synthetic set, or a dialog. */
@@ -152,13 +179,18 @@ export class ScoringController implements vscode.Disposable {
     const project = await projectFor(uri);
     const settings = readSettings(uri);
     const { config } = project.loaded;
-    const trusted = vscode.workspace.isTrusted;
-    const configModels = { quality: config.models?.quality, diversity: config.models?.diversity };
-    if (!trusted && (configModels.quality || configModels.diversity)) {
-      this.logEvent('warning', `${project.loaded.file}: this workspace is not trusted, so the models it names are not run; the built-in checkers are trained instead. Trust the workspace to use them.`);
+    const models = checkerModelsToRun(
+      vscode.workspace.isTrusted,
+      { quality: settings.qualityModel && fromRoot(project, settings.qualityModel), diversity: settings.diversityModel && fromRoot(project, settings.diversityModel) },
+      { quality: config.models?.quality, diversity: config.models?.diversity },
+    );
+    if (models.ignored.length > 0) {
+      const message = `${project.loaded.file} names models (${models.ignored.join(', ')}), but this workspace is not trusted, so they are not run; the built-in checkers are trained instead. Trust the workspace to use them.`;
+      this.output.warn(message);
+      void vscode.window.showWarningMessage(`DIMP: ${message}`);
     }
-    let qualityModel = settings.qualityModel ? fromRoot(project, settings.qualityModel) : trusted ? configModels.quality : undefined;
-    const diversityModel = settings.diversityModel ? fromRoot(project, settings.diversityModel) : trusted ? configModels.diversity : undefined;
+    let qualityModel = models.quality;
+    const diversityModel = models.diversity;
     let real = this.realSource(project, settings);
     if (!qualityModel && !real) {
       const choice = await this.pickQualitySource();

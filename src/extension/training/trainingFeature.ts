@@ -81,7 +81,7 @@ export function registerTrainingFeature(context: vscode.ExtensionContext, store:
       if (ended && job && job.loss !== 'ce') {
         // The job may have stored new scores (scoring first completes even when training is then
         // cancelled) and a DIMP run new final weights: the scoring feature loads the file's again.
-        store.forget(vscode.Uri.file(job.syntheticFile));
+        store.reload(vscode.Uri.file(job.syntheticFile));
       }
       if (session.runningJob && job) {
         const fraction = state.phase === 'training' && state.totalSteps > 0 ? ` ${percent(state.step / state.totalSteps)}` : '';

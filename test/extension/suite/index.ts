@@ -4,7 +4,7 @@
  * VS Code's own providers API (hovers, diagnostics, code actions).
  */
 import * as assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { CurationSummary } from '../../../src/core/curate';
@@ -298,11 +298,26 @@ test('Sort Lines by Weight reorders the file in one edit that one undo reverts',
 test('scores survive a reload: they are loaded from the extension storage by row id', async () => {
   const uri = syntheticUri();
   const editor = await syntheticEditor();
-  api.forgetLoadedScores();
+  api.reloadScores();
   await waitFor('decorations to clear', () => api.decorationsFor(uri) === undefined);
   const applied = await waitFor('decorations from the stored scores', () => api.decorationsFor(uri));
   const top = editor.visibleRanges[0]!.start.line;
   assertBadgeShows(applied.badges[top], scoreOfLine(top), `line ${top + 1}`);
+});
+
+test('a finished DIMP run shows its weights in the hover', async () => {
+  const uri = syntheticUri();
+  await syntheticEditor();
+  const score = scoreOfLine(2);
+  // A run folder as `dimp-curator train --loss dimp` writes it: built under a temporary name, then renamed.
+  const runs = path.join(workspace(), 'runs');
+  const building = path.join(runs, '.dimp-test.tmp');
+  mkdirSync(building, { recursive: true });
+  writeFileSync(path.join(building, 'config.json'), JSON.stringify({ kind: 'dimp-run', loss: 'dimp', createdAt: new Date().toISOString(), data: { synthetic: { file: uri.fsPath } } }));
+  writeFileSync(path.join(building, 'weights.jsonl'), JSON.stringify({ rowId: score.rowId, line: 3, label: score.label, weight: 0.4242 }) + '\n');
+  renameSync(building, path.join(runs, 'dimp-test'));
+  await waitFor('the DIMP weight in the hover', async () => (await hoverText(uri, 2)).includes('| last DIMP weight | 0.424 |'), 30_000);
+  assert.match(await hoverText(uri, 2), /DIMP weights: run dimp-test/);
 });
 
 test('Toggle Weight Decorations hides and shows badges and heat marks', async () => {
