@@ -16,6 +16,21 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'core, cli, protocol and the worker never import vscode' }] }] },
   },
   {
+    // Job resolution and run replay are unit-tested outside VS Code.
+    files: ['src/extension/training/jobRequest.ts', 'src/extension/training/runReplay.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'training job resolution never imports vscode' }] }] },
+  },
+  {
+    // The panel's page runs in a browser: it shares only the protocol with the host.
+    files: ['webview/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/src/core/**', '**/src/extension/**', '**/src/cli/**', 'node:*', 'vscode'], message: 'the webview imports only src/protocol and browser packages' }] },
+      ],
+    },
+  },
+  {
     files: ['**/*.mjs', 'bin/*'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', require: 'readonly', __dirname: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },

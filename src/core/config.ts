@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type { LossKind } from '../protocol/events';
 import type { FieldOverrides } from './data/fields';
 import { DimpError } from './errors';
+import { pathExists } from './io/atomic';
 import type { DeviceChoice } from './runtime/onnxRuntime';
 
 /** A dataset entry of `dimp.config.json`: a path, or a path with its field mapping. */
@@ -131,4 +132,20 @@ export function entryPath(entry: DatasetEntry | undefined): string | undefined {
 /** The field overrides of a dataset entry. */
 export function entryFields(entry: DatasetEntry | undefined): FieldOverrides | undefined {
   return typeof entry === 'object' ? entry.fields : undefined;
+}
+
+/**
+ * The `dimp.config.json` that applies to a file in `startDir`: the nearest one from that folder up to the
+ * workspace folder (so a sample folder inside a repository has its own), else none.
+ */
+export async function findProjectConfig(startDir: string, workspaceFolder: string | undefined): Promise<string | undefined> {
+  const stop = path.resolve(workspaceFolder ?? startDir);
+  let dir = path.resolve(startDir);
+  for (;;) {
+    const candidate = path.join(dir, PROJECT_CONFIG_FILE);
+    if (await pathExists(candidate)) return candidate;
+    const parent = path.dirname(dir);
+    if (dir === stop || parent === dir || !dir.startsWith(stop)) return undefined;
+    dir = parent;
+  }
 }

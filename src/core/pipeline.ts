@@ -1,7 +1,7 @@
 import type { FieldOverrides } from './data/fields';
 import { labelMapFor, parseJsonlFile, resolveLabels, type Dataset, type ParsedFile } from './data/dataset';
 import { LabelMap } from './data/labels';
-import { loadClassifier } from './model/modelFolder';
+import { readModelConfig } from './model/modelFolder';
 import type { EventSink } from '../protocol/events';
 
 /** A dataset to read: its path and optional field overrides. */
@@ -45,9 +45,7 @@ export async function loadProjectData(
     labelMap = new LabelMap(options.labels);
     labelSource = 'settings';
   } else if (options.qualityModel) {
-    const model = await loadClassifier(options.qualityModel, 'cpu');
-    labelMap = model.labelMap;
-    await model.dispose();
+    labelMap = (await readModelConfig(options.qualityModel)).labelMap;
     labelSource = `id2label of ${options.qualityModel}`;
   } else {
     labelMap = labelMapFor(Object.values(parsed));

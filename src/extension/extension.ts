@@ -14,6 +14,8 @@ import { ScoreStore } from './scoring/scoreStore';
 import { ScoringController } from './scoring/scoringController';
 import { watchTrainingRuns } from './scoring/watchTrainingRuns';
 import { DimpStatusBar } from './statusBar';
+import { registerTrainingFeature, type TrainingFeature } from './training/trainingFeature';
+import type { TrainingSession } from './training/trainingSession';
 
 /** What `activate` returns: a test-only window into what the features show. */
 export interface DimpCuratorApi {
@@ -30,12 +32,19 @@ export interface DimpCuratorApi {
     storageFor(uri: vscode.Uri): ScoreStorage;
     /** Loads the scores in memory again from storage, as a reload of the window would. */
     reloadScores(): void;
+    /** The training session: its state and its updates. */
+    training: TrainingSession;
   };
 }
 
+// The training feature, so that `deactivate` can wait for a running job to clean up (VS Code awaits the
+// promise deactivate returns, but not disposables).
+let training: TrainingFeature | undefined;
+
 /**
  * The composition root. Activation stays light: nothing heavy (no onnxruntime, no model) loads here; the
- * scoring worker starts when there is something to score or load. Each feature is one disposable.
+ * scoring and training workers start when there is something to score, load or train. Each feature is one
+ * disposable.
  */
 export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
   const output = vscode.window.createOutputChannel('DIMP Curator', { log: true });
@@ -46,6 +55,7 @@ export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
   const scoring = new ScoringController(store, documents, statusBar, output);
   const decorations = new WeightDecorations(documents);
   const samples = new SamplesView(store, documents);
+  training = registerTrainingFeature(context, store);
   context.subscriptions.push(
     output,
     store,
@@ -61,6 +71,7 @@ export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
     registerSettingsCommands(),
     registerTrainingHints(),
     watchTrainingRuns(store, (message) => output.info(message)),
+    training,
   );
   return {
     testing: {
@@ -73,9 +84,13 @@ export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
       idle: () => store.busy === 0,
       storageFor: (uri) => store.storageFor(uri),
       reloadScores: () => store.reloadAll(),
+      training: training.session,
     },
   };
 }
 
-/** Nothing to release beyond `context.subscriptions`. */
-export function deactivate(): void {}
+/** Stops a running training job, leaving no partial outputs, before the extension host goes. */
+export async function deactivate(): Promise<void> {
+  await training?.shutdown();
+  training = undefined;
+}

@@ -1,8 +1,11 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { loadProjectConfig, type LoadedConfig } from '../core/config';
+import { findProjectConfig, loadProjectConfig, type LoadedConfig } from '../core/config';
 
-/** The project a file belongs to: its workspace folder (or the file's folder) and its dimp.config.json. */
+/**
+ * The project a file belongs to: its workspace folder (or the file's folder) and the nearest
+ * dimp.config.json between the file and that folder.
+ */
 export interface Project {
   root: string;
   loaded: LoadedConfig;
@@ -13,6 +16,7 @@ export interface Project {
 /** Reads the project of `uri`; a broken dimp.config.json is an error the caller shows. */
 export async function projectFor(uri: vscode.Uri): Promise<Project> {
   const root = vscode.workspace.getWorkspaceFolder(uri)?.uri.fsPath ?? vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? path.dirname(uri.fsPath);
-  const loaded = await loadProjectConfig(undefined, root);
-  return { root, loaded, runsDir: loaded.config.output ?? path.join(root, 'runs') };
+  const loaded = await loadProjectConfig(await findProjectConfig(path.dirname(uri.fsPath), root), root);
+  // Runs go next to the config, as the training tasks write them.
+  return { root, loaded, runsDir: loaded.config.output ?? path.join(loaded.file ? path.dirname(loaded.file) : root, 'runs') };
 }

@@ -63,7 +63,7 @@ function findFiles(dir, suffix) {
 /** Copies the bundled sample into a fresh workspace with a dimp.config.json. */
 function makeWorkspace(dir) {
   mkdirSync(dir, { recursive: true });
-  for (const name of ['synthetic.jsonl', 'real_train.jsonl', 'real_val.jsonl', 'dimp.config.json']) {
+  for (const name of ['synthetic.jsonl', 'real_train.jsonl', 'real_val.jsonl', 'real_test.jsonl', 'dimp.config.json']) {
     cpSync(path.join(repoRoot, 'sample', name), path.join(dir, name));
   }
   mkdirSync(path.join(dir, '.vscode'));
@@ -91,7 +91,7 @@ async function stop(child, name) {
 
 async function main() {
   const extensionTests = path.join(repoRoot, 'out', 'test', 'extension', 'suite', 'index.js');
-  for (const required of [path.join(repoRoot, 'dist', 'extension.js'), path.join(repoRoot, 'dist', 'scoringWorker.js'), extensionTests]) {
+  for (const required of [path.join(repoRoot, 'dist', 'extension.js'), path.join(repoRoot, 'dist', 'scoringWorker.js'), path.join(repoRoot, 'dist', 'trainingWorker.js'), extensionTests]) {
     if (!existsSync(required)) throw new Error(`${path.relative(repoRoot, required)} is missing: run npm run compile and npm run build first`);
   }
   if (!existsSync(CHROMIUM)) {

@@ -95,15 +95,20 @@ async function readJson(file: string, what: string): Promise<unknown> {
  * `model_type` other than the built-in one means a transformer folder in Hugging Face's layout.
  */
 export async function loadClassifier(folder: string, device: DeviceChoice = 'cpu', options: TransformerLoadOptions = {}): Promise<LoadedClassifier> {
+  const { config, labelMap } = await readModelConfig(folder);
+  if (config.model_type === NGRAM_MODEL_TYPE) return NgramOnnxClassifier.open(folder, config, labelMap, device);
+  return TransformerClassifier.open(folder, config as TransformerConfigJson, labelMap, device, options);
+}
+
+/** A model folder's `config.json` and its label map, read without opening the model. */
+export async function readModelConfig(folder: string): Promise<{ config: NgramConfigJson; labelMap: LabelMap }> {
   const stat = await fs.stat(folder).catch(() => undefined);
   if (!stat?.isDirectory()) throw new DimpError('badModel', 'model folder not found (expected a folder with config.json and an ONNX graph)', { file: folder });
   const configFile = path.join(folder, 'config.json');
   const config = (await readJson(configFile, 'config.json')) as NgramConfigJson;
   if (!config || typeof config !== 'object') throw new DimpError('badModel', 'config.json must be a JSON object', { file: configFile });
   if (!config.id2label || typeof config.id2label !== 'object') throw new DimpError('badModel', 'config.json has no id2label', { file: configFile });
-  const labelMap = LabelMap.fromId2Label(config.id2label, configFile);
-  if (config.model_type === NGRAM_MODEL_TYPE) return NgramOnnxClassifier.open(folder, config, labelMap, device);
-  return TransformerClassifier.open(folder, config as TransformerConfigJson, labelMap, device, options);
+  return { config, labelMap: LabelMap.fromId2Label(config.id2label, configFile) };
 }
 
 /** Pads rows of feature ids into `[batch, length]` id and mask tensors' data. */

@@ -179,15 +179,17 @@ export async function trainClassifier<Features>(
   let step = 0;
   let trainingSeconds = 0;
   const runStart = performance.now();
+  // Progress is throttled over the whole run, not per epoch: epochs shorter than the interval would
+  // otherwise never report progress (no loss curve within epochs, no ETA).
+  let lastProgress = runStart;
+  let windowLoss = 0;
+  let windowSteps = 0;
 
   emit({ type: 'train-start', loss, epochs, rows: train.count, stepsPerEpoch });
   for (let epoch = 1; epoch <= epochs; epoch++) {
     shuffler.shuffle(order);
     const epochStart = performance.now();
     let lastYield = epochStart;
-    let lastProgress = epochStart;
-    let windowLoss = 0;
-    let windowSteps = 0;
     let epochObjective = 0;
     let epochCrossEntropy = 0;
     for (let start = 0; start < train.count; start += batchSize) {

@@ -2,23 +2,19 @@ import * as vscode from 'vscode';
 import { CommandId, type CommandIdValue } from '../../protocol/commands';
 
 /**
- * The training commands until the training panel exists: each says how to run the same thing from the
- * command line, which uses the same core.
+ * Training commands the editor does not run yet (Train Checkers): each says how to run the same thing
+ * from the command line, which uses the same core. Train with DIMP/IMP/CE, Open Training Panel and
+ * Cancel Training belong to the training feature.
  */
 export function registerTrainingHints(): vscode.Disposable {
   const hints: [CommandIdValue, string | undefined][] = [
-    [CommandId.trainDimp, 'dimp-curator train --loss dimp --synthetic SYNTHETIC.jsonl --scores SCORES.jsonl'],
-    [CommandId.trainImp, 'dimp-curator train --loss imp --synthetic SYNTHETIC.jsonl --scores SCORES.jsonl'],
-    [CommandId.trainBaseline, 'dimp-curator train --loss ce --synthetic SYNTHETIC.jsonl'],
     [CommandId.trainCheckers, 'dimp-curator score --real REAL.jsonl --synthetic SYNTHETIC.jsonl'],
-    [CommandId.openTrainingPanel, undefined],
-    [CommandId.cancelTraining, undefined],
   ];
   return vscode.Disposable.from(
     ...hints.map(([id, hint]) =>
       vscode.commands.registerCommand(id, () => {
         void vscode.window.showInformationMessage(
-          `DIMP Curator: training is not available in the editor yet.${hint ? ` Run it from a terminal: ${hint}` : ''}`,
+          `DIMP Curator: training the checkers alone is not available in the editor yet (Score Synthetic Data trains them and scores).${hint ? ` Run it from a terminal: ${hint}` : ''}`,
         );
       }),
     ),

@@ -115,6 +115,16 @@ export class ScoreStore implements vscode.Disposable {
   }
 
   /**
+   * Loads one file's table again from storage, e.g. after a training run stored its scores (scoring first)
+   * or wrote new DIMP weights; also when the file had no table in memory yet.
+   */
+  reload(uri: vscode.Uri): void {
+    this.files.delete(uri.toString());
+    this.changed.fire(uri);
+    this.ensureLoaded(uri).catch((error: Error) => this.log(`could not load the stored scores of ${uri.fsPath}: ${error.message}`));
+  }
+
+  /**
    * Loads every table in memory again from storage, as a reload of the window would (and as a new training
    * run needs, for its DIMP weights). Until a table is back, its file shows no scores.
    */

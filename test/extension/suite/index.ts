@@ -13,6 +13,7 @@ import { formatScore } from '../../../src/core/view/weightHeat';
 import { readScores, type RowScore } from '../../../src/core/weighting/score';
 import type { DimpCuratorApi } from '../../../src/extension/extension';
 import { runRegisteredTests, test } from './harness';
+import { registerTrainingTests } from './training';
 
 const workspace = (): string => {
   const folder = vscode.workspace.workspaceFolders?.[0];
@@ -421,6 +422,9 @@ test('screenshot of the editor (when asked for)', async () => {
   await sleep(1500);
   await screenshot();
 });
+
+// Training runs after the tests above: it uses the scores they stored, and its DIMP run changes the hover.
+registerTrainingTests(() => api, workspace);
 
 /** Entry point called by the extension host (extensionTestsPath). */
 export async function run(): Promise<void> {

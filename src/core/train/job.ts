@@ -1,0 +1,124 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { EventSink } from '../../protocol/events';
+import type { Dataset } from '../data/dataset';
+import { DimpError } from '../errors';
+import { existingAncestor, pathExists, removeCreatedFolders } from '../io/atomic';
+import { loadProjectData } from '../pipeline';
+import { readScores, scoreSynthetic, writeScores, type Scores } from '../weighting/score';
+import { defaultCheckersDir, defaultScoresFile, type TrainingJobSpec } from './jobSpec';
+import { runTraining, type RunSummary } from './run';
+
+/** What the job did besides training: whether it scored first, and where the scores are. */
+export interface TrainingJobResult extends RunSummary {
+  scoresFile: string | undefined;
+  scored: boolean;
+}
+
+async function readStoredScores(file: string | undefined, onEvent: EventSink | undefined): Promise<Scores | undefined> {
+  if (!file || !(await pathExists(file))) return undefined;
+  try {
+    return await readScores(file);
+  } catch (error) {
+    onEvent?.({ type: 'log', level: 'warning', message: `${(error as Error).message}; scoring again` });
+    return undefined;
+  }
+}
+
+/**
+ * Runs a training job: reads the data through one label map, scores the synthetic rows first when
+ * imp/dimp need scores and the stored ones are missing or do not cover every row, then trains and
+ * writes the run folder. Cancellation (the signal) leaves no partial outputs: the scores file, the
+ * checkers and the run folder are each written atomically.
+ */
+export async function runTrainingJob(
+  spec: TrainingJobSpec,
+  context: {
+    signal?: AbortSignal;
+    onEvent?: EventSink;
+    /** Called after scoring first wrote the scores file (e.g. to record where they came from). */
+    onScored?: (scores: Scores, synthetic: Dataset, scoresFile: string) => Promise<void>;
+  } = {},
+): Promise<TrainingJobResult> {
+  const { signal, onEvent } = context;
+  const needsScores = spec.loss !== 'ce';
+  let scores = needsScores ? await readStoredScores(spec.scoresFile, onEvent) : undefined;
+  const labels = spec.labels && spec.labels.length > 0 ? spec.labels : scores?.header.labels;
+  const data = await loadProjectData(
+    {
+      synthetic: spec.synthetic,
+      validation: spec.validation,
+      test: spec.test,
+      ...(needsScores && spec.real ? { real: spec.real } : {}),
+    },
+    { labels, signal, onEvent },
+  );
+  const synthetic = data.synthetic;
+  if (!synthetic || synthetic.rows.length === 0) throw new DimpError('badInput', 'no usable synthetic rows', { file: spec.synthetic.path });
+  onEvent?.({ type: 'log', level: 'info', message: `labels (${data.labelSource}): ${data.labelMap.names.join(', ')}` });
+
+  let scored = false;
+  if (needsScores) {
+    const sameLabels = scores !== undefined && scores.header.labels.join('\n') === data.labelMap.names.join('\n');
+    const scoredIds = new Set(scores?.rows.map((r) => r.rowId));
+    const missing = synthetic.rows.filter((row) => !scoredIds.has(row.rowId)).length;
+    if (!scores || !sameLabels || missing > 0) {
+      const why = !scores ? 'no stored scores' : !sameLabels ? 'the stored scores use other labels' : `${missing} rows changed since scoring`;
+      if (!spec.real && !spec.qualityModel) {
+        throw new DimpError('usage', `${spec.loss} training needs quality scores (${why}): name a real dataset ("datasets.real" in dimp.config.json) or a quality model`);
+      }
+      onEvent?.({ type: 'log', level: 'info', message: `${why}: scoring the synthetic rows first` });
+      const scoresFile = spec.scoresFile ?? defaultScoresFile(spec.synthetic.path);
+      const checkersDir = spec.checkersDir ?? defaultCheckersDir(scoresFile);
+      // Scoring saves each checker as soon as it is trained; if the job stops before the scores are
+      // written, checkers it saved into a new folder are partial outputs and go too.
+      const existing = await existingAncestor(checkersDir);
+      try {
+        scores = await scoreSynthetic({
+          synthetic,
+          real: data.real,
+          labelMap: data.labelMap,
+          qualityModel: spec.qualityModel,
+          diversityModel: spec.diversityModel,
+          checkersDir,
+          checkerSettings: spec.checkerSettings,
+          seed: spec.seed,
+          guards: spec.guards,
+          device: spec.device,
+          signal,
+          onEvent,
+        });
+        await writeScores(scoresFile, scores);
+        await context.onScored?.(scores, synthetic, scoresFile);
+      } catch (error) {
+        if (existing !== path.resolve(checkersDir)) {
+          await fs.rm(checkersDir, { recursive: true, force: true });
+          // Parent folders this job created, while nothing else was put in them.
+          const firstCreated = path.join(existing, path.relative(existing, checkersDir).split(path.sep)[0]!);
+          await removeCreatedFolders(path.dirname(checkersDir), firstCreated);
+        }
+        throw error;
+      }
+      onEvent?.({ type: 'score-progress', stage: 'write', done: scores.rows.length, total: scores.rows.length, message: `scores written to ${scoresFile}` });
+      scored = true;
+    }
+  }
+
+  const run = await runTraining({
+    synthetic,
+    labelMap: data.labelMap,
+    loss: spec.loss,
+    scores,
+    validation: data.validation,
+    test: data.test,
+    settings: spec.settings,
+    seed: spec.seed,
+    guards: spec.guards,
+    device: spec.device,
+    outDir: spec.outDir,
+    runName: spec.runName,
+    signal,
+    onEvent,
+  });
+  return { ...run, scoresFile: needsScores ? (spec.scoresFile ?? defaultScoresFile(spec.synthetic.path)) : undefined, scored };
+}

@@ -1,0 +1,216 @@
+/**
+ * Turns a `dimp` task definition (from the Train commands or a user's tasks.json) into a fully resolved
+ * training job. It reads only `dimp.config.json`, so it is cheap enough for the extension host; it
+ * never imports vscode, so unit tests run it directly.
+ */
+import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
+import { entryFields, entryPath, findProjectConfig, loadProjectConfig, type DatasetEntry, type LoadedConfig } from '../../core/config';
+import type { FieldOverrides } from '../../core/data/fields';
+import { DimpError } from '../../core/errors';
+import { pathExists } from '../../core/io/atomic';
+import type { DatasetSource } from '../../core/pipeline';
+import type { DeviceChoice } from '../../core/runtime/onnxRuntime';
+import { defaultRunName, defaultScoresFile, jobOutputs, jobSettingsFromConfig, type TrainingJobSpec } from '../../core/train/jobSpec';
+import type { LossKind } from '../../protocol/events';
+import type { TrainingJobInfo } from '../../protocol/trainingPanel';
+
+/** The `dimp` task type's name (package.json `contributes.taskDefinitions`). */
+export const DIMP_TASK_TYPE = 'dimp';
+
+/** Model kinds a run can train; the built-in n-gram classifier is the only trainable kind today. */
+export const TRAINABLE_MODEL_KINDS = ['ngram'] as const;
+
+/** A trainable model kind. */
+export type TrainableModelKind = (typeof TRAINABLE_MODEL_KINDS)[number];
+
+/**
+ * A `dimp` task's definition, as in tasks.json. Paths are relative to the workspace folder; an absent
+ * dataset comes from `dimp.config.json`, an empty string means none.
+ */
+export interface DimpTaskDefinition {
+  type: typeof DIMP_TASK_TYPE;
+  /** ce, imp or dimp. */
+  loss: LossKind;
+  synthetic?: string;
+  validation?: string;
+  test?: string;
+  /** Real rows for the quality checker when imp/dimp must score first. */
+  real?: string;
+  /** Scores file of the synthetic set; default `<synthetic>.scores.jsonl`, as the CLI. */
+  scores?: string;
+  /** Training epochs, 1–1000. */
+  epochs?: number;
+  model?: TrainableModelKind;
+  /** A `dimp.config.json` to use instead of the nearest one. */
+  config?: string;
+  /** Parent folder of run folders; default the config's `output`, else `runs` next to the config. */
+  out?: string;
+}
+
+/** Where the editor keeps a synthetic file's scores (the scoring feature's storage). */
+export interface EditorScoreStorage {
+  scoresFile: string;
+  checkersDir: string;
+  /** The field mapping and checkers of the scores, which the scoring feature needs to load them. */
+  metaFile: string;
+}
+
+/**
+ * The editor's side of a job: settings the user set (undefined when only the default applies, so that
+ * dimp.config.json wins over defaults but not over the user), workspace trust, and where scores live.
+ */
+export interface EditorTrainingSettings {
+  /** `dimpCurator.labels`: label names in class-index order; empty for none. */
+  labels: readonly string[];
+  /** `dimpCurator.epsilon`, when set. */
+  epsilon: number | undefined;
+  /** `dimpCurator.maxWeight`, when set. */
+  maxWeight: number | null | undefined;
+  /** `dimpCurator.executionProvider`, when set. */
+  device: DeviceChoice | undefined;
+  /** `dimpCurator.realData`: real rows for the quality checker, absolute or relative to the workspace folder. */
+  realData: string | undefined;
+  /** `dimpCurator.qualityModel` / `diversityModel`: checker model folders (user settings only when untrusted). */
+  qualityModel: string | undefined;
+  diversityModel: string | undefined;
+  /** `dimpCurator.textFields` / `labelField`: the synthetic file's fields; empty: the config's, else detected. */
+  textFields: readonly string[];
+  labelField: string | undefined;
+  /** False in an untrusted workspace: models named by dimp.config.json are not run. */
+  trusted: boolean;
+  /** Where the editor keeps a synthetic file's scores; absent: next to the file, as the CLI. */
+  scoreStorageFor?: (syntheticFile: string) => EditorScoreStorage;
+}
+
+/** A resolved job: what the worker runs, and what the panel shows about it. */
+export interface ResolvedTrainingJob {
+  spec: TrainingJobSpec;
+  info: TrainingJobInfo;
+  /** The config file that was read, if any. */
+  configFile: string | undefined;
+  /** Where to record the scores' field mapping and checkers when the job scores first (editor storage). */
+  scoreMetaFile: string | undefined;
+  /** Warnings for the user, e.g. models of an untrusted workspace that are not run. */
+  warnings: string[];
+}
+
+const LOSSES: readonly LossKind[] = ['ce', 'imp', 'dimp'];
+
+/** A dataset from the definition (a path, or '' for none), else from the config. */
+function datasetFrom(value: string | undefined, entry: DatasetEntry | undefined, base: string): DatasetSource | undefined {
+  if (value === '') return undefined;
+  const configPath = entryPath(entry);
+  if (value === undefined) return configPath ? { path: configPath, fields: entryFields(entry) } : undefined;
+  const file = path.resolve(base, value);
+  // The same file as the config's entry keeps the config's field mapping.
+  return { path: file, fields: configPath === file ? entryFields(entry) : undefined };
+}
+
+/** A run folder name that does not exist yet in `outDir`. */
+async function freshRunName(outDir: string, loss: LossKind, now: Date): Promise<string> {
+  const base = defaultRunName(loss, now);
+  let name = base;
+  for (let n = 2; await pathExists(path.join(outDir, name)); n++) name = `${base}-${n}`;
+  return name;
+}
+
+/** Checks a definition's shape (it may come from a hand-written tasks.json). */
+export function validateTaskDefinition(definition: { [key: string]: unknown }): DimpTaskDefinition {
+  if (!LOSSES.includes(definition.loss as LossKind)) throw new DimpError('usage', `a dimp task needs "loss": one of ${LOSSES.join(', ')}; got ${JSON.stringify(definition.loss)}`);
+  for (const key of ['synthetic', 'validation', 'test', 'real', 'scores', 'config', 'out'] as const) {
+    if (definition[key] !== undefined && typeof definition[key] !== 'string') throw new DimpError('usage', `"${key}" of a dimp task must be a path`);
+  }
+  const epochs = definition.epochs;
+  if (epochs !== undefined && (typeof epochs !== 'number' || !Number.isInteger(epochs) || epochs < 1 || epochs > 1000)) {
+    throw new DimpError('usage', `"epochs" of a dimp task must be an integer from 1 to 1000; got ${JSON.stringify(epochs)}`);
+  }
+  if (definition.model !== undefined && !TRAINABLE_MODEL_KINDS.includes(definition.model as TrainableModelKind)) {
+    throw new DimpError('usage', `"model" must be one of ${TRAINABLE_MODEL_KINDS.join(', ')} (the built-in n-gram classifier); got ${JSON.stringify(definition.model)}`);
+  }
+  return definition as unknown as DimpTaskDefinition;
+}
+
+/**
+ * Resolves a task definition against the workspace folder, the nearest `dimp.config.json` and the
+ * editor's settings (definition > settings the user set > config > defaults, as for scoring), and names
+ * a fresh run folder.
+ */
+export async function resolveTrainingJob(
+  rawDefinition: { [key: string]: unknown },
+  options: { workspaceFolder: string | undefined; settingsFor: (syntheticFile: string) => EditorTrainingSettings; now?: Date },
+): Promise<ResolvedTrainingJob> {
+  const definition = validateTaskDefinition(rawDefinition);
+  const base = path.resolve(options.workspaceFolder ?? process.cwd());
+  const explicitSynthetic = definition.synthetic ? path.resolve(base, definition.synthetic) : undefined;
+  const configFile = definition.config
+    ? path.resolve(base, definition.config)
+    : await findProjectConfig(explicitSynthetic ? path.dirname(explicitSynthetic) : base, options.workspaceFolder);
+  const project: LoadedConfig = configFile ? await loadProjectConfig(configFile, base) : { file: undefined, config: {} };
+  const config = project.config;
+  const datasets = config.datasets ?? {};
+
+  const fromBase = (file: string): string => path.resolve(base, file);
+  const synthetic = datasetFrom(definition.synthetic, datasets.synthetic, base);
+  if (!synthetic) throw new DimpError('usage', 'no synthetic dataset: open a JSONL file, or set "datasets.synthetic" in dimp.config.json or "synthetic" in the task');
+  const settings = options.settingsFor(synthetic.path);
+  // The synthetic file's fields: the editor's settings over the config's mapping, as when scoring.
+  const fields: FieldOverrides = { ...synthetic.fields };
+  if (settings.textFields.length > 0) fields.text = settings.textFields.slice(0, 2) as [string] | [string, string];
+  if (settings.labelField) fields.label = settings.labelField;
+  synthetic.fields = fields;
+
+  const warnings: string[] = [];
+  const configModels = { quality: config.models?.quality, diversity: config.models?.diversity };
+  if (!settings.trusted && (configModels.quality || configModels.diversity)) {
+    warnings.push(`${project.file}: this workspace is not trusted, so the models it names are not run; the built-in checkers are trained instead`);
+  }
+  const qualityModel = settings.qualityModel ? fromBase(settings.qualityModel) : settings.trusted ? configModels.quality : undefined;
+  const diversityModel = settings.diversityModel ? fromBase(settings.diversityModel) : settings.trusted ? configModels.diversity : undefined;
+  const real = definition.real === undefined && settings.realData ? { path: fromBase(settings.realData) } : datasetFrom(definition.real, datasets.real, base);
+
+  const tuned = jobSettingsFromConfig(config, { epochs: definition.epochs });
+  const training = config.training ?? {};
+  const guards = {
+    epsilon: settings.epsilon ?? training.epsilon ?? tuned.guards.epsilon,
+    maxWeight: settings.maxWeight !== undefined ? settings.maxWeight : (training.maxWeight ?? null),
+  };
+  const configDir = project.file ? path.dirname(project.file) : base;
+  const outDir = definition.out ? fromBase(definition.out) : (config.output ?? path.join(configDir, 'runs'));
+  const now = options.now ?? new Date();
+  const runName = await freshRunName(outDir, definition.loss, now);
+  const labels = settings.labels.length > 0 ? [...settings.labels] : config.labels;
+  const storage = definition.scores ? undefined : settings.scoreStorageFor?.(synthetic.path);
+  const spec: TrainingJobSpec = {
+    loss: definition.loss,
+    synthetic,
+    validation: datasetFrom(definition.validation, datasets.validation, base),
+    test: datasetFrom(definition.test, datasets.test, base),
+    real,
+    qualityModel,
+    diversityModel,
+    labels,
+    scoresFile: definition.scores ? fromBase(definition.scores) : (storage?.scoresFile ?? defaultScoresFile(synthetic.path)),
+    checkersDir: storage?.checkersDir,
+    settings: tuned.settings,
+    checkerSettings: tuned.checkerSettings,
+    seed: tuned.seed,
+    guards,
+    device: settings.device ?? config.device ?? 'cpu',
+    outDir,
+    runName,
+  };
+  const scoreMetaFile = definition.loss === 'ce' ? undefined : storage?.metaFile;
+  const info: TrainingJobInfo = {
+    jobId: randomUUID(),
+    loss: spec.loss,
+    syntheticFile: synthetic.path,
+    validationFile: spec.validation?.path,
+    testFile: spec.test?.path,
+    runDir: path.join(outDir, runName),
+    epochs: spec.settings.epochs,
+    outputs: [...jobOutputs(spec), ...(scoreMetaFile ? [scoreMetaFile] : [])],
+    startedAt: now.getTime(),
+  };
+  return { spec, info, configFile: project.file, scoreMetaFile, warnings };
+}

@@ -1,0 +1,205 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { entryPath, findProjectConfig, loadProjectConfig, type ProjectConfig } from '../../core/config';
+import { DEFAULT_CLASSIFIER_SETTINGS } from '../../core/train/ngramTraining';
+import type { LossKind } from '../../protocol/events';
+import { DIMP_TASK_TYPE, TRAINABLE_MODEL_KINDS, type DimpTaskDefinition, type EditorTrainingSettings, type TrainableModelKind } from './jobRequest';
+import { createTrainingTask, LOSS_TITLES } from './trainingTask';
+import type { TrainingSession } from './trainingSession';
+
+/** The workspaceState key of the choices remembered per synthetic file. */
+const CHOICES_KEY = 'dimpCurator.training.choices';
+
+/** What the user picked for a synthetic file; '' means "none" (overrides the config). */
+export interface TrainingChoices {
+  validation?: string;
+  test?: string;
+  real?: string;
+  epochs?: number;
+  model?: TrainableModelKind;
+}
+
+type DatasetRole = 'validation' | 'test' | 'real';
+
+const ROLE_TITLES: Record<DatasetRole, string> = { validation: 'Validation set', test: 'Test set', real: 'Real set for scoring' };
+const ROLE_HELP: Record<DatasetRole, string> = {
+  validation: 'real labelled rows; the best epoch by validation accuracy is kept',
+  test: 'real labelled rows for the final report',
+  real: 'real labelled rows for the quality checker; used only when the synthetic rows have no scores yet',
+};
+const MODEL_TITLES: Record<TrainableModelKind, string> = { ngram: 'Built-in n-gram classifier (fastText architecture, exported to ONNX)' };
+
+/** What the Train commands need from the composition root. */
+export interface TrainCommandContext {
+  session: TrainingSession;
+  workspaceState: vscode.Memento;
+  settingsFor: (syntheticFile: string) => EditorTrainingSettings;
+  showPanel: () => void;
+}
+
+function isJsonlUri(uri: vscode.Uri | undefined): uri is vscode.Uri {
+  return uri !== undefined && uri.scheme === 'file' && /\.(jsonl|ndjson)$/i.test(uri.fsPath);
+}
+
+/** The synthetic file: the command's argument (explorer), else the active editor's JSONL. */
+function syntheticUri(arg: unknown): vscode.Uri | undefined {
+  if (arg instanceof vscode.Uri && isJsonlUri(arg)) return arg;
+  const document = vscode.window.activeTextEditor?.document;
+  if (document && (document.languageId === 'jsonl' || isJsonlUri(document.uri)) && document.uri.scheme === 'file') return document.uri;
+  return undefined;
+}
+
+function relativeLabel(file: string, folder: string | undefined): string {
+  return folder && file.startsWith(folder + path.sep) ? path.relative(folder, file) : file;
+}
+
+interface Resolved<T> {
+  value: T;
+  source: string;
+}
+
+/** A choice's value and where it came from: the user's last pick, the config, or the default. */
+function resolveDataset(role: DatasetRole, choices: TrainingChoices, config: ProjectConfig, settingsReal: string | undefined): Resolved<string> {
+  if (choices[role] !== undefined) return { value: choices[role]!, source: 'last used' };
+  if (role === 'real' && settingsReal) return { value: settingsReal, source: 'dimpCurator.realData' };
+  const fromConfig = entryPath(config.datasets?.[role]);
+  if (fromConfig) return { value: fromConfig, source: 'dimp.config.json' };
+  return { value: '', source: 'not set' };
+}
+
+function resolveEpochs(choices: TrainingChoices, config: ProjectConfig): Resolved<number> {
+  if (choices.epochs !== undefined) return { value: choices.epochs, source: 'last used' };
+  if (config.training?.epochs !== undefined) return { value: config.training.epochs, source: 'dimp.config.json' };
+  return { value: DEFAULT_CLASSIFIER_SETTINGS.epochs, source: 'default' };
+}
+
+async function pickDataset(role: DatasetRole, current: string, folder: vscode.WorkspaceFolder | undefined, synthetic: string): Promise<string | undefined> {
+  type Item = vscode.QuickPickItem & { file: string | 'browse' };
+  const pattern = folder ? new vscode.RelativePattern(folder, '**/*.{jsonl,ndjson}') : '**/*.{jsonl,ndjson}';
+  const found = await vscode.workspace.findFiles(pattern, '**/{node_modules,.git,runs}/**', 500);
+  const files = found
+    .map((uri) => uri.fsPath)
+    // Files the tool writes are never datasets.
+    .filter((file) => file !== synthetic && !/\.scores\.jsonl$|(^|[\\/])(weights|train-log)\.jsonl$/i.test(file))
+    .sort();
+  const items: Item[] = [
+    { label: 'None', description: role === 'real' ? 'score only with a quality model from dimp.config.json' : '', file: '', picked: current === '' },
+    ...files.map((file) => ({ label: path.basename(file), description: relativeLabel(path.dirname(file), folder?.uri.fsPath), file, picked: file === current })),
+    { label: 'Browse…', file: 'browse' },
+  ];
+  const picked = await vscode.window.showQuickPick(items, { title: `${ROLE_TITLES[role]}: ${ROLE_HELP[role]}`, placeHolder: current ? `now: ${path.basename(current)}` : 'now: none' });
+  if (!picked) return undefined;
+  if (picked.file !== 'browse') return picked.file;
+  const chosen = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'JSON Lines': ['jsonl', 'ndjson'] }, defaultUri: folder?.uri, title: ROLE_TITLES[role] });
+  return chosen?.[0]?.fsPath;
+}
+
+async function askEpochs(current: number): Promise<number | undefined> {
+  const text = await vscode.window.showInputBox({
+    title: 'Training epochs',
+    value: String(current),
+    prompt: 'Passes over the synthetic rows (1–1000); the best epoch by validation accuracy is kept',
+    validateInput: (value) => (/^\d+$/.test(value.trim()) && Number(value) >= 1 && Number(value) <= 1000 ? undefined : 'an integer from 1 to 1000'),
+  });
+  return text === undefined ? undefined : Number(text.trim());
+}
+
+/**
+ * Shows what the run will use (each value with its source) and lets the user change any of it;
+ * returns the choices when the user starts, undefined when they dismiss the picker.
+ */
+async function reviewChoices(
+  loss: LossKind,
+  synthetic: string,
+  folder: vscode.WorkspaceFolder | undefined,
+  config: ProjectConfig,
+  remembered: TrainingChoices,
+  settingsReal: string | undefined,
+): Promise<TrainingChoices | undefined> {
+  const choices: TrainingChoices = { ...remembered };
+  const roles: DatasetRole[] = loss === 'ce' ? ['validation', 'test'] : ['validation', 'test', 'real'];
+  type Action = { kind: 'start' } | { kind: 'dataset'; role: DatasetRole } | { kind: 'epochs' } | { kind: 'model' };
+  type Item = vscode.QuickPickItem & { action: Action };
+  for (;;) {
+    const epochs = resolveEpochs(choices, config);
+    const model = choices.model ?? 'ngram';
+    const items: Item[] = [
+      { label: `$(play) Start ${LOSS_TITLES[loss]}`, description: `on ${path.basename(synthetic)}`, action: { kind: 'start' } },
+      { label: 'Settings', kind: vscode.QuickPickItemKind.Separator, action: { kind: 'start' } },
+      ...roles.map((role): Item => {
+        const dataset = resolveDataset(role, choices, config, settingsReal);
+        return {
+          label: `${ROLE_TITLES[role]}: ${dataset.value ? path.basename(dataset.value) : 'none'}`,
+          description: dataset.source,
+          detail: ROLE_HELP[role],
+          action: { kind: 'dataset', role },
+        };
+      }),
+      { label: `Epochs: ${epochs.value}`, description: epochs.source, action: { kind: 'epochs' } },
+      { label: `Model: ${MODEL_TITLES[model]}`, description: choices.model ? 'last used' : 'default', action: { kind: 'model' } },
+    ];
+    const picked = await vscode.window.showQuickPick(items, { title: `${LOSS_TITLES[loss]}: ${path.basename(synthetic)}`, placeHolder: 'Enter to start, or pick a setting to change it (remembered for this workspace)' });
+    if (!picked) return undefined;
+    const action = picked.action;
+    if (action.kind === 'start') return choices;
+    if (action.kind === 'dataset') {
+      const file = await pickDataset(action.role, resolveDataset(action.role, choices, config, settingsReal).value, folder, synthetic);
+      if (file !== undefined) choices[action.role] = file;
+    } else if (action.kind === 'epochs') {
+      const value = await askEpochs(epochs.value);
+      if (value !== undefined) choices.epochs = value;
+    } else {
+      const kinds = TRAINABLE_MODEL_KINDS.map((modelKind) => ({ label: MODEL_TITLES[modelKind], modelKind }));
+      const picked = await vscode.window.showQuickPick(kinds, { title: 'Model kind (transformer heads come with the transformer models)' });
+      if (picked) choices.model = picked.modelKind;
+    }
+  }
+}
+
+/** Remembered choices of every synthetic file in this workspace. */
+function rememberedChoices(state: vscode.Memento): Record<string, TrainingChoices> {
+  return state.get<Record<string, TrainingChoices>>(CHOICES_KEY, {});
+}
+
+/**
+ * Train with DIMP / IMP / Baseline (CE): the active JSONL is the synthetic set; the rest comes from
+ * dimp.config.json or the picker, remembered per workspace; the run starts as a `dimp` task.
+ */
+export async function trainWithLoss(loss: LossKind, context: TrainCommandContext, arg?: unknown): Promise<void> {
+  const running = context.session.runningJob;
+  if (running) {
+    const choice = await vscode.window.showWarningMessage(`A training run (${running.loss.toUpperCase()} on ${path.basename(running.syntheticFile)}) is in progress.`, 'Show Panel', 'Cancel Training');
+    if (choice === 'Show Panel') context.showPanel();
+    if (choice === 'Cancel Training') context.session.cancel();
+    return;
+  }
+  const uri = syntheticUri(arg);
+  if (!uri) {
+    void vscode.window.showErrorMessage(`DIMP Curator: open the synthetic JSONL file to train on, then run “${LOSS_TITLES[loss]}” again.`);
+    return;
+  }
+  const synthetic = uri.fsPath;
+  const folder = vscode.workspace.getWorkspaceFolder(uri) ?? vscode.workspace.workspaceFolders?.[0];
+  const configFile = await findProjectConfig(path.dirname(synthetic), folder?.uri.fsPath);
+  let config: ProjectConfig = {};
+  try {
+    if (configFile) config = (await loadProjectConfig(configFile, path.dirname(configFile))).config;
+  } catch (error) {
+    void vscode.window.showErrorMessage(`DIMP Curator: ${(error as Error).message}`);
+    return;
+  }
+  const all = rememberedChoices(context.workspaceState);
+  const realData = context.settingsFor(synthetic).realData;
+  const settingsReal = realData && folder ? path.resolve(folder.uri.fsPath, realData) : realData;
+  const choices = await reviewChoices(loss, synthetic, folder, config, all[synthetic] ?? {}, settingsReal);
+  if (!choices) return;
+  await context.workspaceState.update(CHOICES_KEY, { ...all, [synthetic]: choices });
+
+  const definition: DimpTaskDefinition = { type: DIMP_TASK_TYPE, loss, synthetic };
+  if (configFile) definition.config = configFile;
+  for (const role of ['validation', 'test', 'real'] as const) if (choices[role] !== undefined) definition[role] = choices[role];
+  if (choices.epochs !== undefined) definition.epochs = choices.epochs;
+  if (choices.model !== undefined) definition.model = choices.model;
+  const task = createTrainingTask(definition, folder ?? vscode.TaskScope.Workspace, `${LOSS_TITLES[loss]}: ${path.basename(synthetic)}`, context.session, context.settingsFor);
+  await vscode.tasks.executeTask(task);
+}

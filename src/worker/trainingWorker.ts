@@ -1,0 +1,74 @@
+/**
+ * The training worker thread: runs one training job (scoring first when needed) off the extension
+ * host's event loop and posts its events as typed messages. Its own esbuild entry (dist/trainingWorker.js);
+ * it never imports vscode. Cancel arrives as a message and aborts the core's signal, so the core removes
+ * its partial outputs before the worker reports the cancellation.
+ */
+import * as path from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import { DimpError } from '../core/errors';
+import type { Dataset } from '../core/data/dataset';
+import { writeFileAtomic } from '../core/io/atomic';
+import { runTrainingJob } from '../core/train/job';
+import { defaultCheckersDir, defaultScoresFile } from '../core/train/jobSpec';
+import type { Scores } from '../core/weighting/score';
+import type { CoreEvent } from '../protocol/events';
+import type { ScoreMeta } from '../protocol/scoring';
+import { dispatchMessage } from '../protocol/messages';
+import { WorkerMessageType, type HostToWorkerMessage, type TrainingWorkerData, type WorkerFailureKind, type WorkerToHostMessage } from '../protocol/trainingJob';
+
+function post(message: WorkerToHostMessage): void {
+  parentPort?.postMessage(message);
+}
+
+function failureKind(error: unknown): WorkerFailureKind {
+  return error instanceof DimpError ? error.kind : 'internal';
+}
+
+async function main({ spec, scoreMetaFile }: TrainingWorkerData): Promise<void> {
+  const controller = new AbortController();
+  parentPort?.on('message', (message: unknown) => {
+    dispatchMessage<HostToWorkerMessage>({ [WorkerMessageType.cancel]: () => controller.abort() }, message);
+  });
+  const onEvent = (event: CoreEvent): void => post({ type: WorkerMessageType.event, event });
+  try {
+    const onScored = async (_scores: Scores, synthetic: Dataset): Promise<void> => {
+      if (!scoreMetaFile) return;
+      const checkersDir = spec.checkersDir ?? defaultCheckersDir(spec.scoresFile ?? defaultScoresFile(spec.synthetic.path));
+      const meta: ScoreMeta = {
+        synthetic: path.resolve(spec.synthetic.path),
+        fields: synthetic.fields,
+        qualityModel: spec.qualityModel ?? path.join(checkersDir, 'quality'),
+        diversityModel: spec.diversityModel ?? path.join(checkersDir, 'diversity'),
+      };
+      await writeFileAtomic(scoreMetaFile, JSON.stringify(meta, null, 2) + '\n');
+    };
+    const run = await runTrainingJob(spec, { signal: controller.signal, onEvent, onScored });
+    post({
+      type: WorkerMessageType.finished,
+      result: {
+        runDir: run.runDir,
+        modelDir: path.join(run.runDir, 'model'),
+        metricsFile: path.join(run.runDir, 'metrics.json'),
+        bestEpoch: run.bestEpoch,
+        validation: run.validation,
+        test: run.test,
+        trainingRows: run.trainingRows,
+        unscoredRows: run.unscoredRows,
+        rowsPerSecond: run.rowsPerSecond,
+        seconds: run.seconds,
+        provider: run.provider,
+        scoresFile: run.scoresFile,
+        scored: run.scored,
+      },
+    });
+  } catch (error) {
+    const kind = controller.signal.aborted ? 'cancelled' : failureKind(error);
+    const message = error instanceof Error ? (kind === 'internal' && error.stack ? error.stack : error.message) : String(error);
+    post({ type: WorkerMessageType.failed, kind, message });
+  } finally {
+    parentPort?.removeAllListeners('message');
+  }
+}
+
+void main(workerData as TrainingWorkerData);

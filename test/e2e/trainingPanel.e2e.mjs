@@ -1,0 +1,373 @@
+// Browser end-to-end test of "Train with DIMP": starts the VS Code server (from code-server, provisioned by
+// ../extension/vscodeHost.mjs) with this folder as the extension under development and a copy of the
+// bundled sample as the workspace, drives the workbench in headless Chromium like a user (Quick Open,
+// F1, the picker), and watches the training panel's webview: its charts receive points, the run
+// finishes, the result and the CE/IMP/DIMP table appear, and the run folder is whole. Screenshots of the
+// panel mid-run and at the end go to test-output/e2e/ (gitignored). Exits non-zero on any failure.
+//
+// The sample trains in about a second; the workspace's dimp.config.json asks for more epochs
+// (DIMP_E2E_EPOCHS, default 300) so that "mid-run" lasts long enough to be seen.
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { provisionVscodeHost } from '../extension/vscodeHost.mjs';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const outputDir = path.join(repoRoot, 'test-output', 'e2e');
+const EPOCHS = Number(process.env.DIMP_E2E_EPOCHS ?? 300);
+const TOTAL_TIMEOUT_MS = Number(process.env.DIMP_E2E_TIMEOUT_MS ?? 6 * 60_000);
+const CHROMIUM = process.env.DIMP_CHROMIUM ?? '/usr/bin/chromium';
+const started = Date.now();
+const log = (message) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${message}`);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForServer(url, server, deadline) {
+  while (Date.now() < deadline) {
+    if (server.exitCode !== null) throw new Error(`the VS Code server exited with ${server.exitCode} before it listened`);
+    try {
+      if ((await fetch(url)).status < 500) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(250);
+  }
+  throw new Error(`the VS Code server did not answer at ${url}`);
+}
+
+/** Stops a process started with `detached: true` and its process group (the server's extension host). */
+async function stop(child) {
+  if (!child) return;
+  const signalGroup = (signal) => {
+    try {
+      process.kill(-child.pid, signal);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!signalGroup('SIGTERM')) return;
+  for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(100)) if (!signalGroup(0)) return;
+  signalGroup('SIGKILL');
+}
+
+/** The sample with more epochs, so that the run lasts long enough to watch. */
+function makeWorkspace(dir) {
+  mkdirSync(path.join(dir, '.vscode'), { recursive: true });
+  for (const name of ['synthetic.jsonl', 'real_train.jsonl', 'real_val.jsonl', 'real_test.jsonl']) cpSync(path.join(repoRoot, 'sample', name), path.join(dir, name));
+  const config = JSON.parse(readFileSync(path.join(repoRoot, 'sample', 'dimp.config.json'), 'utf8'));
+  config.training = { ...config.training, epochs: EPOCHS };
+  writeFileSync(path.join(dir, 'dimp.config.json'), JSON.stringify(config, null, 2));
+  writeFileSync(path.join(dir, '.vscode', 'settings.json'), JSON.stringify({ 'files.autoSave': 'off' }, null, 2));
+}
+
+/**
+ * Earlier runs on the same data, as a user would have made them with the CLI: CE, and IMP on scores kept
+ * outside the workspace (so that the editor's DIMP run still has to score first).
+ */
+function trainEarlierRuns(workspace, scoresDir, env) {
+  const cli = (...args) => {
+    const result = spawnSync(process.execPath, [path.join(repoRoot, 'bin', 'dimp-curator'), ...args], { cwd: workspace, env, encoding: 'utf8', timeout: 120_000 });
+    if (result.status !== 0) throw new Error(`dimp-curator ${args.join(' ')} exited with ${result.status}:\n${result.stderr}`);
+  };
+  const synthetic = path.join(workspace, 'synthetic.jsonl');
+  const scores = path.join(scoresDir, 'synthetic.scores.jsonl');
+  cli('score', '--synthetic', synthetic, '--out', scores, '--checkers', path.join(scoresDir, 'checkers'));
+  cli('train', '--loss', 'ce', '--synthetic', synthetic, '--epochs', '20');
+  cli('train', '--loss', 'imp', '--synthetic', synthetic, '--scores', scores, '--epochs', '20');
+}
+
+/** Every path under `dir`, relative. */
+function tree(dir) {
+  const out = [];
+  const walk = (d) => {
+    for (const entry of readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, entry.name);
+      out.push(path.relative(dir, p));
+      if (entry.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+function assert(condition, message) {
+  if (!condition) throw new Error(`assertion failed: ${message}`);
+}
+
+/** Polls `probe` until it returns a truthy value. */
+async function waitFor(what, probe, timeoutMs) {
+  const deadline = Math.min(Date.now() + timeoutMs, started + TOTAL_TIMEOUT_MS);
+  let last;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${last.message.split('\n')[0]})` : ''}`);
+    await sleep(200);
+  }
+}
+
+/** Runs a command from the command palette (F1), as a user does. */
+async function runCommand(page, title) {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(`>${title}`);
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+  await row.waitFor({ state: 'visible', timeout: 20_000 });
+  await page.keyboard.press('Enter');
+}
+
+async function main() {
+  for (const required of ['dist/extension.js', 'dist/trainingWorker.js', 'dist/webview/training.js', 'dist/webview/training.css']) {
+    if (!existsSync(path.join(repoRoot, required))) throw new Error(`${required} is missing: run npm run build first`);
+  }
+  const host = await provisionVscodeHost(path.join(repoRoot, '.cache', 'vscode-host'), log);
+  rmSync(outputDir, { recursive: true, force: true });
+  mkdirSync(outputDir, { recursive: true });
+
+  const temp = mkdtempSync(path.join(os.tmpdir(), 'dimp-e2e-'));
+  const dirs = Object.fromEntries(['home', 'tmp', 'server-data', 'user-data', 'extensions', 'workspace'].map((name) => [name, path.join(temp, name)]));
+  for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
+  makeWorkspace(dirs.workspace);
+  mkdirSync(path.join(dirs['user-data'], 'User'), { recursive: true });
+  writeFileSync(
+    path.join(dirs['user-data'], 'User', 'settings.json'),
+    JSON.stringify(
+      {
+        'workbench.colorTheme': 'Default Dark Modern',
+        'workbench.startupEditor': 'none',
+        'workbench.tips.enabled': false,
+        'telemetry.telemetryLevel': 'off',
+        'extensions.autoCheckUpdates': false,
+        'chat.disableAIFeatures': true,
+        'workbench.secondarySideBar.defaultVisibility': 'hidden',
+      },
+      null,
+      2,
+    ),
+  );
+  const env = {
+    ...process.env,
+    HOME: dirs.home,
+    TMPDIR: dirs.tmp,
+    XDG_CONFIG_HOME: path.join(dirs.home, '.config'),
+    XDG_CACHE_HOME: path.join(dirs.home, '.cache'),
+    XDG_DATA_HOME: path.join(dirs.home, '.local', 'share'),
+    XDG_STATE_HOME: path.join(dirs.home, '.local', 'state'),
+    XDG_RUNTIME_DIR: path.join(dirs.tmp, 'runtime'),
+    ORT_DISABLE_TELEMETRY: '1',
+  };
+  mkdirSync(env.XDG_RUNTIME_DIR, { mode: 0o700 });
+
+  log('training earlier CE and IMP runs with the CLI');
+  trainEarlierRuns(dirs.workspace, path.join(temp, 'cli-scores'), env);
+
+  let server;
+  let browser;
+  let ok = false;
+  const cspViolations = [];
+  try {
+    const port = await freePort();
+    log(`starting the VS Code server on 127.0.0.1:${port}`);
+    const serverLog = path.join(temp, 'server.log');
+    server = spawn(
+      host.node,
+      [
+        host.serverMain,
+        '--host', '127.0.0.1',
+        '--port', String(port),
+        '--without-connection-token',
+        '--accept-server-license-terms',
+        '--enable-smoke-test-driver',
+        '--telemetry-level', 'off',
+        '--disable-workspace-trust',
+        '--server-data-dir', dirs['server-data'],
+        '--user-data-dir', dirs['user-data'],
+        '--extensions-dir', dirs.extensions,
+      ],
+      { env, cwd: dirs.workspace, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const appendServerLog = (chunk) => writeFileSync(serverLog, chunk, { flag: 'a' });
+    server.stdout.on('data', appendServerLog);
+    server.stderr.on('data', appendServerLog);
+    await waitForServer(`http://127.0.0.1:${port}/version`, server, Date.now() + 60_000);
+
+    const payload = JSON.stringify([['extensionDevelopmentPath', `vscode-remote://127.0.0.1:${port}${repoRoot}`]]);
+    const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(dirs.workspace)}&payload=${encodeURIComponent(payload)}`;
+    const { chromium } = await import('playwright-core');
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      env: { ...env },
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 }, colorScheme: 'dark' });
+    page.on('console', (message) => {
+      if (/Content[- ]Security[- ]Policy/i.test(message.text())) cspViolations.push(message.text());
+    });
+    log('opening the workbench');
+    await page.goto(url);
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    await page.locator('.statusbar').waitFor({ timeout: 60_000 });
+
+    log('opening synthetic.jsonl (Quick Open)');
+    await waitFor(
+      'synthetic.jsonl in an editor',
+      async () => {
+        await page.keyboard.press('Escape');
+        await page.keyboard.press('Control+P');
+        const input = page.locator('.quick-input-widget input');
+        await input.waitFor({ state: 'visible', timeout: 5000 });
+        await input.fill('synthetic.jsonl');
+        await page.locator('.quick-input-list .monaco-list-row', { hasText: 'synthetic.jsonl' }).first().waitFor({ timeout: 5000 });
+        await page.keyboard.press('Enter');
+        await page.locator('.tabs-container .tab', { hasText: 'synthetic.jsonl' }).waitFor({ timeout: 5000 });
+        return true;
+      },
+      90_000,
+    );
+
+    const panel = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
+    const points = async (card) => Number((await panel.locator(`#${card}-card`).getAttribute('data-points', { timeout: 2000 })) ?? 0);
+    const phase = async () => panel.locator('body').getAttribute('data-phase', { timeout: 2000 });
+    const trainWithDimp = async () => {
+      log('F1 → DIMP: Train with DIMP');
+      await runCommand(page, 'DIMP: Train with DIMP');
+      const start = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Start Train with DIMP' }).first();
+      await start.waitFor({ state: 'visible', timeout: 30_000 });
+      const pickerText = await page.locator('.quick-input-list').innerText();
+      assert(/Validation set: real_val\.jsonl/.test(pickerText) && /dimp\.config\.json/.test(pickerText), `the picker shows the config's datasets:\n${pickerText}`);
+      assert(new RegExp(`Epochs: ${EPOCHS}`).test(pickerText), `the picker shows ${EPOCHS} epochs:\n${pickerText}`);
+      await page.keyboard.press('Enter');
+      await panel.locator('#loss-card').waitFor({ timeout: 60_000 });
+    };
+
+    // A first run, cancelled from the panel once training is under way.
+    const runsBefore = readdirSync(path.join(dirs.workspace, 'runs')).sort();
+    await trainWithDimp();
+    await waitFor('training to be under way', async () => (await phase()) === 'training' && (await points('accuracy')) >= 3, 180_000);
+    log('pressing Cancel in the panel');
+    await panel.locator('#cancel').click();
+    await waitFor('the run to be cancelled', async () => (await phase()) === 'cancelled', 15_000);
+    assert(JSON.stringify(readdirSync(path.join(dirs.workspace, 'runs')).sort()) === JSON.stringify(runsBefore), 'the cancelled run left nothing in runs/');
+    // Back to the editor (a click in the panel's page keeps the keyboard there).
+    await page.locator('.tabs-container .tab', { hasText: 'synthetic.jsonl' }).click();
+
+    await trainWithDimp();
+    log('waiting for the training panel');
+    log('panel open; waiting for the charts to receive points while training');
+    await waitFor('loss and accuracy points mid-run', async () => (await phase()) === 'training' && (await points('loss')) >= 5 && (await points('accuracy')) >= Math.min(EPOCHS / 4, 60), 180_000);
+    const mid = { loss: await points('loss'), accuracy: await points('accuracy'), weights: await points('weights') };
+    log(`mid-run: ${mid.loss} loss points, ${mid.accuracy} validation points, ${mid.weights} histograms`);
+    assert((await phase()) === 'training', 'still training when the mid-run screenshot is taken');
+    await page.screenshot({ path: path.join(outputDir, 'workbench-mid-run.png') });
+    await page.locator('iframe.webview').first().screenshot({ path: path.join(outputDir, 'training-panel-mid-run.png') });
+    // The task's terminal is open in the panel, named after the task.
+    await page.locator('.part.panel').getByText('Train with DIMP: synthetic.jsonl').first().waitFor({ timeout: 10_000 });
+
+    log('waiting for the run to finish');
+    await waitFor('the run to finish', async () => {
+      const now = await phase();
+      if (now === 'failed') throw new Error(`the run failed: ${await panel.locator('#message').innerText()}`);
+      return now === 'finished';
+    }, 300_000);
+    await panel.locator('#result').waitFor({ state: 'visible', timeout: 10_000 });
+    const end = { loss: await points('loss'), accuracy: await points('accuracy'), weights: await points('weights') };
+    log(`finished: ${end.loss} loss points, ${end.accuracy} validation points, ${end.weights} histograms`);
+    assert(end.loss > mid.loss && end.accuracy >= mid.accuracy, 'the charts kept receiving points');
+    assert(end.weights === EPOCHS, `one histogram per epoch (${end.weights} of ${EPOCHS})`);
+    const testAccuracy = await panel.locator('#result-test').innerText();
+    assert(/^\d+\.\d%$/.test(testAccuracy), `the result shows the test accuracy (${testAccuracy})`);
+    const historyLosses = await panel.locator('#history-rows .loss').allInnerTexts();
+    assert(historyLosses.join(' ') === 'DIMP IMP CE', `the runs table compares this run with the earlier ones, newest first (${historyLosses.join(' ')})`);
+    assert((await panel.locator('#history-rows tr.current').count()) === 1, 'the runs table marks this run');
+    const runDir = await panel.locator('#run-dir').innerText();
+    assert(runDir.startsWith(path.join(dirs.workspace, 'runs')), `the run folder is in the workspace (${runDir})`);
+    for (const file of ['metrics.json', 'weights.jsonl', 'config.json', 'train-log.jsonl', 'model/model.onnx', 'model/config.json']) {
+      assert(existsSync(path.join(runDir, file)), `${file} in the run folder`);
+    }
+    // The run scored first into the editor's storage: the editor features pick the scores up (the
+    // Problems panel counts the likely mislabelled rows).
+    await waitFor('the Problems badge to count the scored rows', async () => Number(await page.locator('.part.panel .action-item', { hasText: 'Problems' }).locator('.badge-content').innerText({ timeout: 1000 })) > 0, 30_000);
+    const leftovers = tree(dirs.workspace).filter((p) => /\.tmp-/.test(p));
+    assert(leftovers.length === 0, `no temporary files left: ${leftovers.join(', ')}`);
+
+    await page.screenshot({ path: path.join(outputDir, 'workbench-finished.png') });
+    // The end state with the panel's group maximized, so that the screenshot shows the panel whole.
+    // Keyboard first: once a click puts the focus inside the webview, F1 stays there.
+    await runCommand(page, 'View: Hide Panel');
+    await runCommand(page, 'View: Close Primary Side Bar');
+    await runCommand(page, 'View: Single Column Editor Layout');
+    await page.locator('.tabs-container .tab', { hasText: 'DIMP Training' }).click();
+    // Shown again, the page is rebuilt from the state the host re-sends.
+    await waitFor('the panel to be drawn again', async () => (await phase()) === 'finished' && (await points('loss')) === end.loss, 30_000);
+    await panel.locator('#result').waitFor({ state: 'visible', timeout: 10_000 });
+    await sleep(500);
+    // Cropped to the page's content, for the README.
+    const box = await page.locator('iframe.webview').first().boundingBox();
+    const contentHeight = await panel.locator('body').evaluate((body) => body.scrollHeight);
+    await page.screenshot({ path: path.join(outputDir, 'training-panel-finished.png'), clip: { ...box, height: Math.min(box.height, contentHeight + 8) } });
+
+    log('reloading the window: the panel comes back with its state');
+    await page.reload();
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    // The restored tab: VS Code revives the panel through the extension's serializer when it is shown.
+    const restoredTab = page.locator('.tabs-container .tab', { hasText: 'DIMP Training' });
+    await restoredTab.waitFor({ timeout: 60_000 });
+    await restoredTab.click();
+    await waitFor('the revived panel to show the finished run', async () => (await phase()) === 'finished' && (await points('loss')) === end.loss, 60_000);
+    assert((await panel.locator('#run-dir').innerText()) === runDir, 'the revived panel links the same run folder');
+    assert(cspViolations.length === 0, `no Content-Security-Policy violations:\n${cspViolations.join('\n')}`);
+    log(`screenshots in ${path.relative(repoRoot, outputDir)}/: ${readdirSync(outputDir).join(', ')}`);
+    ok = true;
+  } catch (error) {
+    console.error(`e2e: ${error.message}`);
+    if (browser) {
+      const pages = browser.contexts().flatMap((c) => c.pages());
+      await pages[0]?.screenshot({ path: path.join(outputDir, 'failure.png') }).catch(() => undefined);
+    }
+    const logs = [];
+    const walk = (d) => {
+      for (const entry of existsSync(d) ? readdirSync(d, { withFileTypes: true }) : []) {
+        const p = path.join(d, entry.name);
+        if (entry.isDirectory()) walk(p);
+        else if (/exthost\.log$|server\.log$/.test(entry.name)) logs.push(p);
+      }
+    };
+    walk(temp);
+    for (const file of logs.sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs).slice(-2)) {
+      console.error(`--- last lines of ${path.relative(temp, file)} ---\n${readFileSync(file, 'utf8').split('\n').slice(-30).join('\n')}`);
+    }
+  } finally {
+    await browser?.close().catch(() => undefined);
+    await stop(server);
+    if (process.env.DIMP_KEEP_TEST_FOLDER === '1') log(`kept ${temp}`);
+    else rmSync(temp, { recursive: true, force: true, maxRetries: 3 });
+  }
+  console.log(ok ? '1 passed, 0 failed' : '0 passed, 1 failed');
+  process.exitCode = ok ? 0 : 1;
+}
+
+main().catch((error) => {
+  console.error(error.stack ?? String(error));
+  process.exitCode = 1;
+});

@@ -1,0 +1,336 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { removeTemporarySiblings, temporarySibling } from '../../src/core/io/atomic';
+import { runTrainingJob } from '../../src/core/train/job';
+import { defaultRunName, jobOutputs, sweepJobTemporaries } from '../../src/core/train/jobSpec';
+import { listRuns } from '../../src/core/train/runHistory';
+import { readScores } from '../../src/core/weighting/score';
+import { replayFinishedRun } from '../../src/extension/training/runReplay';
+import { resolveTrainingJob, validateTaskDefinition, type EditorScoreStorage, type EditorTrainingSettings } from '../../src/extension/training/jobRequest';
+import type { CoreEvent } from '../../src/protocol/events';
+import { dispatchMessage } from '../../src/protocol/messages';
+import type { ScoreMeta } from '../../src/protocol/scoring';
+import { WorkerMessageType, type HostToWorkerMessage, type TrainingWorkerData, type WorkerToHostMessage } from '../../src/protocol/trainingJob';
+import { JobUpdateType, type TrainingJobInfo } from '../../src/protocol/trainingPanel';
+import { applyTrainingUpdate, emptyTrainingState, MAX_LOSS_POINTS } from '../../src/protocol/trainingState';
+import { REPO_ROOT, SAMPLE_DIR, temporaryFolder } from './helpers';
+
+const SETTINGS: EditorTrainingSettings = {
+  labels: [],
+  epsilon: undefined,
+  maxWeight: undefined,
+  device: undefined,
+  realData: undefined,
+  qualityModel: undefined,
+  diversityModel: undefined,
+  textFields: [],
+  labelField: undefined,
+  trusted: true,
+};
+const settingsFor = (): EditorTrainingSettings => SETTINGS;
+const WORKER_SCRIPT = path.join(REPO_ROOT, 'dist', 'trainingWorker.js');
+
+let workspace: string;
+let cleanup: () => void;
+
+/** Every file and folder under `dir`, relative, sorted. */
+function tree(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, entry.name);
+      out.push(path.relative(dir, p));
+      if (entry.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+before(() => {
+  ({ dir: workspace, cleanup } = temporaryFolder());
+  for (const name of fs.readdirSync(SAMPLE_DIR)) fs.copyFileSync(path.join(SAMPLE_DIR, name), path.join(workspace, name));
+});
+
+after(() => cleanup());
+
+/** Runs a job in the real worker bundle; `cancelAfter` cancels when that event type first arrives. */
+function runInWorker(definition: Record<string, unknown>, cancelAfter?: CoreEvent['type']): Promise<{ messages: WorkerToHostMessage[]; info: TrainingJobInfo }> {
+  return resolveTrainingJob(definition, { workspaceFolder: workspace, settingsFor }).then(
+    ({ spec, info }) =>
+      new Promise((resolve, reject) => {
+        const worker = new Worker(WORKER_SCRIPT, { workerData: { spec } satisfies TrainingWorkerData });
+        const messages: WorkerToHostMessage[] = [];
+        let cancelled = false;
+        worker.on('message', (message: unknown) => {
+          dispatchMessage<WorkerToHostMessage>(
+            {
+              [WorkerMessageType.event]: (m) => {
+                messages.push(m);
+                if (!cancelled && m.event.type === cancelAfter) {
+                  cancelled = true;
+                  worker.postMessage({ type: WorkerMessageType.cancel } satisfies HostToWorkerMessage);
+                }
+              },
+              [WorkerMessageType.finished]: (m) => {
+                messages.push(m);
+                void worker.terminate().then(() => resolve({ messages, info }));
+              },
+              [WorkerMessageType.failed]: (m) => {
+                messages.push(m);
+                void worker.terminate().then(() => resolve({ messages, info }));
+              },
+            },
+            message,
+          );
+        });
+        worker.on('error', reject);
+      }),
+  );
+}
+
+describe('resolveTrainingJob', () => {
+  test('takes datasets, labels and training settings from the nearest dimp.config.json', async () => {
+    const { spec, info, configFile } = await resolveTrainingJob(
+      { type: 'dimp', loss: 'dimp', synthetic: 'synthetic.jsonl', epochs: 3 },
+      { workspaceFolder: workspace, settingsFor, now: new Date('2026-01-02T03:04:05Z') },
+    );
+    assert.equal(configFile, path.join(workspace, 'dimp.config.json'));
+    assert.equal(spec.synthetic.path, path.join(workspace, 'synthetic.jsonl'));
+    assert.equal(spec.validation?.path, path.join(workspace, 'real_val.jsonl'));
+    assert.equal(spec.test?.path, path.join(workspace, 'real_test.jsonl'));
+    assert.equal(spec.real?.path, path.join(workspace, 'real_train.jsonl'));
+    assert.deepEqual(spec.labels, ['negative', 'neutral', 'positive']);
+    assert.equal(spec.settings.epochs, 3);
+    assert.equal(spec.scoresFile, path.join(workspace, 'synthetic.scores.jsonl'));
+    assert.equal(spec.outDir, path.join(workspace, 'runs'));
+    assert.equal(spec.runName, 'dimp-20260102-030405');
+    assert.equal(info.runDir, path.join(workspace, 'runs', 'dimp-20260102-030405'));
+    assert.equal(info.epochs, 3);
+    assert.deepEqual(info.outputs, jobOutputs(spec));
+  });
+
+  test('an empty string in the task means "none", overriding the config', async () => {
+    const { spec } = await resolveTrainingJob({ type: 'dimp', loss: 'ce', validation: '', test: 'real_val.jsonl' }, { workspaceFolder: workspace, settingsFor });
+    assert.equal(spec.validation, undefined);
+    assert.equal(spec.test?.path, path.join(workspace, 'real_val.jsonl'));
+    // The synthetic set comes from the config when the task names none.
+    assert.equal(spec.synthetic.path, path.join(workspace, 'synthetic.jsonl'));
+  });
+
+  test('names a fresh run folder when one of the same second exists', async () => {
+    const now = new Date('2026-01-02T03:04:05Z');
+    fs.mkdirSync(path.join(workspace, 'runs', defaultRunName('imp', now)), { recursive: true });
+    const { spec } = await resolveTrainingJob({ type: 'dimp', loss: 'imp' }, { workspaceFolder: workspace, settingsFor, now });
+    assert.equal(spec.runName, `${defaultRunName('imp', now)}-2`);
+    fs.rmSync(path.join(workspace, 'runs'), { recursive: true });
+  });
+
+  test('rejects malformed tasks.json definitions with a message that names the field', () => {
+    assert.throws(() => validateTaskDefinition({ type: 'dimp', loss: 'focal' }), /"loss": one of ce, imp, dimp/);
+    assert.throws(() => validateTaskDefinition({ type: 'dimp', loss: 'ce', epochs: 0 }), /"epochs" .* 1 to 1000/);
+    assert.throws(() => validateTaskDefinition({ type: 'dimp', loss: 'ce', model: 'bert' }), /"model" must be one of ngram/);
+    assert.throws(() => validateTaskDefinition({ type: 'dimp', loss: 'ce', synthetic: 3 }), /"synthetic" of a dimp task must be a path/);
+  });
+});
+
+describe('the training worker', () => {
+  test('scores first when no scores are stored, trains, and reports typed events and the result', async () => {
+    const { messages, info } = await runInWorker({ type: 'dimp', loss: 'dimp', epochs: 3 });
+    const last = messages[messages.length - 1]!;
+    assert.equal(last.type, WorkerMessageType.finished, JSON.stringify(last));
+    const events = messages.flatMap((m) => (m.type === WorkerMessageType.event ? [m.event] : []));
+    const types = new Set(events.map((e) => e.type));
+    for (const type of ['score-progress', 'train-start', 'train-epoch', 'train-done'] as const) assert.ok(types.has(type), `no ${type} event`);
+    assert.equal(events.filter((e) => e.type === 'train-epoch').length, 3);
+    if (last.type !== WorkerMessageType.finished) return;
+    assert.equal(last.result.runDir, info.runDir);
+    assert.equal(last.result.scored, true);
+    assert.ok(last.result.test && last.result.test.accuracy > 0.6, `test accuracy ${last.result.test?.accuracy}`);
+    for (const file of ['metrics.json', 'weights.jsonl', 'config.json', 'train-log.jsonl', 'model/model.onnx']) assert.ok(fs.existsSync(path.join(info.runDir, file)), file);
+    const scores = await readScores(path.join(workspace, 'synthetic.scores.jsonl'));
+    assert.equal(scores.rows.length, 4000);
+
+    // The same state the panel builds from these updates.
+    const state = emptyTrainingState();
+    applyTrainingUpdate(state, { type: JobUpdateType.started, job: info });
+    for (const event of events) applyTrainingUpdate(state, event);
+    applyTrainingUpdate(state, { type: JobUpdateType.finished, result: last.result });
+    assert.equal(state.phase, 'finished');
+    assert.equal(state.epochs.length, 3);
+    assert.ok(state.lossPoints.length >= 3);
+    assert.equal(state.result?.bestEpoch, last.result.bestEpoch);
+
+    // A panel revived after a reload rebuilds the same charts from the run folder.
+    const replayed = await replayFinishedRun(info, []);
+    assert.ok(replayed);
+    assert.equal(replayed.phase, 'finished');
+    assert.deepEqual(replayed.epochs, state.epochs);
+    assert.deepEqual(replayed.lossPoints, state.lossPoints);
+    assert.deepEqual(replayed.result?.test, last.result.test);
+    assert.equal(await replayFinishedRun({ ...info, runDir: path.join(workspace, 'runs', 'nothing') }, []), undefined);
+  });
+
+  test('uses the stored scores on the next run instead of scoring again', async () => {
+    const { messages } = await runInWorker({ type: 'dimp', loss: 'imp', epochs: 2 });
+    const last = messages[messages.length - 1]!;
+    assert.equal(last.type, WorkerMessageType.finished);
+    assert.ok(last.type === WorkerMessageType.finished && !last.result.scored);
+    assert.ok(!messages.some((m) => m.type === WorkerMessageType.event && m.event.type === 'score-progress' && m.event.stage !== 'read'));
+  });
+
+  test('cancelled midway, it stops and leaves no partial outputs', async () => {
+    const before = tree(workspace);
+    const { messages, info } = await runInWorker({ type: 'dimp', loss: 'dimp', epochs: 1000 }, 'train-epoch');
+    const last = messages[messages.length - 1]!;
+    assert.equal(last.type, WorkerMessageType.failed);
+    assert.ok(last.type === WorkerMessageType.failed && last.kind === 'cancelled', JSON.stringify(last));
+    const epochs = messages.filter((m) => m.type === WorkerMessageType.event && m.event.type === 'train-epoch').length;
+    assert.ok(epochs < 20, `stopped after ${epochs} epochs`);
+    assert.ok(!fs.existsSync(info.runDir));
+    assert.deepEqual(tree(workspace), before);
+  });
+
+  test("with the editor's score storage, the scores it computes first go there, with their meta", async () => {
+    const { dir: storage, cleanup: done } = temporaryFolder();
+    try {
+      const storageFor = (): EditorScoreStorage => ({ scoresFile: path.join(storage, 'scores.jsonl'), checkersDir: path.join(storage, 'checkers'), metaFile: path.join(storage, 'meta.json') });
+      const resolved = await resolveTrainingJob({ type: 'dimp', loss: 'dimp', epochs: 1 }, { workspaceFolder: workspace, settingsFor: () => ({ ...SETTINGS, scoreStorageFor: storageFor }) });
+      assert.equal(resolved.spec.scoresFile, path.join(storage, 'scores.jsonl'));
+      assert.equal(resolved.scoreMetaFile, path.join(storage, 'meta.json'));
+      assert.ok(resolved.info.outputs.includes(path.join(storage, 'meta.json')));
+      const messages = await new Promise<WorkerToHostMessage[]>((resolve, reject) => {
+        const worker = new Worker(WORKER_SCRIPT, { workerData: { spec: resolved.spec, scoreMetaFile: resolved.scoreMetaFile } satisfies TrainingWorkerData });
+        const received: WorkerToHostMessage[] = [];
+        worker.on('message', (m: WorkerToHostMessage) => {
+          received.push(m);
+          if (m.type !== WorkerMessageType.event) void worker.terminate().then(() => resolve(received));
+        });
+        worker.on('error', reject);
+      });
+      const last = messages[messages.length - 1]!;
+      assert.ok(last.type === WorkerMessageType.finished && last.result.scored, JSON.stringify(last));
+      const meta = JSON.parse(fs.readFileSync(path.join(storage, 'meta.json'), 'utf8')) as ScoreMeta;
+      assert.equal(meta.synthetic, path.join(workspace, 'synthetic.jsonl'));
+      assert.deepEqual(meta.fields.text, ['sentence']);
+      assert.equal(meta.qualityModel, path.join(storage, 'checkers', 'quality'));
+      assert.ok(fs.existsSync(path.join(storage, 'checkers', 'diversity', 'model.onnx')));
+      assert.equal((await readScores(path.join(storage, 'scores.jsonl'))).rows.length, 4000);
+      fs.rmSync(resolved.info.runDir, { recursive: true });
+    } finally {
+      done();
+    }
+  });
+
+  test('cancelled while scoring first, it leaves no checkers, scores or folders behind', async () => {
+    const { dir: storageRoot, cleanup: done } = temporaryFolder();
+    try {
+      const storage = path.join(storageRoot, 'scores', 'synthetic-key');
+      const storageFor = (): EditorScoreStorage => ({ scoresFile: path.join(storage, 'scores.jsonl'), checkersDir: path.join(storage, 'checkers'), metaFile: path.join(storage, 'meta.json') });
+      const { spec, info, scoreMetaFile } = await resolveTrainingJob({ type: 'dimp', loss: 'dimp', epochs: 1 }, { workspaceFolder: workspace, settingsFor: () => ({ ...SETTINGS, scoreStorageFor: storageFor }) });
+      const before = tree(workspace);
+      const messages = await new Promise<WorkerToHostMessage[]>((resolve, reject) => {
+        const worker = new Worker(WORKER_SCRIPT, { workerData: { spec, scoreMetaFile } satisfies TrainingWorkerData });
+        const received: WorkerToHostMessage[] = [];
+        let cancelled = false;
+        worker.on('message', (m: WorkerToHostMessage) => {
+          received.push(m);
+          // The quality checker is saved by then; the diversity checker is being trained.
+          if (!cancelled && m.type === WorkerMessageType.event && m.event.type === 'score-progress' && m.event.stage === 'diversity-checker') {
+            cancelled = true;
+            worker.postMessage({ type: WorkerMessageType.cancel } satisfies HostToWorkerMessage);
+          }
+          if (m.type !== WorkerMessageType.event) void worker.terminate().then(() => resolve(received));
+        });
+        worker.on('error', reject);
+      });
+      const last = messages[messages.length - 1]!;
+      assert.ok(last.type === WorkerMessageType.failed && last.kind === 'cancelled', JSON.stringify(last));
+      assert.deepEqual(fs.readdirSync(storageRoot), [], 'the storage holds nothing');
+      assert.deepEqual(tree(workspace), before);
+      assert.ok(!fs.existsSync(info.runDir));
+    } finally {
+      done();
+    }
+  });
+
+  test('a bad dataset fails with a message naming the file, and writes nothing', async () => {
+    const before = tree(workspace);
+    const { messages } = await runInWorker({ type: 'dimp', loss: 'ce', synthetic: 'missing.jsonl' });
+    const last = messages[messages.length - 1]!;
+    assert.ok(last.type === WorkerMessageType.failed && last.kind === 'badInput', JSON.stringify(last));
+    assert.ok(last.type === WorkerMessageType.failed && last.message.includes('missing.jsonl'));
+    assert.deepEqual(tree(workspace), before);
+  });
+});
+
+describe('runTrainingJob', () => {
+  test('imp without scores, real rows or a quality model is a usage error', async () => {
+    const { dir, cleanup: done } = temporaryFolder();
+    try {
+      fs.copyFileSync(path.join(SAMPLE_DIR, 'synthetic.jsonl'), path.join(dir, 'synthetic.jsonl'));
+      const { spec } = await resolveTrainingJob({ type: 'dimp', loss: 'imp', synthetic: 'synthetic.jsonl' }, { workspaceFolder: dir, settingsFor });
+      await assert.rejects(runTrainingJob(spec), /imp training needs quality scores \(no stored scores\)/);
+      assert.deepEqual(fs.readdirSync(dir), ['synthetic.jsonl']);
+    } finally {
+      done();
+    }
+  });
+});
+
+describe('listRuns', () => {
+  test('lists finished runs on a synthetic file, newest first, and skips temporaries', async () => {
+    const outDir = path.join(workspace, 'runs');
+    fs.mkdirSync(temporarySibling(path.join(outDir, 'dimp-x')));
+    const runs = await listRuns(outDir, { synthetic: path.join(workspace, 'synthetic.jsonl') });
+    assert.deepEqual(
+      runs.map((r) => r.loss),
+      ['imp', 'dimp'],
+    );
+    assert.ok(runs.every((r) => r.validation && r.test && r.bestEpoch >= 1));
+    assert.deepEqual(await listRuns(outDir, { synthetic: path.join(workspace, 'other.jsonl') }), []);
+    assert.deepEqual(await listRuns(path.join(workspace, 'nowhere')), []);
+    assert.equal(await removeTemporarySiblings(path.join(outDir, 'dimp-x')), 1);
+  });
+
+  test('sweepJobTemporaries removes what a killed job left, and nothing else', async () => {
+    const { spec } = await resolveTrainingJob({ type: 'dimp', loss: 'dimp' }, { workspaceFolder: workspace, settingsFor });
+    const before = tree(workspace);
+    for (const output of jobOutputs(spec)) {
+      fs.mkdirSync(path.dirname(output), { recursive: true });
+      fs.writeFileSync(temporarySibling(output), 'partial');
+    }
+    assert.equal(await sweepJobTemporaries(spec), 4);
+    assert.deepEqual(tree(workspace), before);
+  });
+});
+
+describe('the panel state', () => {
+  test('keeps at most MAX_LOSS_POINTS loss points, spread over the whole run', () => {
+    const state = emptyTrainingState();
+    applyTrainingUpdate(state, { type: 'train-start', loss: 'dimp', epochs: 1, rows: 8, stepsPerEpoch: 10_000 });
+    for (let step = 1; step <= 10_000; step++) {
+      applyTrainingUpdate(state, { type: 'train-progress', epoch: 1, step, totalSteps: 10_000, loss: 1 / step, learningRate: 0.1, rowsPerSecond: 1, etaSeconds: 0 });
+    }
+    assert.ok(state.lossPoints.length <= MAX_LOSS_POINTS);
+    assert.ok(state.lossPoints.length > MAX_LOSS_POINTS / 2);
+    assert.equal(state.lossPoints[state.lossPoints.length - 1]!.x, 1);
+    assert.ok(state.lossPoints[0]!.x < 0.01);
+  });
+
+  test('a new job starts from a clean state but keeps the history table', () => {
+    const state = emptyTrainingState();
+    state.history = [{ runName: 'ce-1', runDir: '/r/ce-1', loss: 'ce', seed: 1, epochs: 2, bestEpoch: 2, validation: undefined, test: undefined, createdAt: '' }];
+    state.epochs.push({ epoch: 1, trainLoss: 1, trainCrossEntropy: 1, validation: undefined, test: undefined, weights: { edges: [0, null], counts: [1], mean: 1, min: 1, max: 1 } });
+    const job: TrainingJobInfo = { jobId: 'j', loss: 'dimp', syntheticFile: '/s.jsonl', validationFile: undefined, testFile: undefined, runDir: '/r/x', epochs: 2, outputs: [], startedAt: 0 };
+    applyTrainingUpdate(state, { type: JobUpdateType.started, job });
+    assert.equal(state.phase, 'preparing');
+    assert.equal(state.epochs.length, 0);
+    assert.equal(state.history.length, 1);
+    applyTrainingUpdate(state, { type: JobUpdateType.cancelled });
+    assert.equal(state.phase, 'cancelled');
+  });
+});
