@@ -139,12 +139,23 @@ async function main(): Promise<void> {
     // Warm-up (first runs allocate), then alternate so drift in machine load hits every side alike.
     for (const { session, feeds } of baselines) await session.session.run(feeds[0]!);
     for (const checker of checkers) await checker.predict([{ texts: ['warm up'] }]);
+    // CPU seconds of the whole process (every thread: main, workers, onnxruntime's pools) alongside the wall
+    // clock: on a machine shared with other work they vary far less, so they show the pipeline's own overhead.
+    const rawCpu: number[] = [];
+    const openCpu: number[] = [];
+    const timedCpu = async (work: () => Promise<number>, into: number[]): Promise<number> => {
+      const before = process.cpuUsage();
+      const seconds = await work();
+      const used = process.cpuUsage(before);
+      into.push((used.user + used.system) / 1e6);
+      return seconds;
+    };
     const rawSeconds: number[] = [];
     const openSeconds: number[] = [];
     const pipelineSeconds: number[] = [];
     for (let round = 0; round < rounds; round++) {
-      rawSeconds.push(await raw());
-      openSeconds.push(await openPipeline());
+      rawSeconds.push(await timedCpu(raw, rawCpu));
+      openSeconds.push(await timedCpu(openPipeline, openCpu));
       pipelineSeconds.push(await pipeline());
     }
     for (const { session } of baselines) await session.session.release();
@@ -176,6 +187,8 @@ async function main(): Promise<void> {
       `| the same through \`scoreSynthetic\`, which also starts both checkers' workers and sessions | ${(total(pipelineSeconds) / rounds).toFixed(2)} | ${rate(pipelineSeconds).toFixed(1)} |`,
       '',
       `**Ratio pipeline ÷ raw: ${ratio.toFixed(3)}** (median of ${rounds} rounds; target ≥ 0.85; per round: ${perRound(openSeconds)}).`,
+      `CPU seconds per round (all threads): raw ${(total(rawCpu) / rounds).toFixed(2)}, pipeline ${(total(openCpu) / rounds).toFixed(2)}: ` +
+        `ratio ${(total(rawCpu) / total(openCpu)).toFixed(3)}, what the pipeline adds in work whatever else the machine runs.`,
       `Starting both checkers (workers, tokenizers, sessions) adds ${startup.toFixed(2)} s per scoring run (median), once per file: ` +
         `${withStartup(rows).toFixed(2)} of raw at ${rows} rows, ${withStartup(10000).toFixed(2)} at 10,000.`,
       '',

@@ -297,6 +297,11 @@ describe('frozen encoder + head', () => {
       return true;
     });
     await assert.rejects(FrozenEncoder.open({ folder: encoder.dir, pooling: 'sentence_embedding', device: 'cpu', batchSize: 8 }), /pooling "sentence_embedding" needs a sentence_embedding output/);
+    const config = JSON.parse(readFileSync(path.join(encoder.dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    const wrongHidden = path.join(folder.dir, 'wrong-hidden');
+    await fs.cp(encoder.dir, wrongHidden, { recursive: true });
+    writeFileSync(path.join(wrongHidden, 'config.json'), JSON.stringify({ ...config, hidden_size: 768 }));
+    await assert.rejects(FrozenEncoder.open({ folder: wrongHidden, pooling: 'mean', device: 'cpu', batchSize: 8 }), /last_hidden_state has 64 values per token but config\.json says hidden_size 768/);
   });
 
   describe('trained with dimp on the sample', () => {

@@ -146,6 +146,15 @@ describe('transformer sequence classifiers', () => {
     }
   });
 
+  test('disposing a model while it predicts stops the prediction after the current batch', async () => {
+    const model = await loadClassifier(classifier.dir, 'cpu');
+    const many = Array.from({ length: 400 }, (_, i) => rows[i % rows.length]!);
+    let disposed: Promise<void> | undefined;
+    const prediction = model.predict(many, { batchSize: 4, onProgress: (done) => (disposed ??= done >= 8 ? model.dispose() : undefined) });
+    await assert.rejects(prediction, (error: unknown) => error instanceof DimpError && error.kind === 'cancelled');
+    await disposed;
+  });
+
   test('cancelling while the model opens rejects with "cancelled" and leaves nothing running', async () => {
     const files = await readTransformerFolder(classifier.dir, await readConfigJson(classifier.dir));
     for (const delay of [0, 5, 30]) {

@@ -90,7 +90,11 @@ export function planGraph(session: ModelSession, request: Pick<OpenRequest, 'tas
   }
   if (tokens.shape && tokens.shape.length !== 3) throw new DimpError('badModel', `${tokens.name} has shape [${tokens.shape.join(', ')}], expected [batch, sequence, hidden]`, where);
   if (pooling === 'mean' && !idTypes.has('attention_mask')) throw new DimpError('badModel', 'mean pooling needs the attention_mask input, which the graph does not take; use --pooling cls', where);
-  const width = dimension(tokens, 2) ?? (typeof config.hidden_size === 'number' ? config.hidden_size : undefined);
+  const declared = dimension(tokens, 2);
+  if (declared !== undefined && typeof config.hidden_size === 'number' && declared !== config.hidden_size) {
+    throw new DimpError('badModel', `the graph's ${tokens.name} has ${declared} values per token but config.json says hidden_size ${config.hidden_size}`, where);
+  }
+  const width = declared ?? (typeof config.hidden_size === 'number' ? config.hidden_size : undefined);
   return { idTypes, output: tokens, pooling, width, fixedBatch, fixedLength };
 }
 

@@ -134,9 +134,10 @@ export class TransformerWorkerHost {
     });
   }
 
-  /** Releases the session (after the batch in progress, if any) and ends the worker. */
+  /** Stops any run in progress (after its current batch), releases the session and ends the worker. */
   async dispose(): Promise<void> {
     if (!this.stopped) {
+      this.cancelPending();
       const id = this.nextId++;
       try {
         await this.request({ type: TransformerMessage.close, id }, id, false);
@@ -157,12 +158,7 @@ export class TransformerWorkerHost {
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<never>((_, reject) => {
       onAbort = () => {
-        for (const [id, waiting] of this.pending) {
-          if (waiting.cancellable && !this.stopped) this.worker.postMessage({ type: TransformerMessage.cancel, id });
-          waiting.reject(cancelledError());
-        }
-        this.pending.clear();
-        this.worker.unref();
+        this.cancelPending();
         reject(cancelledError());
       };
       signal.addEventListener('abort', onAbort, { once: true });
@@ -173,6 +169,16 @@ export class TransformerWorkerHost {
     } finally {
       signal.removeEventListener('abort', onAbort!);
     }
+  }
+
+  /** Tells the worker to stop every run in flight and rejects everything awaited with the cancellation error. */
+  private cancelPending(): void {
+    for (const [id, waiting] of this.pending) {
+      if (waiting.cancellable && !this.stopped) this.worker.postMessage({ type: TransformerMessage.cancel, id });
+      waiting.reject(cancelledError());
+    }
+    this.pending.clear();
+    this.worker.unref();
   }
 
   private request(message: TransformerRequest, id: number, cancellable: boolean, onProgress?: (done: number) => void): Promise<TransformerReply> {
