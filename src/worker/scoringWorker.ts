@@ -124,7 +124,7 @@ async function score(job: ScoreJob): Promise<ScoredFile> {
   await writeScores(job.storage.scoresFile, scores);
   await writeFileAtomic(job.storage.metaFile, JSON.stringify(meta, null, 2) + '\n');
   // The meta file now names the new checkers; earlier ones are no longer used.
-  for (const entry of await fs.readdir(job.storage.checkersDir)) {
+  for (const entry of await fs.readdir(job.storage.checkersDir).catch(() => [])) {
     if (entry !== path.basename(checkersDir)) await fs.rm(path.join(job.storage.checkersDir, entry), { recursive: true, force: true });
   }
   return { ...(await scoredFile(scores, meta, job.storage, job.runsDir, scores.rows.length, synthetic.problems.length)), labelSource: data.labelSource };

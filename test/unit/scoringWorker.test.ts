@@ -126,6 +126,16 @@ describe('the scoring worker', () => {
     assert.notDeepEqual(now, old);
   });
 
+  test('scores with given checker models instead of training them', async () => {
+    const trained = JSON.parse(fs.readFileSync(storage.metaFile, 'utf8')) as ScoreMeta;
+    // Another file's storage, as when a big file is scored with the checkers trained on a smaller one.
+    const other: ScoreStorage = { scoresFile: path.join(dir, 'other', 'scores.jsonl'), checkersDir: path.join(dir, 'other', 'checkers'), metaFile: path.join(dir, 'other', 'meta.json') };
+    const { scored } = await run({ ...scoreJob(), real: undefined, qualityModel: trained.qualityModel, diversityModel: trained.diversityModel, storage: other });
+    assert.equal(scored!.scoredRows, 600);
+    assert.equal((JSON.parse(fs.readFileSync(other.metaFile, 'utf8')) as ScoreMeta).qualityModel, trained.qualityModel);
+    assert.equal(fs.existsSync(other.checkersDir), false, 'nothing trained');
+  });
+
   test('reports bad input as an error the user can act on', async () => {
     const missing = path.join(dir, 'missing.jsonl');
     await assert.rejects(run({ ...scoreJob(), synthetic: { path: missing } }), (error: unknown) => error instanceof ScoringJobError && error.kind === 'badInput' && error.message.includes(missing));
