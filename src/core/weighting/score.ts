@@ -4,7 +4,7 @@ import type { EventSink } from '../../protocol/events';
 import type { Dataset, Row } from '../data/dataset';
 import type { LabelMap } from '../data/labels';
 import { DimpError, throwIfCancelled } from '../errors';
-import { writeLinesAtomic, writeFolderAtomic } from '../io/atomic';
+import { pathExists, temporarySibling, writeFolderAtomic, writeLinesAtomic } from '../io/atomic';
 import { loadClassifier, writeNgramModelFiles, type LoadedClassifier } from '../model/modelFolder';
 import type { DeviceChoice } from '../runtime/onnxRuntime';
 import { trainEncoderHead, type EncoderHeadSettings } from '../train/encoderHeadTraining';
@@ -92,7 +92,7 @@ async function trainAndSaveChecker(
       { signal: request.signal, onEvent },
     );
     await trained.save(target, request.labelMap, { dimp_checker: { ...about, settings: request.checkerEncoder } });
-    onEvent?.({ type: 'score-progress', stage: `${name}-checker`, done: rows.length, total: rows.length, message: `${name} checker saved to ${target}` });
+    onEvent?.({ type: 'score-progress', stage: `${name}-checker`, done: rows.length, total: rows.length, message: `${name} checker trained` });
     return target;
   }
   const trained = await trainNgram(
@@ -105,7 +105,7 @@ async function trainAndSaveChecker(
       dimp_checker: { ...about, settings: request.checkerSettings },
     }),
   );
-  onEvent?.({ type: 'score-progress', stage: `${name}-checker`, done: rows.length, total: rows.length, message: `${name} checker saved to ${target}` });
+  onEvent?.({ type: 'score-progress', stage: `${name}-checker`, done: rows.length, total: rows.length, message: `${name} checker trained` });
   return target;
 }
 
@@ -123,6 +123,28 @@ function checkLabels(model: LoadedClassifier, labelMap: LabelMap): void {
  * (in-sample), as the reference code does: out-of-fold scoring makes d tiny for hard rows.
  */
 export async function scoreSynthetic(request: ScoreRequest): Promise<Scores> {
+  // Checkers are trained into a staging folder and replace the previous ones only once every row is
+  // scored, so a cancelled or failed run leaves the old checkers beside the old scores.
+  const staging = temporarySibling(request.checkersDir);
+  try {
+    const scores = await scoreWithCheckersIn({ ...request, checkersDir: staging }, (folder) =>
+      folder.startsWith(staging) ? path.join(request.checkersDir, path.relative(staging, folder)) : folder,
+    );
+    for (const name of ['quality', 'diversity']) {
+      const staged = path.join(staging, name);
+      if (!(await pathExists(staged))) continue;
+      const final = path.join(request.checkersDir, name);
+      await fs.mkdir(request.checkersDir, { recursive: true });
+      await fs.rm(final, { recursive: true, force: true });
+      await fs.rename(staged, final);
+    }
+    return scores;
+  } finally {
+    await fs.rm(staging, { recursive: true, force: true });
+  }
+}
+
+async function scoreWithCheckersIn(request: ScoreRequest, finalFolder: (folder: string) => string): Promise<Scores> {
   const { synthetic, labelMap, signal, onEvent } = request;
   if (synthetic.rows.length === 0) throw new DimpError('badInput', 'no usable rows to score', { file: synthetic.file });
   let qualityFolder = request.qualityModel;
@@ -176,8 +198,8 @@ export async function scoreSynthetic(request: ScoreRequest): Promise<Scores> {
         synthetic: path.resolve(synthetic.file),
         real: request.real && path.resolve(request.real.file),
         labels: [...labelMap.names],
-        qualityChecker: `${quality.description} at ${quality.folder}`,
-        diversityChecker: `${diversity.description} at ${diversity.folder}`,
+        qualityChecker: `${quality.description} at ${finalFolder(quality.folder)}`,
+        diversityChecker: `${diversity.description} at ${finalFolder(diversity.folder)}`,
         provider: quality.provider,
         ...(diversity.provider !== quality.provider ? { diversityProvider: diversity.provider } : {}),
         guards: request.guards,
