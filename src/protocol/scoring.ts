@@ -16,7 +16,7 @@ import type { LogEvent, ScoreProgressEvent } from './events';
 export interface ScoreStorage {
   /** The scores file, in the CLI's format (a header line, then one row per line keyed by row id). */
   scoresFile: string;
-  /** The trained checkers, reused to rescore changed rows. */
+  /** The trained checkers (one folder per scoring, the current one named in the meta file), reused to rescore changed rows. */
   checkersDir: string;
   /** Field mapping and provenance of the scores (`ScoreMeta`). */
   metaFile: string;

@@ -91,29 +91,42 @@ async function score(job: ScoreJob): Promise<ScoredFile> {
   );
   onEvent({ type: 'log', level: 'info', message: `labels (${data.labelSource}): ${data.labelMap.names.join(', ')}` });
   const synthetic = data.synthetic!;
-  const scores = await scoreSynthetic({
-    synthetic,
-    real: data.real,
-    labelMap: data.labelMap,
-    qualityModel: job.qualityModel,
-    diversityModel: job.diversityModel,
-    checkersDir: job.storage.checkersDir,
-    checkerSettings: job.checkerSettings,
-    seed: job.seed,
-    guards: job.guards,
-    device: job.device,
-    signal: abort.signal,
-    onEvent,
-  });
+  // Checkers go to a folder of their own, so the stored scores keep theirs until this scoring is stored
+  // (the core replaces a checker folder as soon as that checker is trained).
+  const checkersDir = path.join(job.storage.checkersDir, Date.now().toString(36));
+  let scores: Scores;
+  try {
+    scores = await scoreSynthetic({
+      synthetic,
+      real: data.real,
+      labelMap: data.labelMap,
+      qualityModel: job.qualityModel,
+      diversityModel: job.diversityModel,
+      checkersDir,
+      checkerSettings: job.checkerSettings,
+      seed: job.seed,
+      guards: job.guards,
+      device: job.device,
+      signal: abort.signal,
+      onEvent,
+    });
+  } catch (error) {
+    await fs.rm(checkersDir, { recursive: true, force: true });
+    throw error;
+  }
   onEvent({ type: 'score-progress', stage: 'write', done: 0, total: scores.rows.length, message: 'storing scores' });
   const meta: ScoreMeta = {
     synthetic: path.resolve(job.synthetic.path),
     fields: synthetic.fields,
-    qualityModel: job.qualityModel ?? path.join(job.storage.checkersDir, 'quality'),
-    diversityModel: job.diversityModel ?? path.join(job.storage.checkersDir, 'diversity'),
+    qualityModel: job.qualityModel ?? path.join(checkersDir, 'quality'),
+    diversityModel: job.diversityModel ?? path.join(checkersDir, 'diversity'),
   };
   await writeScores(job.storage.scoresFile, scores);
   await writeFileAtomic(job.storage.metaFile, JSON.stringify(meta, null, 2) + '\n');
+  // The meta file now names the new checkers; earlier ones are no longer used.
+  for (const entry of await fs.readdir(job.storage.checkersDir).catch(() => [])) {
+    if (entry !== path.basename(checkersDir)) await fs.rm(path.join(job.storage.checkersDir, entry), { recursive: true, force: true });
+  }
   return { ...(await scoredFile(scores, meta, job.storage, job.runsDir, scores.rows.length, synthetic.problems.length)), labelSource: data.labelSource };
 }
 

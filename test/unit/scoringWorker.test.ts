@@ -8,7 +8,7 @@ import { readScores } from '../../src/core/weighting/score';
 import { ScoreTable } from '../../src/core/weighting/scoreTable';
 import { DEFAULT_WEIGHT_GUARDS } from '../../src/core/weighting/weights';
 import { ScoringJobError, startScoringJob } from '../../src/extension/scoring/scoringWorkerClient';
-import type { ScoreJob, ScoreStorage, ScoringJob } from '../../src/protocol/scoring';
+import type { ScoreJob, ScoreMeta, ScoreStorage, ScoringJob } from '../../src/protocol/scoring';
 import type { ScoreProgressEvent } from '../../src/protocol/events';
 import { SAMPLE_DIR, temporaryFolder } from './helpers';
 
@@ -62,7 +62,8 @@ describe('the scoring worker', () => {
     assert.deepEqual(scored.fields, { text: ['sentence'], label: 'label' });
     assert.match(scored.qualityChecker, /trained on real_train\.jsonl$/);
     assert.ok(events.some((e) => e.stage === 'quality-checker') && events.some((e) => e.stage === 'score'), 'progress from every stage');
-    assert.ok(fs.existsSync(path.join(storage.checkersDir, 'quality', 'model.onnx')));
+    const meta = JSON.parse(fs.readFileSync(storage.metaFile, 'utf8')) as ScoreMeta;
+    assert.ok(fs.existsSync(path.join(meta.qualityModel, 'model.onnx')), 'the trained checkers are stored for rescoring');
   });
 
   test('rescoring scores only the rows that changed, keeps the others at their new lines, and drops rows gone from the file', async () => {
@@ -107,12 +108,32 @@ describe('the scoring worker', () => {
     assert.equal(fs.readFileSync(curated, 'utf8').trim().split('\n').length + fs.readFileSync(rejected, 'utf8').trim().split('\n').length, 600);
   });
 
-  test('reports cancellation as such and stores nothing new', async () => {
+  test('reports cancellation as such, and keeps the stored scores and their checkers', async () => {
     const before = fs.statSync(storage.scoresFile).mtimeMs;
-    const running = startScoringJob(WORKER, scoreJob());
-    setTimeout(() => running.cancel(), 200);
+    const checkers = fs.readdirSync(storage.checkersDir);
+    // Cancelled as soon as the quality checker starts training.
+    const running = startScoringJob(WORKER, scoreJob(), { onProgress: (event) => event.stage === 'quality-checker' && running.cancel() });
     await assert.rejects(running.done, (error: unknown) => error instanceof ScoringJobError && error.kind === 'cancelled');
     assert.equal(fs.statSync(storage.scoresFile).mtimeMs, before);
+    assert.deepEqual(fs.readdirSync(storage.checkersDir), checkers);
+  });
+
+  test('a new scoring replaces the stored checkers only once its scores are stored', async () => {
+    const old = fs.readdirSync(storage.checkersDir);
+    await run(scoreJob());
+    const now = fs.readdirSync(storage.checkersDir);
+    assert.equal(now.length, 1);
+    assert.notDeepEqual(now, old);
+  });
+
+  test('scores with given checker models instead of training them', async () => {
+    const trained = JSON.parse(fs.readFileSync(storage.metaFile, 'utf8')) as ScoreMeta;
+    // Another file's storage, as when a big file is scored with the checkers trained on a smaller one.
+    const other: ScoreStorage = { scoresFile: path.join(dir, 'other', 'scores.jsonl'), checkersDir: path.join(dir, 'other', 'checkers'), metaFile: path.join(dir, 'other', 'meta.json') };
+    const { scored } = await run({ ...scoreJob(), real: undefined, qualityModel: trained.qualityModel, diversityModel: trained.diversityModel, storage: other });
+    assert.equal(scored!.scoredRows, 600);
+    assert.equal((JSON.parse(fs.readFileSync(other.metaFile, 'utf8')) as ScoreMeta).qualityModel, trained.qualityModel);
+    assert.equal(fs.existsSync(other.checkersDir), false, 'nothing trained');
   });
 
   test('reports bad input as an error the user can act on', async () => {

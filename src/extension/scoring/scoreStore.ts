@@ -31,8 +31,7 @@ export class ScoreStore implements vscode.Disposable {
   private readonly running = new Set<RunningJob>();
   /** Fires with a file's uri when its scores appear or change. */
   readonly onDidChange = this.changed.event;
-  /** The file scored or loaded last: what the samples view shows when no scored file is active. */
-  lastFile: vscode.Uri | undefined;
+  private lastScored: vscode.Uri | undefined;
 
   constructor(
     private readonly storageRoot: string,
@@ -68,8 +67,16 @@ export class ScoreStore implements vscode.Disposable {
     return this.running.size;
   }
 
-  /** Takes a worker's result as the file's scores. */
-  accept(uri: vscode.Uri, scored: ScoredFile): FileScores {
+  /**
+   * The file scored last (or, before any scoring, loaded first) whose scores are in memory: what the samples
+   * view and Export use when no scored file is active. Reloads in the background do not change it.
+   */
+  get lastFile(): vscode.Uri | undefined {
+    return this.lastScored;
+  }
+
+  /** Takes a worker's result as the file's scores; `scoredNow` for a score or rescore job, false for a load. */
+  accept(uri: vscode.Uri, scored: ScoredFile, scoredNow = true): FileScores {
     const table = ScoreTable.fromColumns(scored.table);
     const scores: FileScores = {
       uri,
@@ -79,7 +86,7 @@ export class ScoreStore implements vscode.Disposable {
       provenance: { qualityChecker: scored.qualityChecker, diversityChecker: scored.diversityChecker, provider: scored.provider, dimpRun: scored.dimpRun },
     };
     this.files.set(uri.toString(), scores);
-    this.lastFile = uri;
+    if (scoredNow || !this.lastScored) this.lastScored = uri;
     this.changed.fire(uri);
     return scores;
   }
@@ -111,7 +118,7 @@ export class ScoreStore implements vscode.Disposable {
     const project = await projectFor(uri).catch(() => undefined);
     const { done } = this.run({ kind: 'load', synthetic: uri.fsPath, storage, runsDir: project?.runsDir });
     const result = await done;
-    return result.scored && !this.files.has(uri.toString()) ? this.accept(uri, result.scored) : this.files.get(uri.toString());
+    return result.scored && !this.files.has(uri.toString()) ? this.accept(uri, result.scored, false) : this.files.get(uri.toString());
   }
 
   /**

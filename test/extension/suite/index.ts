@@ -12,6 +12,7 @@ import { parseLineState } from '../../../src/core/view/lineRows';
 import { formatScore } from '../../../src/core/view/weightHeat';
 import { readScores, type RowScore } from '../../../src/core/weighting/score';
 import type { DimpCuratorApi } from '../../../src/extension/extension';
+import type { ScoreMeta } from '../../../src/protocol/scoring';
 import { runRegisteredTests, test } from './harness';
 import { registerTrainingTests } from './training';
 
@@ -363,10 +364,10 @@ test('a file over 50 MB is scored from disk and listed in the samples view; edit
   }
   writeFileSync(big.fsPath, lines.join('\n') + '\n');
   await assert.rejects(Promise.resolve(vscode.workspace.openTextDocument(big)), 'VS Code does not give extensions files this large');
-  const checkers = api.storageFor(syntheticUri()).checkersDir;
+  const checkers = JSON.parse(readFileSync(api.storageFor(syntheticUri()).metaFile, 'utf8')) as ScoreMeta;
   const settings = vscode.workspace.getConfiguration('dimpCurator');
-  await settings.update('qualityModel', path.join(checkers, 'quality'), vscode.ConfigurationTarget.Workspace);
-  await settings.update('diversityModel', path.join(checkers, 'diversity'), vscode.ConfigurationTarget.Workspace);
+  await settings.update('qualityModel', checkers.qualityModel, vscode.ConfigurationTarget.Workspace);
+  await settings.update('diversityModel', checkers.diversityModel, vscode.ConfigurationTarget.Workspace);
   try {
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     await vscode.commands.executeCommand('dimpCurator.scoreSyntheticData', big);
