@@ -4,6 +4,7 @@
  * it never imports vscode. Cancel arrives as a message and aborts the core's signal, so the core removes
  * its partial outputs before the worker reports the cancellation.
  */
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { DimpError } from '../core/errors';
@@ -42,6 +43,11 @@ async function main({ spec, scoreMetaFile }: TrainingWorkerData): Promise<void> 
         diversityModel: spec.diversityModel ?? path.join(checkersDir, 'diversity'),
       };
       await writeFileAtomic(scoreMetaFile, JSON.stringify(meta, null, 2) + '\n');
+      // The meta file now names these checkers; those of earlier scorings are no longer used.
+      const root = path.dirname(checkersDir);
+      for (const entry of await fs.readdir(root).catch(() => [])) {
+        if (entry !== path.basename(checkersDir)) await fs.rm(path.join(root, entry), { recursive: true, force: true });
+      }
     };
     const run = await runTrainingJob(spec, { signal: controller.signal, onEvent, onScored });
     post({

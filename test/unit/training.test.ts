@@ -202,6 +202,11 @@ describe('the training worker', () => {
       assert.equal(resolved.spec.scoresFile, path.join(storage, 'scores.jsonl'));
       assert.equal(resolved.scoreMetaFile, path.join(storage, 'meta.json'));
       assert.ok(resolved.info.outputs.includes(path.join(storage, 'meta.json')));
+      // Checkers of each scoring go to a folder of their own, as Score Synthetic Data does; earlier ones go
+      // once the new scores are stored.
+      const checkersDir = resolved.spec.checkersDir!;
+      assert.equal(path.dirname(checkersDir), path.join(storage, 'checkers'));
+      fs.mkdirSync(path.join(storage, 'checkers', 'earlier', 'quality'), { recursive: true });
       const messages = await new Promise<WorkerToHostMessage[]>((resolve, reject) => {
         const worker = new Worker(WORKER_SCRIPT, { workerData: { spec: resolved.spec, scoreMetaFile: resolved.scoreMetaFile } satisfies TrainingWorkerData });
         const received: WorkerToHostMessage[] = [];
@@ -216,8 +221,9 @@ describe('the training worker', () => {
       const meta = JSON.parse(fs.readFileSync(path.join(storage, 'meta.json'), 'utf8')) as ScoreMeta;
       assert.equal(meta.synthetic, path.join(workspace, 'synthetic.jsonl'));
       assert.deepEqual(meta.fields.text, ['sentence']);
-      assert.equal(meta.qualityModel, path.join(storage, 'checkers', 'quality'));
-      assert.ok(fs.existsSync(path.join(storage, 'checkers', 'diversity', 'model.onnx')));
+      assert.equal(meta.qualityModel, path.join(checkersDir, 'quality'));
+      assert.ok(fs.existsSync(path.join(checkersDir, 'diversity', 'model.onnx')));
+      assert.deepEqual(fs.readdirSync(path.join(storage, 'checkers')), [path.basename(checkersDir)]);
       assert.equal((await readScores(path.join(storage, 'scores.jsonl'))).rows.length, 4000);
       fs.rmSync(resolved.info.runDir, { recursive: true });
     } finally {

@@ -191,7 +191,9 @@ export async function resolveTrainingJob(
     diversityModel,
     labels,
     scoresFile: definition.scores ? fromBase(definition.scores) : (storage?.scoresFile ?? defaultScoresFile(synthetic.path)),
-    checkersDir: storage?.checkersDir,
+    // As Score Synthetic Data does: checkers of each scoring in a folder of their own, so the stored
+    // scores keep theirs until the new scores are stored.
+    checkersDir: storage && definition.loss !== 'ce' ? path.join(storage.checkersDir, now.getTime().toString(36)) : undefined,
     settings: tuned.settings,
     checkerSettings: tuned.checkerSettings,
     seed: tuned.seed,
