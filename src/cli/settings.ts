@@ -20,6 +20,7 @@ export const TRAINING_OPTIONS: Record<string, OptionSpec> = {
   seed: { type: 'string', value: 'N', description: 'random seed; same seed and data give the same result (default 1)' },
   epsilon: { type: 'string', value: 'X', description: `smallest weight denominator (default ${DEFAULT_WEIGHT_GUARDS.epsilon})` },
   'max-weight': { type: 'string', value: 'X', description: 'cap on every weight (default: none)' },
+  'max-grad-norm': { type: 'string', value: 'X', description: `clip each step's gradient L2 norm at X, or none (default ${DEFAULT_CLASSIFIER_SETTINGS.maxGradNorm})` },
 };
 
 function charNgramsFlag(context: CommandContext): [number, number] | null | undefined {
@@ -48,7 +49,18 @@ export function classifierSettings(context: CommandContext): NgramSettings {
     batchSize: numberFlag(context.values, 'batch-size', { min: 1, max: 65536, integer: true }) ?? t.batchSize ?? DEFAULT_CLASSIFIER_SETTINGS.batchSize,
     learningRate: numberFlag(context.values, 'lr', { min: 1e-9, max: 100 }) ?? t.learningRate ?? DEFAULT_CLASSIFIER_SETTINGS.learningRate,
     dim: numberFlag(context.values, 'dim', { min: 1, max: 4096, integer: true }) ?? t.dim ?? DEFAULT_CLASSIFIER_SETTINGS.dim,
+    maxGradNorm: firstDefined(maxGradNormFlag(context), t.maxGradNorm, DEFAULT_CLASSIFIER_SETTINGS.maxGradNorm),
   };
+}
+
+/** The first value that is not undefined: null ("none") counts as set, unlike with `??`. */
+function firstDefined<T>(...values: (T | undefined)[]): T {
+  return values.find((v) => v !== undefined) as T;
+}
+
+function maxGradNormFlag(context: CommandContext): number | null | undefined {
+  if (stringFlag(context.values, 'max-grad-norm') === 'none') return null;
+  return numberFlag(context.values, 'max-grad-norm', { min: 1e-9 });
 }
 
 /** The checkers' settings: the config's `checkers` section over the checker defaults. */

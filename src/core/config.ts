@@ -21,6 +21,8 @@ export interface TrainingConfig {
   epsilon?: number;
   /** Largest weight; null or absent for none. */
   maxWeight?: number | null;
+  /** Clip each step's gradient L2 norm at this value; null for none; absent for the default (1). */
+  maxGradNorm?: number | null;
 }
 
 /** A frozen transformer encoder to train heads on (`--encoder`); paths are relative to the config file. */
