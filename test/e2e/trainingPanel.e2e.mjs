@@ -7,63 +7,24 @@
 //
 // The sample trains in about a second; the workspace's dimp.config.json asks for more epochs
 // (DIMP_E2E_EPOCHS, default 300) so that "mid-run" lasts long enough to be seen.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { provisionVscodeHost } from '../extension/vscodeHost.mjs';
+import { freePort, launchChromium, provisionVscodeHost, startVscodeServer, stopProcessGroup } from '../extension/vscodeHost.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const outputDir = path.join(repoRoot, 'test-output', 'e2e');
 const EPOCHS = Number(process.env.DIMP_E2E_EPOCHS ?? 300);
 const TOTAL_TIMEOUT_MS = Number(process.env.DIMP_E2E_TIMEOUT_MS ?? 6 * 60_000);
-const CHROMIUM = process.env.DIMP_CHROMIUM ?? '/usr/bin/chromium';
 const started = Date.now();
 const log = (message) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${message}`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
-async function waitForServer(url, server, deadline) {
-  while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`the VS Code server exited with ${server.exitCode} before it listened`);
-    try {
-      if ((await fetch(url)).status < 500) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(250);
-  }
-  throw new Error(`the VS Code server did not answer at ${url}`);
-}
 
 /** Stops a process started with `detached: true` and its process group (the server's extension host). */
-async function stop(child) {
-  if (!child) return;
-  const signalGroup = (signal) => {
-    try {
-      process.kill(-child.pid, signal);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (!signalGroup('SIGTERM')) return;
-  for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(100)) if (!signalGroup(0)) return;
-  signalGroup('SIGKILL');
-}
 
 /** The sample with more epochs, so that the run lasts long enough to watch. */
 function makeWorkspace(dir) {
@@ -189,37 +150,11 @@ async function main() {
     const port = await freePort();
     log(`starting the VS Code server on 127.0.0.1:${port}`);
     const serverLog = path.join(temp, 'server.log');
-    server = spawn(
-      host.node,
-      [
-        host.serverMain,
-        '--host', '127.0.0.1',
-        '--port', String(port),
-        '--without-connection-token',
-        '--accept-server-license-terms',
-        '--enable-smoke-test-driver',
-        '--telemetry-level', 'off',
-        '--disable-workspace-trust',
-        '--server-data-dir', dirs['server-data'],
-        '--user-data-dir', dirs['user-data'],
-        '--extensions-dir', dirs.extensions,
-      ],
-      { env, cwd: dirs.workspace, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const appendServerLog = (chunk) => writeFileSync(serverLog, chunk, { flag: 'a' });
-    server.stdout.on('data', appendServerLog);
-    server.stderr.on('data', appendServerLog);
-    await waitForServer(`http://127.0.0.1:${port}/version`, server, Date.now() + 60_000);
+    server = await startVscodeServer(host, { port, serverData: dirs['server-data'], userData: dirs['user-data'], extensions: dirs.extensions, workspace: dirs.workspace, env, logFile: serverLog });
 
     const payload = JSON.stringify([['extensionDevelopmentPath', `vscode-remote://127.0.0.1:${port}${repoRoot}`]]);
     const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(dirs.workspace)}&payload=${encodeURIComponent(payload)}`;
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      env: { ...env },
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium({ ...env });
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 }, colorScheme: 'dark' });
     page.on('console', (message) => {
       if (/Content[- ]Security[- ]Policy/i.test(message.text())) cspViolations.push(message.text());
@@ -359,7 +294,7 @@ async function main() {
     }
   } finally {
     await browser?.close().catch(() => undefined);
-    await stop(server);
+    await stopProcessGroup(server);
     if (process.env.DIMP_KEEP_TEST_FOLDER === '1') log(`kept ${temp}`);
     else rmSync(temp, { recursive: true, force: true, maxRetries: 3 });
   }

@@ -4,47 +4,20 @@
 // results. Prints one line per test and a closing `N passed, N failed`; exits non-zero on any failure or
 // on a timeout. Everything it starts is stopped by PID; its HOME, XDG folders and TMPDIR are a temporary
 // folder that is removed afterwards (kept with DIMP_KEEP_TEST_FOLDER=1).
-import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { provisionVscodeHost } from './vscodeHost.mjs';
+import { CHROMIUM, freePort, launchChromium, provisionVscodeHost, startVscodeServer, stopProcessGroup } from './vscodeHost.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TOTAL_TIMEOUT_MS = Number(process.env.DIMP_EXTENSION_TEST_TIMEOUT_MS ?? 8 * 60_000);
-const CHROMIUM = process.env.DIMP_CHROMIUM ?? '/usr/bin/chromium';
 const started = Date.now();
 const log = (message) => console.log(`[extension tests ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${message}`);
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitForServer(url, server, deadline) {
-  while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`the VS Code server exited with ${server.exitCode} before it listened`);
-    try {
-      const response = await fetch(url);
-      if (response.status < 500) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(250);
-  }
-  throw new Error(`the VS Code server did not answer at ${url}`);
-}
 
 /** Files under `dir` whose name ends in `suffix`, newest last. */
 function findFiles(dir, suffix) {
@@ -71,23 +44,6 @@ function makeWorkspace(dir) {
 }
 
 /** Stops a process started with `detached: true` and the process group it leads (the server's extension host). */
-async function stop(child, name) {
-  if (!child) return;
-  const signalGroup = (signal) => {
-    try {
-      process.kill(-child.pid, signal);
-      return true;
-    } catch (error) {
-      if (error.code !== 'ESRCH') log(`could not signal the ${name} (pid ${child.pid}): ${error.message}`);
-      return false;
-    }
-  };
-  if (!signalGroup('SIGTERM')) return;
-  for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(100)) {
-    if (!signalGroup(0)) return;
-  }
-  signalGroup('SIGKILL');
-}
 
 async function main() {
   const extensionTests = path.join(repoRoot, 'out', 'test', 'extension', 'suite', 'index.js');
@@ -137,7 +93,7 @@ async function main() {
   // Ctrl-C or a CI timeout: stop what was started (the server runs in its own process group) before exiting.
   const onSignal = (signal) => {
     log(`${signal}: stopping the VS Code server and the browser`);
-    Promise.allSettled([browser?.close(), stop(server, 'VS Code server')]).finally(() => {
+    Promise.allSettled([browser?.close(), stopProcessGroup(server, (error) => log(`could not signal the VS Code server (pid ${server.pid}): ${error.message}`))]).finally(() => {
       rmSync(temp, { recursive: true, force: true, maxRetries: 3 });
       process.exit(130);
     });
@@ -150,27 +106,7 @@ async function main() {
   try {
     log(`starting the VS Code server on 127.0.0.1:${port}`);
     const serverLog = path.join(temp, 'server.log');
-    server = spawn(
-      host.node,
-      [
-        host.serverMain,
-        '--host', '127.0.0.1',
-        '--port', String(port),
-        '--without-connection-token',
-        '--accept-server-license-terms',
-        '--enable-smoke-test-driver',
-        '--telemetry-level', 'off',
-        '--disable-workspace-trust',
-        '--server-data-dir', dirs.serverData,
-        '--user-data-dir', dirs.userData,
-        '--extensions-dir', dirs.extensions,
-      ],
-      { env, cwd: dirs.workspace, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const appendServerLog = (chunk) => writeFileSync(serverLog, chunk, { flag: 'a' });
-    server.stdout.on('data', appendServerLog);
-    server.stderr.on('data', appendServerLog);
-    await waitForServer(`http://127.0.0.1:${port}/version`, server, Date.now() + 60_000);
+    server = await startVscodeServer(host, { port, serverData: dirs.serverData, userData: dirs.userData, extensions: dirs.extensions, workspace: dirs.workspace, env, logFile: serverLog });
 
     const remote = (p) => `vscode-remote://127.0.0.1:${port}${p}`;
     const payload = JSON.stringify([
@@ -179,13 +115,7 @@ async function main() {
     ]);
     const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(dirs.workspace)}&payload=${encodeURIComponent(payload)}`;
     log('opening the workbench in headless Chromium; the extension host runs the tests');
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      env: { ...env, HOME: dirs.home },
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium({ ...env, HOME: dirs.home });
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     page.on('pageerror', (error) => log(`workbench error: ${error.message}`));
     await page.goto(url);
@@ -224,7 +154,7 @@ async function main() {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await browser?.close().catch(() => undefined);
-    await stop(server, 'VS Code server');
+    await stopProcessGroup(server, (error) => log(`could not signal the VS Code server (pid ${server.pid}): ${error.message}`));
     if (process.env.DIMP_KEEP_TEST_FOLDER === '1') log(`kept ${temp}`);
     else rmSync(temp, { recursive: true, force: true, maxRetries: 3 });
   }

@@ -4,6 +4,7 @@
 // does not work offline; the npm registry does.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import * as path from 'node:path';
 
 /** Exact versions, so every machine tests against the same VS Code (1.139.1 inside code-server 4.139.1). */
@@ -92,4 +93,101 @@ export async function provisionVscodeHost(cacheDir, log) {
   if (!existsSync(host.serverMain)) throw new Error(`${CODE_SERVER_PACKAGE} installed, but ${host.serverMain} is missing`);
   writeFileSync(stampFile, JSON.stringify(wanted));
   return host;
+}
+
+/** Debian's Chromium, or the browser named by DIMP_CHROMIUM. */
+export const CHROMIUM = process.env.DIMP_CHROMIUM ?? '/usr/bin/chromium';
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForServer(url, server, deadline) {
+  while (Date.now() < deadline) {
+    if (server.exitCode !== null) throw new Error(`the VS Code server exited with ${server.exitCode} before it listened`);
+    try {
+      if ((await fetch(url)).status < 500) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(250);
+  }
+  throw new Error(`the VS Code server did not answer at ${url}`);
+}
+
+/**
+ * Starts the VS Code server of `host` on 127.0.0.1:`port` with private data folders, in its own process
+ * group (so `stopProcessGroup` also ends its extension host), its output appended to `logFile`; resolves
+ * once it answers.
+ */
+export async function startVscodeServer(host, { port, serverData, userData, extensions, workspace, env, logFile }) {
+  const server = spawn(
+    host.node,
+    [
+      host.serverMain,
+      '--host', '127.0.0.1',
+      '--port', String(port),
+      '--without-connection-token',
+      '--accept-server-license-terms',
+      '--enable-smoke-test-driver',
+      '--telemetry-level', 'off',
+      '--disable-workspace-trust',
+      '--server-data-dir', serverData,
+      '--user-data-dir', userData,
+      '--extensions-dir', extensions,
+    ],
+    { env, cwd: workspace, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const appendLog = (chunk) => {
+    try {
+      writeFileSync(logFile, chunk, { flag: 'a' });
+    } catch {
+      // The temporary folder can be gone while the server shuts down; its last words are not needed.
+    }
+  };
+  server.stdout.on('data', appendLog);
+  server.stderr.on('data', appendLog);
+  await waitForServer(`http://127.0.0.1:${port}/version`, server, Date.now() + 60_000);
+  return server;
+}
+
+/** Headless Chromium with the flags a closed network needs (no background connections). */
+export async function launchChromium(env) {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    env,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+/** Stops a process started with `detached: true` and its process group: SIGTERM, then SIGKILL after 5 s. */
+export async function stopProcessGroup(child, onError = () => undefined) {
+  if (!child) return;
+  const signalGroup = (signal) => {
+    try {
+      process.kill(-child.pid, signal);
+      return true;
+    } catch (error) {
+      if (error.code !== 'ESRCH') onError(error);
+      return false;
+    }
+  };
+  if (!signalGroup('SIGTERM')) return;
+  for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(100)) {
+    if (!signalGroup(0)) return;
+  }
+  signalGroup('SIGKILL');
 }
