@@ -80,13 +80,7 @@ async function main(): Promise<void> {
     for (const folder of folders) {
       const files = await readTransformerFolder(folder, await readConfigJson(folder));
       const engine = await TransformerEngine.open({
-        folder,
-        graphFile: files.graphFile,
-        configFile: files.configFile,
-        config: files.config,
-        tokenizerFile: files.tokenizerFile,
-        tokenizerJson: files.tokenizerJson,
-        tokenizerConfig: files.tokenizerConfig,
+        ...files,
         task: 'classify',
         numLabels: LABELS.length,
         device,

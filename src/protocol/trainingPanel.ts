@@ -3,7 +3,7 @@
  * training worker through the extension host), and the messages between the host and the webview.
  * The webview bundle imports this file, so it imports nothing but other protocol types.
  */
-import type { CoreEvent, EvalScores, LossKind, WeightHistogram } from './events';
+import type { CoreEvent, EvalScores, LossKind, TrainEpochEvent } from './events';
 
 /** Where a training job is. */
 export type TrainingPhase = 'idle' | 'preparing' | 'scoring' | 'training' | 'finished' | 'failed' | 'cancelled' | 'interrupted';
@@ -33,14 +33,7 @@ export interface LossPoint {
 }
 
 /** One finished epoch. */
-export interface EpochPoint {
-  epoch: number;
-  trainLoss: number;
-  trainCrossEntropy: number;
-  validation: EvalScores | undefined;
-  test: EvalScores | undefined;
-  weights: WeightHistogram;
-}
+export type EpochPoint = Pick<TrainEpochEvent, 'epoch' | 'trainLoss' | 'trainCrossEntropy' | 'validation' | 'test' | 'weights'>;
 
 /** The outcome of a finished job, for the summary and the links. */
 export interface TrainingResultInfo {

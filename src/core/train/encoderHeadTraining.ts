@@ -3,7 +3,7 @@
  * test rows (cached), fits the standardisation on the training embeddings, and hands the head to the core
  * trainer exactly as the built-in model is handed to it.
  */
-import type { EventSink, LossKind } from '../../protocol/events';
+import type { EventSink } from '../../protocol/events';
 import type { PoolingChoice } from '../../protocol/transformerWorker';
 import type { Row } from '../data/dataset';
 import type { LabelMap } from '../data/labels';
@@ -13,7 +13,8 @@ import type { TransformerFolder } from '../model/transformer/folder';
 import { fitStandardization, HeadClassifier, type HeadKind } from '../model/transformer/headClassifier';
 import { deriveSeed } from '../random';
 import type { DeviceChoice } from '../runtime/onnxRuntime';
-import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../weighting/weights';
+import { DEFAULT_WEIGHT_GUARDS } from '../weighting/weights';
+import type { WeightedTrainingRequest } from './ngramTraining';
 import { trainClassifier, type EvaluationSet, type TrainResult } from './trainer';
 
 /** The encoder, pooling, head and optimisation of one encoder + head model; recorded with every run. */
@@ -56,21 +57,9 @@ export const DEFAULT_ENCODER_HEAD_SETTINGS: Omit<EncoderHeadSettings, 'encoder'>
 };
 
 /** What training a head needs besides rows and settings. */
-export interface EncoderHeadTrainingRequest {
-  rows: readonly Row[];
-  numClasses: number;
+export interface EncoderHeadTrainingRequest extends WeightedTrainingRequest {
   settings: EncoderHeadSettings;
-  loss: LossKind;
-  seed: number;
   device: DeviceChoice;
-  guards?: WeightGuards;
-  /** q per row, aligned with `rows` (imp, dimp). */
-  quality?: Float32Array;
-  /** d per row, aligned with `rows` (imp). */
-  diversity?: Float32Array;
-  validation?: readonly Row[];
-  /** Evaluated after every epoch for the report; never used for selection. */
-  test?: readonly Row[];
 }
 
 /** The encoder as it ran, for run records and the exported config. */

@@ -64,11 +64,10 @@ export function checkerSettingsFrom(overrides: Partial<Pick<NgramSettings, 'epoc
   };
 }
 
-/** What training the built-in model needs besides rows and settings. */
-export interface NgramTrainingRequest {
+/** Rows, loss and per-row checker probabilities: what training any classifier needs. */
+export interface WeightedTrainingRequest {
   rows: readonly Row[];
   numClasses: number;
-  settings: NgramSettings;
   loss: LossKind;
   seed: number;
   guards?: WeightGuards;
@@ -79,6 +78,11 @@ export interface NgramTrainingRequest {
   validation?: readonly Row[];
   /** Evaluated after every epoch for the report; never used for selection. */
   test?: readonly Row[];
+}
+
+/** What training the built-in model needs. */
+export interface NgramTrainingRequest extends WeightedTrainingRequest {
+  settings: NgramSettings;
 }
 
 /** A trained built-in model and how its training went. */

@@ -81,13 +81,7 @@ export class FrozenEncoder {
     const files = await readTransformerFolder(options.folder, await readConfigJson(options.folder));
     const host = await TransformerWorkerHost.start(
       {
-        folder: options.folder,
-        graphFile: files.graphFile,
-        configFile: files.configFile,
-        config: files.config,
-        tokenizerFile: files.tokenizerFile,
-        tokenizerJson: files.tokenizerJson,
-        tokenizerConfig: files.tokenizerConfig,
+        ...files,
         task: 'embed',
         pooling: options.pooling,
         maxLength: options.maxLength,

@@ -85,13 +85,7 @@ export class TransformerClassifier implements LoadedClassifier {
   static async open(folder: string, config: TransformerConfigJson, labelMap: LabelMap, device: DeviceChoice, options: TransformerLoadOptions = {}): Promise<TransformerClassifier> {
     const files = await readTransformerFolder(folder, config);
     const host = await TransformerWorkerHost.start({
-      folder,
-      graphFile: files.graphFile,
-      configFile: files.configFile,
-      config: files.config,
-      tokenizerFile: files.tokenizerFile,
-      tokenizerJson: files.tokenizerJson,
-      tokenizerConfig: files.tokenizerConfig,
+      ...files,
       task: 'classify',
       numLabels: labelMap.size,
       maxLength: options.maxLength,
