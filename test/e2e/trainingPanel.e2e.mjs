@@ -94,7 +94,8 @@ async function runCommand(page, title) {
   await input.fill(`>${title}`);
   const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
   await row.waitFor({ state: 'visible', timeout: 20_000 });
-  await page.keyboard.press('Enter');
+  // Click the matching row: Enter can land on another command while the filtered list is still settling.
+  await row.click();
 }
 
 async function main() {
@@ -188,7 +189,14 @@ async function main() {
       log('F1 → DIMP: Train with DIMP');
       await runCommand(page, 'DIMP: Train with DIMP');
       const start = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Start Train with DIMP' }).first();
-      await start.waitFor({ state: 'visible', timeout: 30_000 });
+      try {
+        await start.waitFor({ state: 'visible', timeout: 20_000 });
+      } catch {
+        log('the training picker did not open; running the command once more');
+        await page.keyboard.press('Escape');
+        await runCommand(page, 'DIMP: Train with DIMP');
+        await start.waitFor({ state: 'visible', timeout: 30_000 });
+      }
       const pickerText = await page.locator('.quick-input-list').innerText();
       assert(/Validation set: real_val\.jsonl/.test(pickerText) && /dimp\.config\.json/.test(pickerText), `the picker shows the config's datasets:\n${pickerText}`);
       assert(new RegExp(`Epochs: ${EPOCHS}`).test(pickerText), `the picker shows ${EPOCHS} epochs:\n${pickerText}`);
