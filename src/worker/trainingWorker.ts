@@ -22,6 +22,27 @@ function post(message: WorkerToHostMessage): void {
   parentPort?.postMessage(message);
 }
 
+/**
+ * A pause point for tests that must act while a run is in progress (DIMP_CURATOR_TEST_HOLD_FILE): while
+ * that file exists and holds an epoch number E, the run waits after each epoch ≥ E until the file is
+ * removed or the run is cancelled. Unset, it costs nothing.
+ */
+function holdFromEnvironment(file: string | undefined): ((epoch: number, signal: AbortSignal | undefined) => Promise<void>) | undefined {
+  if (!file) return undefined;
+  const heldAt = async (): Promise<number> => {
+    const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+    if (text === undefined) return Infinity;
+    const epoch = Number(text.trim() || '1');
+    return Number.isFinite(epoch) ? epoch : 1;
+  };
+  return async (epoch, signal) => {
+    while (epoch >= (await heldAt())) {
+      if (signal?.aborted) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+}
+
 function failureKind(error: unknown): WorkerFailureKind {
   return error instanceof DimpError ? error.kind : 'internal';
 }
@@ -49,7 +70,8 @@ async function main({ spec, scoreMetaFile }: TrainingWorkerData): Promise<void> 
         if (entry !== path.basename(checkersDir)) await fs.rm(path.join(root, entry), { recursive: true, force: true });
       }
     };
-    const run = await runTrainingJob(spec, { signal: controller.signal, onEvent, onScored });
+    const afterEpoch = holdFromEnvironment(process.env.DIMP_CURATOR_TEST_HOLD_FILE);
+    const run = await runTrainingJob(spec, { signal: controller.signal, onEvent, onScored, afterEpoch });
     post({
       type: WorkerMessageType.finished,
       result: {

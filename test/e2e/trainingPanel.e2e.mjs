@@ -6,7 +6,7 @@
 // panel mid-run and at the end go to test-output/e2e/ (gitignored). Exits non-zero on any failure.
 //
 // The sample trains in about a second; the workspace's dimp.config.json asks for more epochs
-// (DIMP_E2E_EPOCHS, default 300) so that "mid-run" lasts long enough to be seen.
+// (DIMP_E2E_EPOCHS, default 40); the training worker's pause point holds each run mid-way while the test looks.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -16,7 +16,7 @@ import { freePort, launchChromium, provisionVscodeHost, startVscodeServer, stopP
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const outputDir = path.join(repoRoot, 'test-output', 'e2e');
-const EPOCHS = Number(process.env.DIMP_E2E_EPOCHS ?? 300);
+const EPOCHS = Number(process.env.DIMP_E2E_EPOCHS ?? 40);
 const TOTAL_TIMEOUT_MS = Number(process.env.DIMP_E2E_TIMEOUT_MS ?? 6 * 60_000);
 const started = Date.now();
 const log = (message) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${message}`);
@@ -109,6 +109,7 @@ async function main() {
   const temp = mkdtempSync(path.join(os.tmpdir(), 'dimp-e2e-'));
   const dirs = Object.fromEntries(['home', 'tmp', 'server-data', 'user-data', 'extensions', 'workspace'].map((name) => [name, path.join(temp, name)]));
   for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
+  const holdFile = path.join(temp, 'hold-training');
   makeWorkspace(dirs.workspace);
   mkdirSync(path.join(dirs['user-data'], 'User'), { recursive: true });
   writeFileSync(
@@ -137,6 +138,8 @@ async function main() {
     XDG_STATE_HOME: path.join(dirs.home, '.local', 'state'),
     XDG_RUNTIME_DIR: path.join(dirs.tmp, 'runtime'),
     ORT_DISABLE_TELEMETRY: '1',
+    // The training worker's pause point (src/worker/trainingWorker.ts): no file, no hold.
+    DIMP_CURATOR_TEST_HOLD_FILE: holdFile,
   };
   mkdirSync(env.XDG_RUNTIME_DIR, { mode: 0o700 });
 
@@ -204,8 +207,10 @@ async function main() {
       await panel.locator('#loss-card').waitFor({ timeout: 60_000 });
     };
 
-    // A first run, cancelled from the panel once training is under way.
+    // A first run, cancelled from the panel once training is under way: the worker holds it after
+    // epoch 3 (the pause point), so the click always lands mid-run, however fast the machine.
     const runsBefore = readdirSync(path.join(dirs.workspace, 'runs')).sort();
+    writeFileSync(holdFile, '3');
     await trainWithDimp();
     await waitFor('training to be under way', async () => (await phase()) === 'training' && (await points('accuracy')) >= 3, 180_000);
     log('pressing Cancel in the panel');
@@ -215,10 +220,12 @@ async function main() {
     // Back to the editor (a click in the panel's page keeps the keyboard there).
     await page.locator('.tabs-container .tab', { hasText: 'synthetic.jsonl' }).click();
 
+    // The second run is held a quarter of the way through for the mid-run checks and screenshots.
+    const midEpoch = Math.max(5, Math.min(Math.floor(EPOCHS / 4), 60));
+    writeFileSync(holdFile, String(midEpoch));
     await trainWithDimp();
-    log('waiting for the training panel');
     log('panel open; waiting for the charts to receive points while training');
-    await waitFor('loss and accuracy points mid-run', async () => (await phase()) === 'training' && (await points('loss')) >= 5 && (await points('accuracy')) >= Math.min(EPOCHS / 4, 60), 180_000);
+    await waitFor('loss and accuracy points mid-run', async () => (await phase()) === 'training' && (await points('loss')) >= 5 && (await points('accuracy')) >= midEpoch, 180_000);
     const mid = { loss: await points('loss'), accuracy: await points('accuracy'), weights: await points('weights') };
     log(`mid-run: ${mid.loss} loss points, ${mid.accuracy} validation points, ${mid.weights} histograms`);
     assert((await phase()) === 'training', 'still training when the mid-run screenshot is taken');
@@ -227,6 +234,7 @@ async function main() {
     // The task's terminal is open in the panel, named after the task.
     await page.locator('.part.panel').getByText('Train with DIMP: synthetic.jsonl').first().waitFor({ timeout: 10_000 });
 
+    rmSync(holdFile);
     log('waiting for the run to finish');
     await waitFor('the run to finish', async () => {
       const now = await phase();

@@ -8,6 +8,7 @@ import { loadProjectData } from '../pipeline';
 import { readScores, scoreSynthetic, writeScores, type Scores } from '../weighting/score';
 import { defaultCheckersDir, defaultScoresFile, type TrainingJobSpec } from './jobSpec';
 import { runTraining, type RunSummary } from './run';
+import type { TrainerContext } from './trainer';
 
 /** What the job did besides training: whether it scored first, and where the scores are. */
 export interface TrainingJobResult extends RunSummary {
@@ -38,6 +39,8 @@ export async function runTrainingJob(
     onEvent?: EventSink;
     /** Called after scoring first wrote the scores file (e.g. to record where they came from). */
     onScored?: (scores: Scores, synthetic: Dataset, scoresFile: string) => Promise<void>;
+    /** A pause point after each epoch of the classifier; see TrainerContext. */
+    afterEpoch?: TrainerContext['afterEpoch'];
   } = {},
 ): Promise<TrainingJobResult> {
   const { signal, onEvent } = context;
@@ -119,6 +122,7 @@ export async function runTrainingJob(
     runName: spec.runName,
     signal,
     onEvent,
+    afterEpoch: context.afterEpoch,
   });
   return { ...run, scoresFile: needsScores ? (spec.scoresFile ?? defaultScoresFile(spec.synthetic.path)) : undefined, scored };
 }

@@ -1,10 +1,10 @@
-import type { EventSink, LossKind } from '../../protocol/events';
+import type { LossKind } from '../../protocol/events';
 import type { Row } from '../data/dataset';
 import { DEFAULT_FEATURIZER, Featurizer, type FeatureMatrix, type FeaturizerConfig } from '../model/featurizer';
 import { NgramClassifier } from '../model/ngramClassifier';
 import { deriveSeed } from '../random';
 import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../weighting/weights';
-import { trainClassifier, type EvaluationSet, type TrainResult } from './trainer';
+import { trainClassifier, type EvaluationSet, type TrainerContext, type TrainResult } from './trainer';
 
 /** Shape and optimisation settings of one built-in model. */
 export interface NgramSettings {
@@ -98,7 +98,7 @@ export function toEvaluationSet(featurizer: Featurizer, rows: readonly Row[]): E
 }
 
 /** Trains the built-in n-gram classifier on rows with one of the three losses. */
-export async function trainNgram(request: NgramTrainingRequest, context: { signal?: AbortSignal; onEvent?: EventSink } = {}): Promise<TrainedNgram> {
+export async function trainNgram(request: NgramTrainingRequest, context: TrainerContext = {}): Promise<TrainedNgram> {
   const { settings } = request;
   const featurizer = new Featurizer(settings.featurizer);
   const model = new NgramClassifier({ buckets: settings.featurizer.buckets, dim: settings.dim, numClasses: request.numClasses }, deriveSeed(request.seed, 'init'));

@@ -12,7 +12,7 @@ import type { WeightGuards } from '../weighting/weights';
 import { trainEncoderHead, type EncoderHeadSettings, type EncoderSummary } from './encoderHeadTraining';
 import { evaluateProbabilities } from './metrics';
 import { trainNgram, type NgramSettings } from './ngramTraining';
-import type { EpochRecord, TrainResult } from './trainer';
+import type { EpochRecord, TrainerContext, TrainResult } from './trainer';
 
 /** Everything one training run needs; all of it is recorded in the run's `config.json`. */
 export interface TrainRunRequest {
@@ -37,6 +37,8 @@ export interface TrainRunRequest {
   runName?: string;
   signal?: AbortSignal;
   onEvent?: EventSink;
+  /** A pause point after each epoch of the classifier (not of the checkers); see TrainerContext. */
+  afterEpoch?: TrainerContext['afterEpoch'];
 }
 
 /** What `metrics.json` holds. */
@@ -148,7 +150,7 @@ export async function runTraining(request: TrainRunRequest): Promise<RunSummary>
         result = trained.result;
         encoder = trained.encoder;
       } else {
-        const trained = await trainNgram({ ...common, settings: request.settings }, { signal, onEvent: sink });
+        const trained = await trainNgram({ ...common, settings: request.settings }, { signal, onEvent: sink, afterEpoch: request.afterEpoch });
         await writeNgramModelFiles(modelDir, trained.model.parameters(), request.settings.featurizer, labelMap, { dimp_run: { loss, seed: request.seed } });
         result = trained.result;
       }

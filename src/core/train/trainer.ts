@@ -52,6 +52,17 @@ export interface TrainResult {
   seconds: number;
 }
 
+/** What the trainer reports to and asks of its caller. */
+export interface TrainerContext {
+  signal?: AbortSignal;
+  onEvent?: EventSink;
+  /**
+   * Awaited after each epoch's event, before the next epoch starts: a pause point (the training worker
+   * holds a run here for the browser test, so that a Cancel click always lands mid-run).
+   */
+  afterEpoch?: (epoch: number, signal: AbortSignal | undefined) => Promise<void>;
+}
+
 /** Scratch arrays for one batch's loss. */
 export interface BatchLossBuffers {
   probabilities: Float32Array;
@@ -151,7 +162,7 @@ export async function trainClassifier<Features>(
   train: TrainingSet<Features>,
   evaluation: { validation?: EvaluationSet<Features>; test?: EvaluationSet<Features> },
   options: TrainerOptions,
-  context: { signal?: AbortSignal; onEvent?: EventSink } = {},
+  context: TrainerContext = {},
 ): Promise<TrainResult> {
   const { validation, test } = evaluation;
   const { loss, epochs, batchSize, guards } = options;
@@ -267,6 +278,8 @@ export async function trainClassifier<Features>(
     records.push(record);
     emit({ type: 'train-epoch', ...record });
     await yieldToEventLoop();
+    throwIfCancelled(context.signal);
+    await context.afterEpoch?.(epoch, context.signal);
     throwIfCancelled(context.signal);
   }
   let bestEpoch = epochs;
