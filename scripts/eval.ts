@@ -1,22 +1,27 @@
-// `npm run eval`: CE vs IMP vs DIMP on the shared evaluation data (../shared/data), paired seeds.
-// Writes EVALUATION.md. Usage: node out/scripts/eval.js [--seeds N] [--real-rows N] [--data DIR] [--out FILE]
+// `npm run eval`: every loss (CE, IMP, DIMP and the quality and filter baselines) on the shared evaluation
+// data (../shared/data), paired seeds, through the job functions the CLI runs (runScoreJob, runTrainingJob:
+// real files on disk, ONNX export, test scores from onnxruntime). Writes EVALUATION.md.
+// Usage: node out/scripts/eval.js [--seeds N] [--ablation-seeds N] [--minilm-seeds N] [--jobs N] [--data DIR]
+//        [--minilm DIR] [--sources sst2/fewgen_s13,…] [--no-reference] [--out FILE]
 import { execSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadDataset, type Dataset } from '../src/core/data/dataset';
-import { LabelMap } from '../src/core/data/labels';
+import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import { writeFileAtomic } from '../src/core/io/atomic';
+import { runScoreJob } from '../src/core/jobs/scoreJob';
+import { resolveJobSettings, type JobSettings } from '../src/core/jobs/settings';
 import { deriveSeed, SeededRandom } from '../src/core/random';
-import { evaluateProbabilities } from '../src/core/train/metrics';
-import { DEFAULT_CHECKER_SETTINGS, DEFAULT_CLASSIFIER_SETTINGS, toEvaluationSet, trainNgram } from '../src/core/train/ngramTraining';
-import { predictProbabilities } from '../src/core/train/trainer';
-import { scoreSynthetic } from '../src/core/weighting/score';
-import { DEFAULT_WEIGHT_GUARDS } from '../src/core/weighting/weights';
+import { DEFAULT_ENCODER_HEAD_SETTINGS, type EncoderHeadSettings } from '../src/core/train/encoderHeadTraining';
+import { runTrainingJob } from '../src/core/train/job';
+import type { NgramSettings } from '../src/core/train/ngramTraining';
+import type { WeightDiagnostics } from '../src/core/weighting/weights';
 import type { LossKind } from '../src/protocol/events';
 
-const LOSSES: LossKind[] = ['ce', 'imp', 'dimp'];
+const ALL_LOSSES: LossKind[] = ['ce', 'imp', 'dimp', 'quality', 'filter'];
+const ABLATION_LOSSES: LossKind[] = ['ce', 'imp', 'dimp'];
+const LABELS = ['0', '1'];
 
 interface Task {
   name: string;
@@ -29,71 +34,230 @@ interface Task {
   validationRows: number;
 }
 
+/** A recipe: the defaults, or one change to them (an ablation row). */
+type VariantName = 'default' | 'sgd' | 'no-ptb' | 'no-calibration' | 'checkers-sgd' | 'minilm';
+
+const VARIANTS: Record<Exclude<VariantName, 'default' | 'minilm'>, string> = {
+  sgd: 'classifier trained with plain SGD (lr 0.5, batch 8, linear decay, gradient norm clipped at 1: the previous default)',
+  'no-ptb': 'no treebank normalisation of the text (HTML entities and contractions left as written: the previous tokeniser)',
+  'no-calibration': 'quality checker not temperature-scaled',
+  'checkers-sgd': 'checkers trained with plain SGD (lr 2, batch 4, 25 epochs: the previous checker recipe; epoch still chosen on validation)',
+};
+
+interface CellJob {
+  task: Task;
+  seed: number;
+  variant: VariantName;
+  losses: LossKind[];
+  scratch: string;
+  minilm?: string;
+}
+
+interface LossResult {
+  accuracy: number;
+  macroF1: number;
+  diagnostics?: WeightDiagnostics;
+}
+
 interface Cell {
   task: string;
   seed: number;
-  accuracy: Record<LossKind, number>;
-  macroF1: Record<LossKind, number>;
-  smallRealOnly: number;
+  variant: VariantName;
+  results: Partial<Record<LossKind, LossResult>>;
+  smallRealOnly?: number;
+  qualityChecker?: { accuracy?: number; majority?: number; temperature?: number };
+  diversityChecker?: { accuracy?: number };
+  impDiagnostics?: WeightDiagnostics;
+  seconds: number;
 }
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 const sd = (xs: number[]): number => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 const se = (xs: number[]): number => sd(xs) / Math.sqrt(xs.length);
 const pct = (x: number): string => (x * 100).toFixed(1);
-const pm = (xs: number[]): string => `${pct(mean(xs))} ± ${pct(sd(xs))}`;
-const diff = (xs: number[]): string => `${xs.length ? (mean(xs) >= 0 ? '+' : '') + pct(mean(xs)) : '–'} ± ${pct(se(xs))}`;
+const pm = (xs: number[]): string => (xs.length ? `${pct(mean(xs))} ± ${pct(sd(xs))}` : '–');
+const diff = (xs: number[]): string => (xs.length ? `${mean(xs) >= 0 ? '+' : ''}${pct(mean(xs))} ± ${pct(se(xs))}` : '–');
 
-function split(rows: Dataset['rows'], seed: number, sizes: number[]): Dataset['rows'][] {
-  const order = new SeededRandom(deriveSeed(seed, 'eval-split')).shuffle(Int32Array.from({ length: rows.length }, (_, i) => i));
-  const parts: Dataset['rows'][] = [];
+/** Splits the non-empty lines of a real file by a seeded shuffle into the given sizes and the rest. */
+function splitLines(file: string, seed: number, sizes: number[]): string[][] {
+  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const order = new SeededRandom(deriveSeed(seed, 'eval-split')).shuffle(Int32Array.from({ length: lines.length }, (_, i) => i));
+  const parts: string[][] = [];
   let start = 0;
   for (const size of sizes) {
-    parts.push(Array.from(order.subarray(start, start + size), (i) => rows[i]!));
+    parts.push(Array.from(order.subarray(start, start + size), (i) => lines[i]!));
     start += size;
   }
-  parts.push(Array.from(order.subarray(start), (i) => rows[i]!));
+  parts.push(Array.from(order.subarray(start), (i) => lines[i]!));
   return parts;
 }
 
-async function runCell(task: Task, seed: number, labelMap: LabelMap, scratch: string): Promise<Cell> {
-  const pool = await loadDataset(task.realPool, labelMap);
-  const [checkerRows, validationRows, rest] = split(pool.rows, seed, [task.checkerRows, task.validationRows]);
-  const testRows = task.realTest ? (await loadDataset(task.realTest, labelMap)).rows : rest!;
-  const synthetic = await loadDataset(task.synthetic, labelMap);
-  const scores = await scoreSynthetic({
-    synthetic,
-    real: { ...pool, rows: checkerRows! },
-    labelMap,
-    checkersDir: path.join(scratch, `${task.name}-${seed}`),
-    checkerSettings: DEFAULT_CHECKER_SETTINGS,
-    seed,
-    guards: DEFAULT_WEIGHT_GUARDS,
-    device: 'cpu',
-  });
-  const quality = Float32Array.from(scores.rows, (r) => r.quality);
-  const diversity = Float32Array.from(scores.rows, (r) => r.diversity);
-  const accuracy = {} as Record<LossKind, number>;
-  const macroF1 = {} as Record<LossKind, number>;
-  for (const loss of LOSSES) {
-    const trained = await trainNgram({ rows: synthetic.rows, numClasses: labelMap.size, settings: DEFAULT_CLASSIFIER_SETTINGS, loss, seed, quality, diversity, validation: validationRows });
-    const test = toEvaluationSet(trained.featurizer, testRows);
-    const result = evaluateProbabilities(predictProbabilities(trained.model, test.features, test.count), test.labels, labelMap.size);
-    accuracy[loss] = result.accuracy;
-    macroF1[loss] = result.macroF1;
+/** The settings of one variant: the defaults with one change. */
+function variantSettings(variant: VariantName): JobSettings & { calibrateQuality: boolean } {
+  const base = resolveJobSettings({});
+  const withFeaturizer = (s: NgramSettings): NgramSettings => ({ ...s, featurizer: { ...s.featurizer, normalize: 'none' } });
+  switch (variant) {
+    case 'sgd':
+      return { ...base, settings: { ...base.settings, optimizer: 'sgd', learningRate: 0.5, batchSize: 8, schedule: 'linear', maxGradNorm: 1 }, calibrateQuality: true };
+    case 'no-ptb':
+      return { ...base, settings: withFeaturizer(base.settings), checkerSettings: withFeaturizer(base.checkerSettings), calibrateQuality: true };
+    case 'no-calibration':
+      return { ...base, calibrateQuality: false };
+    case 'checkers-sgd':
+      return {
+        ...base,
+        checkerSettings: { ...base.checkerSettings, optimizer: 'sgd', learningRate: 2, batchSize: 4, epochs: 25, rowUpdateBudget: null, schedule: 'linear', maxGradNorm: 1 },
+        calibrateQuality: true,
+      };
+    default:
+      return { ...base, calibrateQuality: true };
   }
-  const small = await trainNgram({ rows: checkerRows!, numClasses: labelMap.size, settings: DEFAULT_CHECKER_SETTINGS, loss: 'ce', seed, validation: validationRows });
-  const smallTest = toEvaluationSet(small.featurizer, testRows);
-  const smallRealOnly = evaluateProbabilities(predictProbabilities(small.model, smallTest.features, smallTest.count), smallTest.labels, labelMap.size).accuracy;
-  return { task: task.name, seed, accuracy, macroF1, smallRealOnly };
 }
 
+/** One task × seed × variant: score once, then train every loss on the same scores. */
+async function runCell(job: CellJob): Promise<Cell> {
+  const started = Date.now();
+  const { task, seed, variant } = job;
+  const dir = path.join(job.scratch, `${task.name.replace('/', '-')}-${variant}-${seed}`);
+  rmSync(dir, { recursive: true, force: true });
+  execSync(`mkdir -p ${JSON.stringify(dir)}`);
+  const [checkerLines, validationLines, rest] = splitLines(task.realPool, seed, [task.checkerRows, task.validationRows]);
+  const file = (name: string, lines: string[]): string => {
+    const target = path.join(dir, name);
+    writeFileSync(target, lines.join('\n') + '\n');
+    return target;
+  };
+  const real = file('real.jsonl', checkerLines!);
+  const validation = file('validation.jsonl', validationLines!);
+  const test = task.realTest ?? file('test.jsonl', rest!);
+  const settings = variantSettings(variant);
+  const encoder: EncoderHeadSettings | undefined =
+    variant === 'minilm' && job.minilm ? { ...DEFAULT_ENCODER_HEAD_SETTINGS, encoder: job.minilm, cacheDir: path.join(job.scratch, 'embeddings') } : undefined;
+  const scoresFile = path.join(dir, 'synthetic.scores.jsonl');
+  const common = { labels: LABELS, seed, guards: settings.guards, device: 'cpu' as const };
+  const scored = await runScoreJob({
+    ...common,
+    synthetic: { path: task.synthetic },
+    real: { path: real },
+    validation: { path: validation },
+    scoresFile,
+    checkersDir: path.join(dir, 'checkers'),
+    checkerSettings: settings.checkerSettings,
+    checkerEncoder: encoder,
+    embeddingCacheDir: encoder?.cacheDir,
+    calibrateQuality: settings.calibrateQuality,
+  });
+  const results: Partial<Record<LossKind, LossResult>> = {};
+  const train = async (loss: LossKind, synthetic: string): Promise<LossResult> => {
+    const run = await runTrainingJob({
+      ...common,
+      loss,
+      synthetic: { path: synthetic },
+      validation: { path: validation },
+      test: { path: test },
+      scoresFile,
+      scoreFirst: 'when-needed',
+      settings: settings.settings,
+      encoder,
+      checkerSettings: settings.checkerSettings,
+      filterKeep: settings.filterKeep,
+      outDir: path.join(dir, 'runs'),
+      runName: `${loss}-${path.basename(synthetic, '.jsonl')}`,
+    });
+    return { accuracy: run.test!.accuracy, macroF1: run.test!.macroF1, diagnostics: run.weightDiagnostics };
+  };
+  for (const loss of job.losses) results[loss] = await train(loss, task.synthetic);
+  // CE on the quality checker's real rows alone: what the small real set gives without synthetic data.
+  const smallRealOnly = variant === 'default' ? (await train('ce', real)).accuracy : undefined;
+  const checkers = scored.scores.header.checkers;
+  rmSync(dir, { recursive: true, force: true });
+  return {
+    task: task.name,
+    seed,
+    variant,
+    results,
+    smallRealOnly,
+    qualityChecker: checkers?.quality && { accuracy: checkers.quality.selectionAccuracy, majority: checkers.quality.selectionMajority, temperature: checkers.quality.temperature },
+    diversityChecker: checkers?.diversity && { accuracy: checkers.diversity.selectionAccuracy },
+    impDiagnostics: scored.scores.header.diagnostics,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+if (!isMainThread) {
+  parentPort!.on('message', (job: CellJob) => {
+    runCell(job).then(
+      (cell) => parentPort!.postMessage({ cell }),
+      (error: Error) => parentPort!.postMessage({ error: `${job.task.name} seed ${job.seed} ${job.variant}: ${error.stack ?? error.message}` }),
+    );
+  });
+}
+
+/** Runs the jobs on `workers` threads, in order of submission, reporting each cell as it ends. */
+async function runAll(jobs: CellJob[], workers: number, onCell: (cell: Cell) => void): Promise<Cell[]> {
+  const cells: Cell[] = [];
+  let next = 0;
+  const pool = Array.from({ length: Math.min(workers, jobs.length) }, () => new Worker(__filename));
+  try {
+    await Promise.all(
+      pool.map(
+        (worker) =>
+          new Promise<void>((resolve, reject) => {
+            const take = (): void => {
+              if (next >= jobs.length) return resolve();
+              worker.postMessage(jobs[next++]);
+            };
+            worker.on('message', (message: { cell?: Cell; error?: string }) => {
+              if (message.error) return reject(new Error(message.error));
+              cells.push(message.cell!);
+              onCell(message.cell!);
+              take();
+            });
+            worker.on('error', reject);
+            take();
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(pool.map((w) => w.terminate()));
+  }
+  return cells;
+}
+
+function describeCell(cell: Cell): string {
+  const losses = Object.entries(cell.results)
+    .map(([loss, r]) => `${loss} ${pct(r.accuracy)}`)
+    .join(' ');
+  const checker = cell.qualityChecker?.accuracy !== undefined ? ` · quality checker ${pct(cell.qualityChecker.accuracy)} (T ${cell.qualityChecker.temperature?.toFixed(2) ?? '1'})` : '';
+  return `${cell.task} seed ${cell.seed} [${cell.variant}]: ${losses}${cell.smallRealOnly !== undefined ? ` · small real only ${pct(cell.smallRealOnly)}` : ''}${checker} · ${cell.seconds.toFixed(0)} s`;
+}
+
+const paired = (cells: Cell[], loss: LossKind): number[] => cells.filter((c) => c.results[loss] && c.results.ce).map((c) => c.results[loss]!.accuracy - c.results.ce!.accuracy);
+const accuracies = (cells: Cell[], loss: LossKind): number[] => cells.filter((c) => c.results[loss]).map((c) => c.results[loss]!.accuracy);
+const f1s = (cells: Cell[], loss: LossKind): number[] => cells.filter((c) => c.results[loss]).map((c) => c.results[loss]!.macroF1);
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { seeds: { type: 'string' }, 'real-rows': { type: 'string' }, data: { type: 'string' }, out: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: {
+      seeds: { type: 'string' },
+      'ablation-seeds': { type: 'string' },
+      jobs: { type: 'string' },
+      data: { type: 'string' },
+      minilm: { type: 'string' },
+      'minilm-seeds': { type: 'string' },
+      out: { type: 'string' },
+      sources: { type: 'string' },
+      'no-reference': { type: 'boolean' },
+    },
+  });
   const root = path.resolve(__dirname, '..', '..');
   const dataDir = path.resolve(values.data ?? path.join(root, '..', 'shared', 'data'));
-  const seeds = Number(values.seeds ?? 3);
-  const realRows = Number(values['real-rows'] ?? 400);
+  const seeds = Number(values.seeds ?? 10);
+  const ablationSeeds = Number(values['ablation-seeds'] ?? 3);
+  const minilmSeeds = Number(values['minilm-seeds'] ?? 3);
+  const workers = Number(values.jobs ?? Math.max(1, Math.min(2, os.availableParallelism())));
+  const minilm = path.resolve(values.minilm ?? path.join(root, '.cache', 'models', 'all-minilm-l6-v2'));
+  const hasMinilm = existsSync(path.join(minilm, 'export_info.json'));
   const out = path.resolve(values.out ?? path.join(root, 'EVALUATION.md'));
   const sst2 = path.join(dataDir, 'sst2');
   const mrpc = path.join(dataDir, 'mrpc');
@@ -102,83 +266,233 @@ async function main(): Promise<void> {
   for (const source of ['supergen', 'fewgen_s13', 'fewgen_s42']) {
     const synthetic = path.join(sst2, `synthetic_${source}.jsonl`);
     if (existsSync(synthetic) && existsSync(path.join(sst2, 'real_train.jsonl')) && existsSync(path.join(sst2, 'real_test.jsonl'))) {
-      tasks.push({ name: `sst2/${source}`, realPool: path.join(sst2, 'real_train.jsonl'), realTest: path.join(sst2, 'real_test.jsonl'), synthetic, checkerRows: realRows, validationRows: 200 });
+      tasks.push({ name: `sst2/${source}`, realPool: path.join(sst2, 'real_train.jsonl'), realTest: path.join(sst2, 'real_test.jsonl'), synthetic, checkerRows: 400, validationRows: 200 });
     } else skipped.push(`sst2/${source}: ${synthetic} or the SST-2 real files are missing`);
   }
   if (existsSync(path.join(mrpc, 'real_dev.jsonl')) && existsSync(path.join(mrpc, 'synthetic_fewgen_s13.jsonl'))) {
     // MRPC has 408 real rows in all: 150 for the quality checker, 100 for validation, the rest (158) for test.
     tasks.push({ name: 'mrpc/fewgen_s13', realPool: path.join(mrpc, 'real_dev.jsonl'), synthetic: path.join(mrpc, 'synthetic_fewgen_s13.jsonl'), checkerRows: 150, validationRows: 100 });
   } else skipped.push(`mrpc/fewgen_s13: ${mrpc}/real_dev.jsonl or synthetic_fewgen_s13.jsonl is missing`);
+  if (values.sources) {
+    const wanted = values.sources.split(',');
+    tasks.splice(0, tasks.length, ...tasks.filter((t) => wanted.includes(t.name)));
+  }
+  if (!hasMinilm) skipped.push(`MiniLM rows: no exported encoder at ${minilm} (run \`bash scripts/export-minilm.sh\` first)`);
   for (const s of skipped) process.stderr.write(`skipped ${s}\n`);
   if (tasks.length === 0) {
     process.stderr.write(`no evaluation data under ${dataDir}; nothing to evaluate (EVALUATION.md left as it is)\n`);
     return;
   }
 
-  const labelMap = new LabelMap(['0', '1']);
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'dimp-eval-'));
-  const cells: Cell[] = [];
   const started = Date.now();
+  const sstTasks = tasks.filter((t) => t.name.startsWith('sst2/'));
+  const jobs: CellJob[] = [];
+  for (const task of tasks) for (let seed = 1; seed <= seeds; seed++) jobs.push({ task, seed, variant: 'default', losses: ALL_LOSSES, scratch });
+  for (const variant of Object.keys(VARIANTS) as VariantName[]) {
+    for (const task of sstTasks) for (let seed = 1; seed <= Math.min(ablationSeeds, seeds); seed++) jobs.push({ task, seed, variant, losses: ABLATION_LOSSES, scratch });
+  }
+  if (hasMinilm) for (const task of sstTasks) for (let seed = 1; seed <= minilmSeeds; seed++) jobs.push({ task, seed, variant: 'minilm', losses: ABLATION_LOSSES, scratch, minilm });
+  process.stderr.write(`${jobs.length} cells on ${workers} worker thread(s)\n`);
+  let done = 0;
+  let cells: Cell[];
   try {
-    for (const task of tasks) {
-      for (let seed = 1; seed <= seeds; seed++) {
-        const cell = await runCell(task, seed, labelMap, scratch);
-        cells.push(cell);
-        process.stderr.write(`${task.name} seed ${seed}: ce ${pct(cell.accuracy.ce)} imp ${pct(cell.accuracy.imp)} dimp ${pct(cell.accuracy.dimp)} (small real only ${pct(cell.smallRealOnly)})\n`);
-      }
-    }
-    let fullReal: number | undefined;
-    if (tasks.some((t) => t.name.startsWith('sst2/'))) {
-      const train = await loadDataset(path.join(sst2, 'real_train.jsonl'), labelMap);
-      const test = await loadDataset(path.join(sst2, 'real_test.jsonl'), labelMap);
-      const trained = await trainNgram({ rows: train.rows, numClasses: 2, settings: DEFAULT_CLASSIFIER_SETTINGS, loss: 'ce', seed: 1 });
-      const set = toEvaluationSet(trained.featurizer, test.rows);
-      fullReal = evaluateProbabilities(predictProbabilities(trained.model, set.features, set.count), set.labels, 2).accuracy;
-      process.stderr.write(`sst2 ce on all ${train.rows.length} real rows: ${pct(fullReal)}\n`);
-    }
-
-    const rows = tasks.map((task) => {
-      const c = cells.filter((x) => x.task === task.name);
-      const acc = (loss: LossKind): number[] => c.map((x) => x.accuracy[loss]);
-      const paired = (loss: LossKind): number[] => c.map((x) => x.accuracy[loss] - x.accuracy.ce);
-      return `| ${task.name} | ${pm(c.map((x) => x.smallRealOnly))} | ${pm(acc('ce'))} | ${pm(acc('imp'))} | ${pm(acc('dimp'))} | ${diff(paired('imp'))} | ${diff(paired('dimp'))} |`;
-    });
-    const sstCells = cells.filter((c) => c.task.startsWith('sst2/'));
-    const pooled = (loss: LossKind): number[] => sstCells.map((x) => x.accuracy[loss] - x.accuracy.ce);
-    let commit = 'unknown';
-    try {
-      commit = execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
-    } catch {
-      // not a git checkout
-    }
-    const s = DEFAULT_CLASSIFIER_SETTINGS;
-    const c = DEFAULT_CHECKER_SETTINGS;
-    const report = `# Evaluation
-
-Test accuracy (%) of the built-in n-gram classifier trained on LLM-generated data with each loss.
-Generated by \`npm run eval\` on ${new Date().toISOString().slice(0, 10)}, commit \`${commit}\`, ${seeds} seed(s), ${((Date.now() - started) / 1000).toFixed(0)} s.
-
-| task / synthetic source | CE on the small real set alone | CE | IMP | DIMP | IMP − CE (paired) | DIMP − CE (paired) |
-|---|---|---|---|---|---|---|
-${rows.join('\n')}
-${sstCells.length ? `| **SST-2, pooled over sources** | | | | | ${diff(pooled('imp'))} | ${diff(pooled('dimp'))} |\n` : ''}
-Accuracy columns: mean ± standard deviation over seeds. Paired columns: mean of the per-seed difference to CE
-± its standard error; within a seed the runs share the real split, the checkers, the initialisation and
-the row order, and differ only in the loss.
-${fullReal !== undefined ? `\nReference: CE on all of SST-2 \`real_train.jsonl\` (67,349 rows), tested on \`real_test.jsonl\`: **${pct(fullReal)} %** (fastText C++ reaches 81.5 % there).\n` : ''}
-## Settings
-- SST-2: per seed, ${realRows} rows of \`real_train.jsonl\` train the quality checker and 200 others select the epoch; test on \`real_test.jsonl\` (872 rows).
-- MRPC: per seed, 150 rows of \`real_dev.jsonl\` train the quality checker, 100 select the epoch, the other 158 are the test set.
-- Diversity checker: trained on the whole synthetic set and scored in-sample (PRODUCT §2).
-- Checkers: dim ${c.dim}, ${c.epochs} epochs (fewer above ${c.rowUpdateBudget} row updates), batch ${c.batchSize}, learning rate ${c.learningRate} (linear decay), gradient norm clipped at ${c.maxGradNorm}, word uni+bigrams, ${c.featurizer.buckets} buckets.
-- Classifier: dim ${s.dim}, ${s.epochs} epochs, batch ${s.batchSize}, learning rate ${s.learningRate} (linear decay), gradient norm clipped at ${s.maxGradNorm}, best epoch by validation accuracy.
-- Weights: ε = ${DEFAULT_WEIGHT_GUARDS.epsilon}, no maximum weight.
-${skipped.length ? `\n## Skipped\n${skipped.map((x) => `- ${x}`).join('\n')}\n` : ''}`;
-    await writeFileAtomic(out, report);
-    process.stdout.write(report);
+    cells = await runAll(jobs, workers, (cell) => process.stderr.write(`[${++done}/${jobs.length}] ${describeCell(cell)}\n`));
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+
+  // Reference: CE on SST-2's real training rows, three ways (the default recipe over-fits a large clean set).
+  const fullReal: { what: string; accuracy: number }[] = [];
+  if (sstTasks.length > 0 && !values['no-reference']) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dimp-eval-full-'));
+    try {
+      const [heldOut, rest] = splitLines(path.join(sst2, 'real_train.jsonl'), 1, [2000]);
+      const validationFile = path.join(dir, 'validation.jsonl');
+      const trainFile = path.join(dir, 'train.jsonl');
+      writeFileSync(validationFile, heldOut!.join('\n') + '\n');
+      writeFileSync(trainFile, rest!.join('\n') + '\n');
+      const defaults = resolveJobSettings({});
+      const sgd = resolveJobSettings({}, { optimizer: 'sgd', learningRate: 0.5, batchSize: 8, maxGradNorm: 1 });
+      const references: { what: string; settings: JobSettings; synthetic: string; validation?: string }[] = [
+        { what: 'the defaults, all 67,349 rows, last epoch', settings: defaults, synthetic: path.join(sst2, 'real_train.jsonl') },
+        { what: 'the defaults, best epoch on 2,000 held-out rows', settings: defaults, synthetic: trainFile, validation: validationFile },
+        { what: '`--optimizer sgd --lr 0.5 --batch-size 8 --max-grad-norm 1` (the previous default), all rows, last epoch', settings: { ...sgd, settings: { ...sgd.settings, schedule: 'linear' } }, synthetic: path.join(sst2, 'real_train.jsonl') },
+      ];
+      for (const [i, reference] of references.entries()) {
+        const run = await runTrainingJob({
+          loss: 'ce',
+          synthetic: { path: reference.synthetic },
+          validation: reference.validation ? { path: reference.validation } : undefined,
+          test: { path: path.join(sst2, 'real_test.jsonl') },
+          labels: LABELS,
+          settings: reference.settings.settings,
+          checkerSettings: reference.settings.checkerSettings,
+          seed: 1,
+          guards: reference.settings.guards,
+          device: 'cpu',
+          outDir: dir,
+          runName: `full-${i}`,
+        });
+        fullReal.push({ what: reference.what, accuracy: run.test!.accuracy });
+        process.stderr.write(`sst2 ce on real training rows, ${reference.what}: ${pct(run.test!.accuracy)}\n`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  let commit = 'unknown';
+  try {
+    commit = execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
+  } catch {
+    // not a git checkout
+  }
+  const main = cells.filter((c) => c.variant === 'default');
+  const byTask = (list: Cell[], task: string): Cell[] => list.filter((c) => c.task === task).sort((a, b) => a.seed - b.seed);
+  const sstMain = main.filter((c) => c.task.startsWith('sst2/'));
+  const accuracyRows = tasks.map((task) => {
+    const c = byTask(main, task.name);
+    return `| ${task.name} | ${pm(c.map((x) => x.smallRealOnly!))} | ${ALL_LOSSES.map((l) => pm(accuracies(c, l))).join(' | ')} |`;
+  });
+  const pairedRows = [
+    ...tasks.map((task) => {
+      const c = byTask(main, task.name);
+      return `| ${task.name} | ${c.length} | ${(['imp', 'dimp', 'quality', 'filter'] as LossKind[]).map((l) => diff(paired(c, l))).join(' | ')} |`;
+    }),
+    ...(sstMain.length ? [`| **SST-2, pooled** | ${sstMain.length} | ${(['imp', 'dimp', 'quality', 'filter'] as LossKind[]).map((l) => `**${diff(paired(sstMain, l))}**`).join(' | ')} |`] : []),
+  ];
+  const f1Rows = tasks.map((task) => {
+    const c = byTask(main, task.name);
+    return `| ${task.name} | ${ALL_LOSSES.map((l) => pm(f1s(c, l))).join(' | ')} |`;
+  });
+  const checkerRows = tasks.map((task) => {
+    const c = byTask(main, task.name);
+    const q = c.map((x) => x.qualityChecker?.accuracy ?? NaN).filter(Number.isFinite);
+    const maj = c.map((x) => x.qualityChecker?.majority ?? NaN).filter(Number.isFinite);
+    const t = c.map((x) => x.qualityChecker?.temperature ?? 1);
+    const d = c.map((x) => x.diversityChecker?.accuracy ?? NaN).filter(Number.isFinite);
+    return `| ${task.name} | ${pm(q)} | ${pm(maj)} | ${mean(t).toFixed(2)} | ${pm(d)} |`;
+  });
+  const diag = (list: (WeightDiagnostics | undefined)[]): string => {
+    const ds = list.filter((x): x is WeightDiagnostics => x !== undefined);
+    if (ds.length === 0) return '– | – | –';
+    return `${(mean(ds.map((x) => x.effectiveShare)) * 100).toFixed(1)} % | ${mean(ds.map((x) => x.maxWeight)).toPrecision(3)} | ${(mean(ds.map((x) => x.top1PercentShare)) * 100).toFixed(1)} %`;
+  };
+  const diagnosticRows = tasks.flatMap((task) => {
+    const c = byTask(main, task.name);
+    return [
+      `| ${task.name} | IMP (scores file) | ${diag(c.map((x) => x.impDiagnostics))} |`,
+      `| ${task.name} | DIMP (last epoch) | ${diag(c.map((x) => x.results.dimp?.diagnostics))} |`,
+      `| ${task.name} | quality | ${diag(c.map((x) => x.results.quality?.diagnostics))} |`,
+    ];
+  });
+  const ablationRows = (['default', ...Object.keys(VARIANTS)] as VariantName[]).map((variant) => {
+    const c = cells.filter((x) => x.variant === variant && x.task.startsWith('sst2/') && x.seed <= Math.min(ablationSeeds, seeds));
+    const what = variant === 'default' ? 'the defaults' : VARIANTS[variant as keyof typeof VARIANTS];
+    return `| ${variant} | ${what} | ${pm(accuracies(c, 'ce'))} | ${pm(accuracies(c, 'dimp'))} | ${diff(paired(c, 'imp'))} | ${diff(paired(c, 'dimp'))} |`;
+  });
+  const minilmCells = cells.filter((c) => c.variant === 'minilm');
+  const minilmRows = sstTasks.map((task) => {
+    const c = byTask(minilmCells, task.name);
+    const q = c.map((x) => x.qualityChecker?.accuracy ?? NaN).filter(Number.isFinite);
+    return `| ${task.name} | ${c.length} | ${pm(q)} | ${pm(accuracies(c, 'ce'))} | ${pm(accuracies(c, 'imp'))} | ${pm(accuracies(c, 'dimp'))} | ${diff(paired(c, 'imp'))} | ${diff(paired(c, 'dimp'))} |`;
+  });
+  const s = resolveJobSettings({});
+  const cs = s.checkerSettings;
+  const report = `# Evaluation
+
+Test accuracy (%) of the built-in n-gram classifier trained on LLM-generated data with each loss, through the
+job functions the CLI runs (\`runScoreJob\`, \`runTrainingJob\`: files on disk, ONNX export, test scores from
+onnxruntime). Generated by \`npm run eval\` on ${new Date().toISOString().slice(0, 10)}, commit \`${commit}\`, ${seeds} paired seeds,
+${workers} worker thread(s), ${((Date.now() - started) / 60000).toFixed(0)} min.
+
+Losses: **CE** plain cross-entropy; **IMP** w = q/d; **DIMP** w = q/p(y|x;θ); two baselines: **quality** w = q, and
+**filter**: CE on the ${(s.filterKeep * 100).toFixed(0)} % of rows with the highest q.
+
+## Paired differences to CE (test accuracy, percentage points)
+
+Mean of the per-seed difference ± its standard error. Within a seed every run shares the real split, the
+checkers (one scoring), the initialisation and the row order; only the loss differs.
+
+| task / synthetic source | seeds | IMP − CE | DIMP − CE | quality − CE | filter − CE |
+|---|---|---|---|---|---|
+${pairedRows.join('\n')}
+
+## Test accuracy (%)
+
+Mean ± standard deviation over seeds.
+
+| task / synthetic source | CE on the small real set alone | CE | IMP | DIMP | quality | filter |
+|---|---|---|---|---|---|---|
+${accuracyRows.join('\n')}
+
+Macro-F1 (%):
+
+| task / synthetic source | CE | IMP | DIMP | quality | filter |
+|---|---|---|---|---|---|
+${f1Rows.join('\n')}
+${fullReal.length ? `\nReference: CE on SST-2's real training rows, tested on \`real_test.jsonl\`:\n\n${fullReal.map((r) => `- ${r.what}: **${pct(r.accuracy)} %**`).join('\n')}\n` : ''}
+## Checkers
+
+Accuracy of each checker on the real validation rows that chose its epoch (so slightly optimistic), beside
+always guessing the majority class of those rows; T is the quality checker's fitted temperature.
+
+| task / synthetic source | quality checker | majority class | mean T | diversity checker |
+|---|---|---|---|---|
+${checkerRows.join('\n')}
+
+## Weight diagnostics
+
+Means over seeds: effective share (Σw)²/(n·Σw²), the largest weight, and the share of the total weight held by
+the top 1 % of rows.
+
+| task / synthetic source | weights | effective share | max weight | top 1 % share |
+|---|---|---|---|---|
+${diagnosticRows.join('\n')}
+
+## Ablation: which recipe change moved what
+
+SST-2 sources pooled, seeds 1–${Math.min(ablationSeeds, seeds)} (each row paired within itself: same seeds, one change to the defaults).
+
+| variant | change | CE | DIMP | IMP − CE | DIMP − CE |
+|---|---|---|---|---|---|
+${ablationRows.join('\n')}
+
+## A BERT-level encoder: all-MiniLM-L6-v2
+
+${
+  minilmCells.length
+    ? `Checkers and classifier are ${DEFAULT_ENCODER_HEAD_SETTINGS.head} heads on the frozen pretrained MiniLM encoder (exported by
+\`scripts/export-minilm.sh\`; pooled sentence embeddings, cached), seeds 1–${minilmSeeds}.
+
+| source | seeds | quality checker (validation acc.) | CE | IMP | DIMP | IMP − CE | DIMP − CE |
+|---|---|---|---|---|---|---|---|
+${minilmRows.join('\n')}`
+    : 'Not run: no exported MiniLM encoder (`bash scripts/export-minilm.sh` writes one into `.cache/models/`).'
 }
 
-void main();
+## Settings (the defaults, chosen once for every source)
+
+- SST-2: per seed, 400 rows of \`real_train.jsonl\` train the quality checker and 200 others are the validation rows;
+  test on \`real_test.jsonl\` (872 rows). MRPC: per seed, 150 rows of \`real_dev.jsonl\` train the quality checker,
+  100 are the validation rows, the other 158 are the test set.
+- Text: lower-cased, HTML entities decoded, contractions split as the Penn Treebank writes them; word uni+bigrams
+  hashed into ${s.settings.featurizer.buckets.toLocaleString('en-US')} buckets; embedding dim ${s.settings.dim}.
+- Classifier: ${s.settings.optimizer === 'adam' ? 'Adam (lazy on the embedding rows a batch touches)' : 'SGD'}, learning rate ${s.settings.learningRate} (${s.settings.schedule}), batch ${s.settings.batchSize},
+  ${s.settings.epochs} epochs, ${s.settings.maxGradNorm === null ? 'no gradient clipping' : `gradient norm clipped at ${s.settings.maxGradNorm}`}; the epoch with the best validation accuracy is kept.
+- Checkers: the same recipe, ⌈${cs.rowUpdateBudget?.toLocaleString('en-US')} / rows⌉ epochs between ${cs.epochs} and ${cs.maxEpochs}; each keeps its best epoch on the
+  validation rows; the quality checker is then temperature-scaled on them. The diversity checker is trained on the
+  whole synthetic set and scores it in-sample (PRODUCT §2).
+- Weights: ε = ${s.guards.epsilon}, no maximum weight.
+${skipped.length ? `\n## Skipped\n${skipped.map((x) => `- ${x}`).join('\n')}\n` : ''}`;
+  await writeFileAtomic(out, report);
+  process.stdout.write(report);
+}
+
+if (isMainThread) {
+  main().catch((error: Error) => {
+    process.stderr.write(`${error.stack ?? error.message}\n`);
+    process.exitCode = 1;
+  });
+}

@@ -3,6 +3,7 @@ import type { LoadedConfig } from '../core/config';
 import { DimpError } from '../core/errors';
 import type { DeviceChoice } from '../core/runtime/onnxRuntime';
 import { DEVICE_CHOICES } from '../core/runtime/onnxRuntime';
+import { resolveDevice } from '../core/jobs/settings';
 import type { Reporter } from './reporter';
 
 /** One option of a command. */
@@ -89,7 +90,7 @@ export function numberFlag(values: CommandContext['values'], name: string, range
 
 /** The --device flag (or the config's), validated. */
 export function deviceFlag(context: CommandContext): DeviceChoice {
-  const device = stringFlag(context.values, 'device') ?? context.project.config.device ?? 'auto';
+  const device = resolveDevice(context.project.config, stringFlag(context.values, 'device') as DeviceChoice | undefined);
   if (!DEVICE_CHOICES.includes(device as DeviceChoice)) throw new DimpError('usage', `--device must be one of ${DEVICE_CHOICES.join(', ')}, got "${device}"`);
   return device as DeviceChoice;
 }

@@ -4,7 +4,8 @@ import type { DatasetSource } from '../core/pipeline';
 import * as path from 'node:path';
 import type { HeadKind } from '../core/model/transformer/headClassifier';
 import { DEFAULT_ENCODER_HEAD_SETTINGS, type EncoderHeadSettings } from '../core/train/encoderHeadTraining';
-import { checkerSettingsFrom, DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from '../core/train/ngramTraining';
+import { DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from '../core/train/ngramTraining';
+import { resolveJobSettings, type JobSettings, type SettingOverrides } from '../core/jobs/settings';
 import type { PoolingChoice } from '../protocol/transformerWorker';
 import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../core/weighting/weights';
 import { numberFlag, stringFlag, type CommandContext, type OptionSpec } from './command';
@@ -13,14 +14,15 @@ import { numberFlag, stringFlag, type CommandContext, type OptionSpec } from './
 export const TRAINING_OPTIONS: Record<string, OptionSpec> = {
   epochs: { type: 'string', value: 'N', description: `training epochs (default ${DEFAULT_CLASSIFIER_SETTINGS.epochs})` },
   'batch-size': { type: 'string', value: 'N', description: `minibatch size (default ${DEFAULT_CLASSIFIER_SETTINGS.batchSize})` },
-  lr: { type: 'string', value: 'X', description: `initial SGD learning rate, decayed linearly to 0 (default ${DEFAULT_CLASSIFIER_SETTINGS.learningRate})` },
+  optimizer: { type: 'string', value: 'OPT', description: `adam (lazy on embedding rows) | sgd (default ${DEFAULT_CLASSIFIER_SETTINGS.optimizer})` },
+  lr: { type: 'string', value: 'X', description: `learning rate (default ${DEFAULT_CLASSIFIER_SETTINGS.learningRate})` },
   dim: { type: 'string', value: 'N', description: `embedding dimension (default ${DEFAULT_CLASSIFIER_SETTINGS.dim})` },
   'word-ngrams': { type: 'string', value: 'N', description: `longest word n-gram, 1–3 (default ${DEFAULT_CLASSIFIER_SETTINGS.featurizer.wordNgrams})` },
   'char-ngrams': { type: 'string', value: 'MIN-MAX', description: 'character n-grams of each word, e.g. 3-5, or off (default off)' },
   seed: { type: 'string', value: 'N', description: 'random seed; same seed and data give the same result (default 1)' },
   epsilon: { type: 'string', value: 'X', description: `smallest weight denominator (default ${DEFAULT_WEIGHT_GUARDS.epsilon})` },
   'max-weight': { type: 'string', value: 'X', description: 'cap on every weight (default: none)' },
-  'max-grad-norm': { type: 'string', value: 'X', description: `clip each step's gradient L2 norm at X, or none (default ${DEFAULT_CLASSIFIER_SETTINGS.maxGradNorm})` },
+  'max-grad-norm': { type: 'string', value: 'X', description: `clip each step's gradient L2 norm at X, or none (default ${DEFAULT_CLASSIFIER_SETTINGS.maxGradNorm ?? 'none'})` },
 };
 
 function charNgramsFlag(context: CommandContext): [number, number] | null | undefined {
@@ -33,29 +35,39 @@ function charNgramsFlag(context: CommandContext): [number, number] | null | unde
   return range;
 }
 
-/** The classifier's settings from flags, then the config, then defaults. */
-export function classifierSettings(context: CommandContext): NgramSettings {
-  const t = context.project.config.training ?? {};
-  const charNgrams = charNgramsFlag(context);
-  const featurizer = {
-    ...DEFAULT_CLASSIFIER_SETTINGS.featurizer,
-    wordNgrams: numberFlag(context.values, 'word-ngrams', { min: 1, max: 3, integer: true }) ?? DEFAULT_CLASSIFIER_SETTINGS.featurizer.wordNgrams,
-    ...(charNgrams !== undefined ? { charNgrams } : {}),
-  };
+/** The values of the training flags that were given; resolveJobSettings fills in the rest. */
+export function settingOverrides(context: CommandContext): SettingOverrides {
+  const values = context.values;
   return {
-    ...DEFAULT_CLASSIFIER_SETTINGS,
-    featurizer,
-    epochs: numberFlag(context.values, 'epochs', { min: 1, max: 1000, integer: true }) ?? t.epochs ?? DEFAULT_CLASSIFIER_SETTINGS.epochs,
-    batchSize: numberFlag(context.values, 'batch-size', { min: 1, max: 65536, integer: true }) ?? t.batchSize ?? DEFAULT_CLASSIFIER_SETTINGS.batchSize,
-    learningRate: numberFlag(context.values, 'lr', { min: 1e-9, max: 100 }) ?? t.learningRate ?? DEFAULT_CLASSIFIER_SETTINGS.learningRate,
-    dim: numberFlag(context.values, 'dim', { min: 1, max: 4096, integer: true }) ?? t.dim ?? DEFAULT_CLASSIFIER_SETTINGS.dim,
-    maxGradNorm: firstDefined(maxGradNormFlag(context), t.maxGradNorm, DEFAULT_CLASSIFIER_SETTINGS.maxGradNorm),
+    epochs: numberFlag(values, 'epochs', { min: 1, max: 1000, integer: true }),
+    batchSize: numberFlag(values, 'batch-size', { min: 1, max: 65536, integer: true }),
+    learningRate: numberFlag(values, 'lr', { min: 1e-9, max: 100 }),
+    dim: numberFlag(values, 'dim', { min: 1, max: 4096, integer: true }),
+    optimizer: optimizerFlag(context),
+    maxGradNorm: maxGradNormFlag(context),
+    wordNgrams: numberFlag(values, 'word-ngrams', { min: 1, max: 3, integer: true }),
+    charNgrams: charNgramsFlag(context),
+    seed: numberFlag(values, 'seed', { min: 0, max: 2 ** 32 - 1, integer: true }),
+    epsilon: numberFlag(values, 'epsilon', { min: 1e-30, max: 1 }),
+    maxWeight: numberFlag(values, 'max-weight', { min: 1e-9 }),
+    filterKeep: numberFlag(values, 'keep', { min: 1e-6, max: 1 }),
   };
 }
 
-/** The first value that is not undefined: null ("none") counts as set, unlike with `??`. */
-function firstDefined<T>(...values: (T | undefined)[]): T {
-  return values.find((v) => v !== undefined) as T;
+/** Every job setting: the flags, then the config, then defaults (the one resolver every front end uses). */
+export function jobSettings(context: CommandContext): JobSettings {
+  return resolveJobSettings(context.project.config, settingOverrides(context));
+}
+
+/** The classifier's settings from flags, then the config, then defaults. */
+export function classifierSettings(context: CommandContext): NgramSettings {
+  return jobSettings(context).settings;
+}
+
+function optimizerFlag(context: CommandContext): 'adam' | 'sgd' | undefined {
+  const text = stringFlag(context.values, 'optimizer');
+  if (text === undefined || text === 'adam' || text === 'sgd') return text;
+  throw new DimpError('usage', `--optimizer must be adam or sgd, got "${text}"`);
 }
 
 function maxGradNormFlag(context: CommandContext): number | null | undefined {
@@ -65,21 +77,17 @@ function maxGradNormFlag(context: CommandContext): number | null | undefined {
 
 /** The checkers' settings: the config's `checkers` section over the checker defaults. */
 export function checkerSettings(context: CommandContext): NgramSettings {
-  return checkerSettingsFrom(context.project.config.checkers);
+  return jobSettings(context).checkerSettings;
 }
 
 /** The --seed flag or the config's seed, default 1. */
 export function seedFlag(context: CommandContext): number {
-  return numberFlag(context.values, 'seed', { min: 0, max: 2 ** 32 - 1, integer: true }) ?? context.project.config.training?.seed ?? 1;
+  return jobSettings(context).seed;
 }
 
 /** ε and the max weight from flags or config. */
 export function guardsFlags(context: CommandContext): WeightGuards {
-  const t = context.project.config.training ?? {};
-  return {
-    epsilon: numberFlag(context.values, 'epsilon', { min: 1e-30, max: 1 }) ?? t.epsilon ?? DEFAULT_WEIGHT_GUARDS.epsilon,
-    maxWeight: numberFlag(context.values, 'max-weight', { min: 1e-9 }) ?? t.maxWeight ?? null,
-  };
+  return jobSettings(context).guards;
 }
 
 /** A dataset from its flag, else from the config's `datasets` entry. */

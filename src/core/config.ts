@@ -12,8 +12,12 @@ export type DatasetEntry = string | { path: string; fields?: FieldOverrides };
 /** Training settings a project can fix in `dimp.config.json`; the CLI's flags override them. */
 export interface TrainingConfig {
   loss?: LossKind;
+  /** `filter` baseline: share of the rows kept, highest q first. */
+  filterKeep?: number;
   epochs?: number;
   batchSize?: number;
+  /** `adam` (the default; lazy on embedding rows) or `sgd`. */
+  optimizer?: 'adam' | 'sgd';
   learningRate?: number;
   dim?: number;
   seed?: number;
@@ -21,7 +25,7 @@ export interface TrainingConfig {
   epsilon?: number;
   /** Largest weight; null or absent for none. */
   maxWeight?: number | null;
-  /** Clip each step's gradient L2 norm at this value; null for none; absent for the default (1). */
+  /** Clip each step's gradient L2 norm at this value; null or absent for none (the default). */
   maxGradNorm?: number | null;
 }
 
@@ -49,7 +53,7 @@ export interface ProjectConfig {
   datasets?: { synthetic?: DatasetEntry; real?: DatasetEntry; validation?: DatasetEntry; test?: DatasetEntry };
   models?: { quality?: string; diversity?: string };
   training?: TrainingConfig;
-  checkers?: Pick<TrainingConfig, 'epochs' | 'batchSize' | 'learningRate' | 'dim'>;
+  checkers?: Pick<TrainingConfig, 'epochs' | 'batchSize' | 'learningRate' | 'dim' | 'optimizer'>;
   /** Train heads on a frozen transformer encoder instead of the built-in model. */
   encoder?: EncoderConfig;
   device?: DeviceChoice;
@@ -129,6 +133,12 @@ export async function loadProjectConfig(explicit: string | undefined, dir: strin
 /** The path of a dataset entry. */
 export function entryPath(entry: DatasetEntry | undefined): string | undefined {
   return typeof entry === 'string' ? entry : entry?.path;
+}
+
+/** A dataset entry as a source to read (path and field mapping), or undefined. */
+export function datasetSourceOf(entry: DatasetEntry | undefined): { path: string; fields?: FieldOverrides } | undefined {
+  const file = entryPath(entry);
+  return file ? { path: file, fields: entryFields(entry) } : undefined;
 }
 
 /** The field overrides of a dataset entry. */

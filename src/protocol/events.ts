@@ -3,8 +3,15 @@
  * Every event is a plain JSON-serialisable object with a `type` tag.
  */
 
-/** Which weighted loss a run uses (PRODUCT §2). */
-export type LossKind = 'ce' | 'imp' | 'dimp';
+/**
+ * Which loss a run uses (PRODUCT §2): `ce` plain cross-entropy; `imp` w = q/d; `dimp` w = q/p(y|x;θₜ);
+ * and two baselines a reviewer asks for: `quality` (w = q) and `filter` (plain cross-entropy on the rows
+ * whose q is in the top share, `filterKeep`).
+ */
+export type LossKind = 'ce' | 'imp' | 'dimp' | 'quality' | 'filter';
+
+/** Every loss, in the order commands and tables list them. */
+export const LOSS_KINDS: readonly LossKind[] = ['ce', 'imp', 'dimp', 'quality', 'filter'];
 
 /** A histogram of per-example weights; `edges` has one more entry than `counts`, the last is Infinity as null. */
 export interface WeightHistogram {
@@ -13,6 +20,10 @@ export interface WeightHistogram {
   mean: number;
   min: number;
   max: number;
+  /** (Σw)² / Σw² ÷ rows, 0–1: the effective share of the rows (absent in runs written before it existed). */
+  effectiveShare?: number;
+  /** Share of the total weight held by the heaviest 1 % of rows. */
+  top1PercentShare?: number;
 }
 
 /** Accuracy and macro-F1 on one evaluation set, both 0–1. */

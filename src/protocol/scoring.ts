@@ -36,6 +36,8 @@ export interface ScoreJob {
   kind: 'score';
   synthetic: DatasetSource;
   real: DatasetSource | undefined;
+  /** Real rows that choose the checkers' epochs (the config's validation set); absent: a third of `real`. */
+  validation?: DatasetSource;
   qualityModel: string | undefined;
   diversityModel: string | undefined;
   labels: string[] | undefined;

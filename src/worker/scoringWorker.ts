@@ -15,7 +15,8 @@ import { loadClassifier } from '../core/model/modelFolder';
 import { loadProjectData } from '../core/pipeline';
 import { lastDimpWeights } from '../core/train/lastDimpWeights';
 import { argmaxRow } from '../core/train/metrics';
-import { readScores, scoreSynthetic, writeScores, type RowScore, type Scores } from '../core/weighting/score';
+import { scoreLoadedData } from '../core/jobs/scoreJob';
+import { readScores, writeScores, type RowScore, type Scores } from '../core/weighting/score';
 import { ScoreTable } from '../core/weighting/scoreTable';
 import { impWeight } from '../core/weighting/weights';
 import type { CoreEvent } from '../protocol/events';
@@ -86,7 +87,7 @@ async function scoredFile(scores: Scores, meta: ScoreMeta, storage: ScoreStorage
 
 async function score(job: ScoreJob): Promise<ScoredFile> {
   const data = await loadProjectData(
-    { synthetic: job.synthetic, real: job.real },
+    { synthetic: job.synthetic, real: job.real, validation: job.validation },
     { labels: job.labels, qualityModel: job.qualityModel, signal: abort.signal, onEvent },
   );
   onEvent({ type: 'log', level: 'info', message: `labels (${data.labelSource}): ${data.labelMap.names.join(', ')}` });
@@ -96,20 +97,11 @@ async function score(job: ScoreJob): Promise<ScoredFile> {
   const checkersDir = path.join(job.storage.checkersDir, Date.now().toString(36));
   let scores: Scores;
   try {
-    scores = await scoreSynthetic({
-      synthetic,
-      real: data.real,
-      labelMap: data.labelMap,
-      qualityModel: job.qualityModel,
-      diversityModel: job.diversityModel,
-      checkersDir,
-      checkerSettings: job.checkerSettings,
-      seed: job.seed,
-      guards: job.guards,
-      device: job.device,
-      signal: abort.signal,
-      onEvent,
-    });
+    scores = await scoreLoadedData(
+      { qualityModel: job.qualityModel, diversityModel: job.diversityModel, scoresFile: job.storage.scoresFile, checkersDir, checkerSettings: job.checkerSettings, seed: job.seed, guards: job.guards, device: job.device },
+      { synthetic, real: data.real, validation: data.validation, labelMap: data.labelMap },
+      { signal: abort.signal, onEvent },
+    );
   } catch (error) {
     await fs.rm(checkersDir, { recursive: true, force: true });
     throw error;
@@ -121,7 +113,6 @@ async function score(job: ScoreJob): Promise<ScoredFile> {
     qualityModel: job.qualityModel ?? path.join(checkersDir, 'quality'),
     diversityModel: job.diversityModel ?? path.join(checkersDir, 'diversity'),
   };
-  await writeScores(job.storage.scoresFile, scores);
   await writeFileAtomic(job.storage.metaFile, JSON.stringify(meta, null, 2) + '\n');
   // The meta file now names the new checkers; earlier ones are no longer used.
   for (const entry of await fs.readdir(job.storage.checkersDir).catch(() => [])) {

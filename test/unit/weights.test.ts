@@ -92,11 +92,13 @@ describe('metrics', () => {
 });
 
 describe('checker epochs', () => {
-  test('a row-update budget shortens training on large sets, never below 3 epochs nor above the setting', () => {
-    const settings = { ...DEFAULT_CHECKER_SETTINGS, epochs: 25, rowUpdateBudget: 300_000 };
-    assert.equal(epochsFor(settings, 400), 25);
-    assert.equal(epochsFor(settings, 60_000), 5);
-    assert.equal(epochsFor(settings, 1_000_000), 3);
-    assert.equal(epochsFor({ ...settings, rowUpdateBudget: null }, 1_000_000), 25);
+  test('a row-update budget gives small sets more passes, between the epochs and maxEpochs', () => {
+    const settings = { ...DEFAULT_CHECKER_SETTINGS, epochs: 10, maxEpochs: 40, rowUpdateBudget: 16_000 };
+    assert.equal(epochsFor(settings, 400), 40);
+    assert.equal(epochsFor(settings, 100), 40);
+    assert.equal(epochsFor(settings, 1_000), 16);
+    assert.equal(epochsFor(settings, 10_000), 10);
+    assert.equal(epochsFor(settings, 1_000_000), 10);
+    assert.equal(epochsFor({ ...settings, rowUpdateBudget: null }, 400), 10);
   });
 });

@@ -11,6 +11,7 @@ import type { VscodeProgressBar } from '@vscode-elements/elements/dist/vscode-pr
 import { dispatchMessage } from '../../src/protocol/messages';
 import { PanelMessageType, type HostToPanelMessage, type PanelRunLinkMessage, type TrainingPanelState } from '../../src/protocol/trainingPanel';
 import { applyTrainingUpdate, emptyTrainingState, isActivePhase } from '../../src/protocol/trainingState';
+import type { WeightHistogram } from '../../src/protocol/events';
 import { TrainingCharts } from './charts';
 import { panelHost } from './vscodeApi';
 
@@ -247,7 +248,10 @@ function render(): void {
   if (pinnedHistogramEpoch !== undefined && pinnedHistogramEpoch > state.epochs.length) pinnedHistogramEpoch = undefined;
   const shownEpoch = pinnedHistogramEpoch !== undefined ? state.epochs[pinnedHistogramEpoch - 1] : lastEpoch;
   scrubber.value = String(shownEpoch?.epoch ?? 1);
-  setText('histogram-label', shownEpoch ? `epoch ${shownEpoch.epoch} · mean ${shownEpoch.weights.mean.toFixed(3)} · max ${shownEpoch.weights.max.toPrecision(3)}` : 'epoch –');
+  setText('histogram-label', shownEpoch ? histogramLabel(shownEpoch.epoch, shownEpoch.weights) : 'epoch –');
+  const dominated = shownEpoch !== undefined && weightsDominated(shownEpoch.weights);
+  byId('weights-card').classList.toggle('dominated', dominated);
+  byId('histogram-label').title = dominated ? 'A few rows dominate the loss: the top 1 % of rows hold a large share of the total weight. Consider a maximum weight or better checkers.' : '';
 
   charts?.update(state.lossPoints, state.epochs, job?.epochs ?? 1, result?.bestEpoch ?? best?.epoch, shownEpoch);
   byId('loss-card').dataset.points = String(state.lossPoints.length);
@@ -317,3 +321,16 @@ function main(): void {
 }
 
 main();
+
+/** The weight card's caption: mean, max, and the effective share of the rows when the run recorded it. */
+function histogramLabel(epoch: number, weights: WeightHistogram): string {
+  const effective = weights.effectiveShare !== undefined ? ` · effective rows ${(weights.effectiveShare * 100).toFixed(0)}%` : '';
+  const top = weights.top1PercentShare !== undefined ? ` · top 1% hold ${(weights.top1PercentShare * 100).toFixed(0)}%` : '';
+  return `epoch ${epoch} · mean ${weights.mean.toFixed(3)} · max ${weights.max.toPrecision(3)}${effective}${top}`;
+}
+
+/** As the CLI's warning (DOMINANCE_THRESHOLDS in src/core/weighting/weights.ts). */
+function weightsDominated(weights: WeightHistogram): boolean {
+  const rows = weights.counts.reduce((a, b) => a + b, 0);
+  return (weights.effectiveShare !== undefined && weights.effectiveShare < 0.1) || (rows >= 100 && weights.top1PercentShare !== undefined && weights.top1PercentShare > 0.2);
+}

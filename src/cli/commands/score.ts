@@ -1,9 +1,10 @@
 import * as path from 'node:path';
-import { DimpError, ExitCode } from '../../core/errors';
-import { loadProjectData } from '../../core/pipeline';
-import { scoreSynthetic, writeScores, type Scores } from '../../core/weighting/score';
+import { ExitCode } from '../../core/errors';
+import { runScoreJob } from '../../core/jobs/scoreJob';
+import { checkerWarning, describeChecker, type Scores } from '../../core/weighting/score';
+import { describeDiagnostics, dominanceWarning, weightDiagnostics } from '../../core/weighting/weights';
 import { DATA_OPTIONS, deviceFlag, labelsFlag, numberFlag, stringFlag, type Command, type CommandContext } from '../command';
-import { checkerSettings, datasetSource, embeddingCacheFlag, ENCODER_OPTIONS, encoderHeadSettings, guardsFlags, seedFlag, TRAINING_OPTIONS } from '../settings';
+import { datasetSource, embeddingCacheFlag, ENCODER_OPTIONS, encoderHeadSettings, jobSettings, TRAINING_OPTIONS } from '../settings';
 
 /** Default scores path next to the synthetic file: `x.jsonl` → `x.scores.jsonl`. */
 export function defaultScoresPath(syntheticFile: string): string {
@@ -34,43 +35,56 @@ export function describeScores(scores: Scores, mislabelThreshold = 0.8): { text:
     meanQuality: scores.rows.reduce((a, r) => a + r.quality, 0) / Math.max(1, scores.rows.length),
     likelyMislabelled,
   };
-  const text =
-    `scored ${summary.rows} rows · IMP weight p10 ${summary.weightP10.toFixed(3)} · median ${summary.weightMedian.toFixed(3)} · p90 ${summary.weightP90.toFixed(3)} · max ${summary.weightMax.toFixed(3)}\n` +
-    `mean quality ${summary.meanQuality.toFixed(3)} · ${likelyMislabelled} rows where the quality checker prefers another label with p ≥ ${mislabelThreshold}`;
-  return { text, summary };
+  const diagnostics = scores.header.diagnostics ?? weightDiagnostics(weights);
+  const lines = [
+    `scored ${summary.rows} rows · IMP weight p10 ${summary.weightP10.toFixed(3)} · median ${summary.weightMedian.toFixed(3)} · p90 ${summary.weightP90.toFixed(3)} · max ${summary.weightMax.toFixed(3)}`,
+    `IMP weights: ${describeDiagnostics(diagnostics)}`,
+    `mean quality ${summary.meanQuality.toFixed(3)} · ${likelyMislabelled} rows where the quality checker prefers another label with p ≥ ${mislabelThreshold}`,
+  ];
+  for (const [role, report] of Object.entries({ quality: scores.header.checkers?.quality, diversity: scores.header.checkers?.diversity })) {
+    if (report) lines.push(`${role} checker: ${describeChecker(report, scores.header.checkers!)}`);
+  }
+  const warnings = [dominanceWarning(diagnostics), checkerWarning(scores.header.checkers?.quality)].filter((w): w is string => w !== undefined);
+  for (const warning of warnings) lines.push(`warning: ${warning}`);
+  return {
+    text: lines.join('\n'),
+    summary: {
+      ...summary,
+      effectiveSampleSize: diagnostics.effectiveSampleSize,
+      top1PercentShare: diagnostics.top1PercentShare,
+      ...(scores.header.checkers?.quality?.selectionAccuracy !== undefined ? { qualityCheckerAccuracy: scores.header.checkers.quality.selectionAccuracy } : {}),
+    },
+  };
 }
 
-/** Scores a synthetic set and writes the scores file; shared with `train --real` and `demo`. */
+/** Scores a synthetic set and writes the scores file (the core's score job); shared with `train --real` and `demo`. */
 export async function runScoring(context: CommandContext, out?: string): Promise<{ scores: Scores; file: string }> {
   const synthetic = datasetSource(context, 'synthetic', 'synthetic', true)!;
   const qualityModel = stringFlag(context.values, 'quality-model') ?? context.project.config.models?.quality;
   const diversityModel = stringFlag(context.values, 'diversity-model') ?? context.project.config.models?.diversity;
-  const real = datasetSource(context, 'real', 'real', !qualityModel);
   const file = path.resolve(out ?? stringFlag(context.values, 'out') ?? defaultScoresPath(synthetic.path));
-  const checkersDir = path.resolve(stringFlag(context.values, 'checkers') ?? defaultCheckersDir(file));
-  const onEvent = context.reporter.onEvent;
-  const data = await loadProjectData({ synthetic, real }, { labels: labelsFlag(context), qualityModel, signal: context.signal, onEvent });
-  context.reporter.info(`labels (${data.labelSource}): ${data.labelMap.names.join(', ')}`);
-  if (!data.synthetic || data.synthetic.rows.length === 0) throw new DimpError('badInput', 'no usable synthetic rows', { file: synthetic.path });
-  const scores = await scoreSynthetic({
-    synthetic: data.synthetic,
-    real: data.real,
-    labelMap: data.labelMap,
-    qualityModel,
-    diversityModel,
-    checkersDir,
-    checkerSettings: checkerSettings(context),
-    checkerEncoder: encoderHeadSettings(context, { trainingFlags: false }),
-    maxLength: numberFlag(context.values, 'max-length', { min: 4, max: 1 << 20, integer: true }),
-    embeddingCacheDir: embeddingCacheFlag(context),
-    seed: seedFlag(context),
-    guards: guardsFlags(context),
-    device: deviceFlag(context),
-    signal: context.signal,
-    onEvent,
-  });
-  await writeScores(file, scores);
-  return { scores, file };
+  const settings = jobSettings(context);
+  const result = await runScoreJob(
+    {
+      synthetic,
+      real: datasetSource(context, 'real', 'real', !qualityModel),
+      validation: datasetSource(context, 'validation', 'validation', false),
+      qualityModel,
+      diversityModel,
+      labels: labelsFlag(context),
+      scoresFile: file,
+      checkersDir: path.resolve(stringFlag(context.values, 'checkers') ?? defaultCheckersDir(file)),
+      checkerSettings: settings.checkerSettings,
+      checkerEncoder: encoderHeadSettings(context, { trainingFlags: false }),
+      maxLength: numberFlag(context.values, 'max-length', { min: 4, max: 1 << 20, integer: true }),
+      embeddingCacheDir: embeddingCacheFlag(context),
+      seed: settings.seed,
+      guards: settings.guards,
+      device: deviceFlag(context),
+    },
+    { signal: context.signal, onEvent: context.reporter.onEvent },
+  );
+  return { scores: result.scores, file };
 }
 
 /** `dimp-curator score`. */
@@ -85,6 +99,7 @@ export const scoreCommand: Command = {
   options: {
     synthetic: { type: 'string', value: 'FILE', description: 'synthetic JSONL to score' },
     real: { type: 'string', value: 'FILE', description: 'real labelled JSONL for the quality checker' },
+    validation: { type: 'string', value: 'FILE', description: "real JSONL that chooses each checker's epoch (default: a third of --real is held out for it)" },
     'quality-model': { type: 'string', value: 'DIR', description: 'use this model folder as the quality checker' },
     'diversity-model': { type: 'string', value: 'DIR', description: 'use this model folder as the diversity checker' },
     out: { type: 'string', value: 'FILE', description: 'scores file (default: <synthetic>.scores.jsonl)' },

@@ -1,14 +1,15 @@
 import * as path from 'node:path';
 import { DimpError, ExitCode } from '../../core/errors';
-import { loadProjectData } from '../../core/pipeline';
-import { runTraining, type RunSummary } from '../../core/train/run';
-import { readScores } from '../../core/weighting/score';
-import type { LossKind } from '../../protocol/events';
+import { pathExists } from '../../core/io/atomic';
+import { runTrainingJob } from '../../core/train/job';
+import { defaultRunName } from '../../core/train/jobSpec';
+import { DEFAULT_FILTER_KEEP, type RunSummary } from '../../core/train/run';
+import { LOSS_KINDS, type LossKind } from '../../protocol/events';
+import { describeDiagnostics, dominanceWarning } from '../../core/weighting/weights';
 import { DATA_OPTIONS, deviceFlag, labelsFlag, stringFlag, type Command } from '../command';
-import { classifierSettings, datasetSource, ENCODER_OPTIONS, encoderHeadSettings, guardsFlags, seedFlag, TRAINING_OPTIONS } from '../settings';
-import { runScoring } from './score';
+import { datasetSource, embeddingCacheFlag, jobSettings, ENCODER_OPTIONS, encoderHeadSettings, TRAINING_OPTIONS } from '../settings';
+import { defaultCheckersDir, defaultScoresPath } from './score';
 
-const LOSSES: readonly LossKind[] = ['ce', 'imp', 'dimp'];
 
 const percent = (x: number | undefined): string => (x === undefined ? '–' : `${(x * 100).toFixed(1)}%`);
 
@@ -17,6 +18,8 @@ export function describeRun(run: RunSummary): string {
   return (
     `${run.loss}: best epoch ${run.bestEpoch} · validation acc ${percent(run.validation?.accuracy)} · ` +
     `test acc ${percent(run.test?.accuracy)} macro-F1 ${percent(run.test?.macroF1)} · ${Math.round(run.rowsPerSecond).toLocaleString('en-US')} rows/s\n` +
+    (run.weightDiagnostics ? `weights: ${describeDiagnostics(run.weightDiagnostics)}\n` : '') +
+    (run.weightDiagnostics && dominanceWarning(run.weightDiagnostics) ? `warning: ${dominanceWarning(run.weightDiagnostics)}\n` : '') +
     (run.encoder ? `encoder: ${run.encoder.description} on ${run.encoder.provider} · ${run.encoder.cachedRows} rows from the embedding cache, ${run.encoder.computedRows} texts encoded\n` : '') +
     `run folder: ${run.runDir}`
   );
@@ -34,9 +37,13 @@ export const trainCommand: Command = {
     'Example:\n  dimp-curator train --synthetic syn.jsonl --scores syn.scores.jsonl --loss dimp --validation val.jsonl --test test.jsonl',
   options: {
     synthetic: { type: 'string', value: 'FILE', description: 'synthetic JSONL to train on' },
-    loss: { type: 'string', value: 'LOSS', description: 'ce | imp | dimp (default: config, else dimp)' },
+    loss: { type: 'string', value: 'LOSS', description: 'dimp | imp | ce, or a baseline: quality (w = q) | filter (CE on the top --keep share by q) (default: config, else dimp)' },
+    keep: { type: 'string', value: 'X', description: `filter: share of the rows kept, highest q first, 0–1 (default ${DEFAULT_FILTER_KEEP})` },
     scores: { type: 'string', value: 'FILE', description: 'scores file for imp/dimp' },
-    real: { type: 'string', value: 'FILE', description: 'real JSONL: score first when --scores is not given' },
+    real: { type: 'string', value: 'FILE', description: 'real JSONL: score first when --scores is not given (into <synthetic>.scores.jsonl)' },
+    'quality-model': { type: 'string', value: 'DIR', description: 'scoring first: use this model folder as the quality checker' },
+    'diversity-model': { type: 'string', value: 'DIR', description: 'scoring first: use this model folder as the diversity checker' },
+    checkers: { type: 'string', value: 'DIR', description: 'scoring first: where trained checkers are saved (default: <synthetic>.checkers/)' },
     validation: { type: 'string', value: 'FILE', description: 'real JSONL for epoch selection' },
     test: { type: 'string', value: 'FILE', description: 'real JSONL for the final report' },
     out: { type: 'string', value: 'DIR', description: 'parent folder of run folders (default: runs)' },
@@ -47,44 +54,45 @@ export const trainCommand: Command = {
   },
   async run(context) {
     const loss = (stringFlag(context.values, 'loss') ?? context.project.config.training?.loss ?? 'dimp') as LossKind;
-    if (!LOSSES.includes(loss)) throw new DimpError('usage', `--loss must be one of ${LOSSES.join(', ')}, got "${loss}"`);
-    let scoresFile = stringFlag(context.values, 'scores');
-    let scores = scoresFile ? await readScores(scoresFile) : undefined;
-    if (loss !== 'ce' && !scores) {
-      const hasReal = stringFlag(context.values, 'real') ?? context.project.config.datasets?.real ?? context.project.config.models?.quality;
-      if (!hasReal) throw new DimpError('usage', `${loss} needs quality scores: pass --scores FILE, or --real FILE to score first`);
-      context.reporter.info('no --scores given: scoring first');
-      const scored = await runScoring({ ...context, values: { ...context.values, out: undefined } });
-      scores = scored.scores;
-      scoresFile = scored.file;
-      context.reporter.info(`scores written to ${scoresFile}`);
-    }
-    const labels = labelsFlag(context) ?? scores?.header.labels;
-    const data = await loadProjectData(
+    if (!LOSS_KINDS.includes(loss)) throw new DimpError('usage', `--loss must be one of ${LOSS_KINDS.join(', ')}, got "${loss}"`);
+    const synthetic = datasetSource(context, 'synthetic', 'synthetic', true)!;
+    const settings = jobSettings(context);
+    const explicitScores = stringFlag(context.values, 'scores');
+    if (explicitScores && !(await pathExists(explicitScores))) throw new DimpError('badInput', 'scores file not found (run `dimp-curator score` first)', { file: explicitScores });
+    const real = datasetSource(context, 'real', 'real', false);
+    const qualityModel = stringFlag(context.values, 'quality-model') ?? context.project.config.models?.quality;
+    if (loss !== 'ce' && !explicitScores && !real && !qualityModel) throw new DimpError('usage', `${loss} needs quality scores: pass --scores FILE, or --real FILE to score first`);
+    const scoresFile = path.resolve(explicitScores ?? defaultScoresPath(synthetic.path));
+    const run = await runTrainingJob(
       {
-        synthetic: datasetSource(context, 'synthetic', 'synthetic', true),
+        loss,
+        synthetic,
         validation: datasetSource(context, 'validation', 'validation', false),
         test: datasetSource(context, 'test', 'test', false),
+        // Given scores are used as they are; rows they miss are left out (runTraining reports them).
+        real: explicitScores ? undefined : real,
+        qualityModel: explicitScores ? undefined : qualityModel,
+        diversityModel: explicitScores ? undefined : (stringFlag(context.values, 'diversity-model') ?? context.project.config.models?.diversity),
+        labels: labelsFlag(context),
+        scoresFile,
+        // Without --scores the CLI always scores first, as it says; the editor reuses stored scores.
+        scoreFirst: explicitScores ? 'when-needed' : 'always',
+        checkersDir: path.resolve(stringFlag(context.values, 'checkers') ?? defaultCheckersDir(scoresFile)),
+        settings: settings.settings,
+        encoder: encoderHeadSettings(context),
+        checkerSettings: settings.checkerSettings,
+        checkerEncoder: encoderHeadSettings(context, { trainingFlags: false }),
+        embeddingCacheDir: embeddingCacheFlag(context),
+        seed: settings.seed,
+        guards: settings.guards,
+        filterKeep: settings.filterKeep,
+        device: deviceFlag(context),
+        outDir: path.resolve(stringFlag(context.values, 'out') ?? context.project.config.output ?? 'runs'),
+        runName: stringFlag(context.values, 'name') ?? defaultRunName(loss),
       },
-      { labels, signal: context.signal, onEvent: context.reporter.onEvent },
+      { signal: context.signal, onEvent: context.reporter.onEvent },
     );
-    const run = await runTraining({
-      synthetic: data.synthetic!,
-      labelMap: data.labelMap,
-      loss,
-      scores,
-      validation: data.validation,
-      test: data.test,
-      settings: classifierSettings(context),
-      encoder: encoderHeadSettings(context),
-      seed: seedFlag(context),
-      guards: guardsFlags(context),
-      device: deviceFlag(context),
-      outDir: path.resolve(stringFlag(context.values, 'out') ?? context.project.config.output ?? 'runs'),
-      runName: stringFlag(context.values, 'name'),
-      signal: context.signal,
-      onEvent: context.reporter.onEvent,
-    });
+    if (run.scored) context.reporter.info(`scores written to ${run.scoresFile}`);
     context.reporter.result(describeRun(run), {
       runDir: run.runDir,
       loss: run.loss,
@@ -93,6 +101,7 @@ export const trainCommand: Command = {
       test: run.test,
       rowsPerSecond: run.rowsPerSecond,
       provider: run.provider,
+      ...(run.weightDiagnostics ? { weightDiagnostics: run.weightDiagnostics } : {}),
       ...(run.encoder ? { encoder: run.encoder } : {}),
     });
     return ExitCode.ok;

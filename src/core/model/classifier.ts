@@ -15,6 +15,8 @@ export interface TrainableClassifier<Features> {
    * Returns the norm before clipping.
    */
   backward(gradLogits: Float32Array, learningRate: number, maxGradNorm?: number | null): number;
+  /** Chooses the optimiser of `backward` (`sgd` when never called); models without the choice use SGD. */
+  useOptimizer?(kind: 'sgd' | 'adam'): void;
   /** A copy of the parameters, to restore the best epoch. */
   snapshot(): ClassifierSnapshot;
   restore(snapshot: ClassifierSnapshot): void;

@@ -24,6 +24,17 @@ export interface NgramParameters {
   bias: Float32Array;
 }
 
+/**
+ * `sgd`: plain steps (fastText's). `adam`: Adam (β₁ 0.9, β₂ 0.999, ε 1e-8) on the output layer, and lazy
+ * Adam on the embedding table: only the rows a batch touches have their moments updated (PyTorch's
+ * SparseAdam), with bias correction from the global step count.
+ */
+export type OptimizerKind = 'sgd' | 'adam';
+
+const ADAM_BETA1 = 0.9;
+const ADAM_BETA2 = 0.999;
+const ADAM_EPSILON = 1e-8;
+
 interface NgramSnapshot extends ClassifierSnapshot {
   kind: 'ngram';
   parameters: NgramParameters;
@@ -59,6 +70,14 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   private slotShared = new Int32Array(256);
   private sharedCounts = new Int32Array(256);
   private gram = new Float64Array(64);
+  private optimizer: OptimizerKind = 'sgd';
+  // Adam state: step count, first and second moments (embedding moments grow with the rows).
+  private adamStep = 0;
+  private adamWeight = { m: new Float32Array(0), v: new Float32Array(0) };
+  private adamBias = { m: new Float32Array(0), v: new Float32Array(0) };
+  private adamEmbeddings = { m: new Float32Array(0), v: new Float32Array(0) };
+  private slotRow = new Int32Array(256);
+  private slotGradient = new Float32Array(256 * 64);
 
   constructor(shape: NgramShape, seed: number) {
     this.shape = shape;
@@ -81,6 +100,17 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     const model = new NgramClassifier(parameters.shape, 0);
     model.restore({ kind: 'ngram', parameters } as NgramSnapshot);
     return model;
+  }
+
+  /** Chooses the optimiser of the following steps and resets its state. */
+  useOptimizer(kind: OptimizerKind): void {
+    this.optimizer = kind;
+    this.adamStep = 0;
+    if (kind === 'adam') {
+      this.adamWeight = { m: new Float32Array(this.weight.length), v: new Float32Array(this.weight.length) };
+      this.adamBias = { m: new Float32Array(this.bias.length), v: new Float32Array(this.bias.length) };
+      this.adamEmbeddings = { m: new Float32Array(this.embeddings.length), v: new Float32Array(this.embeddings.length) };
+    }
   }
 
   forward(features: FeatureMatrix, examples: ArrayLike<number>, logits: Float32Array): void {
@@ -165,7 +195,8 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     this.slotOwner = growInt32(this.slotOwner, occurrences);
     this.slotCount = growInt32(this.slotCount, occurrences);
     this.slotShared = growInt32(this.slotShared, occurrences);
-    const { occurrenceRow, slotOwner, slotCount, slotShared } = this;
+    this.slotRow = growInt32(this.slotRow, occurrences);
+    const { occurrenceRow, slotOwner, slotCount, slotShared, slotRow } = this;
     const stamp = ++this.batchStamp;
     const gram = this.gram.length >= count * count ? this.gram : (this.gram = new Float64Array(count * count));
     gram.fill(0, 0, count * count);
@@ -182,6 +213,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
         if (this.rowStamp[row] !== stamp) {
           this.rowStamp[row] = stamp;
           this.rowSlot[row] = slots;
+          slotRow[slots] = row;
           slotOwner[slots] = b;
           slotCount[slots] = 1;
           slotShared[slots] = -1;
@@ -232,6 +264,10 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       }
     }
     const norm = Math.sqrt(squared);
+    if (this.optimizer === 'adam') {
+      this.adamUpdate(learningRate, maxGradNorm !== null && norm > maxGradNorm ? maxGradNorm / norm : 1, slots);
+      return norm;
+    }
     const step = maxGradNorm !== null && norm > maxGradNorm ? (learningRate * maxGradNorm) / norm : learningRate;
     for (let i = 0; i < weight.length; i++) weight[i]! -= step * gradWeight[i]!;
     for (let c = 0; c < numClasses; c++) this.bias[c]! -= step * gradBias[c]!;
@@ -257,6 +293,58 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     return norm;
   }
 
+  /**
+   * One Adam step from the gradients `backward` has just gathered (`clip` scales them all): dense on the
+   * output layer, lazy on the `slots` embedding rows of the batch, each row's gradient summed over its
+   * occurrences first.
+   */
+  private adamUpdate(learningRate: number, clip: number, slots: number): void {
+    const { dim, numClasses } = this.shape;
+    const t = ++this.adamStep;
+    const stepSize = (learningRate * Math.sqrt(1 - ADAM_BETA2 ** t)) / (1 - ADAM_BETA1 ** t);
+    const epsilonHat = ADAM_EPSILON * Math.sqrt(1 - ADAM_BETA2 ** t);
+    const apply = (param: Float32Array, m: Float32Array, v: Float32Array, index: number, gradient: number): void => {
+      const g = gradient * clip;
+      const mi = (m[index] = ADAM_BETA1 * m[index]! + (1 - ADAM_BETA1) * g);
+      const vi = (v[index] = ADAM_BETA2 * v[index]! + (1 - ADAM_BETA2) * g * g);
+      param[index]! -= (stepSize * mi) / (Math.sqrt(vi) + epsilonHat);
+    };
+    for (let i = 0; i < this.weight.length; i++) apply(this.weight, this.adamWeight.m, this.adamWeight.v, i, this.gradWeight[i]!);
+    for (let c = 0; c < numClasses; c++) apply(this.bias, this.adamBias.m, this.adamBias.v, c, this.gradBias[c]!);
+    // Each occurrence of row r in example b adds dL/dh_b / n_b to r's gradient.
+    if (this.slotGradient.length < slots * dim) this.slotGradient = new Float32Array(Math.max(slots * dim, this.slotGradient.length * 2));
+    const gradient = this.slotGradient;
+    gradient.fill(0, 0, slots * dim);
+    const features = this.lastFeatures!;
+    const examples = this.lastExamples;
+    let o = 0;
+    for (let b = 0; b < examples.length; b++) {
+      const example = examples[b]!;
+      const n = features.offsets[example + 1]! - features.offsets[example]!;
+      const share = 1 / Math.max(1, n);
+      const h = b * dim;
+      for (let k = 0; k < n; k++, o++) {
+        const g = this.rowSlot[this.occurrenceRow[o]!]! * dim;
+        for (let d = 0; d < dim; d++) gradient[g + d]! += share * this.gradHidden[h + d]!;
+      }
+    }
+    if (this.adamEmbeddings.m.length < this.embeddings.length) {
+      const grow = (old: Float32Array): Float32Array<ArrayBuffer> => {
+        const grown = new Float32Array(this.embeddings.length);
+        grown.set(old);
+        return grown;
+      };
+      this.adamEmbeddings = { m: grow(this.adamEmbeddings.m), v: grow(this.adamEmbeddings.v) };
+    }
+    const { m, v } = this.adamEmbeddings;
+    const emb = this.embeddings;
+    for (let slot = 0; slot < slots; slot++) {
+      const e = this.slotRow[slot]! * dim;
+      const g = slot * dim;
+      for (let d = 0; d < dim; d++) apply(emb, m, v, e + d, gradient[g + d]!);
+    }
+  }
+
   snapshot(): ClassifierSnapshot {
     return { kind: 'ngram', parameters: this.parameters() } as NgramSnapshot;
   }
@@ -273,6 +361,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     this.embeddings.set(p.embeddings.subarray(0, p.rows * this.shape.dim));
     this.weight.set(p.weight);
     this.bias.set(p.bias);
+    this.useOptimizer(this.optimizer);
   }
 
   /** A compact copy of the parameters: only allocated embedding rows. */

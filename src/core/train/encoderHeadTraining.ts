@@ -159,6 +159,7 @@ export async function trainEncoderHead(request: EncoderHeadTrainingRequest, cont
       loss: request.loss,
       epochs: settings.epochs,
       batchSize: settings.batchSize,
+      optimizer: 'sgd',
       learningRate: settings.learningRate,
       schedule: settings.schedule,
       maxGradNorm: settings.maxGradNorm,

@@ -5,7 +5,8 @@ import type { Dataset } from '../data/dataset';
 import { DimpError } from '../errors';
 import { existingAncestor, pathExists, removeCreatedFolders } from '../io/atomic';
 import { loadProjectData } from '../pipeline';
-import { readScores, scoreSynthetic, writeScores, type Scores } from '../weighting/score';
+import { scoreLoadedData } from '../jobs/scoreJob';
+import { readScores, type Scores } from '../weighting/score';
 import { defaultCheckersDir, defaultScoresFile, type TrainingJobSpec } from './jobSpec';
 import { runTraining, type RunSummary } from './run';
 import type { TrainerContext } from './trainer';
@@ -45,7 +46,7 @@ export async function runTrainingJob(
 ): Promise<TrainingJobResult> {
   const { signal, onEvent } = context;
   const needsScores = spec.loss !== 'ce';
-  let scores = needsScores ? await readStoredScores(spec.scoresFile, onEvent) : undefined;
+  let scores = needsScores && spec.scoreFirst !== 'always' ? await readStoredScores(spec.scoresFile, onEvent) : undefined;
   const labels = spec.labels && spec.labels.length > 0 ? spec.labels : scores?.header.labels;
   const data = await loadProjectData(
     {
@@ -65,9 +66,12 @@ export async function runTrainingJob(
     const sameLabels = scores !== undefined && scores.header.labels.join('\n') === data.labelMap.names.join('\n');
     const scoredIds = new Set(scores?.rows.map((r) => r.rowId));
     const missing = synthetic.rows.filter((row) => !scoredIds.has(row.rowId)).length;
-    if (!scores || !sameLabels || missing > 0) {
+    const canScore = spec.real !== undefined || spec.qualityModel !== undefined;
+    // Rows changed since scoring are scored again when the job can score; otherwise they are left out
+    // (runTraining says how many).
+    if (!scores || !sameLabels || (missing > 0 && canScore)) {
       const why = !scores ? 'no stored scores' : !sameLabels ? 'the stored scores use other labels' : `${missing} rows changed since scoring`;
-      if (!spec.real && !spec.qualityModel) {
+      if (!canScore) {
         throw new DimpError('usage', `${spec.loss} training needs quality scores (${why}): name a real dataset ("datasets.real" in dimp.config.json) or a quality model`);
       }
       onEvent?.({ type: 'log', level: 'info', message: `${why}: scoring the synthetic rows first` });
@@ -77,21 +81,23 @@ export async function runTrainingJob(
       // written, checkers it saved into a new folder are partial outputs and go too.
       const existing = await existingAncestor(checkersDir);
       try {
-        scores = await scoreSynthetic({
-          synthetic,
-          real: data.real,
-          labelMap: data.labelMap,
-          qualityModel: spec.qualityModel,
-          diversityModel: spec.diversityModel,
-          checkersDir,
-          checkerSettings: spec.checkerSettings,
-          seed: spec.seed,
-          guards: spec.guards,
-          device: spec.device,
-          signal,
-          onEvent,
-        });
-        await writeScores(scoresFile, scores);
+        scores = await scoreLoadedData(
+          {
+            qualityModel: spec.qualityModel,
+            diversityModel: spec.diversityModel,
+            scoresFile,
+            checkersDir,
+            checkerSettings: spec.checkerSettings,
+            checkerEncoder: spec.checkerEncoder,
+            maxLength: spec.maxLength,
+            embeddingCacheDir: spec.embeddingCacheDir,
+            seed: spec.seed,
+            guards: spec.guards,
+            device: spec.device,
+          },
+          { synthetic, real: data.real, validation: data.validation, labelMap: data.labelMap },
+          { signal, onEvent },
+        );
         await context.onScored?.(scores, synthetic, scoresFile);
       } catch (error) {
         if (existing !== path.resolve(checkersDir)) {
@@ -115,11 +121,13 @@ export async function runTrainingJob(
     validation: data.validation,
     test: data.test,
     settings: spec.settings,
+    encoder: spec.encoder,
     seed: spec.seed,
     guards: spec.guards,
     device: spec.device,
     outDir: spec.outDir,
     runName: spec.runName,
+    filterKeep: spec.filterKeep,
     signal,
     onEvent,
     afterEpoch: context.afterEpoch,

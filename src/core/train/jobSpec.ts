@@ -1,11 +1,11 @@
 import * as path from 'node:path';
 import type { LossKind } from '../../protocol/events';
-import type { ProjectConfig } from '../config';
 import { removeTemporarySiblings } from '../io/atomic';
 import type { DatasetSource } from '../pipeline';
 import type { DeviceChoice } from '../runtime/onnxRuntime';
-import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../weighting/weights';
-import { checkerSettingsFrom, DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from './ngramTraining';
+import type { WeightGuards } from '../weighting/weights';
+import type { EncoderHeadSettings } from './encoderHeadTraining';
+import type { NgramSettings } from './ngramTraining';
 
 /**
  * One training job, fully resolved: every path absolute, every setting chosen. The extension builds it
@@ -25,12 +25,25 @@ export interface TrainingJobSpec {
   labels?: string[];
   /** Scores file of the synthetic set: read when it covers every row, else (re)written by scoring first. */
   scoresFile?: string;
+  /**
+   * `when-needed` (default): score first only when the stored scores are missing, use other labels or miss
+   * rows; `always`: score first whenever the loss needs scores.
+   */
+  scoreFirst?: 'always' | 'when-needed';
   /** Where scoring saves the checkers it trains. */
   checkersDir?: string;
   settings: NgramSettings;
+  /** Train a head on this frozen transformer encoder instead of the built-in model. */
+  encoder?: EncoderHeadSettings;
   checkerSettings: NgramSettings;
+  /** Train the checkers (when scoring first) as heads on this frozen encoder. */
+  checkerEncoder?: EncoderHeadSettings;
+  maxLength?: number;
+  embeddingCacheDir?: string;
   seed: number;
   guards: WeightGuards;
+  /** `filter` baseline: the share of rows kept, highest q first. */
+  filterKeep?: number;
   device: DeviceChoice;
   /** Parent folder of run folders. */
   outDir: string;
@@ -51,26 +64,6 @@ export function defaultCheckersDir(scoresFile: string): string {
 /** A run folder name `<loss>-<yyyymmdd-hhmmss>` (UTC), the CLI's default. */
 export function defaultRunName(loss: LossKind, now: Date = new Date()): string {
   return `${loss}-${now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}`;
-}
-
-/**
- * Classifier and checker settings from a project's `dimp.config.json` over the defaults, with
- * `epochs` overridable (the one setting the editor asks for).
- */
-export function jobSettingsFromConfig(config: ProjectConfig, overrides: { epochs?: number } = {}): { settings: NgramSettings; checkerSettings: NgramSettings; seed: number; guards: WeightGuards } {
-  const t = config.training ?? {};
-  return {
-    settings: {
-      ...DEFAULT_CLASSIFIER_SETTINGS,
-      epochs: overrides.epochs ?? t.epochs ?? DEFAULT_CLASSIFIER_SETTINGS.epochs,
-      batchSize: t.batchSize ?? DEFAULT_CLASSIFIER_SETTINGS.batchSize,
-      learningRate: t.learningRate ?? DEFAULT_CLASSIFIER_SETTINGS.learningRate,
-      dim: t.dim ?? DEFAULT_CLASSIFIER_SETTINGS.dim,
-    },
-    checkerSettings: checkerSettingsFrom(config.checkers),
-    seed: t.seed ?? 1,
-    guards: { epsilon: t.epsilon ?? DEFAULT_WEIGHT_GUARDS.epsilon, maxWeight: t.maxWeight ?? null },
-  };
 }
 
 /** The paths a job may write, each through a temporary sibling: what to sweep if the job was killed. */

@@ -51,3 +51,50 @@ export function evaluateProbabilities(probabilities: Float32Array, gold: ArrayLi
   for (let i = 0; i < gold.length; i++) predicted[i] = argmaxRow(probabilities, i, numClasses);
   return evaluatePredictions(predicted, gold, numClasses);
 }
+
+/** Mean negative log-likelihood of the gold labels after scaling log-probabilities by 1/T. */
+export function temperedNll(probabilities: Float32Array, gold: ArrayLike<number>, numClasses: number, temperature: number): number {
+  let total = 0;
+  for (let i = 0; i < gold.length; i++) {
+    const offset = i * numClasses;
+    let max = -Infinity;
+    for (let c = 0; c < numClasses; c++) max = Math.max(max, Math.log(Math.max(probabilities[offset + c]!, 1e-30)) / temperature);
+    let sum = 0;
+    for (let c = 0; c < numClasses; c++) sum += Math.exp(Math.log(Math.max(probabilities[offset + c]!, 1e-30)) / temperature - max);
+    total -= Math.log(Math.max(probabilities[offset + gold[i]!]!, 1e-30)) / temperature - max - Math.log(sum);
+  }
+  return gold.length === 0 ? 0 : total / gold.length;
+}
+
+/**
+ * Temperature scaling (Guo et al., 2017): the T in [0.05, 20] that minimises the NLL of the gold labels
+ * when the log-probabilities are divided by T (golden-section search on log T). T > 1 softens
+ * over-confident probabilities; the ranking of the classes never changes. 1 when there are no rows.
+ */
+export function fitTemperature(probabilities: Float32Array, gold: ArrayLike<number>, numClasses: number): number {
+  if (gold.length === 0) return 1;
+  const f = (logT: number): number => temperedNll(probabilities, gold, numClasses, Math.exp(logT));
+  let lo = Math.log(0.05);
+  let hi = Math.log(20);
+  const ratio = (Math.sqrt(5) - 1) / 2;
+  let a = hi - ratio * (hi - lo);
+  let b = lo + ratio * (hi - lo);
+  let fa = f(a);
+  let fb = f(b);
+  for (let i = 0; i < 60; i++) {
+    if (fa < fb) {
+      hi = b;
+      b = a;
+      fb = fa;
+      a = hi - ratio * (hi - lo);
+      fa = f(a);
+    } else {
+      lo = a;
+      a = b;
+      fa = fb;
+      b = lo + ratio * (hi - lo);
+      fb = f(b);
+    }
+  }
+  return Math.exp((lo + hi) / 2);
+}

@@ -8,7 +8,7 @@ import { pathExists, writeFolderAtomic } from '../io/atomic';
 import { loadClassifier, writeNgramModelFiles } from '../model/modelFolder';
 import type { DeviceChoice } from '../runtime/onnxRuntime';
 import { scoresByRowId, type Scores } from '../weighting/score';
-import type { WeightGuards } from '../weighting/weights';
+import { weightDiagnostics, type WeightDiagnostics, type WeightGuards } from '../weighting/weights';
 import { trainEncoderHead, type EncoderHeadSettings, type EncoderSummary } from './encoderHeadTraining';
 import { evaluateProbabilities } from './metrics';
 import { trainNgram, type NgramSettings } from './ngramTraining';
@@ -33,6 +33,8 @@ export interface TrainRunRequest {
   device: DeviceChoice;
   /** Parent folder of run folders. */
   outDir: string;
+  /** `filter`: the share of the rows, highest q first, trained on (default DEFAULT_FILTER_KEEP). */
+  filterKeep?: number;
   /** Name of the run folder; default `<loss>-<timestamp>`. */
   runName?: string;
   signal?: AbortSignal;
@@ -55,6 +57,8 @@ export interface RunMetrics {
   rowsPerSecond: number;
   seconds: number;
   provider: string;
+  /** Diagnostics of each row's weight at its last step (IMP: fixed; DIMP: the last epoch's); absent for ce and filter. */
+  weightDiagnostics?: WeightDiagnostics;
   /** The frozen encoder of an encoder + head run: provider, pooling, cache use. */
   encoder?: EncoderSummary;
 }
@@ -62,6 +66,22 @@ export interface RunMetrics {
 /** A finished run. */
 export interface RunSummary extends RunMetrics {
   runDir: string;
+}
+
+/** The `filter` baseline keeps this share of the rows by default, highest q first (as Export Curated Dataset…). */
+export const DEFAULT_FILTER_KEEP = 0.8;
+
+/** The rows of the top `keep` share by q (ties kept in row order); the others are left out. */
+export function keepTopByQuality<T extends { quality?: Float32Array; diversity?: Float32Array; rows: Row[] }>(aligned: T, keep: number): T {
+  const quality = aligned.quality!;
+  const count = Math.max(1, Math.round(aligned.rows.length * keep));
+  const order = Array.from(quality.keys()).sort((a, b) => quality[b]! - quality[a]! || a - b).slice(0, count).sort((a, b) => a - b);
+  return {
+    ...aligned,
+    rows: order.map((i) => aligned.rows[i]!),
+    quality: Float32Array.from(order, (i) => quality[i]!),
+    diversity: aligned.diversity && Float32Array.from(order, (i) => aligned.diversity![i]!),
+  };
 }
 
 function timestamp(): string {
@@ -96,7 +116,10 @@ export async function runTraining(request: TrainRunRequest): Promise<RunSummary>
   if (loss !== 'ce' && !request.scores) throw new DimpError('usage', `${loss} training needs scores: pass --scores FILE or --real FILE to score first`);
   const runDir = path.resolve(request.outDir, request.runName ?? `${loss}-${timestamp()}`);
   if (await pathExists(runDir)) throw new DimpError('usage', 'run folder already exists; choose another --name or --out', { file: runDir });
-  const aligned = alignScores(request.synthetic.rows, loss === 'ce' ? undefined : request.scores);
+  const filterKeep = request.filterKeep ?? DEFAULT_FILTER_KEEP;
+  if (!(filterKeep > 0 && filterKeep <= 1)) throw new DimpError('usage', `the share of rows kept by the filter baseline must be in (0, 1], got ${filterKeep}`);
+  const scored = alignScores(request.synthetic.rows, loss === 'ce' ? undefined : request.scores);
+  const aligned = loss === 'filter' && scored.rows.length > 0 ? keepTopByQuality(scored, filterKeep) : scored;
   if (aligned.unscored > 0) {
     onEvent?.({ type: 'log', level: 'warning', message: `${aligned.unscored} synthetic rows have no scores (changed since scoring?) and are left out; rescore to include them` });
   }
@@ -116,6 +139,7 @@ export async function runTraining(request: TrainRunRequest): Promise<RunSummary>
         loss,
         seed: request.seed,
         guards: request.guards,
+        ...(loss === 'filter' ? { filterKeep } : {}),
         settings: request.encoder ?? request.settings,
         model: request.encoder ? 'encoder-head' : 'ngram',
         device: request.device,
@@ -179,6 +203,7 @@ export async function runTraining(request: TrainRunRequest): Promise<RunSummary>
         rowsPerSecond: result.rowsPerSecond,
         seconds: result.seconds,
         provider,
+        ...(loss !== 'ce' && loss !== 'filter' ? { weightDiagnostics: weightDiagnostics(result.lastWeights) } : {}),
         ...(encoder ? { encoder } : {}),
       };
       await fs.writeFile(path.join(tmp, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');

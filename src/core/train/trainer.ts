@@ -2,7 +2,7 @@ import type { EventSink, EvalScores, LossKind, TrainEpochEvent, WeightHistogram 
 import { DimpError, throwIfCancelled, yieldToEventLoop } from '../errors';
 import { softmaxInto, type TrainableClassifier } from '../model/classifier';
 import { deriveSeed, SeededRandom } from '../random';
-import { dimpWeight, impWeight, WEIGHT_HISTOGRAM_EDGES, type WeightGuards } from '../weighting/weights';
+import { dimpWeight, impWeight, WEIGHT_HISTOGRAM_EDGES, weightDiagnostics, type WeightGuards } from '../weighting/weights';
 import { evaluateProbabilities } from './metrics';
 
 /** How to train; every field is recorded in the run's `config.json`. */
@@ -10,7 +10,9 @@ export interface TrainerOptions {
   loss: LossKind;
   epochs: number;
   batchSize: number;
-  /** Initial SGD learning rate. */
+  /** `adam` (lazy on embedding rows) or plain `sgd`; models that have no choice use SGD. */
+  optimizer: 'sgd' | 'adam';
+  /** Initial learning rate. */
   learningRate: number;
   /** `linear`: decays to 0 over the run (as fastText); `constant`: stays. */
   schedule: 'linear' | 'constant';
@@ -73,7 +75,7 @@ export interface BatchLossBuffers {
 /**
  * The weighted loss of one batch and its gradient with respect to the logits:
  *   objective = (1/B) Σᵢ wᵢ · CEᵢ,  CEᵢ = −log softmax(zᵢ)[yᵢ],  ∂objective/∂zᵢ = (wᵢ/B)(pᵢ − onehot(yᵢ)).
- * wᵢ = 1 (ce), q/max(d,ε) (imp), q/max(p(yᵢ|xᵢ;θₜ),ε) (dimp, p from this same forward pass); weights
+ * wᵢ = 1 (ce, filter), q/max(d,ε) (imp), q/max(p(yᵢ|xᵢ;θₜ),ε) (dimp, p from this same forward pass), q (quality); weights
  * are constants for the gradient (detached) and the mean is the plain batch mean, not divided by Σw.
  * `fixedWeights` replaces the rule (for gradient checks).
  */
@@ -99,8 +101,9 @@ export function batchLoss(
     const ce = logSumExp - logits[offset + gold]!;
     let w: number;
     if (fixedWeights) w = fixedWeights[b]!;
-    else if (loss === 'ce') w = 1;
+    else if (loss === 'ce' || loss === 'filter') w = 1;
     else if (loss === 'imp') w = impWeight(quality![b]!, diversity![b]!, guards);
+    else if (loss === 'quality') w = guards.maxWeight === null ? quality![b]! : Math.min(quality![b]!, guards.maxWeight);
     else w = dimpWeight(quality![b]!, probabilities[offset + gold]!, guards);
     weights[b] = w;
     objective += w * ce;
@@ -142,12 +145,15 @@ export function weightHistogram(weights: Float32Array): WeightHistogram {
     while (bin < counts.length - 1 && w >= edges[bin + 1]!) bin++;
     counts[bin]! += 1;
   }
+  const diagnostics = weightDiagnostics(weights);
   return {
     edges: edges.map((e) => (Number.isFinite(e) ? e : null)),
     counts,
     mean: weights.length ? sum / weights.length : 0,
     min: weights.length ? min : 0,
     max: weights.length ? max : 0,
+    effectiveShare: diagnostics.effectiveShare,
+    top1PercentShare: diagnostics.top1PercentShare,
   };
 }
 
@@ -166,7 +172,7 @@ export async function trainClassifier<Features>(
 ): Promise<TrainResult> {
   const { validation, test } = evaluation;
   const { loss, epochs, batchSize, guards } = options;
-  if (loss !== 'ce' && !train.quality) throw new Error(`${loss} training needs quality scores`);
+  if ((loss === 'imp' || loss === 'dimp' || loss === 'quality') && !train.quality) throw new Error(`${loss} training needs quality scores`);
   if (loss === 'imp' && !train.diversity) throw new Error('imp training needs diversity scores');
   if (train.count === 0) throw new Error('no training rows');
   const numClasses = model.numClasses;
@@ -196,6 +202,7 @@ export async function trainClassifier<Features>(
   let windowLoss = 0;
   let windowSteps = 0;
 
+  model.useOptimizer?.(options.optimizer);
   emit({ type: 'train-start', loss, epochs, rows: train.count, stepsPerEpoch });
   for (let epoch = 1; epoch <= epochs; epoch++) {
     shuffler.shuffle(order);

@@ -9,8 +9,11 @@ import { loadClassifier, writeNgramModelFiles, type LoadedClassifier } from '../
 import type { DeviceChoice } from '../runtime/onnxRuntime';
 import { trainEncoderHead, type EncoderHeadSettings } from '../train/encoderHeadTraining';
 import { argmaxRow } from '../train/metrics';
-import { trainNgram, type NgramSettings } from '../train/ngramTraining';
-import { impWeight, type WeightGuards } from './weights';
+import { fitTemperature } from '../train/metrics';
+import { toEvaluationSet, trainNgram, type NgramSettings } from '../train/ngramTraining';
+import { predictProbabilities, type TrainResult } from '../train/trainer';
+import { deriveSeed, SeededRandom } from '../random';
+import { impWeight, weightDiagnostics, type WeightDiagnostics, type WeightGuards } from './weights';
 
 /** One synthetic row's scores, as written to the scores file. */
 export interface RowScore {
@@ -43,8 +46,40 @@ export interface ScoresHeader {
   provider: string;
   diversityProvider?: string;
   guards: WeightGuards;
+  /** How the built-in checkers were trained and chosen (absent for checkers given as model folders). */
+  checkers?: CheckersReport;
+  /** Weight diagnostics of the IMP weights (absent in files written before they existed). */
+  diagnostics?: WeightDiagnostics;
   createdAt: string;
   rows: number;
+}
+
+/** One trained checker: its passes, the epoch kept and how it did on the rows that chose it. */
+export interface CheckerReport {
+  trainedOn: string | undefined;
+  rows: number;
+  epochs: number;
+  bestEpoch: number;
+  /** Accuracy on the selection rows at the kept epoch (they chose it, so it is slightly optimistic). */
+  selectionAccuracy?: number;
+  /** Share of the selection rows in their most frequent class: the accuracy of always guessing it. */
+  selectionMajority?: number;
+  /** Temperature T the checker's logits are divided by (fitted on the selection rows); absent: 1. */
+  temperature?: number;
+}
+
+/** Settings and selection of the built-in checkers, recorded in the scores header. */
+export interface CheckersReport {
+  settings: NgramSettings | EncoderHeadSettings;
+  /**
+   * Which real rows chose each checker's epoch: `validation` (the validation set), `held-out` (a third of
+   * the real rows, after which the quality checker is retrained on all of them for the chosen epochs) or
+   * `none` (too few real rows: the last epoch is kept).
+   */
+  selection: 'validation' | 'held-out' | 'none';
+  selectionRows: number;
+  quality?: CheckerReport;
+  diversity?: CheckerReport;
 }
 
 /** A scores file in memory. */
@@ -58,9 +93,16 @@ export interface ScoreRequest {
   synthetic: Dataset;
   /** Real rows for training the quality checker (not needed when `qualityModel` is given). */
   real?: Dataset;
+  /**
+   * Real rows that choose each trained checker's epoch (the validation set). Without them a third of the
+   * `real` rows is held out for that.
+   */
+  selection?: Dataset;
   labelMap: LabelMap;
   qualityModel?: string;
   diversityModel?: string;
+  /** Temperature-scale the trained quality checker on the selection rows (default true). */
+  calibrateQuality?: boolean;
   /** Where trained checkers are saved (`quality/` and `diversity/` inside). */
   checkersDir: string;
   checkerSettings: NgramSettings;
@@ -77,36 +119,130 @@ export interface ScoreRequest {
   onEvent?: EventSink;
 }
 
+/** Real rows below which no third is held out to choose the checkers' epochs. */
+const MIN_ROWS_TO_HOLD_OUT = 30;
+
+/** The real rows that choose the checkers' epochs, and what the quality checker trains on first. */
+function checkerSelection(request: ScoreRequest): { selection: CheckersReport['selection']; fit: readonly Row[]; choose: readonly Row[] } {
+  const real = request.real?.rows ?? [];
+  if (request.selection && request.selection.rows.length > 0) return { selection: 'validation', fit: real, choose: request.selection.rows };
+  if (real.length < MIN_ROWS_TO_HOLD_OUT) return { selection: 'none', fit: real, choose: [] };
+  const order = new SeededRandom(deriveSeed(request.seed, 'checker-selection')).shuffle(Int32Array.from({ length: real.length }, (_, i) => i));
+  const heldOut = Math.round(real.length / 3);
+  return {
+    selection: 'held-out',
+    fit: Array.from(order.subarray(heldOut), (i) => real[i]!),
+    choose: Array.from(order.subarray(0, heldOut), (i) => real[i]!),
+  };
+}
+
+function majorityShare(rows: readonly Row[], numClasses: number): number {
+  const counts = new Array<number>(numClasses).fill(0);
+  for (const row of rows) counts[row.label]! += 1;
+  return rows.length === 0 ? 0 : Math.max(...counts) / rows.length;
+}
+
+/**
+ * Trains one checker with cross-entropy and saves it. With `choose` rows the best epoch on them is kept;
+ * with `refitOn` the checker is then trained again on those rows for that many epochs (the held-out
+ * case: the rows that chose the epoch are not wasted).
+ */
 async function trainAndSaveChecker(
   name: 'quality' | 'diversity',
   rows: readonly Row[],
   request: ScoreRequest,
-): Promise<string> {
+  choose: readonly Row[],
+  refitOn?: readonly Row[],
+): Promise<{ folder: string; report: CheckerReport }> {
   const { onEvent } = request;
-  onEvent?.({ type: 'score-progress', stage: `${name}-checker`, done: 0, total: rows.length, message: `training the ${name} checker on ${rows.length} rows` });
+  const total = (refitOn ?? rows).length;
+  onEvent?.({ type: 'score-progress', stage: `${name}-checker`, done: 0, total, message: `training the ${name} checker on ${total} rows` });
   const target = path.join(request.checkersDir, name);
-  const about = { role: name, trainedOn: name === 'quality' ? request.real?.file : request.synthetic.file, rows: rows.length, seed: request.seed };
+  const trainedOn = name === 'quality' ? request.real?.file : request.synthetic.file;
+  const about = { role: name, trainedOn, rows: total, seed: request.seed };
+  const selection = choose.length > 0 ? choose : undefined;
   if (request.checkerEncoder) {
     const trained = await trainEncoderHead(
-      { rows, numClasses: request.labelMap.size, settings: request.checkerEncoder, loss: 'ce', seed: request.seed, device: request.device },
+      { rows, numClasses: request.labelMap.size, settings: request.checkerEncoder, loss: 'ce', seed: request.seed, device: request.device, validation: selection },
       { signal: request.signal, onEvent },
     );
     await trained.save(target, request.labelMap, { dimp_checker: { ...about, settings: request.checkerEncoder } });
-    onEvent?.({ type: 'score-progress', stage: `${name}-checker`, done: rows.length, total: rows.length, message: `${name} checker trained` });
-    return target;
+    onEvent?.({ type: 'score-progress', stage: `${name}-checker`, done: total, total, message: `${name} checker trained` });
+    return { folder: target, report: checkerReport(trainedOn, rows.length, trained.result, selection, request.labelMap.size) };
   }
-  const trained = await trainNgram(
-    { rows, numClasses: request.labelMap.size, settings: request.checkerSettings, loss: 'ce', seed: request.seed },
-    { signal: request.signal },
-  );
+  let settings = request.checkerSettings;
+  const numClasses = request.labelMap.size;
+  let trained = await trainNgram({ rows, numClasses, settings, loss: 'ce', seed: request.seed, validation: selection }, { signal: request.signal });
+  const report = checkerReport(trainedOn, rows.length, trained.result, selection, numClasses);
+  // The quality checker's q are probabilities that weights divide and multiply: temperature scaling on
+  // the rows that chose its epoch makes them calibrated (measured in EVALUATION.md).
+  if (name === 'quality' && selection && request.calibrateQuality !== false) {
+    const held = toEvaluationSet(trained.featurizer, selection);
+    const probabilities = predictProbabilities(trained.model, held.features, held.count);
+    report.temperature = fitTemperature(probabilities, held.labels, numClasses);
+  }
+  if (refitOn && selection) {
+    settings = { ...settings, epochs: trained.result.bestEpoch, rowUpdateBudget: null };
+    trained = await trainNgram({ rows: refitOn, numClasses, settings, loss: 'ce', seed: request.seed }, { signal: request.signal });
+    report.rows = refitOn.length;
+  }
+  const parameters = trained.model.parameters();
+  if (report.temperature !== undefined) {
+    // Dividing the logits by T is dividing the output layer by T: the exported model is calibrated itself.
+    for (let i = 0; i < parameters.weight.length; i++) parameters.weight[i]! /= report.temperature;
+    for (let i = 0; i < parameters.bias.length; i++) parameters.bias[i]! /= report.temperature;
+  }
   await fs.rm(target, { recursive: true, force: true });
   await writeFolderAtomic(target, (tmp) =>
-    writeNgramModelFiles(tmp, trained.model.parameters(), request.checkerSettings.featurizer, request.labelMap, {
-      dimp_checker: { ...about, settings: request.checkerSettings },
+    writeNgramModelFiles(tmp, parameters, settings.featurizer, request.labelMap, {
+      dimp_checker: { ...about, settings, report },
     }),
   );
-  onEvent?.({ type: 'score-progress', stage: `${name}-checker`, done: rows.length, total: rows.length, message: `${name} checker trained` });
-  return target;
+  onEvent?.({
+    type: 'score-progress',
+    stage: `${name}-checker`,
+    done: total,
+    total,
+    message: `${name} checker trained: epoch ${report.bestEpoch} of ${report.epochs}` + (report.selectionAccuracy !== undefined ? `, accuracy ${(report.selectionAccuracy * 100).toFixed(1)} % on ${choose.length} real rows (majority class ${((report.selectionMajority ?? 0) * 100).toFixed(1)} %)` : ''),
+  });
+  return { folder: target, report };
+}
+
+function checkerReport(trainedOn: string | undefined, rows: number, result: TrainResult, selection: readonly Row[] | undefined, numClasses: number): CheckerReport {
+  const kept = result.epochs[result.bestEpoch - 1];
+  return {
+    trainedOn,
+    rows,
+    epochs: result.epochs.length,
+    bestEpoch: result.bestEpoch,
+    ...(selection && kept?.validation ? { selectionAccuracy: kept.validation.accuracy, selectionMajority: majorityShare(selection, numClasses) } : {}),
+  };
+}
+
+const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
+
+/** One line about a trained checker, for people. */
+export function describeChecker(report: CheckerReport, checkers: CheckersReport): string {
+  const chosen =
+    checkers.selection === 'none'
+      ? `${report.epochs} epochs (too few real rows to choose the epoch)`
+      : `epoch ${report.bestEpoch} of ${report.epochs}, chosen on ${checkers.selectionRows} ${checkers.selection === 'validation' ? 'validation' : 'held-out real'} rows`;
+  const accuracy =
+    report.selectionAccuracy !== undefined ? ` · accuracy there ${pct(report.selectionAccuracy)} (always guessing the majority class: ${pct(report.selectionMajority ?? 0)})` : '';
+  return `trained on ${report.rows} rows · ${chosen}${accuracy}`;
+}
+
+/** How far above the majority-class rate the quality checker must be before its q are worth much. */
+export const NEAR_CHANCE_MARGIN = 0.05;
+
+/** A plain warning when the quality checker is near chance on the rows that chose it. */
+export function checkerWarning(report: CheckerReport | undefined): string | undefined {
+  if (report?.selectionAccuracy === undefined || report.selectionMajority === undefined) return undefined;
+  if (report.selectionAccuracy >= report.selectionMajority + NEAR_CHANCE_MARGIN) return undefined;
+  return (
+    `the quality checker is near chance (${pct(report.selectionAccuracy)} where always guessing the majority class gives ${pct(report.selectionMajority)}): ` +
+    'its q, the IMP/DIMP weights and the "likely mislabelled" flags say little. Give it more real rows or a stronger checker model.'
+  );
 }
 
 function checkLabels(model: LoadedClassifier, labelMap: LabelMap): void {
@@ -148,12 +284,21 @@ async function scoreWithCheckersIn(request: ScoreRequest, finalFolder: (folder: 
   const { synthetic, labelMap, signal, onEvent } = request;
   if (synthetic.rows.length === 0) throw new DimpError('badInput', 'no usable rows to score', { file: synthetic.file });
   let qualityFolder = request.qualityModel;
+  const { selection, fit, choose } = checkerSelection(request);
+  const checkers: CheckersReport = { settings: request.checkerEncoder ?? request.checkerSettings, selection, selectionRows: choose.length };
   if (!qualityFolder) {
     if (!request.real || request.real.rows.length === 0) throw new DimpError('usage', 'scoring needs real rows (--real) or a quality checker model (--quality-model)');
-    qualityFolder = await trainAndSaveChecker('quality', request.real.rows, request);
+    const trained = await trainAndSaveChecker('quality', fit, request, choose, selection === 'held-out' ? request.real.rows : undefined);
+    qualityFolder = trained.folder;
+    checkers.quality = trained.report;
   }
   throwIfCancelled(signal);
-  const diversityFolder = request.diversityModel ?? (await trainAndSaveChecker('diversity', synthetic.rows, request));
+  let diversityFolder = request.diversityModel;
+  if (!diversityFolder) {
+    const trained = await trainAndSaveChecker('diversity', synthetic.rows, request, choose);
+    diversityFolder = trained.folder;
+    checkers.diversity = trained.report;
+  }
   throwIfCancelled(signal);
 
   // Both checkers open at once: a transformer spends a good part of a second starting its worker and session.
@@ -203,6 +348,8 @@ async function scoreWithCheckersIn(request: ScoreRequest, finalFolder: (folder: 
         provider: quality.provider,
         ...(diversity.provider !== quality.provider ? { diversityProvider: diversity.provider } : {}),
         guards: request.guards,
+        ...(checkers.quality || checkers.diversity ? { checkers } : {}),
+        diagnostics: weightDiagnostics(Float64Array.from(rows, (r) => r.impWeight)),
         createdAt: new Date().toISOString(),
         rows: rows.length,
       },

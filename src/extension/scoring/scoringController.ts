@@ -1,12 +1,12 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { entryFields, entryPath, type DatasetEntry } from '../../core/config';
+import { resolveDevice, resolveJobSettings } from '../../core/jobs/settings';
+import { datasetSourceOf, entryFields, entryPath, type DatasetEntry } from '../../core/config';
 import type { FieldOverrides } from '../../core/data/fields';
 import type { DatasetSource } from '../../core/pipeline';
 import type { DeviceChoice } from '../../core/runtime/onnxRuntime';
-import { checkerSettingsFrom } from '../../core/train/ngramTraining';
 import { UNSCORED } from '../../core/view/lineRows';
-import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../../core/weighting/weights';
+import type { WeightGuards } from '../../core/weighting/weights';
 import { CommandId } from '../../protocol/commands';
 import type { ScoreProgressEvent } from '../../protocol/events';
 import type { ScoreJob } from '../../protocol/scoring';
@@ -32,16 +32,12 @@ export function overallPercent(event: ScoreProgressEvent): number {
 
 /** ε and the weight cap: settings the user set, then dimp.config.json's training section, then defaults. */
 function guardsFrom(settings: EditorSettings, project: Project | undefined): WeightGuards {
-  const training = project?.loaded.config.training;
-  return {
-    epsilon: settings.epsilon ?? training?.epsilon ?? DEFAULT_WEIGHT_GUARDS.epsilon,
-    maxWeight: settings.maxWeight !== undefined ? settings.maxWeight : (training?.maxWeight ?? null),
-  };
+  return resolveJobSettings(project?.loaded.config ?? {}, { epsilon: settings.epsilon, maxWeight: settings.maxWeight }).guards;
 }
 
 /** The execution provider: the setting when the user set it, then dimp.config.json's `device`, then CPU. */
 function deviceFrom(settings: EditorSettings, project: Project | undefined): DeviceChoice {
-  return settings.executionProvider ?? project?.loaded.config.device ?? 'auto';
+  return resolveDevice(project?.loaded.config ?? {}, settings.executionProvider);
 }
 
 /** A path from a setting: absolute, or relative to the project root. */
@@ -208,11 +204,12 @@ export class ScoringController implements vscode.Disposable {
       kind: 'score',
       synthetic,
       real,
+      validation: datasetSourceOf(config.datasets?.validation),
       qualityModel,
       diversityModel,
       labels: settings.labels.length > 0 ? settings.labels : config.labels,
-      checkerSettings: checkerSettingsFrom(config.checkers),
-      seed: config.training?.seed ?? 1,
+      checkerSettings: resolveJobSettings(config).checkerSettings,
+      seed: resolveJobSettings(config).seed,
       guards: guardsFrom(settings, project),
       device: deviceFrom(settings, project),
       storage: this.store.storageFor(uri),

@@ -11,8 +11,9 @@ import { DimpError } from '../../core/errors';
 import { pathExists } from '../../core/io/atomic';
 import type { DatasetSource } from '../../core/pipeline';
 import type { DeviceChoice } from '../../core/runtime/onnxRuntime';
-import { defaultRunName, defaultScoresFile, jobOutputs, jobSettingsFromConfig, type TrainingJobSpec } from '../../core/train/jobSpec';
-import type { LossKind } from '../../protocol/events';
+import { resolveDevice, resolveJobSettings } from '../../core/jobs/settings';
+import { defaultRunName, defaultScoresFile, jobOutputs, type TrainingJobSpec } from '../../core/train/jobSpec';
+import { LOSS_KINDS, type LossKind } from '../../protocol/events';
 import type { TrainingJobInfo } from '../../protocol/trainingPanel';
 
 /** The `dimp` task type's name (package.json `contributes.taskDefinitions`). */
@@ -95,7 +96,6 @@ export interface ResolvedTrainingJob {
   warnings: string[];
 }
 
-const LOSSES: readonly LossKind[] = ['ce', 'imp', 'dimp'];
 
 /** A dataset from the definition (a path, or '' for none), else from the config. */
 function datasetFrom(value: string | undefined, entry: DatasetEntry | undefined, base: string): DatasetSource | undefined {
@@ -117,7 +117,7 @@ async function freshRunName(outDir: string, loss: LossKind, now: Date): Promise<
 
 /** Checks a definition's shape (it may come from a hand-written tasks.json). */
 export function validateTaskDefinition(definition: { [key: string]: unknown }): DimpTaskDefinition {
-  if (!LOSSES.includes(definition.loss as LossKind)) throw new DimpError('usage', `a dimp task needs "loss": one of ${LOSSES.join(', ')}; got ${JSON.stringify(definition.loss)}`);
+  if (!LOSS_KINDS.includes(definition.loss as LossKind)) throw new DimpError('usage', `a dimp task needs "loss": one of ${LOSS_KINDS.join(', ')}; got ${JSON.stringify(definition.loss)}`);
   for (const key of ['synthetic', 'validation', 'test', 'real', 'scores', 'config', 'out'] as const) {
     if (definition[key] !== undefined && typeof definition[key] !== 'string') throw new DimpError('usage', `"${key}" of a dimp task must be a path`);
   }
@@ -169,12 +169,8 @@ export async function resolveTrainingJob(
   const diversityModel = settings.diversityModel ? fromBase(settings.diversityModel) : settings.trusted ? configModels.diversity : undefined;
   const real = definition.real === undefined && settings.realData ? { path: fromBase(settings.realData) } : datasetFrom(definition.real, datasets.real, base);
 
-  const tuned = jobSettingsFromConfig(config, { epochs: definition.epochs });
-  const training = config.training ?? {};
-  const guards = {
-    epsilon: settings.epsilon ?? training.epsilon ?? tuned.guards.epsilon,
-    maxWeight: settings.maxWeight !== undefined ? settings.maxWeight : (training.maxWeight ?? null),
-  };
+  // The definition's epochs and the editor's settings the user set, then the config, then defaults.
+  const tuned = resolveJobSettings(config, { epochs: definition.epochs, epsilon: settings.epsilon, maxWeight: settings.maxWeight });
   const configDir = project.file ? path.dirname(project.file) : base;
   const outDir = definition.out ? fromBase(definition.out) : (config.output ?? path.join(configDir, 'runs'));
   const now = options.now ?? new Date();
@@ -197,8 +193,9 @@ export async function resolveTrainingJob(
     settings: tuned.settings,
     checkerSettings: tuned.checkerSettings,
     seed: tuned.seed,
-    guards,
-    device: settings.device ?? config.device ?? 'cpu',
+    guards: tuned.guards,
+    filterKeep: tuned.filterKeep,
+    device: resolveDevice(config, settings.device),
     outDir,
     runName,
   };

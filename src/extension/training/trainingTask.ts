@@ -9,8 +9,14 @@ import type { TrainingSession } from './trainingSession';
 /** The task source shown in Run Task. */
 const TASK_SOURCE = 'DIMP';
 
-/** Task names of the three losses, as the commands name them. */
-export const LOSS_TITLES: Record<LossKind, string> = { dimp: 'Train with DIMP', imp: 'Train with IMP', ce: 'Train Baseline (CE)' };
+/** Task names of the losses, as the commands name them (the two baselines run as tasks only). */
+export const LOSS_TITLES: Record<LossKind, string> = {
+  dimp: 'Train with DIMP',
+  imp: 'Train with IMP',
+  ce: 'Train Baseline (CE)',
+  quality: 'Train Baseline (quality weights)',
+  filter: 'Train Baseline (filter by quality)',
+};
 
 const percent = (x: number): string => `${(x * 100).toFixed(1)}%`;
 const integer = (x: number): string => Math.round(x).toLocaleString('en-US');
@@ -161,7 +167,7 @@ export class TrainingTaskProvider implements vscode.TaskProvider {
       // A broken config is reported when a task runs; listing tasks stays quiet.
       const loaded = await loadProjectConfig(configFile, folder.uri.fsPath).catch(() => undefined);
       if (!loaded?.config.datasets?.synthetic) continue;
-      for (const loss of ['dimp', 'imp', 'ce'] as const) {
+      for (const loss of ['dimp', 'imp', 'ce', 'quality', 'filter'] as const) {
         tasks.push(createTrainingTask({ type: DIMP_TASK_TYPE, loss }, folder, LOSS_TITLES[loss], this.session, this.settingsFor));
       }
     }

@@ -1,0 +1,82 @@
+/**
+ * One place that decides a job's settings, for every front end (the CLI's flags, the editor's pickers and
+ * task definitions, `npm run eval`): the front end's values first, then `dimp.config.json`, then the
+ * defaults. Nothing else merges these.
+ */
+import type { ProjectConfig } from '../config';
+import type { FeaturizerConfig } from '../model/featurizer';
+import type { OptimizerKind } from '../model/ngramClassifier';
+import type { DeviceChoice } from '../runtime/onnxRuntime';
+import { DEFAULT_FILTER_KEEP } from '../train/run';
+import { checkerSettingsFrom, DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from '../train/ngramTraining';
+import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../weighting/weights';
+
+/** The execution provider when neither the front end nor `dimp.config.json` names one, everywhere. */
+export const DEFAULT_DEVICE: DeviceChoice = 'auto';
+
+/** The device: the front end's choice, then the config's, then DEFAULT_DEVICE. */
+export function resolveDevice(config: ProjectConfig, chosen?: DeviceChoice): DeviceChoice {
+  return chosen ?? config.device ?? DEFAULT_DEVICE;
+}
+
+/** Values a front end sets; each absent one comes from the config, then the default. */
+export interface SettingOverrides {
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  dim?: number;
+  optimizer?: OptimizerKind;
+  /** null: no clipping. */
+  maxGradNorm?: number | null;
+  wordNgrams?: number;
+  /** null: no character n-grams. */
+  charNgrams?: FeaturizerConfig['charNgrams'];
+  seed?: number;
+  epsilon?: number;
+  maxWeight?: number | null;
+  filterKeep?: number;
+}
+
+/** Every setting a score or train job needs besides its data and paths. */
+export interface JobSettings {
+  settings: NgramSettings;
+  checkerSettings: NgramSettings;
+  seed: number;
+  guards: WeightGuards;
+  /** `filter` baseline: the share of rows kept, highest q first. */
+  filterKeep: number;
+}
+
+/** The first value that is not undefined: null ("none") counts as set, unlike with `??`. */
+function firstDefined<T>(...values: (T | undefined)[]): T {
+  return values.find((v) => v !== undefined) as T;
+}
+
+/** Resolves a job's settings: front-end values, then `config`, then defaults. */
+export function resolveJobSettings(config: ProjectConfig, overrides: SettingOverrides = {}): JobSettings {
+  const t = config.training ?? {};
+  const d = DEFAULT_CLASSIFIER_SETTINGS;
+  return {
+    settings: {
+      ...d,
+      featurizer: {
+        ...d.featurizer,
+        wordNgrams: overrides.wordNgrams ?? d.featurizer.wordNgrams,
+        charNgrams: firstDefined(overrides.charNgrams, d.featurizer.charNgrams),
+      },
+      epochs: overrides.epochs ?? t.epochs ?? d.epochs,
+      batchSize: overrides.batchSize ?? t.batchSize ?? d.batchSize,
+      optimizer: overrides.optimizer ?? t.optimizer ?? d.optimizer,
+      learningRate: overrides.learningRate ?? t.learningRate ?? d.learningRate,
+      dim: overrides.dim ?? t.dim ?? d.dim,
+      maxGradNorm: firstDefined(overrides.maxGradNorm, t.maxGradNorm, d.maxGradNorm),
+    },
+    checkerSettings: checkerSettingsFrom(config.checkers),
+    seed: overrides.seed ?? t.seed ?? 1,
+    guards: {
+      epsilon: overrides.epsilon ?? t.epsilon ?? DEFAULT_WEIGHT_GUARDS.epsilon,
+      maxWeight: firstDefined(overrides.maxWeight, t.maxWeight, DEFAULT_WEIGHT_GUARDS.maxWeight),
+    },
+    filterKeep: overrides.filterKeep ?? t.filterKeep ?? DEFAULT_FILTER_KEEP,
+  };
+}
