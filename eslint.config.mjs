@@ -12,8 +12,21 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/core/**/*.ts', 'src/cli/**/*.ts', 'src/protocol/**/*.ts', 'src/worker/**/*.ts'],
+    files: ['src/cli/**/*.ts', 'src/protocol/**/*.ts', 'src/worker/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'core, cli, protocol and the worker never import vscode' }] }] },
+  },
+  {
+    // The core owns its domain types: the protocol imports the core, never the reverse.
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'vscode', message: 'core, cli, protocol and the worker never import vscode' }],
+          patterns: [{ group: ['**/protocol/**', '**/extension/**', '**/cli/**', '**/worker/**'], message: 'the core imports nothing from the front ends or the protocol' }],
+        },
+      ],
+    },
   },
   {
     // Job resolution and run replay are unit-tested outside VS Code.

@@ -35,12 +35,13 @@ interface Task {
 }
 
 /** A recipe: the defaults, or one change to them (an ablation row). */
-type VariantName = 'default' | 'sgd' | 'no-ptb' | 'no-calibration' | 'checkers-sgd' | 'minilm';
+type VariantName = 'default' | 'sgd' | 'no-ptb' | 'no-calibration' | 'checkers-sgd' | 'checker-unigrams' | 'minilm';
 
 const VARIANTS: Record<Exclude<VariantName, 'default' | 'minilm'>, string> = {
   sgd: 'classifier trained with plain SGD (lr 0.5, batch 8, linear decay, gradient norm clipped at 1: the previous default)',
   'no-ptb': 'no treebank normalisation of the text (HTML entities and contractions left as written: the previous tokeniser)',
   'no-calibration': 'quality checker not temperature-scaled',
+  'checker-unigrams': 'checkers on word unigrams only (the classifier keeps uni+bigrams)',
   'checkers-sgd': 'checkers trained with plain SGD (lr 2, batch 4, 25 epochs: the previous checker recipe; epoch still chosen on validation)',
 };
 
@@ -109,6 +110,8 @@ function variantSettings(variant: VariantName): JobSettings & { calibrateQuality
         checkerSettings: { ...base.checkerSettings, optimizer: 'sgd', learningRate: 2, batchSize: 4, epochs: 25, rowUpdateBudget: null, schedule: 'linear', maxGradNorm: 1 },
         calibrateQuality: true,
       };
+    case 'checker-unigrams':
+      return { ...base, checkerSettings: { ...base.checkerSettings, featurizer: { ...base.checkerSettings.featurizer, wordNgrams: 1 } }, calibrateQuality: true };
     default:
       return { ...base, calibrateQuality: true };
   }
@@ -132,7 +135,7 @@ async function runCell(job: CellJob): Promise<Cell> {
   const test = task.realTest ?? file('test.jsonl', rest!);
   const settings = variantSettings(variant);
   const encoder: EncoderHeadSettings | undefined =
-    variant === 'minilm' && job.minilm ? { ...DEFAULT_ENCODER_HEAD_SETTINGS, encoder: job.minilm, cacheDir: path.join(job.scratch, 'embeddings') } : undefined;
+    variant === 'minilm' && job.minilm ? { ...DEFAULT_ENCODER_HEAD_SETTINGS, encoder: job.minilm, cacheDir: path.join(dir, 'embeddings') } : undefined;
   const scoresFile = path.join(dir, 'synthetic.scores.jsonl');
   const common = { labels: LABELS, seed, guards: settings.guards, device: 'cpu' as const };
   const scored = await runScoreJob({
@@ -247,6 +250,7 @@ async function main(): Promise<void> {
       'minilm-seeds': { type: 'string' },
       out: { type: 'string' },
       sources: { type: 'string' },
+      variants: { type: 'string' },
       'no-reference': { type: 'boolean' },
     },
   });
@@ -288,11 +292,12 @@ async function main(): Promise<void> {
   const started = Date.now();
   const sstTasks = tasks.filter((t) => t.name.startsWith('sst2/'));
   const jobs: CellJob[] = [];
-  for (const task of tasks) for (let seed = 1; seed <= seeds; seed++) jobs.push({ task, seed, variant: 'default', losses: ALL_LOSSES, scratch });
-  for (const variant of Object.keys(VARIANTS) as VariantName[]) {
+  const variants = values.variants ? (values.variants.split(',') as VariantName[]) : undefined;
+  if (!variants || variants.includes('default')) for (const task of tasks) for (let seed = 1; seed <= seeds; seed++) jobs.push({ task, seed, variant: 'default', losses: ALL_LOSSES, scratch });
+  for (const variant of (Object.keys(VARIANTS) as VariantName[]).filter((v) => !variants || variants.includes(v))) {
     for (const task of sstTasks) for (let seed = 1; seed <= Math.min(ablationSeeds, seeds); seed++) jobs.push({ task, seed, variant, losses: ABLATION_LOSSES, scratch });
   }
-  if (hasMinilm) for (const task of sstTasks) for (let seed = 1; seed <= minilmSeeds; seed++) jobs.push({ task, seed, variant: 'minilm', losses: ABLATION_LOSSES, scratch, minilm });
+  if (hasMinilm && (!variants || variants.includes('minilm'))) for (const task of sstTasks) for (let seed = 1; seed <= minilmSeeds; seed++) jobs.push({ task, seed, variant: 'minilm', losses: ABLATION_LOSSES, scratch, minilm });
   process.stderr.write(`${jobs.length} cells on ${workers} worker thread(s)\n`);
   let done = 0;
   let cells: Cell[];

@@ -6,7 +6,7 @@ import type { HeadKind } from '../core/model/transformer/headClassifier';
 import { DEFAULT_ENCODER_HEAD_SETTINGS, type EncoderHeadSettings } from '../core/train/encoderHeadTraining';
 import { DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from '../core/train/ngramTraining';
 import { resolveJobSettings, type JobSettings, type SettingOverrides } from '../core/jobs/settings';
-import type { PoolingChoice } from '../protocol/transformerWorker';
+import type { PoolingChoice } from '../core/model/transformer/messages';
 import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../core/weighting/weights';
 import { numberFlag, stringFlag, type CommandContext, type OptionSpec } from './command';
 

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { LossKind } from '../protocol/events';
+import type { LossKind } from './events';
 import type { FieldOverrides } from './data/fields';
 import { DimpError } from './errors';
 import { pathExists } from './io/atomic';

@@ -2,7 +2,7 @@ import type { FieldOverrides } from './data/fields';
 import { labelMapFor, parseJsonlFile, resolveLabels, type Dataset, type ParsedFile } from './data/dataset';
 import { LabelMap } from './data/labels';
 import { readModelConfig } from './model/modelFolder';
-import type { EventSink } from '../protocol/events';
+import type { EventSink } from './events';
 
 /** A dataset to read: its path and optional field overrides. */
 export interface DatasetSource {

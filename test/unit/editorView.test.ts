@@ -13,7 +13,7 @@ import { sortLinesByWeight } from '../../src/core/view/sortLines';
 import { annotateLines, bucketOfPercentile, formatScore, linesToDecorate, UNSCORED_BADGE } from '../../src/core/view/weightHeat';
 import type { RowScore } from '../../src/core/weighting/score';
 import { ScoreTable } from '../../src/core/weighting/scoreTable';
-import { checkerModelsToRun } from '../../src/extension/scoring/checkerModels';
+import { checkerModelsToRun } from '../../src/core/jobs/trust';
 import { SAMPLE_DIR, temporaryFolder } from './helpers';
 
 const LABELS = ['negative', 'positive'];

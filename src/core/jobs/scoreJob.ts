@@ -4,7 +4,7 @@
  * It reads the files through one label map, trains or loads the checkers (their epochs chosen on the
  * validation rows, else on a held-out third of the real rows), scores every row and writes the scores file.
  */
-import type { EventSink } from '../../protocol/events';
+import type { EventSink } from '../events';
 import type { Dataset } from '../data/dataset';
 import type { LabelMap } from '../data/labels';
 import { DimpError } from '../errors';

@@ -3,8 +3,8 @@
  * test rows (cached), fits the standardisation on the training embeddings, and hands the head to the core
  * trainer exactly as the built-in model is handed to it.
  */
-import type { EventSink } from '../../protocol/events';
-import type { PoolingChoice } from '../../protocol/transformerWorker';
+import type { EventSink } from '../events';
+import type { PoolingChoice } from '../model/transformer/messages';
 import type { Row } from '../data/dataset';
 import type { LabelMap } from '../data/labels';
 import { FrozenEncoder, type EmbeddingMatrix } from '../model/transformer/encoder';

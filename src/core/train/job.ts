@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { EventSink } from '../../protocol/events';
+import type { EventSink } from '../events';
 import type { Dataset } from '../data/dataset';
 import { DimpError } from '../errors';
 import { existingAncestor, pathExists, removeCreatedFolders } from '../io/atomic';

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import type { LossKind } from '../../protocol/events';
+import type { LossKind } from '../events';
 import { removeTemporarySiblings } from '../io/atomic';
 import type { DatasetSource } from '../pipeline';
 import type { DeviceChoice } from '../runtime/onnxRuntime';

@@ -1,4 +1,4 @@
-import type { EvalScores } from '../../protocol/events';
+import type { EvalScores } from '../events';
 
 /** Index of the largest probability of row `row` in a row-major `n × numClasses` matrix. */
 export function argmaxRow(probabilities: Float32Array, row: number, numClasses: number): number {

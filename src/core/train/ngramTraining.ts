@@ -1,4 +1,4 @@
-import type { LossKind } from '../../protocol/events';
+import type { LossKind } from '../events';
 import type { Row } from '../data/dataset';
 import { DEFAULT_FEATURIZER, Featurizer, type FeatureMatrix, type FeaturizerConfig } from '../model/featurizer';
 import { NgramClassifier, type OptimizerKind } from '../model/ngramClassifier';

@@ -1,6 +1,6 @@
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { CoreEvent, EvalScores, EventSink, LossKind } from '../../protocol/events';
+import type { CoreEvent, EvalScores, EventSink, LossKind } from '../events';
 import type { Dataset, Row } from '../data/dataset';
 import type { LabelMap } from '../data/labels';
 import { DimpError } from '../errors';

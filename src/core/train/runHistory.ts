@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { EvalScores, LossKind } from '../../protocol/events';
+import type { EvalScores, LossKind } from '../events';
 import type { RunMetrics } from './run';
 
 /** One finished run, as the comparison table shows it (read from its `config.json` and `metrics.json`). */

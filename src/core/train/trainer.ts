@@ -1,4 +1,4 @@
-import type { EventSink, EvalScores, LossKind, TrainEpochEvent, WeightHistogram } from '../../protocol/events';
+import type { EventSink, EvalScores, LossKind, TrainEpochEvent, WeightHistogram } from '../events';
 import { DimpError, throwIfCancelled, yieldToEventLoop } from '../errors';
 import { softmaxInto, type TrainableClassifier } from '../model/classifier';
 import { deriveSeed, SeededRandom } from '../random';

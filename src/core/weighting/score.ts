@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { EventSink } from '../../protocol/events';
+import type { EventSink } from '../events';
 import type { Dataset, Row } from '../data/dataset';
 import type { LabelMap } from '../data/labels';
 import { DimpError, throwIfCancelled } from '../errors';

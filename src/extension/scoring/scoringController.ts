@@ -15,7 +15,7 @@ import { isOverEditorLimit, largeFileReason } from '../largeFiles';
 import { projectFor, type Project } from '../project';
 import { readSettings, SETTINGS_SECTION, type EditorSettings } from '../settings';
 import type { DimpStatusBar } from '../statusBar';
-import { checkerModelsToRun } from './checkerModels';
+import { checkerModelsToRun } from '../../core/jobs/trust';
 import type { ScoreStore } from './scoreStore';
 import { ScoringJobError, type RunningJob } from './scoringWorkerClient';
 

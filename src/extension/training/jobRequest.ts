@@ -12,6 +12,7 @@ import { pathExists } from '../../core/io/atomic';
 import type { DatasetSource } from '../../core/pipeline';
 import type { DeviceChoice } from '../../core/runtime/onnxRuntime';
 import { resolveDevice, resolveJobSettings } from '../../core/jobs/settings';
+import { checkerModelsToRun } from '../../core/jobs/trust';
 import { defaultRunName, defaultScoresFile, jobOutputs, type TrainingJobSpec } from '../../core/train/jobSpec';
 import { LOSS_KINDS, type LossKind } from '../../protocol/events';
 import type { TrainingJobInfo } from '../../protocol/trainingPanel';
@@ -161,12 +162,17 @@ export async function resolveTrainingJob(
   synthetic.fields = fields;
 
   const warnings: string[] = [];
-  const configModels = { quality: config.models?.quality, diversity: config.models?.diversity };
-  if (!settings.trusted && (configModels.quality || configModels.diversity)) {
+  // The one trust rule (core/jobs/trust.ts), as Score Synthetic Data applies it.
+  const models = checkerModelsToRun(
+    settings.trusted,
+    { quality: settings.qualityModel ? fromBase(settings.qualityModel) : undefined, diversity: settings.diversityModel ? fromBase(settings.diversityModel) : undefined },
+    { quality: config.models?.quality, diversity: config.models?.diversity },
+  );
+  if (models.ignored.length > 0) {
     warnings.push(`${project.file}: this workspace is not trusted, so the models it names are not run; the built-in checkers are trained instead`);
   }
-  const qualityModel = settings.qualityModel ? fromBase(settings.qualityModel) : settings.trusted ? configModels.quality : undefined;
-  const diversityModel = settings.diversityModel ? fromBase(settings.diversityModel) : settings.trusted ? configModels.diversity : undefined;
+  const qualityModel = models.quality;
+  const diversityModel = models.diversity;
   const real = definition.real === undefined && settings.realData ? { path: fromBase(settings.realData) } : datasetFrom(definition.real, datasets.real, base);
 
   // The definition's epochs and the editor's settings the user set, then the config, then defaults.

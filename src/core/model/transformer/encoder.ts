@@ -6,7 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { PoolingChoice, TransformerInfo } from '../../../protocol/transformerWorker';
+import type { PoolingChoice, TransformerInfo } from './messages';
 import { throwIfCancelled } from '../../errors';
 import type { DeviceChoice } from '../../runtime/onnxRuntime';
 import { EmbeddingCache, fingerprint, textKey } from './embeddingCache';

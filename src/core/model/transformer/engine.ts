@@ -5,7 +5,7 @@
  * runs it, and tests can too.
  */
 import type { Tensor } from 'onnxruntime-node';
-import type { OpenRequest, PoolingChoice, TransformerInfo } from '../../../protocol/transformerWorker';
+import type { OpenRequest, PoolingChoice, TransformerInfo } from './messages';
 import { DimpError } from '../../errors';
 import { openModelSession, tensor, type DeviceChoice, type GraphValue, type ModelSession } from '../../runtime/onnxRuntime';
 import { modelMaxLength, type TransformerConfigJson } from './folder';

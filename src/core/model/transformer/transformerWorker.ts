@@ -5,7 +5,7 @@
  * while it may be inside onnxruntime.
  */
 import { parentPort } from 'node:worker_threads';
-import { TransformerMessage, type FailedMessage, type TransformerReply, type TransformerRequest } from '../../../protocol/transformerWorker';
+import { TransformerMessage, type FailedMessage, type TransformerReply, type TransformerRequest } from './messages';
 import { cancelledError, DimpError } from '../../errors';
 import { TransformerEngine } from './engine';
 

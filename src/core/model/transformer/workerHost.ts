@@ -13,7 +13,7 @@ import {
   type TransformerInfo,
   type TransformerReply,
   type TransformerRequest,
-} from '../../../protocol/transformerWorker';
+} from './messages';
 import { cancelledError, DimpError } from '../../errors';
 
 /** The worker script sits next to this module (out/…/transformer/) and next to the bundles (dist/). */
