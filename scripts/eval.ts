@@ -35,12 +35,13 @@ interface Task {
 }
 
 /** A recipe: the defaults, or one change to them (an ablation row). */
-type VariantName = 'default' | 'sgd' | 'no-ptb' | 'no-calibration' | 'checkers-sgd' | 'checker-unigrams' | 'minilm';
+type VariantName = 'default' | 'sgd' | 'no-ptb' | 'no-calibration' | 'checkers-sgd' | 'checker-unigrams' | 'warm-start' | 'minilm';
 
 const VARIANTS: Record<Exclude<VariantName, 'default' | 'minilm'>, string> = {
   sgd: 'classifier trained with plain SGD (lr 0.5, batch 8, linear decay, gradient norm clipped at 1: the previous default)',
   'no-ptb': 'no treebank normalisation of the text (HTML entities and contractions left as written: the previous tokeniser)',
   'no-calibration': 'quality checker not temperature-scaled',
+  'warm-start': 'quality checker started from the diversity checker, then fine-tuned on the real rows',
   'checker-unigrams': 'checkers on word unigrams only (the classifier keeps uni+bigrams)',
   'checkers-sgd': 'checkers trained with plain SGD (lr 2, batch 4, 25 epochs: the previous checker recipe; epoch still chosen on validation)',
 };
@@ -94,7 +95,7 @@ function splitLines(file: string, seed: number, sizes: number[]): string[][] {
 }
 
 /** The settings of one variant: the defaults with one change. */
-function variantSettings(variant: VariantName): JobSettings & { calibrateQuality: boolean } {
+function variantSettings(variant: VariantName): JobSettings & { calibrateQuality: boolean; qualityWarmStart?: boolean } {
   const base = resolveJobSettings({});
   const withFeaturizer = (s: NgramSettings): NgramSettings => ({ ...s, featurizer: { ...s.featurizer, normalize: 'none' } });
   switch (variant) {
@@ -110,6 +111,8 @@ function variantSettings(variant: VariantName): JobSettings & { calibrateQuality
         checkerSettings: { ...base.checkerSettings, optimizer: 'sgd', learningRate: 2, batchSize: 4, epochs: 25, rowUpdateBudget: null, schedule: 'linear', maxGradNorm: 1 },
         calibrateQuality: true,
       };
+    case 'warm-start':
+      return { ...base, calibrateQuality: true, qualityWarmStart: true };
     case 'checker-unigrams':
       return { ...base, checkerSettings: { ...base.checkerSettings, featurizer: { ...base.checkerSettings.featurizer, wordNgrams: 1 } }, calibrateQuality: true };
     default:
@@ -149,6 +152,7 @@ async function runCell(job: CellJob): Promise<Cell> {
     checkerEncoder: encoder,
     embeddingCacheDir: encoder?.cacheDir,
     calibrateQuality: settings.calibrateQuality,
+    qualityWarmStart: settings.qualityWarmStart,
   });
   const results: Partial<Record<LossKind, LossResult>> = {};
   const train = async (loss: LossKind, synthetic: string): Promise<LossResult> => {

@@ -9,6 +9,8 @@ import { defaultRunName, jobOutputs, sweepJobTemporaries } from '../../src/core/
 import { listRuns } from '../../src/core/train/runHistory';
 import { readScores } from '../../src/core/weighting/score';
 import { replayFinishedRun } from '../../src/extension/training/runReplay';
+import type { ProjectConfig } from '../../src/core/config';
+import { resolveJobSettings } from '../../src/core/jobs/settings';
 import { resolveTrainingJob, validateTaskDefinition, type EditorScoreStorage, type EditorTrainingSettings } from '../../src/extension/training/jobRequest';
 import type { CoreEvent } from '../../src/protocol/events';
 import { dispatchMessage } from '../../src/protocol/messages';
@@ -111,6 +113,30 @@ describe('resolveTrainingJob', () => {
     assert.equal(info.runDir, path.join(workspace, 'runs', 'dimp-20260102-030405'));
     assert.equal(info.epochs, 3);
     assert.deepEqual(info.outputs, jobOutputs(spec));
+  });
+
+  test('Train with DIMP resolves the settings the CLI does: training.maxGradNorm, optimizer, device, filter share', async () => {
+    const { dir, cleanup: done } = temporaryFolder();
+    try {
+      for (const name of ['synthetic.jsonl', 'real_train.jsonl']) fs.copyFileSync(path.join(SAMPLE_DIR, name), path.join(dir, name));
+      const config = {
+        labels: ['negative', 'neutral', 'positive'],
+        datasets: { synthetic: 'synthetic.jsonl', real: 'real_train.jsonl' },
+        training: { maxGradNorm: 0.25, optimizer: 'sgd', filterKeep: 0.6 },
+      };
+      fs.writeFileSync(path.join(dir, 'dimp.config.json'), JSON.stringify(config));
+      const { spec } = await resolveTrainingJob({ type: 'dimp', loss: 'filter' }, { workspaceFolder: dir, settingsFor: () => ({ ...SETTINGS, device: undefined }) });
+      assert.equal(spec.settings.maxGradNorm, 0.25);
+      assert.equal(spec.settings.optimizer, 'sgd');
+      assert.equal(spec.filterKeep, 0.6);
+      assert.equal(spec.device, 'auto', 'the same default device as scoring and the CLI');
+      // The same config through the CLI's resolver gives the same settings.
+      const cli = resolveJobSettings(config as ProjectConfig);
+      assert.deepEqual(spec.settings, cli.settings);
+      assert.deepEqual(spec.checkerSettings, cli.checkerSettings);
+    } finally {
+      done();
+    }
   });
 
   test('an empty string in the task means "none", overriding the config', async () => {

@@ -37,6 +37,8 @@ export interface ScoreJobSpec {
   embeddingCacheDir?: string;
   /** Temperature-scale a trained quality checker on the validation rows (default true). */
   calibrateQuality?: boolean;
+  /** Start the quality checker from the trained diversity checker. */
+  qualityWarmStart?: boolean;
   seed: number;
   guards: WeightGuards;
   device: DeviceChoice;
@@ -70,6 +72,7 @@ export async function scoreLoadedData(
     maxLength: spec.maxLength,
     embeddingCacheDir: spec.embeddingCacheDir,
     calibrateQuality: spec.calibrateQuality,
+    qualityWarmStart: spec.qualityWarmStart,
     seed: spec.seed,
     guards: spec.guards,
     device: spec.device,

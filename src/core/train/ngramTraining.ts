@@ -1,7 +1,7 @@
 import type { LossKind } from '../events';
 import type { Row } from '../data/dataset';
 import { DEFAULT_FEATURIZER, Featurizer, type FeatureMatrix, type FeaturizerConfig } from '../model/featurizer';
-import { NgramClassifier, type OptimizerKind } from '../model/ngramClassifier';
+import { NgramClassifier, type NgramParameters, type OptimizerKind } from '../model/ngramClassifier';
 import { deriveSeed } from '../random';
 import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../weighting/weights';
 import { trainClassifier, type EvaluationSet, type TrainerContext, type TrainResult } from './trainer';
@@ -93,6 +93,8 @@ export interface WeightedTrainingRequest {
 /** What training the built-in model needs. */
 export interface NgramTrainingRequest extends WeightedTrainingRequest {
   settings: NgramSettings;
+  /** Start from these parameters (same shape) instead of the seeded initialisation: a warm start. */
+  initialParameters?: NgramParameters;
 }
 
 /** A trained built-in model and how its training went. */
@@ -112,6 +114,7 @@ export async function trainNgram(request: NgramTrainingRequest, context: Trainer
   const { settings } = request;
   const featurizer = new Featurizer(settings.featurizer);
   const model = new NgramClassifier({ buckets: settings.featurizer.buckets, dim: settings.dim, numClasses: request.numClasses }, deriveSeed(request.seed, 'init'));
+  if (request.initialParameters) model.restore(NgramClassifier.fromParameters(request.initialParameters).snapshot());
   const train = { ...toEvaluationSet(featurizer, request.rows), quality: request.quality, diversity: request.diversity };
   const validation = request.validation && request.validation.length > 0 ? toEvaluationSet(featurizer, request.validation) : undefined;
   const test = request.test && request.test.length > 0 ? toEvaluationSet(featurizer, request.test) : undefined;

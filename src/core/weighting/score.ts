@@ -6,6 +6,7 @@ import type { LabelMap } from '../data/labels';
 import { DimpError, throwIfCancelled } from '../errors';
 import { pathExists, temporarySibling, writeFolderAtomic, writeLinesAtomic } from '../io/atomic';
 import { loadClassifier, writeNgramModelFiles, type LoadedClassifier } from '../model/modelFolder';
+import type { NgramParameters } from '../model/ngramClassifier';
 import type { DeviceChoice } from '../runtime/onnxRuntime';
 import { trainEncoderHead, type EncoderHeadSettings } from '../train/encoderHeadTraining';
 import { argmaxRow } from '../train/metrics';
@@ -66,6 +67,8 @@ export interface CheckerReport {
   selectionMajority?: number;
   /** Temperature T the checker's logits are divided by (fitted on the selection rows); absent: 1. */
   temperature?: number;
+  /** The checker started from the diversity checker's parameters. */
+  warmStart?: 'diversity';
 }
 
 /** Settings and selection of the built-in checkers, recorded in the scores header. */
@@ -103,6 +106,8 @@ export interface ScoreRequest {
   diversityModel?: string;
   /** Temperature-scale the trained quality checker on the selection rows (default true). */
   calibrateQuality?: boolean;
+  /** Start the quality checker from the trained diversity checker (built-in model only). */
+  qualityWarmStart?: boolean;
   /** Where trained checkers are saved (`quality/` and `diversity/` inside). */
   checkersDir: string;
   checkerSettings: NgramSettings;
@@ -153,7 +158,8 @@ async function trainAndSaveChecker(
   request: ScoreRequest,
   choose: readonly Row[],
   refitOn?: readonly Row[],
-): Promise<{ folder: string; report: CheckerReport }> {
+  warmStart?: NgramParameters,
+): Promise<{ folder: string; report: CheckerReport; parameters?: NgramParameters }> {
   const { onEvent } = request;
   const total = (refitOn ?? rows).length;
   onEvent?.({ type: 'score-progress', stage: `${name}-checker`, done: 0, total, message: `training the ${name} checker on ${total} rows` });
@@ -172,7 +178,7 @@ async function trainAndSaveChecker(
   }
   let settings = request.checkerSettings;
   const numClasses = request.labelMap.size;
-  let trained = await trainNgram({ rows, numClasses, settings, loss: 'ce', seed: request.seed, validation: selection }, { signal: request.signal });
+  let trained = await trainNgram({ rows, numClasses, settings, loss: 'ce', seed: request.seed, validation: selection, initialParameters: warmStart }, { signal: request.signal });
   const report = checkerReport(trainedOn, rows.length, trained.result, selection, numClasses);
   // The quality checker's q are probabilities that weights divide and multiply: temperature scaling on
   // the rows that chose its epoch makes them calibrated (measured in EVALUATION.md).
@@ -183,10 +189,11 @@ async function trainAndSaveChecker(
   }
   if (refitOn && selection) {
     settings = { ...settings, epochs: trained.result.bestEpoch, rowUpdateBudget: null };
-    trained = await trainNgram({ rows: refitOn, numClasses, settings, loss: 'ce', seed: request.seed }, { signal: request.signal });
+    trained = await trainNgram({ rows: refitOn, numClasses, settings, loss: 'ce', seed: request.seed, initialParameters: warmStart }, { signal: request.signal });
     report.rows = refitOn.length;
   }
   const parameters = trained.model.parameters();
+  const untempered = report.temperature !== undefined ? trained.model.parameters() : parameters;
   if (report.temperature !== undefined) {
     // Dividing the logits by T is dividing the output layer by T: the exported model is calibrated itself.
     for (let i = 0; i < parameters.weight.length; i++) parameters.weight[i]! /= report.temperature;
@@ -205,7 +212,7 @@ async function trainAndSaveChecker(
     total,
     message: `${name} checker trained: epoch ${report.bestEpoch} of ${report.epochs}` + (report.selectionAccuracy !== undefined ? `, accuracy ${(report.selectionAccuracy * 100).toFixed(1)} % on ${choose.length} real rows (majority class ${((report.selectionMajority ?? 0) * 100).toFixed(1)} %)` : ''),
   });
-  return { folder: target, report };
+  return { folder: target, report, parameters: untempered };
 }
 
 function checkerReport(trainedOn: string | undefined, rows: number, result: TrainResult, selection: readonly Row[] | undefined, numClasses: number): CheckerReport {
@@ -286,18 +293,23 @@ async function scoreWithCheckersIn(request: ScoreRequest, finalFolder: (folder: 
   let qualityFolder = request.qualityModel;
   const { selection, fit, choose } = checkerSelection(request);
   const checkers: CheckersReport = { settings: request.checkerEncoder ?? request.checkerSettings, selection, selectionRows: choose.length };
-  if (!qualityFolder) {
-    if (!request.real || request.real.rows.length === 0) throw new DimpError('usage', 'scoring needs real rows (--real) or a quality checker model (--quality-model)');
-    const trained = await trainAndSaveChecker('quality', fit, request, choose, selection === 'held-out' ? request.real.rows : undefined);
-    qualityFolder = trained.folder;
-    checkers.quality = trained.report;
-  }
-  throwIfCancelled(signal);
+  if (!qualityFolder && (!request.real || request.real.rows.length === 0)) throw new DimpError('usage', 'scoring needs real rows (--real) or a quality checker model (--quality-model)');
   let diversityFolder = request.diversityModel;
+  let diversityParameters: NgramParameters | undefined;
   if (!diversityFolder) {
     const trained = await trainAndSaveChecker('diversity', synthetic.rows, request, choose);
     diversityFolder = trained.folder;
+    diversityParameters = trained.parameters;
     checkers.diversity = trained.report;
+  }
+  throwIfCancelled(signal);
+  if (!qualityFolder) {
+    // Warm start: the quality checker starts from the diversity checker (what the synthetic rows teach) and
+    // is fine-tuned on the real rows, as the paper's checkers start from a pretrained language model.
+    const warm = request.qualityWarmStart ? diversityParameters : undefined;
+    const trained = await trainAndSaveChecker('quality', fit, request, choose, selection === 'held-out' ? request.real!.rows : undefined, warm);
+    qualityFolder = trained.folder;
+    checkers.quality = { ...trained.report, ...(warm ? { warmStart: 'diversity' as const } : {}) };
   }
   throwIfCancelled(signal);
 
