@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import { refuseToOverwriteInputs, type NamedPath } from './io/inputSafety';
 import { parseJsonlFile } from './data/dataset';
 import type { FieldOverrides } from './data/fields';
 import { readJsonlLines } from './data/jsonl';
@@ -44,10 +45,14 @@ export async function curateFile(
   scores: Scores,
   rule: CurationRule,
   outputs: { curated: string; rejected?: string; overwrite?: boolean },
-  options: { fields?: FieldOverrides; signal?: AbortSignal } = {},
+  options: { fields?: FieldOverrides; signal?: AbortSignal; /** Other inputs no output may land on (e.g. the scores file). */ inputs?: NamedPath[] } = {},
 ): Promise<CurationSummary> {
   if ((rule.keepFraction === undefined) === (rule.minimum === undefined)) throw new DimpError('usage', 'give exactly one of --keep-fraction or --min-weight/--min-quality');
   if (rule.keepFraction !== undefined && !(rule.keepFraction > 0 && rule.keepFraction <= 1)) throw new DimpError('usage', `--keep-fraction must be in (0, 1], got ${rule.keepFraction}`);
+  // Never over an input, whatever --force says; and the two outputs are two files.
+  const written = [{ path: outputs.curated, role: 'curated file' }, ...(outputs.rejected ? [{ path: outputs.rejected, role: 'rejected file' }] : [])];
+  await refuseToOverwriteInputs(written, [{ path: syntheticFile, role: 'synthetic file' }, ...(options.inputs ?? [])]);
+  if (outputs.rejected) await refuseToOverwriteInputs([{ path: outputs.rejected, role: 'rejected file' }], [{ path: outputs.curated, role: 'curated file' }]);
   for (const target of [outputs.curated, outputs.rejected]) {
     if (target && !outputs.overwrite && (await fs.stat(target).catch(() => undefined))) {
       throw new DimpError('usage', 'output exists; pass --force to overwrite it', { file: target });

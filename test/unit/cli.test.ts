@@ -301,3 +301,51 @@ describe('CLI end to end', () => {
     assert.ok(fs.existsSync(path.join(out, 'demo-summary.json')));
   });
 });
+
+describe('outputs never land on inputs', () => {
+  const sample = (name: string): string => path.join(repoRoot, 'sample', name);
+  let work: string;
+  before(() => {
+    work = fs.mkdtempSync(path.join(dir, 'safety-'));
+    for (const name of ['synthetic.jsonl', 'real_train.jsonl']) fs.copyFileSync(sample(name), path.join(work, name));
+    fs.symlinkSync(path.join(work, 'synthetic.jsonl'), path.join(work, 'link.jsonl'));
+    fs.linkSync(path.join(work, 'real_train.jsonl'), path.join(work, 'hard.jsonl'));
+    fs.writeFileSync(path.join(work, 'notes.txt'), 'my notes\n');
+  });
+  const labels = ['--labels', 'negative,neutral,positive'];
+  const bytes = (name: string): Buffer => fs.readFileSync(path.join(work, name));
+
+  test('score refuses --out equal to an input (same path, symlink, hard link) and changes nothing', () => {
+    const before = { synthetic: bytes('synthetic.jsonl'), real: bytes('real_train.jsonl') };
+    for (const out of ['synthetic.jsonl', 'link.jsonl', 'real_train.jsonl', 'hard.jsonl']) {
+      const result = cli('score', '--synthetic', path.join(work, 'synthetic.jsonl'), '--real', path.join(work, 'real_train.jsonl'), '--out', path.join(work, out), ...labels);
+      assertExit(result, 2);
+      assert.match(result.stderr, /would be written over the (synthetic|real) data/);
+    }
+    assert.deepEqual(bytes('synthetic.jsonl'), before.synthetic);
+    assert.deepEqual(bytes('real_train.jsonl'), before.real);
+    assert.ok(fs.lstatSync(path.join(work, 'link.jsonl')).isSymbolicLink());
+  });
+
+  test('score replaces its own scores file but not an unrelated file unless --force', () => {
+    const notes = path.join(work, 'notes.txt');
+    const refused = cli('score', '--synthetic', path.join(work, 'synthetic.jsonl'), '--real', path.join(work, 'real_train.jsonl'), '--out', notes, ...labels);
+    assertExit(refused, 2);
+    assert.match(refused.stderr, /is not a scores file; refusing to replace it/);
+    assert.equal(fs.readFileSync(notes, 'utf8'), 'my notes\n');
+  });
+
+  test('curate refuses to write over the synthetic or the scores file, even with --force', () => {
+    const scores = path.join(work, 'synthetic.scores.jsonl');
+    assertExit(cli('score', '--synthetic', path.join(work, 'synthetic.jsonl'), '--real', path.join(work, 'real_train.jsonl'), '--out', scores, ...labels), 0);
+    const before = { synthetic: bytes('synthetic.jsonl'), scores: bytes('synthetic.scores.jsonl') };
+    for (const out of ['synthetic.jsonl', 'link.jsonl', 'synthetic.scores.jsonl']) {
+      const result = cli('curate', '--synthetic', path.join(work, 'synthetic.jsonl'), '--scores', scores, '--keep-fraction', '0.8', '--out', path.join(work, out), '--force');
+      assertExit(result, 2);
+    }
+    const sameTwice = cli('curate', '--synthetic', path.join(work, 'synthetic.jsonl'), '--scores', scores, '--keep-fraction', '0.8', '--out', path.join(work, 'c.jsonl'), '--rejected', path.join(work, 'c.jsonl'));
+    assertExit(sameTwice, 2);
+    assert.deepEqual(bytes('synthetic.jsonl'), before.synthetic);
+    assert.deepEqual(bytes('synthetic.scores.jsonl'), before.scores);
+  });
+});

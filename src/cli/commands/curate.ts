@@ -48,7 +48,7 @@ export const curateCommand: Command = {
     };
     const rejected = stringFlag(context.values, 'rejected') ?? path.join(path.dirname(out), `${path.basename(out).replace(/\.jsonl$/i, '')}.rejected.jsonl`);
     const scores = await readScores(scoresFile);
-    const summary = await curateFile(synthetic.path, scores, rule, { curated: out, rejected, overwrite: context.values.force === true }, { fields: synthetic.fields, signal: context.signal });
+    const summary = await curateFile(synthetic.path, scores, rule, { curated: out, rejected, overwrite: context.values.force === true }, { fields: synthetic.fields, signal: context.signal, inputs: [{ path: scoresFile, role: 'scores file' }] });
     context.reporter.result(
       `kept ${summary.kept} rows → ${out}\nrejected ${summary.rejected} scored, ${summary.unscored} unscored and ${summary.unusable} unusable lines → ${rejected}\n` +
         `threshold: ${rule.by} ≥ ${summary.threshold.toPrecision(4)}`,

@@ -81,6 +81,7 @@ export async function runScoring(context: CommandContext, out?: string): Promise
       seed: settings.seed,
       guards: settings.guards,
       device: deviceFlag(context),
+      force: context.values.force === true,
     },
     { signal: context.signal, onEvent: context.reporter.onEvent },
   );
@@ -104,6 +105,7 @@ export const scoreCommand: Command = {
     'diversity-model': { type: 'string', value: 'DIR', description: 'use this model folder as the diversity checker' },
     out: { type: 'string', value: 'FILE', description: 'scores file (default: <synthetic>.scores.jsonl)' },
     checkers: { type: 'string', value: 'DIR', description: 'where trained checkers are saved (default: <synthetic>.checkers/)' },
+    force: { type: 'boolean', description: 'replace --out even when it is not a scores file (an input is never replaced)' },
     seed: TRAINING_OPTIONS.seed!,
     epsilon: TRAINING_OPTIONS.epsilon!,
     'max-weight': TRAINING_OPTIONS['max-weight']!,

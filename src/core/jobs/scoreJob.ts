@@ -8,6 +8,7 @@ import type { EventSink } from '../events';
 import type { Dataset } from '../data/dataset';
 import type { LabelMap } from '../data/labels';
 import { DimpError } from '../errors';
+import { refuseToOverwriteInputs, refuseToReplaceForeignFile } from '../io/inputSafety';
 import { loadProjectData, type DatasetSource } from '../pipeline';
 import type { DeviceChoice } from '../runtime/onnxRuntime';
 import type { EncoderHeadSettings } from '../train/encoderHeadTraining';
@@ -35,6 +36,8 @@ export interface ScoreJobSpec {
   checkerEncoder?: EncoderHeadSettings;
   maxLength?: number;
   embeddingCacheDir?: string;
+  /** Replace an existing `scoresFile` that is not a scores file (never an input: that is always refused). */
+  force?: boolean;
   /** Temperature-scale a trained quality checker on the validation rows (default true). */
   calibrateQuality?: boolean;
   /** Start the quality checker from the trained diversity checker. */
@@ -51,6 +54,26 @@ export interface ScoreJobResult {
   /** Where the label map came from, for the user. */
   labelSource: string;
   scoresFile: string;
+}
+
+/** Refuses outputs that would land on an input, or replace a file that is not a scores file. */
+export async function checkScoreOutputs(spec: Pick<ScoreJobSpec, 'scoresFile' | 'checkersDir' | 'synthetic' | 'real' | 'validation' | 'force'>): Promise<void> {
+  const inputs = [
+    { path: spec.synthetic.path, role: 'synthetic data' },
+    spec.real && { path: spec.real.path, role: 'real data' },
+    spec.validation && { path: spec.validation.path, role: 'validation data' },
+  ];
+  await refuseToOverwriteInputs([{ path: spec.scoresFile, role: 'scores file' }, { path: spec.checkersDir, role: 'checkers folder' }], inputs);
+  await refuseToReplaceForeignFile(spec.scoresFile, 'scores file', isScoresHeader, spec.force === true);
+}
+
+/** Whether a first line is a scores file's header. */
+export function isScoresHeader(line: string): boolean {
+  try {
+    return (JSON.parse(line) as { kind?: unknown }).kind === 'dimp-scores';
+  } catch {
+    return false;
+  }
 }
 
 /** Scores the synthetic rows of data already read (the training job reads its files once for both). */
@@ -87,6 +110,7 @@ export async function scoreLoadedData(
 export async function runScoreJob(spec: ScoreJobSpec, context: { signal?: AbortSignal; onEvent?: EventSink } = {}): Promise<ScoreJobResult> {
   const { signal, onEvent } = context;
   if (!spec.real && !spec.qualityModel) throw new DimpError('usage', 'scoring needs real rows (--real) or a quality checker model (--quality-model)');
+  await checkScoreOutputs(spec);
   const data = await loadProjectData(
     { synthetic: spec.synthetic, real: spec.real, validation: spec.validation },
     { labels: spec.labels, qualityModel: spec.qualityModel, signal, onEvent },

@@ -5,7 +5,7 @@ import type { Dataset } from '../data/dataset';
 import { DimpError } from '../errors';
 import { existingAncestor, pathExists, removeCreatedFolders } from '../io/atomic';
 import { loadProjectData } from '../pipeline';
-import { scoreLoadedData } from '../jobs/scoreJob';
+import { checkScoreOutputs, scoreLoadedData } from '../jobs/scoreJob';
 import { readScores, type Scores } from '../weighting/score';
 import { defaultCheckersDir, defaultScoresFile, type TrainingJobSpec } from './jobSpec';
 import { runTraining, type RunSummary } from './run';
@@ -77,6 +77,7 @@ export async function runTrainingJob(
       onEvent?.({ type: 'log', level: 'info', message: `${why}: scoring the synthetic rows first` });
       const scoresFile = spec.scoresFile ?? defaultScoresFile(spec.synthetic.path);
       const checkersDir = spec.checkersDir ?? defaultCheckersDir(scoresFile);
+      await checkScoreOutputs({ scoresFile, checkersDir, synthetic: spec.synthetic, real: spec.real, validation: spec.validation });
       // Scoring saves each checker as soon as it is trained; if the job stops before the scores are
       // written, checkers it saved into a new folder are partial outputs and go too.
       const existing = await existingAncestor(checkersDir);
