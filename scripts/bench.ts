@@ -15,7 +15,7 @@ import { onnxRuntime } from '../src/core/runtime/onnxRuntime';
 import { evaluateProbabilities } from '../src/core/train/metrics';
 import { DEFAULT_CLASSIFIER_SETTINGS, toEvaluationSet, trainNgram } from '../src/core/train/ngramTraining';
 import { predictProbabilities } from '../src/core/train/trainer';
-import { SAMPLE_LABELS } from '../src/core/sample/generateSample';
+import { SAMPLE_LABELS } from './sample';
 
 const root = path.resolve(__dirname, '..', '..');
 const sections: string[] = [];

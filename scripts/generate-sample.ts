@@ -1,7 +1,7 @@
 // Writes the bundled sample (sample/*.jsonl) from the deterministic generator: `npm run sample`.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { generateSample } from '../src/core/sample/generateSample';
+import { generateSample } from './sample';
 
 /** Files of the sample folder, by name. */
 export function sampleFiles(): Record<string, string> {

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadProjectConfig, PROJECT_CONFIG_FILE } from '../../src/core/config';
 import { DimpError } from '../../src/core/errors';
-import { generateSample, SAMPLE_LABELS, type SampleFiles } from '../../src/core/sample/generateSample';
+import { generateSample, SAMPLE_LABELS, type SampleFiles } from '../../scripts/sample';
 import { CommandId } from '../../src/protocol/commands';
 
 const repoRoot = path.resolve(__dirname, '../../..');

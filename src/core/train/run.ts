@@ -8,11 +8,14 @@ import { pathExists, writeFolderAtomic } from '../io/atomic';
 import { loadClassifier, writeNgramModelFiles } from '../model/modelFolder';
 import type { DeviceChoice } from '../runtime/onnxRuntime';
 import { scoresByRowId, type Scores } from '../weighting/score';
-import { weightDiagnostics, type WeightDiagnostics, type WeightGuards } from '../weighting/weights';
+import { weightDiagnostics, type WeightGuards } from '../weighting/weights';
 import { trainEncoderHead, type EncoderHeadSettings, type EncoderSummary } from './encoderHeadTraining';
 import { evaluateProbabilities } from './metrics';
 import { trainNgram, type NgramSettings } from './ngramTraining';
-import type { EpochRecord, TrainerContext, TrainResult } from './trainer';
+import { runPaths, writeRunConfig, writeRunMetrics, writeRunWeights, type RunConfigFile, type RunMetrics } from './runFolder';
+import type { TrainerContext, TrainResult } from './trainer';
+
+export type { RunMetrics } from './runFolder';
 
 /** Everything one training run needs; all of it is recorded in the run's `config.json`. */
 export interface TrainRunRequest {
@@ -41,26 +44,6 @@ export interface TrainRunRequest {
   onEvent?: EventSink;
   /** A pause point after each epoch of the classifier (not of the checkers); see TrainerContext. */
   afterEpoch?: TrainerContext['afterEpoch'];
-}
-
-/** What `metrics.json` holds. */
-export interface RunMetrics {
-  loss: LossKind;
-  bestEpoch: number;
-  validation: EvalScores | undefined;
-  /** Test scores of the exported model, run through onnxruntime. */
-  test: EvalScores | undefined;
-  epochs: EpochRecord[];
-  trainingRows: number;
-  /** Synthetic rows left out because the scores file has no entry for them (stale scores). */
-  unscoredRows: number;
-  rowsPerSecond: number;
-  seconds: number;
-  provider: string;
-  /** Diagnostics of each row's weight at its last step (IMP: fixed; DIMP: the last epoch's); absent for ce and filter. */
-  weightDiagnostics?: WeightDiagnostics;
-  /** The frozen encoder of an encoder + head run: provider, pooling, cache use. */
-  encoder?: EncoderSummary;
 }
 
 /** A finished run. */
@@ -126,14 +109,14 @@ export async function runTraining(request: TrainRunRequest): Promise<RunSummary>
   if (aligned.rows.length === 0) throw new DimpError('badInput', 'no synthetic rows to train on', { file: request.synthetic.file });
 
   return writeFolderAtomic(runDir, async (tmp) => {
-    const log = createWriteStream(path.join(tmp, 'train-log.jsonl'));
+    const log = createWriteStream(runPaths(tmp).log);
     const started = Date.now();
     const sink = (event: CoreEvent): void => {
       log.write(JSON.stringify({ time: Date.now() - started, ...event }) + '\n');
       onEvent?.(event);
     };
     try {
-      const config = {
+      const config: RunConfigFile = {
         kind: 'dimp-run',
         version: 1,
         loss,
@@ -143,7 +126,7 @@ export async function runTraining(request: TrainRunRequest): Promise<RunSummary>
         settings: request.encoder ?? request.settings,
         model: request.encoder ? 'encoder-head' : 'ngram',
         device: request.device,
-        labels: labelMap.names,
+        labels: [...labelMap.names],
         data: {
           synthetic: { file: request.synthetic.file, fields: request.synthetic.fields, rows: aligned.rows.length, problems: request.synthetic.problems.length },
           validation: request.validation && { file: request.validation.file, fields: request.validation.fields, rows: request.validation.rows.length },
@@ -152,7 +135,7 @@ export async function runTraining(request: TrainRunRequest): Promise<RunSummary>
         },
         createdAt: new Date(started).toISOString(),
       };
-      await fs.writeFile(path.join(tmp, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+      await writeRunConfig(tmp, config);
       const common = {
         rows: aligned.rows,
         numClasses: labelMap.size,
@@ -164,7 +147,7 @@ export async function runTraining(request: TrainRunRequest): Promise<RunSummary>
         validation: request.validation?.rows,
         test: request.test?.rows,
       };
-      const modelDir = path.join(tmp, 'model');
+      const modelDir = runPaths(tmp).model;
       let result: TrainResult;
       let encoder: EncoderSummary | undefined;
       if (request.encoder) {
@@ -206,18 +189,18 @@ export async function runTraining(request: TrainRunRequest): Promise<RunSummary>
         ...(loss !== 'ce' && loss !== 'filter' ? { weightDiagnostics: weightDiagnostics(result.lastWeights) } : {}),
         ...(encoder ? { encoder } : {}),
       };
-      await fs.writeFile(path.join(tmp, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
-      const weightLines = aligned.rows.map((row, i) =>
-        JSON.stringify({
+      await writeRunMetrics(tmp, metrics);
+      await writeRunWeights(
+        tmp,
+        aligned.rows.map((row, i) => ({
           rowId: row.rowId,
           line: row.line,
           label: labelMap.nameOf(row.label),
           weight: Number(result.lastWeights[i]!.toPrecision(7)),
           ...(aligned.quality ? { quality: Number(aligned.quality[i]!.toPrecision(7)) } : {}),
           ...(aligned.diversity && loss === 'imp' ? { diversity: Number(aligned.diversity[i]!.toPrecision(7)) } : {}),
-        }),
+        })),
       );
-      await fs.writeFile(path.join(tmp, 'weights.jsonl'), weightLines.join('\n') + '\n');
       return { ...metrics, runDir };
     } finally {
       await new Promise<void>((resolve) => log.end(resolve));

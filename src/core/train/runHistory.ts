@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { EvalScores, LossKind } from '../events';
-import type { RunMetrics } from './run';
+import { readRunConfig, readRunMetrics } from './runFolder';
 
 /** One finished run, as the comparison table shows it (read from its `config.json` and `metrics.json`). */
 export interface RunHistoryEntry {
@@ -20,22 +20,6 @@ export interface RunHistoryEntry {
   createdAt: string;
 }
 
-interface RunConfigFile {
-  kind?: string;
-  loss?: LossKind;
-  seed?: number;
-  createdAt?: string;
-  data?: { synthetic?: { file?: string } };
-}
-
-async function readJson<T>(file: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The finished runs in `outDir`, newest first; with `synthetic`, only those trained on that file.
  * Folders that are not whole runs (temporary siblings, unreadable or foreign folders) are skipped.
@@ -52,11 +36,11 @@ export async function listRuns(outDir: string, options: { synthetic?: string; li
   for (const runName of names) {
     if (runName.startsWith('.')) continue;
     const runDir = path.join(outDir, runName);
-    const config = await readJson<RunConfigFile>(path.join(runDir, 'config.json'));
-    if (config?.kind !== 'dimp-run' || !config.loss || !config.data?.synthetic?.file) continue;
+    const config = await readRunConfig(runDir);
+    if (!config) continue;
     const synthetic = path.resolve(config.data.synthetic.file);
     if (wanted && synthetic !== wanted) continue;
-    const metrics = await readJson<RunMetrics>(path.join(runDir, 'metrics.json'));
+    const metrics = await readRunMetrics(runDir);
     if (!metrics) continue;
     entries.push({
       runName,

@@ -4,40 +4,26 @@
  * revived after a reload uses it when the state it saved is older than the run's end. Never imports
  * vscode, so unit tests run it directly.
  */
-import { promises as fs } from 'node:fs';
-import * as path from 'node:path';
-import type { RunMetrics } from '../../core/train/run';
-import type { CoreEvent } from '../../protocol/events';
+import { readRunLog, readRunMetrics, runPaths } from '../../core/train/runFolder';
 import { JobUpdateType, type TrainingJobInfo, type TrainingPanelState } from '../../protocol/trainingPanel';
 import { applyTrainingUpdate, emptyTrainingState } from '../../protocol/trainingState';
 
 /** The state of `job` as its finished run folder records it; undefined when the folder is not a whole run. */
 export async function replayFinishedRun(job: TrainingJobInfo, history: TrainingPanelState['history']): Promise<TrainingPanelState | undefined> {
-  let metrics: RunMetrics;
-  let log: string;
-  try {
-    metrics = JSON.parse(await fs.readFile(path.join(job.runDir, 'metrics.json'), 'utf8')) as RunMetrics;
-    log = await fs.readFile(path.join(job.runDir, 'train-log.jsonl'), 'utf8');
-  } catch {
-    return undefined;
-  }
+  const metrics = await readRunMetrics(job.runDir);
+  const events = await readRunLog(job.runDir);
+  if (!metrics || !events) return undefined;
+  const paths = runPaths(job.runDir);
   const state = emptyTrainingState();
   state.history = history;
   applyTrainingUpdate(state, { type: JobUpdateType.started, job });
-  for (const line of log.split('\n')) {
-    if (line.trim() === '') continue;
-    try {
-      applyTrainingUpdate(state, JSON.parse(line) as CoreEvent);
-    } catch {
-      // A damaged log line costs the panel one point, not the whole run.
-    }
-  }
+  for (const event of events) applyTrainingUpdate(state, event);
   applyTrainingUpdate(state, {
     type: JobUpdateType.finished,
     result: {
       runDir: job.runDir,
-      modelDir: path.join(job.runDir, 'model'),
-      metricsFile: path.join(job.runDir, 'metrics.json'),
+      modelDir: paths.model,
+      metricsFile: paths.metrics,
       bestEpoch: metrics.bestEpoch,
       validation: metrics.validation,
       test: metrics.test,

@@ -4,7 +4,7 @@
  * off-distribution artefacts) whose positions are recorded in a truth file.
  */
 
-import { SeededRandom } from '../random';
+import { SeededRandom } from '../src/core/random';
 
 /** Serialised JSONL texts of the sample, one entry per file. */
 export interface SampleFiles {
