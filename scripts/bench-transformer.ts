@@ -96,7 +96,7 @@ async function main(): Promise<void> {
 
     const raw = async (): Promise<number> => {
       const start = performance.now();
-      for (const { session, feeds } of baselines) for (const feed of feeds) await session.session.run(feed);
+      for (const { session, feeds } of baselines) for (const feed of feeds) await session.run(feed);
       return (performance.now() - start) / 1000;
     };
     let provider = '';
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
     };
 
     // Warm-up (first runs allocate), then alternate so drift in machine load hits every side alike.
-    for (const { session, feeds } of baselines) await session.session.run(feeds[0]!);
+    for (const { session, feeds } of baselines) await session.run(feeds[0]!);
     for (const checker of checkers) await checker.predict([{ texts: ['warm up'] }]);
     // CPU seconds of the whole process (every thread: main, workers, onnxruntime's pools) alongside the wall
     // clock: on a machine shared with other work they vary far less, so they show the pipeline's own overhead.
@@ -152,7 +152,7 @@ async function main(): Promise<void> {
       openSeconds.push(await timedCpu(openPipeline, openCpu));
       pipelineSeconds.push(await pipeline());
     }
-    for (const { session } of baselines) await session.session.release();
+    for (const { session } of baselines) await session.release();
     for (const checker of checkers) await checker.dispose();
 
     const total = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);

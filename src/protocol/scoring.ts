@@ -96,6 +96,10 @@ export interface ScoredFile {
   unusableLines: number;
   /** Where the label names came from (settings, a model's id2label, inferred from the data); score jobs only. */
   labelSource?: string;
+  /** How the quality checker did on the rows that chose its epoch, for people (absent for given models). */
+  qualityCheckerReport?: string;
+  /** Plain warnings about the checkers or the weights (near chance, a few rows dominate). */
+  warnings?: string[];
 }
 
 /** Message type tags, used on both sides. */

@@ -16,9 +16,9 @@ import { loadProjectData } from '../core/pipeline';
 import { lastDimpWeights } from '../core/train/lastDimpWeights';
 import { argmaxRow } from '../core/train/metrics';
 import { scoreLoadedData } from '../core/jobs/scoreJob';
-import { readScores, writeScores, type RowScore, type Scores } from '../core/weighting/score';
+import { checkerWarning, describeChecker as describeCheckerReport, readScores, writeScores, type RowScore, type Scores } from '../core/weighting/score';
 import { ScoreTable } from '../core/weighting/scoreTable';
-import { impWeight } from '../core/weighting/weights';
+import { dominanceWarning, impWeight } from '../core/weighting/weights';
 import type { CoreEvent } from '../protocol/events';
 import {
   ScoringMessage,
@@ -77,6 +77,8 @@ async function scoredFile(scores: Scores, meta: ScoreMeta, storage: ScoreStorage
     table: table.columns,
     fields: meta.fields,
     qualityChecker: describeChecker(scores.header.qualityChecker, storage, scores.header.real),
+    ...(scores.header.checkers?.quality ? { qualityCheckerReport: describeCheckerReport(scores.header.checkers.quality, scores.header.checkers) } : {}),
+    warnings: [checkerWarning(scores.header.checkers?.quality), scores.header.diagnostics && dominanceWarning(scores.header.diagnostics)].filter((w): w is string => w !== undefined),
     diversityChecker: describeChecker(scores.header.diversityChecker, storage, scores.header.synthetic),
     provider: scores.header.provider,
     dimpRun: dimp && path.basename(dimp.runDir),

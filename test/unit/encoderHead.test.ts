@@ -109,11 +109,11 @@ describe('the trainable head', () => {
       const expected = predictProbabilities(head, data, 40);
       const session = await openModelSession(buildHeadOnnx(head.parameters()), 'cpu');
       try {
-        const out = await session.session.run({ [HEAD_GRAPH.embedding]: tensor('float32', data.values, [40, 6]) });
+        const out = await session.run({ [HEAD_GRAPH.embedding]: tensor('float32', data.values, [40, 6]) });
         const difference = maxDifference(out[HEAD_GRAPH.probabilities]!.data as Float32Array, expected);
         assert.ok(difference < 1e-5, `${kind}: max |Δp| = ${difference}`);
       } finally {
-        await session.session.release();
+        await session.release();
       }
     }
   });

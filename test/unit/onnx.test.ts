@@ -67,7 +67,7 @@ describe('the exported model in onnxruntime', () => {
       if (session.provider === 'cpu') assert.match(session.fallbackReason ?? '', /cuda/i);
       else assert.equal(session.provider, 'cuda');
     } finally {
-      await session.session.release();
+      await session.release();
     }
   });
 
@@ -77,7 +77,7 @@ describe('the exported model in onnxruntime', () => {
       assert.equal(session.provider, cudaProviderInstalled() ? 'cuda' : 'cpu');
       if (!cudaProviderInstalled()) assert.equal(session.fallbackReason, undefined);
     } finally {
-      await session.session.release();
+      await session.release();
     }
   });
 

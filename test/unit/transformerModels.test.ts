@@ -366,20 +366,20 @@ describe('execution providers at the gateway', () => {
     const session = await openModelSession(graph, 'cuda', { createSession: mockGpuFactory });
     assert.equal(session.provider, 'cuda');
     assert.equal(session.fallbackReason, undefined);
-    await session.session.release();
+    await session.release();
   });
 
   test('a provider that fails falls back to CPU with its reason (mock GPU)', async () => {
     const session = await openModelSession(graph, 'webgpu', { createSession: mockGpuFactory });
     assert.equal(session.provider, 'cpu');
     assert.match(session.fallbackReason ?? '', /^webgpu: Failed to get a WebGPU adapter/);
-    await session.session.release();
+    await session.release();
   });
 
   test('the real WebGPU provider without an adapter falls back to CPU too', async () => {
     const session = await openModelSession(graph, 'webgpu');
     if (session.provider === 'cpu') assert.match(session.fallbackReason ?? '', /webgpu/i);
-    await session.session.release();
+    await session.release();
   });
 });
 

@@ -11,7 +11,7 @@ import type { VscodeProgressBar } from '@vscode-elements/elements/dist/vscode-pr
 import { dispatchMessage } from '../../src/protocol/messages';
 import { PanelMessageType, type HostToPanelMessage, type PanelRunLinkMessage, type TrainingPanelState } from '../../src/protocol/trainingPanel';
 import { applyTrainingUpdate, emptyTrainingState, isActivePhase } from '../../src/protocol/trainingState';
-import type { WeightHistogram } from '../../src/protocol/events';
+import type { LossKind, WeightHistogram } from '../../src/protocol/events';
 import { TrainingCharts } from './charts';
 import { panelHost } from './vscodeApi';
 
@@ -81,7 +81,7 @@ function buildPage(root: HTMLElement): void {
       element(
         'div',
         { class: 'title' },
-        element('h1', {}, 'DIMP training'),
+        element('h1', { id: 'heading' }, 'Training'),
         element('vscode-badge', { id: 'loss-badge', variant: 'counter' }, '–'),
         element('span', { id: 'file', class: 'file' }),
       ),
@@ -219,6 +219,8 @@ function render(): void {
   const active = isActivePhase(phase);
   document.body.dataset.phase = phase;
   setText('loss-badge', job ? job.loss.toUpperCase() : '–');
+  // The heading names the run's loss: a CE run is not "DIMP training".
+  setText('heading', job ? `${LOSS_HEADINGS[job.loss]} training` : 'Training');
   setText('file', job ? basename(job.syntheticFile) : '');
   byId('file').title = job?.syntheticFile ?? '';
   (byId('cancel') as HTMLElement & { disabled: boolean }).disabled = !active;
@@ -321,6 +323,9 @@ function main(): void {
 }
 
 main();
+
+/** How the panel's heading names each loss. */
+const LOSS_HEADINGS: Record<LossKind, string> = { dimp: 'DIMP', imp: 'IMP', ce: 'CE', quality: 'Quality-weighted', filter: 'Quality-filtered CE' };
 
 /** The weight card's caption: mean, max, and the effective share of the rows when the run recorded it. */
 function histogramLabel(epoch: number, weights: WeightHistogram): string {

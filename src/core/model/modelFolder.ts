@@ -164,7 +164,7 @@ class NgramOnnxClassifier implements LoadedClassifier {
     const session = await openModelSession(onnxFile, device);
     const missing = [NGRAM_GRAPH.featureIds, NGRAM_GRAPH.featureMask].filter((n) => !session.inputNames.includes(n));
     if (missing.length > 0 || !session.outputNames.includes(NGRAM_GRAPH.probabilities)) {
-      await session.session.release();
+      await session.release();
       throw new DimpError(
         'badModel',
         `graph inputs [${session.inputNames.join(', ')}] / outputs [${session.outputNames.join(', ')}] are not those of a dimp-ngram model ` +
@@ -191,7 +191,7 @@ class NgramOnnxClassifier implements LoadedClassifier {
         throwIfCancelled(options.signal);
         const examples = order.subarray(start, Math.min(chunk.length, start + batchSize));
         const { ids, mask, length: width } = padFeatureBatch(features, examples);
-        const result = await this.model.session.run({
+        const result = await this.model.run({
           [NGRAM_GRAPH.featureIds]: tensor('int32', ids, [examples.length, width]),
           [NGRAM_GRAPH.featureMask]: tensor('float32', mask, [examples.length, width]),
         });
@@ -205,6 +205,6 @@ class NgramOnnxClassifier implements LoadedClassifier {
   }
 
   async dispose(): Promise<void> {
-    await this.model.session.release();
+    await this.model.release();
   }
 }

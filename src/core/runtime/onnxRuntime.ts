@@ -22,9 +22,15 @@ export interface GraphValue {
   shape: readonly (number | string)[] | undefined;
 }
 
-/** A loaded model and the provider that actually runs it. */
+/**
+ * A loaded model and the provider that actually runs it: the one gateway to onnxruntime. Callers run and
+ * release it through these methods; the onnxruntime session itself stays inside.
+ */
 export interface ModelSession {
-  session: Ort.InferenceSession;
+  /** Runs the graph on named input tensors. */
+  run(feeds: Record<string, Ort.Tensor>): Promise<Ort.InferenceSession.ReturnType>;
+  /** Frees the session's native memory; the session cannot run afterwards. */
+  release(): Promise<void>;
   /** The execution provider in use: "cpu", "cuda" or "webgpu". */
   provider: string;
   /** Why a requested provider was not used, when the session fell back to CPU. */
@@ -111,7 +117,8 @@ export async function openModelSession(
       const session = await create(model, sessionOptions);
       const asked = device !== 'auto' && device !== provider;
       return {
-        session,
+        run: (feeds) => session.run(feeds),
+        release: () => session.release(),
         provider,
         fallbackReason: failures.length > 0 || asked ? failures.join('; ') || `${device} was not available` : undefined,
         inputNames: session.inputNames,

@@ -120,6 +120,11 @@ export class ScoringController implements vscode.Disposable {
               if (action) void this.nameLabels(uri, scored.table.labels);
             });
           if (large) void vscode.window.showWarningMessage(largeFileReason(uri));
+          if (scored.qualityCheckerReport) this.output.info(`${name}: quality checker ${scored.qualityCheckerReport}`);
+          for (const warning of scored.warnings ?? []) {
+            this.output.warn(`${name}: ${warning}`);
+            void vscode.window.showWarningMessage(`DIMP: ${name}: ${warning}`);
+          }
         } catch (error) {
           this.reportFailure(error, uri);
         } finally {

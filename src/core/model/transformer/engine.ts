@@ -156,7 +156,7 @@ export class TransformerEngine {
       };
       return new TransformerEngine(info, request.graphFile, effective, model, plan);
     } catch (error) {
-      await model.session.release();
+      await model.release();
       throw error;
     }
   }
@@ -212,7 +212,7 @@ export class TransformerEngine {
       const batch = this.pad(rows);
       paddedTokens += batch.count * batch.length;
       for (const row of rows.slice(0, members.length)) tokens += Math.min(row.ids.length, batch.length);
-      const result = await this.model.session.run(this.feeds(batch));
+      const result = await this.model.run(this.feeds(batch));
       const output = result[this.plan.output.name]!;
       const width = this.outputWidth(output);
       values ??= new Float32Array(texts.length * width);
@@ -266,7 +266,7 @@ export class TransformerEngine {
 
   /** Releases the session. */
   async dispose(): Promise<void> {
-    await this.model.session.release();
+    await this.model.release();
   }
 }
 

@@ -127,7 +127,7 @@ export class TransformerClassifier implements LoadedClassifier {
       const batch = hits.slice(start, start + HEAD_BATCH);
       const embeddings = new Float32Array(batch.length * dim);
       batch.forEach((hit, b) => embeddings.set(hit.embedding, b * dim));
-      const result = await session.session.run({ [HEAD_GRAPH.embedding]: tensor('float32', embeddings, [batch.length, dim]) });
+      const result = await session.run({ [HEAD_GRAPH.embedding]: tensor('float32', embeddings, [batch.length, dim]) });
       const probabilities = result[HEAD_GRAPH.probabilities]!.data as Float32Array;
       batch.forEach((hit, b) => out.set(probabilities.subarray(b * width, (b + 1) * width), hit.row * width));
       options.onProgress?.(start + batch.length, rows.length);
@@ -145,7 +145,7 @@ export class TransformerClassifier implements LoadedClassifier {
   }
 
   async dispose(): Promise<void> {
-    await this.cachedHead?.session.session.release();
+    await this.cachedHead?.session.release();
     await this.host.dispose();
   }
 }
