@@ -23,7 +23,7 @@ import { TransformerEngine } from '../src/core/model/transformer/engine';
 import { readConfigJson, readTransformerFolder } from '../src/core/model/transformer/folder';
 import { openModelSession, type DeviceChoice } from '../src/core/runtime/onnxRuntime';
 import { DEFAULT_CHECKER_SETTINGS } from '../src/core/train/ngramTraining';
-import { scoreSynthetic } from '../src/core/weighting/score';
+import { scoreSynthetic } from '../src/core/jobs/checkers';
 import { DEFAULT_WEIGHT_GUARDS, impWeight } from '../src/core/weighting/weights';
 import { BERT_MINI, buildWordPieceTokenizer, randomBertWeights, readTokenizerJson, sampleTexts, SHARED_BERT_TOKENIZER, writeTestModelFolder } from './test-models';
 

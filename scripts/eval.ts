@@ -14,7 +14,7 @@ import { runScoreJob } from '../src/core/jobs/scoreJob';
 import { resolveJobSettings, type JobSettings } from '../src/core/jobs/settings';
 import { deriveSeed, SeededRandom } from '../src/core/random';
 import { DEFAULT_ENCODER_HEAD_SETTINGS, type EncoderHeadSettings } from '../src/core/train/encoderHeadTraining';
-import { runTrainingJob } from '../src/core/train/job';
+import { runTrainingJob } from '../src/core/jobs/trainJob';
 import type { NgramSettings } from '../src/core/train/ngramTraining';
 import type { WeightDiagnostics } from '../src/core/weighting/weights';
 import type { LossKind } from '../src/protocol/events';

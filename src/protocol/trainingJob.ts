@@ -2,7 +2,7 @@
  * Messages between the extension host and the training worker thread. The job itself goes in as the
  * worker's `workerData` (a `TrainingJobSpec`); everything after that is one of these messages.
  */
-import type { TrainingJobSpec } from '../core/train/jobSpec';
+import type { TrainingJobSpec } from '../core/jobs/trainJobSpec';
 import type { CoreEvent } from './events';
 import type { TrainingResultInfo } from './trainingPanel';
 

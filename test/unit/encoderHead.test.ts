@@ -21,7 +21,7 @@ import { evaluateProbabilities } from '../../src/core/train/metrics';
 import { DEFAULT_CHECKER_SETTINGS } from '../../src/core/train/ngramTraining';
 import { runTraining } from '../../src/core/train/run';
 import { batchLoss, predictProbabilities } from '../../src/core/train/trainer';
-import { scoreSynthetic } from '../../src/core/weighting/score';
+import { scoreSynthetic } from '../../src/core/jobs/checkers';
 import { DEFAULT_WEIGHT_GUARDS } from '../../src/core/weighting/weights';
 import type { LossKind } from '../../src/protocol/events';
 import { REPO_ROOT, SAMPLE_DIR, temporaryFolder } from './helpers';

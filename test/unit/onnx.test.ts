@@ -54,6 +54,27 @@ describe('the exported model in onnxruntime', () => {
     }
   });
 
+  test('a graph whose width disagrees with config.json\'s labels is refused, not read off by rows', async () => {
+    for (const id2label of [{ '0': 'negative', '1': 'positive' }, { '0': 'a', '1': 'b', '2': 'c', '3': 'd' }]) {
+      const broken = path.join(folder.dir, `broken-${Object.keys(id2label).length}`);
+      cpSync(modelDir, broken, { recursive: true });
+      const configFile = path.join(broken, 'config.json');
+      const config = JSON.parse(await fs.readFile(configFile, 'utf8')) as Record<string, unknown>;
+      writeFileSync(configFile, JSON.stringify({ ...config, id2label, label2id: Object.fromEntries(Object.entries(id2label).map(([i, n]) => [n, Number(i)])) }));
+      await assert.rejects(
+        async () => {
+          const model = await loadClassifier(broken, 'cpu');
+          try {
+            await model.predict(rows.slice(0, 10));
+          } finally {
+            await model.dispose();
+          }
+        },
+        (error: unknown) => error instanceof DimpError && error.kind === 'badModel' && /3 values per row|3 probabilities|× 3/.test(error.message),
+      );
+    }
+  });
+
   test('the model folder has config.json with id2label and label2id', async () => {
     const config = JSON.parse(await fs.readFile(path.join(modelDir, 'config.json'), 'utf8')) as { id2label: Record<string, string>; label2id: Record<string, number> };
     assert.deepEqual(config.id2label, { '0': 'negative', '1': 'neutral', '2': 'positive' });

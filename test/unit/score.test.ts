@@ -6,7 +6,7 @@ import { loadDataset } from '../../src/core/data/dataset';
 import { LabelMap } from '../../src/core/data/labels';
 import { DimpError } from '../../src/core/errors';
 import { DEFAULT_CHECKER_SETTINGS } from '../../src/core/train/ngramTraining';
-import { scoreSynthetic, type ScoreRequest } from '../../src/core/weighting/score';
+import { scoreSynthetic, type ScoreRequest } from '../../src/core/jobs/checkers';
 import { SAMPLE_DIR, temporaryFolder } from './helpers';
 
 const folder = temporaryFolder();

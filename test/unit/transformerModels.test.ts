@@ -14,7 +14,7 @@ import { readConfigJson, readTransformerFolder } from '../../src/core/model/tran
 import { TextTokenizer } from '../../src/core/model/transformer/tokenizer';
 import { TransformerWorkerHost } from '../../src/core/model/transformer/workerHost';
 import { DEFAULT_CHECKER_SETTINGS } from '../../src/core/train/ngramTraining';
-import { scoreSynthetic } from '../../src/core/weighting/score';
+import { scoreSynthetic } from '../../src/core/jobs/checkers';
 import { DEFAULT_WEIGHT_GUARDS, impWeight } from '../../src/core/weighting/weights';
 import { REPO_ROOT, SAMPLE_DIR, temporaryFolder } from './helpers';
 import { bertWordPiece, NEEDS_BERT_TOKENIZER, SAMPLE_LABELS, sampleWordPiece, tinyModelFolder, type TestFolder } from './transformerFixtures';

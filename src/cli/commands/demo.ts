@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { loadProjectConfig } from '../../core/config';
 import { DimpError, ExitCode } from '../../core/errors';
 import { writeFileAtomic } from '../../core/io/atomic';
-import { runTrainingJob } from '../../core/train/job';
+import { runTrainingJob } from '../../core/jobs/trainJob';
 import type { RunSummary } from '../../core/train/run';
 import type { Scores } from '../../core/weighting/score';
 import { LOSS_KINDS } from '../../core/events';

@@ -1,8 +1,8 @@
 import * as path from 'node:path';
 import { DimpError, ExitCode } from '../../core/errors';
 import { pathExists } from '../../core/io/atomic';
-import { runTrainingJob } from '../../core/train/job';
-import { defaultRunName } from '../../core/train/jobSpec';
+import { runTrainingJob } from '../../core/jobs/trainJob';
+import { defaultRunName } from '../../core/jobs/trainJobSpec';
 import { DEFAULT_FILTER_KEEP, type RunSummary } from '../../core/train/run';
 import { LOSS_KINDS, type LossKind } from '../../protocol/events';
 import { describeDiagnostics, dominanceWarning } from '../../core/weighting/weights';

@@ -13,7 +13,8 @@ import { loadProjectData, type DatasetSource } from '../pipeline';
 import type { DeviceChoice } from '../runtime/onnxRuntime';
 import type { EncoderHeadSettings } from '../train/encoderHeadTraining';
 import type { NgramSettings } from '../train/ngramTraining';
-import { scoreSynthetic, writeScores, type Scores } from '../weighting/score';
+import { writeScores, type Scores } from '../weighting/score';
+import { scoreSynthetic } from './checkers';
 import type { WeightGuards } from '../weighting/weights';
 
 /** A score job, resolved: every path absolute, every setting chosen. Plain JSON (it crosses to workers). */

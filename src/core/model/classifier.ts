@@ -1,3 +1,4 @@
+import type { LabelMap } from '../data/labels';
 /**
  * What the trainer needs from a model: a batched forward pass to logits and a backward pass from the
  * loss gradient with respect to those logits. Softmax, losses and weights live in the trainer.
@@ -39,4 +40,27 @@ export function softmaxInto(logits: Float32Array, offset: number, n: number, out
   }
   for (let c = 0; c < n; c++) out[offset + c] = out[offset + c]! / sum;
   return max + Math.log(sum);
+}
+
+/** A classifier loaded from a model folder, run through onnxruntime. */
+export interface LoadedClassifier {
+  /** The folder it was loaded from. */
+  readonly folder: string;
+  /** A short description for hovers and reports, e.g. "built-in n-gram (dim 64)". */
+  readonly description: string;
+  readonly labelMap: LabelMap;
+  /** The execution provider in use. */
+  readonly provider: string;
+  readonly fallbackReason: string | undefined;
+  /** Softmax probabilities, `rows.length × labelMap.size`, row-major. */
+  predict(rows: readonly { texts: readonly string[] }[], options?: PredictOptions): Promise<Float32Array>;
+  dispose(): Promise<void>;
+}
+
+/** Options for batched inference. */
+export interface PredictOptions {
+  batchSize?: number;
+  signal?: AbortSignal;
+  /** Called after each batch with rows done so far. */
+  onProgress?: (done: number, total: number) => void;
 }

@@ -3,6 +3,9 @@ import * as path from 'node:path';
 import { DimpError, throwIfCancelled, yieldToEventLoop } from '../errors';
 import { writeFolderAtomic } from '../io/atomic';
 import { LabelMap } from '../data/labels';
+import type { LoadedClassifier, PredictOptions } from './classifier';
+
+export type { LoadedClassifier, PredictOptions } from './classifier';
 import { openModelSession, tensor, type DeviceChoice, type ModelSession } from '../runtime/onnxRuntime';
 import { Featurizer, type FeatureMatrix, type FeaturizerConfig } from './featurizer';
 import type { NgramParameters } from './ngramClassifier';
@@ -12,29 +15,6 @@ import { TransformerClassifier, type TransformerLoadOptions } from './transforme
 
 /** `model_type` of the built-in model in `config.json`. */
 export const NGRAM_MODEL_TYPE = 'dimp-ngram';
-
-/** A classifier loaded from a model folder, run through onnxruntime. */
-export interface LoadedClassifier {
-  /** The folder it was loaded from. */
-  readonly folder: string;
-  /** A short description for hovers and reports, e.g. "built-in n-gram (dim 64)". */
-  readonly description: string;
-  readonly labelMap: LabelMap;
-  /** The execution provider in use. */
-  readonly provider: string;
-  readonly fallbackReason: string | undefined;
-  /** Softmax probabilities, `rows.length × labelMap.size`, row-major. */
-  predict(rows: readonly { texts: readonly string[] }[], options?: PredictOptions): Promise<Float32Array>;
-  dispose(): Promise<void>;
-}
-
-/** Options for batched inference. */
-export interface PredictOptions {
-  batchSize?: number;
-  signal?: AbortSignal;
-  /** Called after each batch with rows done so far. */
-  onProgress?: (done: number, total: number) => void;
-}
 
 interface NgramConfigJson {
   model_type: string;
@@ -172,6 +152,12 @@ class NgramOnnxClassifier implements LoadedClassifier {
         { file: onnxFile },
       );
     }
+    // The graph's width must be config.json's label count: otherwise every probability is read off by rows.
+    const declared = session.outputs.find((o) => o.name === NGRAM_GRAPH.probabilities)?.shape?.at(-1);
+    if (typeof declared === 'number' && declared !== labelMap.size) {
+      await session.release();
+      throw new DimpError('badModel', `the graph's ${NGRAM_GRAPH.probabilities} has ${declared} values per row but config.json's id2label names ${labelMap.size} labels`, { file: onnxFile });
+    }
     return new NgramOnnxClassifier(folder, `built-in n-gram (dim ${dimp.dim}, ${labelMap.size} labels)`, labelMap, featurizer, session);
   }
 
@@ -195,7 +181,12 @@ class NgramOnnxClassifier implements LoadedClassifier {
           [NGRAM_GRAPH.featureIds]: tensor('int32', ids, [examples.length, width]),
           [NGRAM_GRAPH.featureMask]: tensor('float32', mask, [examples.length, width]),
         });
-        const probabilities = result[NGRAM_GRAPH.probabilities]!.data as Float32Array;
+        const output = result[NGRAM_GRAPH.probabilities]!;
+        const outputWidth = Number(output.dims[output.dims.length - 1]);
+        if (outputWidth !== numClasses || output.dims[0] !== examples.length) {
+          throw new DimpError('badModel', `the graph returned ${output.dims.join(' × ')} probabilities for ${examples.length} rows of ${numClasses} labels (config.json's id2label)`, { file: this.folder });
+        }
+        const probabilities = output.data as Float32Array;
         for (let i = 0; i < examples.length; i++) out.set(probabilities.subarray(i * numClasses, (i + 1) * numClasses), (chunkStart + examples[i]!) * numClasses);
         options.onProgress?.(Math.min(rows.length, chunkStart + start + batchSize), rows.length);
         if (++batches % 16 === 0) await yieldToEventLoop();

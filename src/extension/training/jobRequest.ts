@@ -13,7 +13,7 @@ import type { DatasetSource } from '../../core/pipeline';
 import type { DeviceChoice } from '../../core/runtime/onnxRuntime';
 import { resolveDevice, resolveJobSettings } from '../../core/jobs/settings';
 import { checkerModelsToRun } from '../../core/jobs/trust';
-import { defaultRunName, defaultScoresFile, jobOutputs, type TrainingJobSpec } from '../../core/train/jobSpec';
+import { defaultRunName, defaultScoresFile, jobOutputs, type TrainingJobSpec } from '../../core/jobs/trainJobSpec';
 import { LOSS_KINDS, type LossKind } from '../../protocol/events';
 import type { TrainingJobInfo } from '../../protocol/trainingPanel';
 

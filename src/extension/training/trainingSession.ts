@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import * as vscode from 'vscode';
 import { removeTemporarySiblings } from '../../core/io/atomic';
-import { sweepJobTemporaries, type TrainingJobSpec } from '../../core/train/jobSpec';
+import { sweepJobTemporaries, type TrainingJobSpec } from '../../core/jobs/trainJobSpec';
 import { listRuns } from '../../core/train/runHistory';
 import { dispatchMessage } from '../../protocol/messages';
 import { WorkerMessageType, type HostToWorkerMessage, type TrainingWorkerData, type WorkerFailureKind, type WorkerToHostMessage } from '../../protocol/trainingJob';

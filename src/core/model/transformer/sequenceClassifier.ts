@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { LabelMap } from '../../data/labels';
 import { throwIfCancelled, yieldToEventLoop } from '../../errors';
 import { openModelSession, tensor, type DeviceChoice, type ModelSession } from '../../runtime/onnxRuntime';
-import type { LoadedClassifier, PredictOptions } from '../modelFolder';
+import type { LoadedClassifier, PredictOptions } from '../classifier';
 import { EmbeddingCache, textKey } from './embeddingCache';
 import { readTransformerFolder, type TransformerConfigJson } from './folder';
 import { HEAD_GRAPH } from './headClassifier';

@@ -5,11 +5,11 @@ import type { Dataset } from '../data/dataset';
 import { DimpError } from '../errors';
 import { existingAncestor, pathExists, removeCreatedFolders } from '../io/atomic';
 import { loadProjectData } from '../pipeline';
-import { checkScoreOutputs, scoreLoadedData } from '../jobs/scoreJob';
+import { checkScoreOutputs, scoreLoadedData } from './scoreJob';
 import { readScores, type Scores } from '../weighting/score';
-import { defaultCheckersDir, defaultScoresFile, type TrainingJobSpec } from './jobSpec';
-import { runTraining, type RunSummary } from './run';
-import type { TrainerContext } from './trainer';
+import { defaultCheckersDir, defaultScoresFile, type TrainingJobSpec } from './trainJobSpec';
+import { runTraining, type RunSummary } from '../train/run';
+import type { TrainerContext } from '../train/trainer';
 
 /** What the job did besides training: whether it scored first, and where the scores are. */
 export interface TrainingJobResult extends RunSummary {

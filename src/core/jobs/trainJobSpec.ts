@@ -4,8 +4,8 @@ import { removeTemporarySiblings } from '../io/atomic';
 import type { DatasetSource } from '../pipeline';
 import type { DeviceChoice } from '../runtime/onnxRuntime';
 import type { WeightGuards } from '../weighting/weights';
-import type { EncoderHeadSettings } from './encoderHeadTraining';
-import type { NgramSettings } from './ngramTraining';
+import type { EncoderHeadSettings } from '../train/encoderHeadTraining';
+import type { NgramSettings } from '../train/ngramTraining';
 
 /**
  * One training job, fully resolved: every path absolute, every setting chosen. The extension builds it
