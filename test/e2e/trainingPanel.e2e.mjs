@@ -246,6 +246,8 @@ async function main() {
     log(`finished: ${end.loss} loss points, ${end.accuracy} validation points, ${end.weights} histograms`);
     assert(end.loss > mid.loss && end.accuracy >= mid.accuracy, 'the charts kept receiving points');
     assert(end.weights === EPOCHS, `one histogram per epoch (${end.weights} of ${EPOCHS})`);
+    const heading = await panel.locator('#heading').innerText();
+    assert(heading === 'DIMP training', `the heading names the run's loss (${heading})`);
     const testAccuracy = await panel.locator('#result-test').innerText();
     assert(/^\d+\.\d%$/.test(testAccuracy), `the result shows the test accuracy (${testAccuracy})`);
     const historyLosses = await panel.locator('#history-rows .loss').allInnerTexts();

@@ -15,6 +15,9 @@ import type { LossKind, WeightHistogram } from '../../src/protocol/events';
 import { TrainingCharts } from './charts';
 import { panelHost } from './vscodeApi';
 
+/** How the panel's heading names each loss (defined before any top-level code renders). */
+const LOSS_HEADINGS: Record<LossKind, string> = { dimp: 'DIMP', imp: 'IMP', ce: 'CE', quality: 'Quality-weighted', filter: 'Quality-filtered CE' };
+
 const host = panelHost();
 let state: TrainingPanelState = host.getState() ?? emptyTrainingState();
 /** The epoch whose weight histogram is shown; undefined follows the latest epoch. */
@@ -323,9 +326,6 @@ function main(): void {
 }
 
 main();
-
-/** How the panel's heading names each loss. */
-const LOSS_HEADINGS: Record<LossKind, string> = { dimp: 'DIMP', imp: 'IMP', ce: 'CE', quality: 'Quality-weighted', filter: 'Quality-filtered CE' };
 
 /** The weight card's caption: mean, max, and the effective share of the rows when the run recorded it. */
 function histogramLabel(epoch: number, weights: WeightHistogram): string {
