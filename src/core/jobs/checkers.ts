@@ -21,8 +21,19 @@ import { predictProbabilities, type TrainResult } from '../train/trainer';
 import type { CheckerReport, CheckersReport, RowScore, Scores } from '../weighting/score';
 import { impWeight, weightDiagnostics, type WeightGuards } from '../weighting/weights';
 
+/** How the checkers are trained, shared by score requests and training jobs that score first. */
+export interface CheckerTrainingOptions {
+  checkerSettings: NgramSettings;
+  /** Train the checkers as heads on this frozen transformer encoder instead of the built-in model. */
+  checkerEncoder?: EncoderHeadSettings;
+  /** Cap on tokens per row for transformer checkers (their own limit applies anyway). */
+  maxLength?: number;
+  /** Embedding cache: checkers exported from an encoder + head score cached rows with their head alone. */
+  embeddingCacheDir?: string;
+}
+
 /** What scoring needs. Checkers are trained here unless model folders are given. */
-export interface ScoreRequest {
+export interface ScoreRequest extends CheckerTrainingOptions {
   synthetic: Dataset;
   /** Real rows for training the quality checker (not needed when `qualityModel` is given). */
   real?: Dataset;
@@ -40,13 +51,6 @@ export interface ScoreRequest {
   qualityWarmStart?: boolean;
   /** Where trained checkers are saved (`quality/` and `diversity/` inside). */
   checkersDir: string;
-  checkerSettings: NgramSettings;
-  /** Train the checkers as heads on this frozen transformer encoder instead of the built-in model. */
-  checkerEncoder?: EncoderHeadSettings;
-  /** Cap on tokens per row for transformer checkers (their own limit applies anyway). */
-  maxLength?: number;
-  /** Embedding cache: checkers exported from an encoder + head score cached rows with their head alone. */
-  embeddingCacheDir?: string;
   seed: number;
   guards: WeightGuards;
   device: DeviceChoice;

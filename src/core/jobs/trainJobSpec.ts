@@ -4,6 +4,7 @@ import { removeTemporarySiblings } from '../io/atomic';
 import type { DatasetSource } from '../pipeline';
 import type { DeviceChoice } from '../runtime/onnxRuntime';
 import type { WeightGuards } from '../weighting/weights';
+import type { CheckerTrainingOptions } from './checkers';
 import type { EncoderHeadSettings } from '../train/encoderHeadTraining';
 import type { NgramSettings } from '../train/ngramTraining';
 
@@ -12,7 +13,8 @@ import type { NgramSettings } from '../train/ngramTraining';
  * on the UI side (cheap) and the training worker runs it (heavy); it is plain JSON so it crosses the
  * worker boundary as is.
  */
-export interface TrainingJobSpec {
+/** The checkers' options (CheckerTrainingOptions) apply when the job scores first. */
+export interface TrainingJobSpec extends CheckerTrainingOptions {
   loss: LossKind;
   synthetic: DatasetSource;
   validation?: DatasetSource;
@@ -35,11 +37,6 @@ export interface TrainingJobSpec {
   settings: NgramSettings;
   /** Train a head on this frozen transformer encoder instead of the built-in model. */
   encoder?: EncoderHeadSettings;
-  checkerSettings: NgramSettings;
-  /** Train the checkers (when scoring first) as heads on this frozen encoder. */
-  checkerEncoder?: EncoderHeadSettings;
-  maxLength?: number;
-  embeddingCacheDir?: string;
   seed: number;
   guards: WeightGuards;
   /** `filter` baseline: the share of rows kept, highest q first. */
