@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type { HeadKind } from '../core/model/transformer/headClassifier';
 import { DEFAULT_ENCODER_HEAD_SETTINGS, type EncoderHeadSettings } from '../core/train/encoderHeadTraining';
 import { DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from '../core/train/ngramTraining';
-import { resolveJobSettings, type JobSettings, type SettingOverrides } from '../core/jobs/settings';
+import { HEADS, POOLINGS, resolveEncoderHeadSettings, resolveJobSettings, type JobSettings, type SettingOverrides } from '../core/jobs/settings';
 import type { PoolingChoice } from '../core/model/transformer/messages';
 import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../core/weighting/weights';
 import { numberFlag, stringFlag, type CommandContext, type OptionSpec } from './command';
@@ -102,9 +102,6 @@ export function datasetSource(context: CommandContext, flag: string, role: 'synt
   return { path: file, fields: fromFlag ? undefined : entryFields(entry) };
 }
 
-const POOLINGS: readonly PoolingChoice[] = ['auto', 'mean', 'cls', 'sentence_embedding'];
-const HEADS: readonly HeadKind[] = ['linear', 'mlp'];
-
 /** Flags of a frozen transformer encoder with a trained head. */
 export const ENCODER_OPTIONS: Record<string, OptionSpec> = {
   encoder: { type: 'string', value: 'DIR', description: 'train a head on this frozen transformer encoder (Hugging Face folder with an ONNX graph) instead of the built-in model' },
@@ -124,31 +121,23 @@ export function embeddingCacheFlag(context: CommandContext): string | undefined 
 }
 
 /**
- * Encoder + head settings from flags, then the config's `encoder` section, then defaults; undefined when no
- * encoder is named. Epochs, batch size and learning rate come from their flags when given (the config's
- * `training` values are tuned for the built-in model and are not carried over).
+ * Encoder + head settings from flags, then the config's `encoder` section, then defaults
+ * (`resolveEncoderHeadSettings`); undefined when no encoder is named. Epochs, batch size and learning rate
+ * come from their flags only for the classifier (`trainingFlags`): those flags are the classifier's.
  */
 export function encoderHeadSettings(context: CommandContext, options: { trainingFlags: boolean } = { trainingFlags: true }): EncoderHeadSettings | undefined {
-  const e = context.project.config.encoder;
-  const folder = stringFlag(context.values, 'encoder') ?? e?.path;
-  if (!folder) return undefined;
-  const pooling = (stringFlag(context.values, 'pooling') ?? e?.pooling ?? DEFAULT_ENCODER_HEAD_SETTINGS.pooling) as PoolingChoice;
-  if (!POOLINGS.includes(pooling)) throw new DimpError('usage', `--pooling must be one of ${POOLINGS.join(', ')}, got "${pooling}"`);
-  const head = (stringFlag(context.values, 'head') ?? e?.head ?? DEFAULT_ENCODER_HEAD_SETTINGS.head) as HeadKind;
-  if (!HEADS.includes(head)) throw new DimpError('usage', `--head must be one of ${HEADS.join(', ')}, got "${head}"`);
+  const values = context.values;
   const training = options.trainingFlags;
-  const cacheDir = embeddingCacheFlag(context);
-  return {
-    ...DEFAULT_ENCODER_HEAD_SETTINGS,
-    encoder: path.resolve(folder),
-    pooling,
-    head,
-    hiddenUnits: numberFlag(context.values, 'head-hidden', { min: 1, max: 65536, integer: true }) ?? e?.hiddenUnits ?? DEFAULT_ENCODER_HEAD_SETTINGS.hiddenUnits,
-    maxLength: numberFlag(context.values, 'max-length', { min: 4, max: 1 << 20, integer: true }) ?? e?.maxLength,
-    encoderBatchSize: numberFlag(context.values, 'encoder-batch', { min: 1, max: 65536, integer: true }) ?? DEFAULT_ENCODER_HEAD_SETTINGS.encoderBatchSize,
-    epochs: (training ? numberFlag(context.values, 'epochs', { min: 1, max: 1000, integer: true }) : undefined) ?? e?.epochs ?? DEFAULT_ENCODER_HEAD_SETTINGS.epochs,
-    batchSize: (training ? numberFlag(context.values, 'batch-size', { min: 1, max: 65536, integer: true }) : undefined) ?? e?.batchSize ?? DEFAULT_ENCODER_HEAD_SETTINGS.batchSize,
-    learningRate: (training ? numberFlag(context.values, 'lr', { min: 1e-9, max: 100 }) : undefined) ?? e?.learningRate ?? DEFAULT_ENCODER_HEAD_SETTINGS.learningRate,
-    cacheDir,
-  };
+  return resolveEncoderHeadSettings(context.project.config, {
+    encoder: stringFlag(values, 'encoder'),
+    pooling: stringFlag(values, 'pooling') as PoolingChoice | undefined,
+    head: stringFlag(values, 'head') as HeadKind | undefined,
+    hiddenUnits: numberFlag(values, 'head-hidden', { min: 1, max: 65536, integer: true }),
+    maxLength: numberFlag(values, 'max-length', { min: 4, max: 1 << 20, integer: true }),
+    encoderBatchSize: numberFlag(values, 'encoder-batch', { min: 1, max: 65536, integer: true }),
+    epochs: training ? numberFlag(values, 'epochs', { min: 1, max: 1000, integer: true }) : undefined,
+    batchSize: training ? numberFlag(values, 'batch-size', { min: 1, max: 65536, integer: true }) : undefined,
+    learningRate: training ? numberFlag(values, 'lr', { min: 1e-9, max: 100 }) : undefined,
+    cacheDir: embeddingCacheFlag(context) ?? null,
+  });
 }

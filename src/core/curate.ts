@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { refuseToOverwriteInputs, type NamedPath } from './io/inputSafety';
 import { parseJsonlFile } from './data/dataset';
@@ -107,4 +108,14 @@ export async function curateFile(
   await writeFileAtomic(outputs.curated, joined(kept.map((k) => k.text)));
   if (outputs.rejected) await writeFileAtomic(outputs.rejected, joined(rejected));
   return { kept: kept.length, rejected: rejected.length - unusable - unscored, unusable, unscored, threshold };
+}
+
+/**
+ * The rejected file that goes with a curated file, for the CLI and the editor alike: `x.curated.jsonl` →
+ * `x.rejected.jsonl`; other names get `.rejected` before the extension (`out.jsonl` → `out.rejected.jsonl`).
+ */
+export function rejectedPathFor(curated: string): string {
+  const ext = path.extname(curated);
+  const base = curated.slice(0, curated.length - ext.length).replace(/\.curated$/, '');
+  return `${base}.rejected${ext || '.jsonl'}`;
 }

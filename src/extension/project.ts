@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { defaultRunsDir } from '../core/jobs/trainJobSpec';
 import { findProjectConfig, loadProjectConfig, type LoadedConfig } from '../core/config';
 
 /**
@@ -17,6 +18,5 @@ export interface Project {
 export async function projectFor(uri: vscode.Uri): Promise<Project> {
   const root = vscode.workspace.getWorkspaceFolder(uri)?.uri.fsPath ?? vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? path.dirname(uri.fsPath);
   const loaded = await loadProjectConfig(await findProjectConfig(path.dirname(uri.fsPath), root), root);
-  // Runs go next to the config, as the training tasks write them.
-  return { root, loaded, runsDir: loaded.config.output ?? path.join(loaded.file ? path.dirname(loaded.file) : root, 'runs') };
+  return { root, loaded, runsDir: defaultRunsDir(loaded, root) };
 }

@@ -1,12 +1,13 @@
 /**
  * Messages between the extension host and the scoring worker (a worker thread running the core, bundled as
- * `dist/scoringWorker.js`). The host starts one worker per job with the job as `workerData`; the worker
- * answers with progress and log events and exactly one `done` or `failed`; the host may send `cancel`.
+ * `dist/scoringWorker.js`), run with the worker-job primitive (core/runtime/workerJob.ts): the job goes in as
+ * `workerData`, `ScoringEvent`s come back, then one `ScoringResult` or a failure.
  */
 import type { CurationRule, CurationSummary } from '../core/curate';
 import type { FieldMapping } from '../core/data/fields';
 import type { DatasetSource } from '../core/pipeline';
 import type { DeviceChoice } from '../core/runtime/onnxRuntime';
+import type { EncoderHeadSettings } from '../core/train/encoderHeadTraining';
 import type { NgramSettings } from '../core/train/ngramTraining';
 import type { ScoreTableColumns } from '../core/weighting/scoreTable';
 import type { WeightGuards } from '../core/weighting/weights';
@@ -42,6 +43,8 @@ export interface ScoreJob {
   diversityModel: string | undefined;
   labels: string[] | undefined;
   checkerSettings: NgramSettings;
+  /** Train the checkers as heads on this frozen transformer encoder (the config's `encoder`), as the CLI does. */
+  checkerEncoder?: EncoderHeadSettings;
   seed: number;
   guards: WeightGuards;
   device: DeviceChoice;
@@ -102,48 +105,11 @@ export interface ScoredFile {
   warnings?: string[];
 }
 
-/** Message type tags, used on both sides. */
-export const ScoringMessage = {
-  progress: 'scoring/progress',
-  log: 'scoring/log',
-  done: 'scoring/done',
-  failed: 'scoring/failed',
-  cancel: 'scoring/cancel',
-} as const;
+/** What a scoring job's worker reports while it runs. */
+export type ScoringEvent = ScoreProgressEvent | LogEvent;
 
-/** Progress of the job. */
-export interface ScoringProgressMessage {
-  type: typeof ScoringMessage.progress;
-  event: ScoreProgressEvent;
-}
-
-/** A message for the user or the log (provider fallback, skipped lines). */
-export interface ScoringLogMessage {
-  type: typeof ScoringMessage.log;
-  event: LogEvent;
-}
-
-/** The job finished. `scored` is absent for an export job, `curation` present only for one. */
-export interface ScoringDoneMessage {
-  type: typeof ScoringMessage.done;
+/** What a job produces: `scored` for score, rescore and load jobs, `curation` for an export. */
+export interface ScoringResult {
   scored?: ScoredFile;
   curation?: CurationSummary;
 }
-
-/** The job failed or was cancelled; `kind` is a `DimpErrorKind`, or `internal` for a bug. */
-export interface ScoringFailedMessage {
-  type: typeof ScoringMessage.failed;
-  kind: string;
-  message: string;
-}
-
-/** Every message from the worker. */
-export type WorkerToHostMessage = ScoringProgressMessage | ScoringLogMessage | ScoringDoneMessage | ScoringFailedMessage;
-
-/** Asks the worker to stop; it answers with `failed` of kind `cancelled`. */
-export interface ScoringCancelMessage {
-  type: typeof ScoringMessage.cancel;
-}
-
-/** Every message to the worker. */
-export type HostToWorkerMessage = ScoringCancelMessage;

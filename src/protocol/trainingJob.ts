@@ -1,22 +1,9 @@
 /**
- * Messages between the extension host and the training worker thread. The job itself goes in as the
- * worker's `workerData` (a `TrainingJobSpec`); everything after that is one of these messages.
+ * What the extension host starts the training worker with. Events, the result and cancellation travel as
+ * the worker-job primitive's messages (core/runtime/workerJob.ts): events are `CoreEvent`s, the result a
+ * `TrainingResultInfo`.
  */
 import type { TrainingJobSpec } from '../core/jobs/trainJobSpec';
-import type { CoreEvent } from './events';
-import type { TrainingResultInfo } from './trainingPanel';
-
-/** Message type tags between the host and the training worker. */
-export const WorkerMessageType = {
-  /** Worker → host: a core event of the running job. */
-  event: 'dimp.worker.event',
-  /** Worker → host: the run folder was written. */
-  finished: 'dimp.worker.finished',
-  /** Worker → host: the job stopped with an error (or was cancelled); no partial outputs are left. */
-  failed: 'dimp.worker.failed',
-  /** Host → worker: cancel the job. */
-  cancel: 'dimp.worker.cancel',
-} as const;
 
 /** What the worker is started with. */
 export interface TrainingWorkerData {
@@ -27,36 +14,3 @@ export interface TrainingWorkerData {
    */
   scoreMetaFile?: string;
 }
-
-/** Worker → host: one core event. */
-export interface WorkerEventMessage {
-  type: typeof WorkerMessageType.event;
-  event: CoreEvent;
-}
-
-/** Worker → host: the job finished. */
-export interface WorkerFinishedMessage {
-  type: typeof WorkerMessageType.finished;
-  result: TrainingResultInfo;
-}
-
-/** Why a job stopped: a user-actionable kind, `cancelled`, or `internal` for a bug. */
-export type WorkerFailureKind = 'usage' | 'badInput' | 'badModel' | 'diverged' | 'cancelled' | 'internal';
-
-/** Worker → host: the job failed or was cancelled. */
-export interface WorkerFailedMessage {
-  type: typeof WorkerMessageType.failed;
-  kind: WorkerFailureKind;
-  message: string;
-}
-
-/** Every message the worker sends. */
-export type WorkerToHostMessage = WorkerEventMessage | WorkerFinishedMessage | WorkerFailedMessage;
-
-/** Host → worker: cancel. */
-export interface WorkerCancelMessage {
-  type: typeof WorkerMessageType.cancel;
-}
-
-/** Every message the host sends the worker. */
-export type HostToWorkerMessage = WorkerCancelMessage;

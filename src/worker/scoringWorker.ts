@@ -1,15 +1,15 @@
 /**
  * The scoring worker: a worker thread that runs the core for the extension, so training checkers, running
  * onnxruntime and reading big files never block the extension host. It gets one `ScoringJob` as
- * `workerData`, posts progress, then exactly one `done` or `failed`, and exits.
+ * `workerData` and is a `serveWorkerJob` adapter (core/runtime/workerJob.ts): events, then one result or failure.
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { parentPort, workerData } from 'node:worker_threads';
 import { curateFile } from '../core/curate';
 import { parseJsonlFile, resolveLabels } from '../core/data/dataset';
 import { LabelMap } from '../core/data/labels';
 import { DimpError } from '../core/errors';
+import { serveWorkerJob, type WorkerJobContext } from '../core/runtime/workerJob';
 import { writeFileAtomic } from '../core/io/atomic';
 import { loadClassifier } from '../core/model/modelFolder';
 import { loadProjectData } from '../core/pipeline';
@@ -21,34 +21,22 @@ import { ScoreTable } from '../core/weighting/scoreTable';
 import { dominanceWarning, impWeight } from '../core/weighting/weights';
 import type { CoreEvent } from '../protocol/events';
 import {
-  ScoringMessage,
   type ExportJob,
-  type HostToWorkerMessage,
   type LoadJob,
   type RescoreJob,
   type ScoredFile,
   type ScoreStorage,
   type ScoreJob,
   type ScoreMeta,
+  type ScoringEvent,
   type ScoringJob,
-  type WorkerToHostMessage,
+  type ScoringResult,
 } from '../protocol/scoring';
 
-const port = parentPort;
-if (!port) throw new Error('scoringWorker.js runs as a worker thread of the extension host');
-
-const abort = new AbortController();
-port.on('message', (message: HostToWorkerMessage) => {
-  if (message.type === ScoringMessage.cancel) abort.abort();
-});
-
-function post(message: WorkerToHostMessage, transfer: ArrayBuffer[] = []): void {
-  port!.postMessage(message, transfer);
-}
-
-function onEvent(event: CoreEvent): void {
-  if (event.type === 'score-progress') post({ type: ScoringMessage.progress, event });
-  else if (event.type === 'log') post({ type: ScoringMessage.log, event });
+/** A job's cancellation signal and event sink. */
+interface JobContext {
+  signal: AbortSignal;
+  onEvent: (event: CoreEvent) => void;
 }
 
 async function readMeta(file: string): Promise<ScoreMeta> {
@@ -87,10 +75,10 @@ async function scoredFile(scores: Scores, meta: ScoreMeta, storage: ScoreStorage
   };
 }
 
-async function score(job: ScoreJob): Promise<ScoredFile> {
+async function score(job: ScoreJob, { signal, onEvent }: JobContext): Promise<ScoredFile> {
   const data = await loadProjectData(
     { synthetic: job.synthetic, real: job.real, validation: job.validation },
-    { labels: job.labels, qualityModel: job.qualityModel, signal: abort.signal, onEvent },
+    { labels: job.labels, qualityModel: job.qualityModel, signal, onEvent },
   );
   onEvent({ type: 'log', level: 'info', message: `labels (${data.labelSource}): ${data.labelMap.names.join(', ')}` });
   const synthetic = data.synthetic!;
@@ -100,9 +88,9 @@ async function score(job: ScoreJob): Promise<ScoredFile> {
   let scores: Scores;
   try {
     scores = await scoreLoadedData(
-      { qualityModel: job.qualityModel, diversityModel: job.diversityModel, scoresFile: job.storage.scoresFile, checkersDir, checkerSettings: job.checkerSettings, seed: job.seed, guards: job.guards, device: job.device },
+      { qualityModel: job.qualityModel, diversityModel: job.diversityModel, scoresFile: job.storage.scoresFile, checkersDir, checkerSettings: job.checkerSettings, checkerEncoder: job.checkerEncoder, seed: job.seed, guards: job.guards, device: job.device },
       { synthetic, real: data.real, validation: data.validation, labelMap: data.labelMap },
-      { signal: abort.signal, onEvent },
+      { signal, onEvent },
     );
   } catch (error) {
     await fs.rm(checkersDir, { recursive: true, force: true });
@@ -128,11 +116,11 @@ async function score(job: ScoreJob): Promise<ScoredFile> {
  * rows still in the file (at their new lines). The diversity checker was trained on the file as it was,
  * so new rows are scored out of sample until the next full scoring.
  */
-async function rescore(job: RescoreJob): Promise<ScoredFile> {
+async function rescore(job: RescoreJob, { signal, onEvent }: JobContext): Promise<ScoredFile> {
   const meta = await readMeta(job.storage.metaFile);
   const stored = await readScores(job.storage.scoresFile);
   const labelMap = new LabelMap(stored.header.labels);
-  const dataset = resolveLabels(await parseJsonlFile(job.synthetic, { fields: meta.fields, signal: abort.signal }), labelMap);
+  const dataset = resolveLabels(await parseJsonlFile(job.synthetic, { fields: meta.fields, signal }), labelMap);
   const byId = new Map(stored.rows.map((r) => [r.rowId, r]));
   const kept: RowScore[] = [];
   const fresh = dataset.rows.filter((row) => {
@@ -147,8 +135,8 @@ async function rescore(job: RescoreJob): Promise<ScoredFile> {
     const quality = await loadClassifier(meta.qualityModel, job.device);
     const diversity = await loadClassifier(meta.diversityModel, job.device);
     try {
-      const q = await quality.predict(unique, { signal: abort.signal });
-      const d = await diversity.predict(unique, { signal: abort.signal });
+      const q = await quality.predict(unique, { signal });
+      const d = await diversity.predict(unique, { signal });
       const n = labelMap.size;
       unique.forEach((row, i) => {
         const preferred = argmaxRow(q, i, n);
@@ -180,25 +168,21 @@ async function load(job: LoadJob): Promise<ScoredFile> {
   return scoredFile(scores, meta, job.storage, job.runsDir, scores.rows.length, 0);
 }
 
-async function exportCurated(job: ExportJob): Promise<WorkerToHostMessage> {
+async function exportCurated(job: ExportJob, { signal }: JobContext): Promise<ScoringResult> {
   const meta = await readMeta(job.storage.metaFile);
   const scores = await readScores(job.storage.scoresFile);
-  const curation = await curateFile(job.synthetic, scores, job.rule, { curated: job.curated, rejected: job.rejected, overwrite: true }, { fields: meta.fields, signal: abort.signal });
-  return { type: ScoringMessage.done, curation };
+  const curation = await curateFile(job.synthetic, scores, job.rule, { curated: job.curated, rejected: job.rejected, overwrite: true }, { fields: meta.fields, signal });
+  return { curation };
 }
 
-async function main(job: ScoringJob): Promise<void> {
-  try {
-    if (job.kind === 'export') {
-      post(await exportCurated(job));
-      return;
-    }
-    const scored = job.kind === 'score' ? await score(job) : job.kind === 'rescore' ? await rescore(job) : await load(job);
-    post({ type: ScoringMessage.done, scored }, ScoreTable.fromColumns(scored.table).transferList());
-  } catch (error) {
-    if (error instanceof DimpError) post({ type: ScoringMessage.failed, kind: error.kind, message: error.message });
-    else post({ type: ScoringMessage.failed, kind: 'internal', message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
-  }
-}
-
-void main(workerData as ScoringJob);
+serveWorkerJob<ScoringJob, ScoringEvent, ScoringResult>(async (job, context: WorkerJobContext<ScoringEvent>) => {
+  const run: JobContext = {
+    signal: context.signal,
+    onEvent: (event) => {
+      if (event.type === 'score-progress' || event.type === 'log') context.emit(event);
+    },
+  };
+  if (job.kind === 'export') return { result: await exportCurated(job, run) };
+  const scored = job.kind === 'score' ? await score(job, run) : job.kind === 'rescore' ? await rescore(job, run) : await load(job);
+  return { result: { scored }, transfer: ScoreTable.fromColumns(scored.table).transferList() };
+});

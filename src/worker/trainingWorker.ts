@@ -1,26 +1,20 @@
 /**
  * The training worker thread: runs one training job (scoring first when needed) off the extension
- * host's event loop and posts its events as typed messages. Its own esbuild entry (dist/trainingWorker.js);
- * it never imports vscode. Cancel arrives as a message and aborts the core's signal, so the core removes
- * its partial outputs before the worker reports the cancellation.
+ * host's event loop: a `serveWorkerJob` adapter around `runTrainingJob` (core/runtime/workerJob.ts says how jobs,
+ * events and cancellation travel). Its own esbuild entry (dist/trainingWorker.js); it never imports vscode.
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { parentPort, workerData } from 'node:worker_threads';
-import { DimpError } from '../core/errors';
 import type { Dataset } from '../core/data/dataset';
 import { writeFileAtomic } from '../core/io/atomic';
 import { runTrainingJob } from '../core/jobs/trainJob';
 import { defaultCheckersDir, defaultScoresFile } from '../core/jobs/trainJobSpec';
+import { serveWorkerJob } from '../core/runtime/workerJob';
 import type { Scores } from '../core/weighting/score';
 import type { CoreEvent } from '../protocol/events';
 import type { ScoreMeta } from '../protocol/scoring';
-import { dispatchMessage } from '../protocol/messages';
-import { WorkerMessageType, type HostToWorkerMessage, type TrainingWorkerData, type WorkerFailureKind, type WorkerToHostMessage } from '../protocol/trainingJob';
-
-function post(message: WorkerToHostMessage): void {
-  parentPort?.postMessage(message);
-}
+import type { TrainingWorkerData } from '../protocol/trainingJob';
+import type { TrainingResultInfo } from '../protocol/trainingPanel';
 
 /**
  * A pause point for tests that must act while a run is in progress (DIMP_CURATOR_TEST_HOLD_FILE): while
@@ -43,17 +37,7 @@ function holdFromEnvironment(file: string | undefined): ((epoch: number, signal:
   };
 }
 
-function failureKind(error: unknown): WorkerFailureKind {
-  return error instanceof DimpError ? error.kind : 'internal';
-}
-
-async function main({ spec, scoreMetaFile }: TrainingWorkerData): Promise<void> {
-  const controller = new AbortController();
-  parentPort?.on('message', (message: unknown) => {
-    dispatchMessage<HostToWorkerMessage>({ [WorkerMessageType.cancel]: () => controller.abort() }, message);
-  });
-  const onEvent = (event: CoreEvent): void => post({ type: WorkerMessageType.event, event });
-  try {
+serveWorkerJob<TrainingWorkerData, CoreEvent, TrainingResultInfo>(async ({ spec, scoreMetaFile }, { signal, emit: onEvent }) => {
     const onScored = async (_scores: Scores, synthetic: Dataset): Promise<void> => {
       if (!scoreMetaFile) return;
       const checkersDir = spec.checkersDir ?? defaultCheckersDir(spec.scoresFile ?? defaultScoresFile(spec.synthetic.path));
@@ -71,9 +55,8 @@ async function main({ spec, scoreMetaFile }: TrainingWorkerData): Promise<void> 
       }
     };
     const afterEpoch = holdFromEnvironment(process.env.DIMP_CURATOR_TEST_HOLD_FILE);
-    const run = await runTrainingJob(spec, { signal: controller.signal, onEvent, onScored, afterEpoch });
-    post({
-      type: WorkerMessageType.finished,
+    const run = await runTrainingJob(spec, { signal, onEvent, onScored, afterEpoch });
+    return {
       result: {
         runDir: run.runDir,
         modelDir: path.join(run.runDir, 'model'),
@@ -89,14 +72,5 @@ async function main({ spec, scoreMetaFile }: TrainingWorkerData): Promise<void> 
         scoresFile: run.scoresFile,
         scored: run.scored,
       },
-    });
-  } catch (error) {
-    const kind = controller.signal.aborted ? 'cancelled' : failureKind(error);
-    const message = error instanceof Error ? (kind === 'internal' && error.stack ? error.stack : error.message) : String(error);
-    post({ type: WorkerMessageType.failed, kind, message });
-  } finally {
-    parentPort?.removeAllListeners('message');
-  }
-}
-
-void main(workerData as TrainingWorkerData);
+    };
+});

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { curateFile, type CurationRule } from '../../src/core/curate';
+import { curateFile, rejectedPathFor, type CurationRule } from '../../src/core/curate';
 import { computeRowId } from '../../src/core/data/dataset';
 import { DimpError } from '../../src/core/errors';
 import type { RowScore, Scores } from '../../src/core/weighting/score';
@@ -248,4 +248,10 @@ describe('curateFile', () => {
     }
     assert.equal(fs.existsSync(curated), false);
   });
+});
+
+test('the rejected file that goes with a curated file is named the same way by the CLI and the editor', () => {
+  assert.equal(rejectedPathFor(path.join('d', 'x.curated.jsonl')), path.join('d', 'x.rejected.jsonl'));
+  assert.equal(rejectedPathFor(path.join('d', 'out.jsonl')), path.join('d', 'out.rejected.jsonl'));
+  assert.equal(rejectedPathFor(path.join('d', 'keep.ndjson')), path.join('d', 'keep.rejected.ndjson'));
 });

@@ -13,7 +13,8 @@ import { sortLinesByWeight } from '../../src/core/view/sortLines';
 import { annotateLines, bucketOfPercentile, formatScore, linesToDecorate, UNSCORED_BADGE } from '../../src/core/view/weightHeat';
 import type { RowScore } from '../../src/core/weighting/score';
 import { ScoreTable } from '../../src/core/weighting/scoreTable';
-import { checkerModelsToRun } from '../../src/core/jobs/trust';
+import type { ProjectConfig } from '../../src/core/config';
+import { checkerModelsToRun, resolveCheckerChoice } from '../../src/core/jobs/trust';
 import { SAMPLE_DIR, temporaryFolder } from './helpers';
 
 const LABELS = ['negative', 'positive'];
@@ -318,5 +319,16 @@ describe('workspace trust', () => {
     assert.deepEqual(checkerModelsToRun(false, { quality: undefined, diversity: undefined }, config), { quality: undefined, diversity: undefined, ignored: ['/project/models/q', '/project/models/d'] });
     // What is left of the settings in an untrusted workspace is the user's own (VS Code drops workspace values).
     assert.equal(checkerModelsToRun(false, { quality: '/mine/q', diversity: undefined }, config).quality, '/mine/q');
+  });
+  test("the config's encoder trains the checkers as heads on it, as the CLI does, and only in a trusted workspace", () => {
+    const project: ProjectConfig = { models: config, encoder: { path: '/project/encoder', epochs: 3, head: 'linear' } };
+    const trusted = resolveCheckerChoice(project, true, { quality: undefined, diversity: undefined }, '/project');
+    assert.equal(trusted.checkerEncoder?.encoder, '/project/encoder');
+    assert.equal(trusted.checkerEncoder?.epochs, 3);
+    assert.equal(trusted.checkerEncoder?.head, 'linear');
+    assert.deepEqual(trusted.ignored, []);
+    const untrusted = resolveCheckerChoice(project, false, { quality: undefined, diversity: undefined }, '/project');
+    assert.equal(untrusted.checkerEncoder, undefined);
+    assert.deepEqual(untrusted.ignored, ['/project/models/q', '/project/models/d', '/project/encoder']);
   });
 });

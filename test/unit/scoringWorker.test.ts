@@ -7,10 +7,13 @@ import { checkerSettingsFrom } from '../../src/core/train/ngramTraining';
 import { readScores } from '../../src/core/weighting/score';
 import { ScoreTable } from '../../src/core/weighting/scoreTable';
 import { DEFAULT_WEIGHT_GUARDS } from '../../src/core/weighting/weights';
-import { ScoringJobError, startScoringJob } from '../../src/extension/scoring/scoringWorkerClient';
+import { WorkerJobError } from '../../src/core/runtime/workerJob';
+import { startScoringJob } from '../../src/extension/scoring/scoringWorkerClient';
 import type { ScoreJob, ScoreMeta, ScoreStorage, ScoringJob } from '../../src/protocol/scoring';
 import type { ScoreProgressEvent } from '../../src/protocol/events';
+import { resolveEncoderHeadSettings } from '../../src/core/jobs/settings';
 import { SAMPLE_DIR, temporaryFolder } from './helpers';
+import { tinyModelFolder } from './transformerFixtures';
 
 // The worker as compiled by `tsc -p .` (the extension runs the esbuild bundle of the same file).
 const WORKER = path.resolve(__dirname, '..', '..', 'src', 'worker', 'scoringWorker.js');
@@ -113,7 +116,7 @@ describe('the scoring worker', () => {
     const checkers = fs.readdirSync(storage.checkersDir);
     // Cancelled as soon as the quality checker starts training.
     const running = startScoringJob(WORKER, scoreJob(), { onProgress: (event) => event.stage === 'quality-checker' && running.cancel() });
-    await assert.rejects(running.done, (error: unknown) => error instanceof ScoringJobError && error.kind === 'cancelled');
+    await assert.rejects(running.done, (error: unknown) => error instanceof WorkerJobError && error.kind === 'cancelled');
     assert.equal(fs.statSync(storage.scoresFile).mtimeMs, before);
     assert.deepEqual(fs.readdirSync(storage.checkersDir), checkers);
   });
@@ -138,6 +141,21 @@ describe('the scoring worker', () => {
 
   test('reports bad input as an error the user can act on', async () => {
     const missing = path.join(dir, 'missing.jsonl');
-    await assert.rejects(run({ ...scoreJob(), synthetic: { path: missing } }), (error: unknown) => error instanceof ScoringJobError && error.kind === 'badInput' && error.message.includes(missing));
+    await assert.rejects(run({ ...scoreJob(), synthetic: { path: missing } }), (error: unknown) => error instanceof WorkerJobError && error.kind === 'badInput' && error.message.includes(missing));
+  });
+
+  test('trains the checkers as heads on an encoder when the job names one (the config\'s encoder, as the CLI does)', async () => {
+    const encoder = await tinyModelFolder(path.join(dir, 'encoder'), { seed: 5 });
+    const checkerEncoder = resolveEncoderHeadSettings({ encoder: { path: encoder.dir, epochs: 2, head: 'linear' } }, {}, dir);
+    const encoderStorage: ScoreStorage = { scoresFile: path.join(dir, 'enc', 'scores.jsonl'), checkersDir: path.join(dir, 'enc', 'checkers'), metaFile: path.join(dir, 'enc', 'meta.json') };
+    const { scored } = await run({ ...scoreJob(), checkerEncoder, storage: encoderStorage });
+    assert.ok(scored);
+    const stored = await readScores(encoderStorage.scoresFile);
+    assert.equal(stored.rows.length, 600);
+    assert.equal((stored.header.checkers?.settings as { encoder?: string }).encoder, encoder.dir, 'the scores say which encoder the checkers sit on');
+    const meta = JSON.parse(fs.readFileSync(encoderStorage.metaFile, 'utf8')) as ScoreMeta;
+    const saved = JSON.parse(fs.readFileSync(path.join(meta.qualityModel, 'config.json'), 'utf8')) as { dimp_checker?: { settings?: { encoder?: string; head?: string } } };
+    assert.equal(saved.dimp_checker?.settings?.encoder, encoder.dir);
+    assert.equal(saved.dimp_checker?.settings?.head, 'linear');
   });
 });

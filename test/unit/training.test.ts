@@ -5,20 +5,24 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { removeTemporarySiblings, temporarySibling } from '../../src/core/io/atomic';
 import { runTrainingJob } from '../../src/core/jobs/trainJob';
-import { defaultRunName, jobOutputs, sweepJobTemporaries } from '../../src/core/jobs/trainJobSpec';
+import { defaultRunName, defaultRunsDir, jobOutputs, sweepJobTemporaries } from '../../src/core/jobs/trainJobSpec';
 import { listRuns } from '../../src/core/train/runHistory';
 import { readScores } from '../../src/core/weighting/score';
 import { replayFinishedRun } from '../../src/extension/training/runReplay';
-import type { ProjectConfig } from '../../src/core/config';
+import { loadProjectConfig, type ProjectConfig } from '../../src/core/config';
 import { resolveJobSettings } from '../../src/core/jobs/settings';
 import { resolveTrainingJob, validateTaskDefinition, type EditorScoreStorage, type EditorTrainingSettings } from '../../src/extension/training/jobRequest';
 import type { CoreEvent } from '../../src/protocol/events';
 import { dispatchMessage } from '../../src/protocol/messages';
 import type { ScoreMeta } from '../../src/protocol/scoring';
-import { WorkerMessageType, type HostToWorkerMessage, type TrainingWorkerData, type WorkerToHostMessage } from '../../src/protocol/trainingJob';
-import { JobUpdateType, type TrainingJobInfo } from '../../src/protocol/trainingPanel';
+import { JobMessage, type JobCancelMessage, type JobToHostMessage } from '../../src/core/runtime/workerJob';
+import type { TrainingWorkerData } from '../../src/protocol/trainingJob';
+import { JobUpdateType, type TrainingJobInfo, type TrainingResultInfo } from '../../src/protocol/trainingPanel';
 import { applyTrainingUpdate, emptyTrainingState, MAX_LOSS_POINTS } from '../../src/protocol/trainingState';
 import { REPO_ROOT, SAMPLE_DIR, temporaryFolder } from './helpers';
+
+/** What the training worker posts. */
+type WorkerMessage = JobToHostMessage<CoreEvent, TrainingResultInfo>;
 
 const SETTINGS: EditorTrainingSettings = {
   labels: [],
@@ -60,28 +64,28 @@ before(() => {
 after(() => cleanup());
 
 /** Runs a job in the real worker bundle; `cancelAfter` cancels when that event type first arrives. */
-function runInWorker(definition: Record<string, unknown>, cancelAfter?: CoreEvent['type']): Promise<{ messages: WorkerToHostMessage[]; info: TrainingJobInfo }> {
+function runInWorker(definition: Record<string, unknown>, cancelAfter?: CoreEvent['type']): Promise<{ messages: WorkerMessage[]; info: TrainingJobInfo }> {
   return resolveTrainingJob(definition, { workspaceFolder: workspace, settingsFor }).then(
     ({ spec, info }) =>
       new Promise((resolve, reject) => {
         const worker = new Worker(WORKER_SCRIPT, { workerData: { spec } satisfies TrainingWorkerData });
-        const messages: WorkerToHostMessage[] = [];
+        const messages: WorkerMessage[] = [];
         let cancelled = false;
         worker.on('message', (message: unknown) => {
-          dispatchMessage<WorkerToHostMessage>(
+          dispatchMessage<WorkerMessage>(
             {
-              [WorkerMessageType.event]: (m) => {
+              [JobMessage.event]: (m) => {
                 messages.push(m);
                 if (!cancelled && m.event.type === cancelAfter) {
                   cancelled = true;
-                  worker.postMessage({ type: WorkerMessageType.cancel } satisfies HostToWorkerMessage);
+                  worker.postMessage({ type: JobMessage.cancel } satisfies JobCancelMessage);
                 }
               },
-              [WorkerMessageType.finished]: (m) => {
+              [JobMessage.done]: (m) => {
                 messages.push(m);
                 void worker.terminate().then(() => resolve({ messages, info }));
               },
-              [WorkerMessageType.failed]: (m) => {
+              [JobMessage.failed]: (m) => {
                 messages.push(m);
                 void worker.terminate().then(() => resolve({ messages, info }));
               },
@@ -139,6 +143,36 @@ describe('resolveTrainingJob', () => {
     }
   });
 
+  test("Train with DIMP uses the config's encoder as the CLI does, and puts runs where the CLI and the editor look", async () => {
+    const { dir, cleanup: done } = temporaryFolder();
+    try {
+      fs.mkdirSync(path.join(dir, 'project'));
+      fs.copyFileSync(path.join(SAMPLE_DIR, 'synthetic.jsonl'), path.join(dir, 'project', 'synthetic.jsonl'));
+      const config = { datasets: { synthetic: 'synthetic.jsonl' }, encoder: { path: 'encoder', epochs: 4 } };
+      fs.writeFileSync(path.join(dir, 'project', 'dimp.config.json'), JSON.stringify(config));
+      const resolve = (definition: Record<string, unknown>, trusted = true) =>
+        resolveTrainingJob({ type: 'dimp', config: 'project/dimp.config.json', ...definition }, { workspaceFolder: dir, settingsFor: () => ({ ...SETTINGS, trusted }) });
+      const { spec, info, warnings } = await resolve({ loss: 'dimp', epochs: 2 });
+      assert.equal(spec.checkerEncoder?.encoder, path.join(dir, 'project', 'encoder'), 'checkers are heads on the encoder, as `dimp-curator score` trains them');
+      assert.equal(spec.checkerEncoder?.epochs, 4);
+      assert.equal(spec.encoder?.encoder, path.join(dir, 'project', 'encoder'));
+      assert.equal(spec.encoder?.epochs, 2, "the task's epochs are the classifier's");
+      assert.equal(info.epochs, 2);
+      assert.deepEqual(warnings, []);
+      assert.equal((await resolve({ loss: 'dimp', model: 'ngram' })).spec.encoder, undefined, '"model": "ngram" keeps the built-in classifier');
+      const untrusted = await resolve({ loss: 'dimp' }, false);
+      assert.equal(untrusted.spec.checkerEncoder, undefined);
+      assert.equal(untrusted.spec.encoder, undefined);
+      assert.equal(untrusted.warnings.length, 1);
+      // Runs go next to the config: where the CLI writes them from there and where the editor looks for DIMP weights.
+      const project = await loadProjectConfig(path.join(dir, 'project', 'dimp.config.json'), dir);
+      assert.equal(spec.outDir, path.join(dir, 'project', 'runs'));
+      assert.equal(spec.outDir, defaultRunsDir(project, dir));
+    } finally {
+      done();
+    }
+  });
+
   test('an empty string in the task means "none", overriding the config', async () => {
     const { spec } = await resolveTrainingJob({ type: 'dimp', loss: 'ce', validation: '', test: 'real_val.jsonl' }, { workspaceFolder: workspace, settingsFor });
     assert.equal(spec.validation, undefined);
@@ -167,12 +201,12 @@ describe('the training worker', () => {
   test('scores first when no scores are stored, trains, and reports typed events and the result', async () => {
     const { messages, info } = await runInWorker({ type: 'dimp', loss: 'dimp', epochs: 3 });
     const last = messages[messages.length - 1]!;
-    assert.equal(last.type, WorkerMessageType.finished, JSON.stringify(last));
-    const events = messages.flatMap((m) => (m.type === WorkerMessageType.event ? [m.event] : []));
+    assert.equal(last.type, JobMessage.done, JSON.stringify(last));
+    const events = messages.flatMap((m) => (m.type === JobMessage.event ? [m.event] : []));
     const types = new Set(events.map((e) => e.type));
     for (const type of ['score-progress', 'train-start', 'train-epoch', 'train-done'] as const) assert.ok(types.has(type), `no ${type} event`);
     assert.equal(events.filter((e) => e.type === 'train-epoch').length, 3);
-    if (last.type !== WorkerMessageType.finished) return;
+    if (last.type !== JobMessage.done) return;
     assert.equal(last.result.runDir, info.runDir);
     assert.equal(last.result.scored, true);
     assert.ok(last.result.test && last.result.test.accuracy > 0.6, `test accuracy ${last.result.test?.accuracy}`);
@@ -203,18 +237,18 @@ describe('the training worker', () => {
   test('uses the stored scores on the next run instead of scoring again', async () => {
     const { messages } = await runInWorker({ type: 'dimp', loss: 'imp', epochs: 2 });
     const last = messages[messages.length - 1]!;
-    assert.equal(last.type, WorkerMessageType.finished);
-    assert.ok(last.type === WorkerMessageType.finished && !last.result.scored);
-    assert.ok(!messages.some((m) => m.type === WorkerMessageType.event && m.event.type === 'score-progress' && m.event.stage !== 'read'));
+    assert.equal(last.type, JobMessage.done);
+    assert.ok(last.type === JobMessage.done && !last.result.scored);
+    assert.ok(!messages.some((m) => m.type === JobMessage.event && m.event.type === 'score-progress' && m.event.stage !== 'read'));
   });
 
   test('cancelled midway, it stops and leaves no partial outputs', async () => {
     const before = tree(workspace);
     const { messages, info } = await runInWorker({ type: 'dimp', loss: 'dimp', epochs: 1000 }, 'train-epoch');
     const last = messages[messages.length - 1]!;
-    assert.equal(last.type, WorkerMessageType.failed);
-    assert.ok(last.type === WorkerMessageType.failed && last.kind === 'cancelled', JSON.stringify(last));
-    const epochs = messages.filter((m) => m.type === WorkerMessageType.event && m.event.type === 'train-epoch').length;
+    assert.equal(last.type, JobMessage.failed);
+    assert.ok(last.type === JobMessage.failed && last.kind === 'cancelled', JSON.stringify(last));
+    const epochs = messages.filter((m) => m.type === JobMessage.event && m.event.type === 'train-epoch').length;
     assert.ok(epochs < 20, `stopped after ${epochs} epochs`);
     assert.ok(!fs.existsSync(info.runDir));
     assert.deepEqual(tree(workspace), before);
@@ -233,17 +267,17 @@ describe('the training worker', () => {
       const checkersDir = resolved.spec.checkersDir!;
       assert.equal(path.dirname(checkersDir), path.join(storage, 'checkers'));
       fs.mkdirSync(path.join(storage, 'checkers', 'earlier', 'quality'), { recursive: true });
-      const messages = await new Promise<WorkerToHostMessage[]>((resolve, reject) => {
+      const messages = await new Promise<WorkerMessage[]>((resolve, reject) => {
         const worker = new Worker(WORKER_SCRIPT, { workerData: { spec: resolved.spec, scoreMetaFile: resolved.scoreMetaFile } satisfies TrainingWorkerData });
-        const received: WorkerToHostMessage[] = [];
-        worker.on('message', (m: WorkerToHostMessage) => {
+        const received: WorkerMessage[] = [];
+        worker.on('message', (m: WorkerMessage) => {
           received.push(m);
-          if (m.type !== WorkerMessageType.event) void worker.terminate().then(() => resolve(received));
+          if (m.type !== JobMessage.event) void worker.terminate().then(() => resolve(received));
         });
         worker.on('error', reject);
       });
       const last = messages[messages.length - 1]!;
-      assert.ok(last.type === WorkerMessageType.finished && last.result.scored, JSON.stringify(last));
+      assert.ok(last.type === JobMessage.done && last.result.scored, JSON.stringify(last));
       const meta = JSON.parse(fs.readFileSync(path.join(storage, 'meta.json'), 'utf8')) as ScoreMeta;
       assert.equal(meta.synthetic, path.join(workspace, 'synthetic.jsonl'));
       assert.deepEqual(meta.fields.text, ['sentence']);
@@ -264,23 +298,23 @@ describe('the training worker', () => {
       const storageFor = (): EditorScoreStorage => ({ scoresFile: path.join(storage, 'scores.jsonl'), checkersDir: path.join(storage, 'checkers'), metaFile: path.join(storage, 'meta.json') });
       const { spec, info, scoreMetaFile } = await resolveTrainingJob({ type: 'dimp', loss: 'dimp', epochs: 1 }, { workspaceFolder: workspace, settingsFor: () => ({ ...SETTINGS, scoreStorageFor: storageFor }) });
       const before = tree(workspace);
-      const messages = await new Promise<WorkerToHostMessage[]>((resolve, reject) => {
+      const messages = await new Promise<WorkerMessage[]>((resolve, reject) => {
         const worker = new Worker(WORKER_SCRIPT, { workerData: { spec, scoreMetaFile } satisfies TrainingWorkerData });
-        const received: WorkerToHostMessage[] = [];
+        const received: WorkerMessage[] = [];
         let cancelled = false;
-        worker.on('message', (m: WorkerToHostMessage) => {
+        worker.on('message', (m: WorkerMessage) => {
           received.push(m);
           // The quality checker is saved by then; the diversity checker is being trained.
-          if (!cancelled && m.type === WorkerMessageType.event && m.event.type === 'score-progress' && m.event.stage === 'diversity-checker') {
+          if (!cancelled && m.type === JobMessage.event && m.event.type === 'score-progress' && m.event.stage === 'diversity-checker') {
             cancelled = true;
-            worker.postMessage({ type: WorkerMessageType.cancel } satisfies HostToWorkerMessage);
+            worker.postMessage({ type: JobMessage.cancel } satisfies JobCancelMessage);
           }
-          if (m.type !== WorkerMessageType.event) void worker.terminate().then(() => resolve(received));
+          if (m.type !== JobMessage.event) void worker.terminate().then(() => resolve(received));
         });
         worker.on('error', reject);
       });
       const last = messages[messages.length - 1]!;
-      assert.ok(last.type === WorkerMessageType.failed && last.kind === 'cancelled', JSON.stringify(last));
+      assert.ok(last.type === JobMessage.failed && last.kind === 'cancelled', JSON.stringify(last));
       assert.deepEqual(fs.readdirSync(storageRoot), [], 'the storage holds nothing');
       assert.deepEqual(tree(workspace), before);
       assert.ok(!fs.existsSync(info.runDir));
@@ -293,8 +327,8 @@ describe('the training worker', () => {
     const before = tree(workspace);
     const { messages } = await runInWorker({ type: 'dimp', loss: 'ce', synthetic: 'missing.jsonl' });
     const last = messages[messages.length - 1]!;
-    assert.ok(last.type === WorkerMessageType.failed && last.kind === 'badInput', JSON.stringify(last));
-    assert.ok(last.type === WorkerMessageType.failed && last.message.includes('missing.jsonl'));
+    assert.ok(last.type === JobMessage.failed && last.kind === 'badInput', JSON.stringify(last));
+    assert.ok(last.type === JobMessage.failed && last.message.includes('missing.jsonl'));
     assert.deepEqual(tree(workspace), before);
   });
 });

@@ -1,5 +1,4 @@
-import * as path from 'node:path';
-import { curateFile, type CurationRule } from '../../core/curate';
+import { curateFile, rejectedPathFor, type CurationRule } from '../../core/curate';
 import { DimpError, ExitCode } from '../../core/errors';
 import { readScores } from '../../core/weighting/score';
 import { numberFlag, stringFlag, type Command } from '../command';
@@ -17,7 +16,7 @@ export const curateCommand: Command = {
     synthetic: { type: 'string', value: 'FILE', description: 'synthetic JSONL that was scored' },
     scores: { type: 'string', value: 'FILE', description: 'its scores file' },
     out: { type: 'string', value: 'FILE', description: 'curated JSONL to write' },
-    rejected: { type: 'string', value: 'FILE', description: 'rejected JSONL (default: <out>.rejected.jsonl)' },
+    rejected: { type: 'string', value: 'FILE', description: 'rejected JSONL (default: x.rejected.jsonl for --out x.jsonl or x.curated.jsonl)' },
     'keep-fraction': { type: 'string', value: 'X', description: 'keep this fraction (0–1] with the highest score (see --by)' },
     by: { type: 'string', value: 'SCORE', description: 'rank --keep-fraction by weight (IMP weight, default) or quality' },
     'min-weight': { type: 'string', value: 'X', description: 'keep rows whose IMP weight is at least X' },
@@ -46,7 +45,7 @@ export const curateCommand: Command = {
       sort: sort as CurationRule['sort'],
       addWeight: context.values['add-weight'] === true,
     };
-    const rejected = stringFlag(context.values, 'rejected') ?? path.join(path.dirname(out), `${path.basename(out).replace(/\.jsonl$/i, '')}.rejected.jsonl`);
+    const rejected = stringFlag(context.values, 'rejected') ?? rejectedPathFor(out);
     const scores = await readScores(scoresFile);
     const summary = await curateFile(synthetic.path, scores, rule, { curated: out, rejected, overwrite: context.values.force === true }, { fields: synthetic.fields, signal: context.signal, inputs: [{ path: scoresFile, role: 'scores file' }] });
     context.reporter.result(

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { DimpError, ExitCode } from '../../core/errors';
 import { pathExists } from '../../core/io/atomic';
 import { runTrainingJob } from '../../core/jobs/trainJob';
-import { defaultRunName } from '../../core/jobs/trainJobSpec';
+import { defaultRunName, defaultRunsDir } from '../../core/jobs/trainJobSpec';
 import { DEFAULT_FILTER_KEEP, type RunSummary } from '../../core/train/run';
 import { LOSS_KINDS, type LossKind } from '../../protocol/events';
 import { describeDiagnostics, dominanceWarning } from '../../core/weighting/weights';
@@ -46,7 +46,7 @@ export const trainCommand: Command = {
     checkers: { type: 'string', value: 'DIR', description: 'scoring first: where trained checkers are saved (default: <synthetic>.checkers/)' },
     validation: { type: 'string', value: 'FILE', description: 'real JSONL for epoch selection' },
     test: { type: 'string', value: 'FILE', description: 'real JSONL for the final report' },
-    out: { type: 'string', value: 'DIR', description: 'parent folder of run folders (default: runs)' },
+    out: { type: 'string', value: 'DIR', description: "parent folder of run folders (default: the config's output, else runs/ next to dimp.config.json, else ./runs)" },
     name: { type: 'string', value: 'NAME', description: 'run folder name (default: <loss>-<time>)' },
     ...TRAINING_OPTIONS,
     ...ENCODER_OPTIONS,
@@ -87,7 +87,7 @@ export const trainCommand: Command = {
         guards: settings.guards,
         filterKeep: settings.filterKeep,
         device: deviceFlag(context),
-        outDir: path.resolve(stringFlag(context.values, 'out') ?? context.project.config.output ?? 'runs'),
+        outDir: path.resolve(stringFlag(context.values, 'out') ?? defaultRunsDir(context.project, process.cwd())),
         runName: stringFlag(context.values, 'name') ?? defaultRunName(loss),
       },
       { signal: context.signal, onEvent: context.reporter.onEvent },

@@ -3,10 +3,15 @@
  * task definitions, `npm run eval`): the front end's values first, then `dimp.config.json`, then the
  * defaults. Nothing else merges these.
  */
+import * as path from 'node:path';
 import type { ProjectConfig } from '../config';
+import { DimpError } from '../errors';
 import type { FeaturizerConfig } from '../model/featurizer';
 import type { OptimizerKind } from '../model/ngramClassifier';
 import type { DeviceChoice } from '../runtime/onnxRuntime';
+import type { HeadKind } from '../model/transformer/headClassifier';
+import type { PoolingChoice } from '../model/transformer/messages';
+import { DEFAULT_ENCODER_HEAD_SETTINGS, type EncoderHeadSettings } from '../train/encoderHeadTraining';
 import { DEFAULT_FILTER_KEEP } from '../train/run';
 import { checkerSettingsFrom, DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from '../train/ngramTraining';
 import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../weighting/weights';
@@ -78,5 +83,56 @@ export function resolveJobSettings(config: ProjectConfig, overrides: SettingOver
       maxWeight: firstDefined(overrides.maxWeight, t.maxWeight, DEFAULT_WEIGHT_GUARDS.maxWeight),
     },
     filterKeep: overrides.filterKeep ?? t.filterKeep ?? DEFAULT_FILTER_KEEP,
+  };
+}
+
+/** Pooling choices and head kinds an encoder head accepts. */
+export const POOLINGS: readonly PoolingChoice[] = ['auto', 'mean', 'cls', 'sentence_embedding'];
+export const HEADS: readonly HeadKind[] = ['linear', 'mlp'];
+
+/** Encoder-head values a front end sets; each absent one comes from the config's `encoder`, then the default. */
+export interface EncoderHeadOverrides {
+  /** The encoder folder; absent: the config's `encoder.path`. */
+  encoder?: string;
+  pooling?: PoolingChoice;
+  head?: HeadKind;
+  hiddenUnits?: number;
+  maxLength?: number;
+  encoderBatchSize?: number;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  /** The embedding cache folder; null: no cache. Absent: the config's, else `.dimp/embeddings` under `base`. */
+  cacheDir?: string | null;
+}
+
+/**
+ * Settings of a head on a frozen transformer encoder, for the classifier or the checkers alike: the front
+ * end's values, then the config's `encoder` section, then defaults; undefined when no encoder is named. The
+ * config's `training` values are tuned for the built-in model and are not carried over. `base` resolves
+ * relative paths (the working folder, or the workspace folder).
+ */
+export function resolveEncoderHeadSettings(config: ProjectConfig, overrides: EncoderHeadOverrides = {}, base = process.cwd()): EncoderHeadSettings | undefined {
+  const e = config.encoder;
+  const folder = overrides.encoder ?? e?.path;
+  if (!folder) return undefined;
+  const d = DEFAULT_ENCODER_HEAD_SETTINGS;
+  const pooling = overrides.pooling ?? e?.pooling ?? d.pooling;
+  if (!POOLINGS.includes(pooling)) throw new DimpError('usage', `the encoder pooling must be one of ${POOLINGS.join(', ')}, got "${pooling}"`);
+  const head = overrides.head ?? e?.head ?? d.head;
+  if (!HEADS.includes(head)) throw new DimpError('usage', `the encoder head must be one of ${HEADS.join(', ')}, got "${head}"`);
+  const cacheDir = overrides.cacheDir === null ? undefined : path.resolve(base, overrides.cacheDir ?? e?.cacheDir ?? path.join('.dimp', 'embeddings'));
+  return {
+    ...d,
+    encoder: path.resolve(base, folder),
+    pooling,
+    head,
+    hiddenUnits: overrides.hiddenUnits ?? e?.hiddenUnits ?? d.hiddenUnits,
+    maxLength: overrides.maxLength ?? e?.maxLength,
+    encoderBatchSize: overrides.encoderBatchSize ?? d.encoderBatchSize,
+    epochs: overrides.epochs ?? e?.epochs ?? d.epochs,
+    batchSize: overrides.batchSize ?? e?.batchSize ?? d.batchSize,
+    learningRate: overrides.learningRate ?? e?.learningRate ?? d.learningRate,
+    cacheDir,
   };
 }

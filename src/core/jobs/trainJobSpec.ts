@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import type { LoadedConfig } from '../config';
 import type { LossKind } from '../events';
 import { removeTemporarySiblings } from '../io/atomic';
 import type { DatasetSource } from '../pipeline';
@@ -56,6 +57,15 @@ export function defaultScoresFile(syntheticFile: string): string {
 /** Default checkers folder next to a scores file, shared with the CLI: `x.scores.jsonl` → `x.checkers/`. */
 export function defaultCheckersDir(scoresFile: string): string {
   return path.join(path.dirname(scoresFile), `${path.basename(scoresFile).replace(/(\.scores)?\.jsonl$/i, '')}.checkers`);
+}
+
+/**
+ * Where run folders go when the front end names no folder, for the CLI, the Train commands and the
+ * editor's DIMP-weight lookup alike: the config's `output`, else `runs/` next to the config file, else
+ * `runs/` in `base` (the working folder or the workspace folder).
+ */
+export function defaultRunsDir(project: LoadedConfig, base: string): string {
+  return project.config.output ?? path.join(project.file ? path.dirname(project.file) : base, 'runs');
 }
 
 /** A run folder name `<loss>-<yyyymmdd-hhmmss>` (UTC), the CLI's default. */

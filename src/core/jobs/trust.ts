@@ -1,3 +1,7 @@
+import type { ProjectConfig } from '../config';
+import type { EncoderHeadSettings } from '../train/encoderHeadTraining';
+import { resolveEncoderHeadSettings } from './settings';
+
 /** Model folders for the quality and diversity checkers; undefined: train the built-in one. */
 export interface CheckerModels {
   quality: string | undefined;
@@ -17,4 +21,24 @@ export function checkerModelsToRun(trusted: boolean, fromSettings: CheckerModels
     diversity: fromSettings.diversity ?? (trusted ? fromConfig.diversity : undefined),
     ignored,
   };
+}
+
+/** The checkers a score job runs: model folders, or heads to train on an encoder, or the built-in ones. */
+export interface CheckerChoice extends CheckerModels {
+  /** Train the checkers as heads on this encoder (the config's `encoder`), as the CLI does. */
+  checkerEncoder: EncoderHeadSettings | undefined;
+  /** Models or encoders the workspace names that are not run because it is not trusted. */
+  ignored: string[];
+}
+
+/**
+ * The one rule for which checkers a job runs, for the CLI (always trusted), Score Synthetic Data and the
+ * Train commands alike: model folders from settings, then from dimp.config.json, and the config's encoder
+ * for checkers trained as heads; in an untrusted workspace nothing the workspace names is run.
+ */
+export function resolveCheckerChoice(config: ProjectConfig, trusted: boolean, fromSettings: CheckerModels, base: string): CheckerChoice {
+  const models = checkerModelsToRun(trusted, fromSettings, { quality: config.models?.quality, diversity: config.models?.diversity });
+  const encoder = trusted ? resolveEncoderHeadSettings(config, {}, base) : undefined;
+  const ignored = [...models.ignored, ...(!trusted && config.encoder ? [config.encoder.path] : [])];
+  return { quality: models.quality, diversity: models.diversity, checkerEncoder: encoder, ignored };
 }

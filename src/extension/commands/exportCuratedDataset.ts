@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { CurationRule } from '../../core/curate';
+import { rejectedPathFor, type CurationRule } from '../../core/curate';
 import { CommandId } from '../../protocol/commands';
 import { isJsonlDocument } from '../documents/trackedDocuments';
 import type { ScoreStore } from '../scoring/scoreStore';
@@ -19,13 +19,6 @@ const exists = (file: string): Promise<boolean> => fs.stat(file).then(
   () => true,
   () => false,
 );
-
-/** `x.curated.jsonl` → `x.rejected.jsonl`; other names get `.rejected` before the extension. */
-export function rejectedPathFor(curated: string): string {
-  const ext = path.extname(curated);
-  const base = curated.slice(0, curated.length - ext.length).replace(/\.curated$/, '');
-  return `${base}.rejected${ext || '.jsonl'}`;
-}
 
 async function askRule(): Promise<CurationRule | undefined> {
   const rule = await vscode.window.showQuickPick(

@@ -15,9 +15,10 @@ import { isOverEditorLimit, largeFileReason } from '../largeFiles';
 import { projectFor, type Project } from '../project';
 import { readSettings, SETTINGS_SECTION, type EditorSettings } from '../settings';
 import type { DimpStatusBar } from '../statusBar';
-import { checkerModelsToRun } from '../../core/jobs/trust';
+import { resolveCheckerChoice } from '../../core/jobs/trust';
 import type { ScoreStore } from './scoreStore';
-import { ScoringJobError, type RunningJob } from './scoringWorkerClient';
+import { WorkerJobError } from '../../core/runtime/workerJob';
+import type { RunningJob } from './scoringWorkerClient';
 
 /** Share of the whole job at the start of each stage, for one progress bar over all of them (0–100). */
 const STAGE_START: Record<ScoreProgressEvent['stage'], number> = { read: 0, embed: 5, 'quality-checker': 20, 'diversity-checker': 40, score: 65, write: 95 };
@@ -180,10 +181,11 @@ export class ScoringController implements vscode.Disposable {
     const project = await projectFor(uri);
     const settings = readSettings(uri);
     const { config } = project.loaded;
-    const models = checkerModelsToRun(
+    const models = resolveCheckerChoice(
+      config,
       vscode.workspace.isTrusted,
       { quality: settings.qualityModel && fromRoot(project, settings.qualityModel), diversity: settings.diversityModel && fromRoot(project, settings.diversityModel) },
-      { quality: config.models?.quality, diversity: config.models?.diversity },
+      project.root,
     );
     if (models.ignored.length > 0) {
       const message = `${project.loaded.file} names models (${models.ignored.join(', ')}), but this workspace is not trusted, so they are not run; the built-in checkers are trained instead. Trust the workspace to use them.`;
@@ -214,6 +216,7 @@ export class ScoringController implements vscode.Disposable {
       diversityModel,
       labels: settings.labels.length > 0 ? settings.labels : config.labels,
       checkerSettings: resolveJobSettings(config).checkerSettings,
+      checkerEncoder: models.checkerEncoder,
       seed: resolveJobSettings(config).seed,
       guards: guardsFrom(settings, project),
       device: deviceFrom(settings, project),
@@ -316,7 +319,7 @@ export class ScoringController implements vscode.Disposable {
   }
 
   private reportFailure(error: unknown, uri: vscode.Uri): void {
-    const kind = error instanceof ScoringJobError ? error.kind : 'internal';
+    const kind = error instanceof WorkerJobError ? error.kind : 'internal';
     const message = error instanceof Error ? error.message : String(error);
     if (kind === 'cancelled') {
       void vscode.window.showInformationMessage(`DIMP: scoring of ${path.basename(uri.fsPath)} cancelled; the stored scores are unchanged.`);

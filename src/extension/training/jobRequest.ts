@@ -12,15 +12,18 @@ import { pathExists } from '../../core/io/atomic';
 import type { DatasetSource } from '../../core/pipeline';
 import type { DeviceChoice } from '../../core/runtime/onnxRuntime';
 import { resolveDevice, resolveJobSettings } from '../../core/jobs/settings';
-import { checkerModelsToRun } from '../../core/jobs/trust';
-import { defaultRunName, defaultScoresFile, jobOutputs, type TrainingJobSpec } from '../../core/jobs/trainJobSpec';
+import { resolveCheckerChoice } from '../../core/jobs/trust';
+import { defaultRunName, defaultRunsDir, defaultScoresFile, jobOutputs, type TrainingJobSpec } from '../../core/jobs/trainJobSpec';
 import { LOSS_KINDS, type LossKind } from '../../protocol/events';
 import type { TrainingJobInfo } from '../../protocol/trainingPanel';
 
 /** The `dimp` task type's name (package.json `contributes.taskDefinitions`). */
 export const DIMP_TASK_TYPE = 'dimp';
 
-/** Model kinds a run can train; the built-in n-gram classifier is the only trainable kind today. */
+/**
+ * Model kinds a run can name: `ngram` forces the built-in n-gram classifier; absent, the config decides (a
+ * head on its `encoder` when it names one, as the CLI does, else the built-in classifier).
+ */
 export const TRAINABLE_MODEL_KINDS = ['ngram'] as const;
 
 /** A trainable model kind. */
@@ -163,10 +166,11 @@ export async function resolveTrainingJob(
 
   const warnings: string[] = [];
   // The one trust rule (core/jobs/trust.ts), as Score Synthetic Data applies it.
-  const models = checkerModelsToRun(
+  const models = resolveCheckerChoice(
+    config,
     settings.trusted,
     { quality: settings.qualityModel ? fromBase(settings.qualityModel) : undefined, diversity: settings.diversityModel ? fromBase(settings.diversityModel) : undefined },
-    { quality: config.models?.quality, diversity: config.models?.diversity },
+    base,
   );
   if (models.ignored.length > 0) {
     warnings.push(`${project.file}: this workspace is not trusted, so the models it names are not run; the built-in checkers are trained instead`);
@@ -177,8 +181,7 @@ export async function resolveTrainingJob(
 
   // The definition's epochs and the editor's settings the user set, then the config, then defaults.
   const tuned = resolveJobSettings(config, { epochs: definition.epochs, epsilon: settings.epsilon, maxWeight: settings.maxWeight });
-  const configDir = project.file ? path.dirname(project.file) : base;
-  const outDir = definition.out ? fromBase(definition.out) : (config.output ?? path.join(configDir, 'runs'));
+  const outDir = definition.out ? fromBase(definition.out) : defaultRunsDir(project, base);
   const now = options.now ?? new Date();
   const runName = await freshRunName(outDir, definition.loss, now);
   const labels = settings.labels.length > 0 ? [...settings.labels] : config.labels;
@@ -198,6 +201,10 @@ export async function resolveTrainingJob(
     checkersDir: storage && definition.loss !== 'ce' ? path.join(storage.checkersDir, now.getTime().toString(36)) : undefined,
     settings: tuned.settings,
     checkerSettings: tuned.checkerSettings,
+    // The config's encoder, as the CLI uses it: checkers and classifier are heads on it (`"model": "ngram"`
+    // keeps the built-in classifier).
+    checkerEncoder: models.checkerEncoder,
+    encoder: definition.model === 'ngram' || !models.checkerEncoder ? undefined : { ...models.checkerEncoder, epochs: definition.epochs ?? models.checkerEncoder.epochs },
     seed: tuned.seed,
     guards: tuned.guards,
     filterKeep: tuned.filterKeep,
@@ -213,7 +220,7 @@ export async function resolveTrainingJob(
     validationFile: spec.validation?.path,
     testFile: spec.test?.path,
     runDir: path.join(outDir, runName),
-    epochs: spec.settings.epochs,
+    epochs: spec.encoder?.epochs ?? spec.settings.epochs,
     outputs: [...jobOutputs(spec), ...(scoreMetaFile ? [scoreMetaFile] : [])],
     startedAt: now.getTime(),
   };

@@ -1,11 +1,11 @@
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import * as vscode from 'vscode';
 import { removeTemporarySiblings } from '../../core/io/atomic';
 import { sweepJobTemporaries, type TrainingJobSpec } from '../../core/jobs/trainJobSpec';
 import { listRuns } from '../../core/train/runHistory';
-import { dispatchMessage } from '../../protocol/messages';
-import { WorkerMessageType, type HostToWorkerMessage, type TrainingWorkerData, type WorkerFailureKind, type WorkerToHostMessage } from '../../protocol/trainingJob';
+import { startWorkerJob, WorkerJobError, type FailureKind, type WorkerJob } from '../../core/runtime/workerJob';
+import type { CoreEvent } from '../../protocol/events';
+import type { TrainingWorkerData } from '../../protocol/trainingJob';
 import { JobUpdateType, type RunRow, type TrainingJobInfo, type TrainingPanelState, type TrainingResultInfo, type TrainingUpdate } from '../../protocol/trainingPanel';
 import { applyTrainingUpdate, emptyTrainingState, isActivePhase } from '../../protocol/trainingState';
 import { replayFinishedRun } from './runReplay';
@@ -14,7 +14,7 @@ import { replayFinishedRun } from './runReplay';
 export type TrainingOutcome =
   | { kind: 'finished'; result: TrainingResultInfo }
   | { kind: 'cancelled' }
-  | { kind: 'failed'; failure: WorkerFailureKind; message: string };
+  | { kind: 'failed'; failure: FailureKind; message: string };
 
 /** How long a cancelled worker gets to clean up before it is terminated and its temporaries swept. */
 const CANCEL_GRACE_MS = 10_000;
@@ -25,9 +25,7 @@ const HISTORY_LIMIT = 30;
 interface ActiveJob {
   info: TrainingJobInfo;
   spec: TrainingJobSpec;
-  worker: Worker;
-  cancelRequested: boolean;
-  killTimer: NodeJS.Timeout | undefined;
+  worker: WorkerJob<TrainingResultInfo>;
   done: Promise<TrainingOutcome>;
 }
 
@@ -86,50 +84,34 @@ export class TrainingSession implements vscode.Disposable {
     if (this.active) return Promise.reject(new Error(`a training run is in progress (${this.active.info.loss} on ${this.active.info.syntheticFile}): cancel it first`));
     this.emit(info.jobId, { type: JobUpdateType.started, job: info });
     void this.refreshHistory();
-    const worker = new Worker(this.workerScript, { workerData: { spec, scoreMetaFile } satisfies TrainingWorkerData });
-    let settle: (outcome: TrainingOutcome) => void = () => undefined;
-    const done = new Promise<TrainingOutcome>((resolve) => (settle = resolve));
-    const job: ActiveJob = { info, spec, worker, cancelRequested: false, killTimer: undefined, done };
+    const worker = startWorkerJob<TrainingWorkerData, CoreEvent, TrainingResultInfo>(
+      this.workerScript,
+      { spec, scoreMetaFile },
+      {
+        name: 'the training worker',
+        graceMs: CANCEL_GRACE_MS,
+        onEvent: (event) => this.emit(info.jobId, event),
+        onKilled: () => sweepJobTemporaries(spec),
+      },
+    );
+    const done = worker.done.then(
+      (result): TrainingOutcome => ({ kind: 'finished', result }),
+      (error: unknown): TrainingOutcome => {
+        const failure = error instanceof WorkerJobError ? error.kind : 'internal';
+        return failure === 'cancelled' ? { kind: 'cancelled' } : { kind: 'failed', failure, message: error instanceof Error ? error.message : String(error) };
+      },
+    );
+    const job: ActiveJob = { info, spec, worker, done };
     this.active = job;
-
-    let ended = false;
-    const end = async (outcome: TrainingOutcome, terminate: boolean): Promise<void> => {
-      if (ended) return;
-      ended = true;
-      if (job.killTimer) clearTimeout(job.killTimer);
-      if (terminate) {
-        await worker.terminate();
-        // A thread killed mid-write cannot clean up after itself.
-        await sweepJobTemporaries(spec);
-      } else {
-        void worker.terminate();
-      }
+    const ended = done.then(async (outcome) => {
       if (outcome.kind === 'finished') this.emit(info.jobId, { type: JobUpdateType.finished, result: outcome.result });
       else if (outcome.kind === 'cancelled') this.emit(info.jobId, { type: JobUpdateType.cancelled });
       else this.emit(info.jobId, { type: JobUpdateType.failed, message: outcome.message });
       this.active = undefined;
       await this.refreshHistory();
-      settle(outcome);
-    };
-
-    worker.on('message', (message: unknown) => {
-      dispatchMessage<WorkerToHostMessage>(
-        {
-          [WorkerMessageType.event]: (m) => {
-            if (!ended) this.emit(info.jobId, m.event);
-          },
-          [WorkerMessageType.finished]: (m) => void end({ kind: 'finished', result: m.result }, false),
-          [WorkerMessageType.failed]: (m) => void end(m.kind === 'cancelled' ? { kind: 'cancelled' } : { kind: 'failed', failure: m.kind, message: m.message }, false),
-        },
-        message,
-      );
+      return outcome;
     });
-    worker.on('error', (error) => void end({ kind: 'failed', failure: 'internal', message: `the training worker crashed: ${error.stack ?? error.message}` }, true));
-    worker.on('exit', (code) => {
-      const outcome: TrainingOutcome = job.cancelRequested ? { kind: 'cancelled' } : { kind: 'failed', failure: 'internal', message: `the training worker stopped unexpectedly (exit code ${code})` };
-      void end(outcome, true);
-    });
-    return done;
+    return ended;
   }
 
   /**
@@ -140,10 +122,7 @@ export class TrainingSession implements vscode.Disposable {
   cancel(jobId?: string): boolean {
     const job = this.active;
     if (!job || (jobId !== undefined && job.info.jobId !== jobId)) return false;
-    if (job.cancelRequested) return true;
-    job.cancelRequested = true;
-    job.worker.postMessage({ type: WorkerMessageType.cancel } satisfies HostToWorkerMessage);
-    job.killTimer = setTimeout(() => void job.worker.terminate(), CANCEL_GRACE_MS);
+    job.worker.cancel();
     return true;
   }
 
@@ -154,10 +133,7 @@ export class TrainingSession implements vscode.Disposable {
     this.cancel();
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs));
     await Promise.race([job.done.then(() => undefined), timeout]);
-    if (this.active === job) {
-      await job.worker.terminate();
-      await sweepJobTemporaries(job.spec);
-    }
+    if (this.active === job) await job.worker.terminate();
   }
 
   /** Re-reads the earlier runs on the current job's synthetic file. */
@@ -192,10 +168,7 @@ export class TrainingSession implements vscode.Disposable {
 
   dispose(): void {
     const job = this.active;
-    if (job) {
-      this.cancel();
-      if (job.killTimer) clearTimeout(job.killTimer);
-    }
+    if (job) void job.worker.terminate();
     this.updates.dispose();
   }
 }

@@ -2,8 +2,12 @@
  * Typed messages between a transformer model's host (the caller's thread) and the worker thread that
  * tokenizes and runs the model, so that neither tokenization nor `session.run` (synchronous in
  * onnxruntime-node) blocks the caller. Every message is a plain, structured-clonable object with a `type`;
- * every request carries an `id` that its replies repeat.
+ * every request carries an `id` that its replies repeat. Tags follow the workers' one convention,
+ * `<channel>/<what>`, and failures carry the same kinds as every worker job (core/runtime/workerJob.ts). Unlike
+ * a scoring or training job, a transformer worker is a session (open, many runs, close), and it is never
+ * terminated mid-run: ending a thread inside onnxruntime's native `run` aborts the whole process.
  */
+import type { FailureKind } from '../../runtime/workerJob';
 
 /** What the worker computes for each row. */
 export type TransformerTask =
@@ -17,15 +21,15 @@ export type PoolingChoice = 'auto' | 'mean' | 'cls' | 'sentence_embedding';
 
 /** The worker's message type tags, in one place for both sides. */
 export const TransformerMessage = {
-  open: 'open',
-  run: 'run',
-  cancel: 'cancel',
-  close: 'close',
-  opened: 'opened',
-  progress: 'progress',
-  result: 'result',
-  failed: 'failed',
-  closed: 'closed',
+  open: 'transformer/open',
+  run: 'transformer/run',
+  cancel: 'transformer/cancel',
+  close: 'transformer/close',
+  opened: 'transformer/opened',
+  progress: 'transformer/progress',
+  result: 'transformer/result',
+  failed: 'transformer/failed',
+  closed: 'transformer/closed',
 } as const;
 
 /** Opens the tokenizer and the session; answered by `opened` or `failed`. */
@@ -124,7 +128,8 @@ export interface ResultMessage {
 export interface FailedMessage {
   type: typeof TransformerMessage.failed;
   id: number;
-  kind: 'usage' | 'badInput' | 'badModel' | 'diverged' | 'cancelled' | undefined;
+  /** `internal` for a bug (the host rethrows a plain Error), else the `DimpError`'s kind. */
+  kind: FailureKind;
   message: string;
   file: string | undefined;
 }

@@ -22,7 +22,7 @@ function failure(error: unknown, id: number): FailedMessage {
   const dimp = error instanceof DimpError ? error : undefined;
   // A DimpError's message already starts with its file; the host rebuilds it from the parts.
   const message = dimp?.file && dimp.message.startsWith(`${dimp.file}: `) ? dimp.message.slice(dimp.file.length + 2) : ((error as Error).message ?? String(error));
-  return { type: TransformerMessage.failed, id, kind: dimp?.kind, message, file: dimp?.file };
+  return { type: TransformerMessage.failed, id, kind: dimp?.kind ?? 'internal', message, file: dimp?.file };
 }
 
 async function handle(request: Exclude<TransformerRequest, { type: 'cancel' }>): Promise<void> {

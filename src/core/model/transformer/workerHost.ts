@@ -48,7 +48,7 @@ interface Pending {
 }
 
 function toError(reply: FailedMessage): Error {
-  return reply.kind ? new DimpError(reply.kind, reply.message, { file: reply.file }) : new Error(reply.message);
+  return reply.kind === 'internal' ? new Error(reply.message) : new DimpError(reply.kind, reply.message, { file: reply.file });
 }
 
 /**
