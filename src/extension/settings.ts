@@ -43,21 +43,26 @@ function explicit<T>(config: vscode.WorkspaceConfiguration, key: string): T | un
 
 const nonEmpty = (text: string | undefined): string | undefined => (text && text.trim() !== '' ? text.trim() : undefined);
 
-/** Reads the settings that apply to `scope` (a file or workspace folder). */
+/**
+ * Reads the settings that apply to `scope` (a file or workspace folder). Window-scoped settings (the
+ * execution provider, ε, the max weight, the decorations toggle: package.json) are read without the scope:
+ * VS Code logs a warning for every window-scoped value read through a resource.
+ */
 export function readSettings(scope?: vscode.Uri): EditorSettings {
   const config = vscode.workspace.getConfiguration(SETTINGS_SECTION, scope);
+  const window = scope ? vscode.workspace.getConfiguration(SETTINGS_SECTION) : config;
   return {
-    executionProvider: explicit<DeviceChoice>(config, 'executionProvider'),
+    executionProvider: explicit<DeviceChoice>(window, 'executionProvider'),
     labels: config.get<string[]>('labels', []).filter((l) => l.trim() !== ''),
-    epsilon: explicit<number>(config, 'epsilon'),
-    maxWeight: explicit<number | null>(config, 'maxWeight'),
+    epsilon: explicit<number>(window, 'epsilon'),
+    maxWeight: explicit<number | null>(window, 'maxWeight'),
     realData: nonEmpty(config.get<string>('realData')),
     qualityModel: nonEmpty(config.get<string>('qualityModel')),
     diversityModel: nonEmpty(config.get<string>('diversityModel')),
     textFields: config.get<string[]>('textFields', []).filter((f) => f.trim() !== ''),
     labelField: nonEmpty(config.get<string>('labelField')),
     mislabelThreshold: config.get<number>('mislabelThreshold', 0.8),
-    showWeightDecorations: config.get<boolean>('showWeightDecorations', true),
+    showWeightDecorations: window.get<boolean>('showWeightDecorations', true),
     rescoreOnSave: config.get<boolean>('rescoreOnSave', true),
   };
 }

@@ -7,8 +7,8 @@ import { LabelMap } from '../../src/core/data/labels';
 import { lastDimpWeights } from '../../src/core/train/lastDimpWeights';
 import { lineProblems } from '../../src/core/view/lineProblems';
 import { LineRows, NOT_A_ROW, parseLineState, UNSCORED } from '../../src/core/view/lineRows';
-import { escapeMarkdown, rowHoverMarkdown, type ScoreProvenance } from '../../src/core/view/rowHover';
-import { lowestSamples } from '../../src/core/view/samples';
+import { describePercentile, escapeMarkdown, rowHoverMarkdown, type ScoreProvenance } from '../../src/core/view/rowHover';
+import { lowestSamples, sampleItemText, sampleSnippet } from '../../src/core/view/samples';
 import { sortLinesByWeight } from '../../src/core/view/sortLines';
 import { annotateLines, bucketOfPercentile, formatScore, linesToDecorate, UNSCORED_BADGE } from '../../src/core/view/weightHeat';
 import type { RowScore } from '../../src/core/weighting/score';
@@ -227,6 +227,19 @@ describe('hover', () => {
     assert.ok(rowHoverMarkdown(table, 1, provenance, 0.75).includes('no DIMP run yet'));
   });
 
+  test('never says "0th percentile", and explains w ≈ q when d ≈ 1', () => {
+    assert.equal(describePercentile(0), 'lowest 1 % of this file');
+    assert.equal(describePercentile(0.6), 'lowest 1 % of this file');
+    assert.equal(describePercentile(37.2), '37th percentile of this file');
+    assert.equal(describePercentile(12), '12th percentile of this file');
+    assert.equal(describePercentile(100), 'top 1 % of this file');
+    const table = ScoreTable.fromScores([score('a', 'negative', { impWeight: 0.967, quality: 0.967, diversity: 0.9995 }), score('b', 'positive', { impWeight: 2, diversity: 0.5 })], LABELS);
+    const first = rowHoverMarkdown(table, 0, provenance, 0.75);
+    assert.ok(first.includes('lowest 1 % of this file') && !first.includes('0th'), first);
+    assert.ok(first.includes('so w ≈ q'), first);
+    assert.ok(!rowHoverMarkdown(table, 1, provenance, 0.75).includes('w ≈ q'));
+  });
+
   test('escapes Markdown in names that come from the user’s files', () => {
     assert.equal(escapeMarkdown('a|b*c_d'), 'a\\|b\\*c\\_d');
   });
@@ -283,6 +296,15 @@ describe('samples view', () => {
   test('filters by label and sorts by quality on request', () => {
     const { samples } = lowestSamples(table, { sortBy: 'quality', label: 0, limit: 10, lineOf: (i) => rows[i]!.line });
     assert.deepEqual(samples.map((s) => s.line), [3, 1]);
+  });
+
+  test('a row shows both texts of a pair, and its label never runs into its line number', () => {
+    const pair = { text: ['sentence1', 'sentence2'] as [string, string], label: 'label' };
+    const item = sampleItemText('w 0.120', '0', 2827, JSON.stringify({ sentence1: 'The cat sat.', sentence2: 'A cat was sitting.', label: 0 }), pair);
+    assert.equal(item.label, 'w 0.120 · label 0');
+    assert.equal(item.description, 'line 2827 · The cat sat. ‖ A cat was sitting.');
+    assert.equal(sampleSnippet('{not json', pair), '{not json');
+    assert.equal(sampleSnippet(JSON.stringify({ sentence1: 'x'.repeat(200), sentence2: 'y' }), pair).length, 120);
   });
 });
 

@@ -33,7 +33,8 @@ export type OptimizerKind = 'sgd' | 'adam';
 
 const ADAM_BETA1 = 0.9;
 const ADAM_BETA2 = 0.999;
-const ADAM_EPSILON = 1e-8;
+/** Adam's ε when none is given (Kingma & Ba's). */
+export const DEFAULT_ADAM_EPSILON = 1e-8;
 
 interface NgramSnapshot extends ClassifierSnapshot {
   kind: 'ngram';
@@ -73,6 +74,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   private optimizer: OptimizerKind = 'sgd';
   // Adam state: step count, first and second moments (embedding moments grow with the rows).
   private adamStep = 0;
+  private adamEpsilon = DEFAULT_ADAM_EPSILON;
   private adamWeight = { m: new Float32Array(0), v: new Float32Array(0) };
   private adamBias = { m: new Float32Array(0), v: new Float32Array(0) };
   private adamEmbeddings = { m: new Float32Array(0), v: new Float32Array(0) };
@@ -103,8 +105,9 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   }
 
   /** Chooses the optimiser of the following steps and resets its state. */
-  useOptimizer(kind: OptimizerKind): void {
+  useOptimizer(kind: OptimizerKind, options: { adamEpsilon?: number } = {}): void {
     this.optimizer = kind;
+    this.adamEpsilon = options.adamEpsilon ?? DEFAULT_ADAM_EPSILON;
     this.adamStep = 0;
     if (kind === 'adam') {
       this.adamWeight = { m: new Float32Array(this.weight.length), v: new Float32Array(this.weight.length) };
@@ -302,7 +305,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     const { dim, numClasses } = this.shape;
     const t = ++this.adamStep;
     const stepSize = (learningRate * Math.sqrt(1 - ADAM_BETA2 ** t)) / (1 - ADAM_BETA1 ** t);
-    const epsilonHat = ADAM_EPSILON * Math.sqrt(1 - ADAM_BETA2 ** t);
+    const epsilonHat = this.adamEpsilon * Math.sqrt(1 - ADAM_BETA2 ** t);
     const apply = (param: Float32Array, m: Float32Array, v: Float32Array, index: number, gradient: number): void => {
       const g = gradient * clip;
       const mi = (m[index] = ADAM_BETA1 * m[index]! + (1 - ADAM_BETA1) * g);
@@ -361,7 +364,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     this.embeddings.set(p.embeddings.subarray(0, p.rows * this.shape.dim));
     this.weight.set(p.weight);
     this.bias.set(p.bias);
-    this.useOptimizer(this.optimizer);
+    this.useOptimizer(this.optimizer, { adamEpsilon: this.adamEpsilon });
   }
 
   /** A compact copy of the parameters: only allocated embedding rows. */

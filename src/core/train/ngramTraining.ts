@@ -15,6 +15,11 @@ export interface NgramSettings {
   batchSize: number;
   /** `adam`: Adam, lazy on the embedding rows a batch touches; `sgd`: plain SGD (fastText's). Absent: sgd. */
   optimizer?: OptimizerKind;
+  /**
+   * Adam's ε, the floor of its per-coordinate denominator; absent: 1e-8. A larger ε damps the full-size
+   * steps lazy Adam gives rare n-grams' rows (see EVALUATION.md).
+   */
+  adamEpsilon?: number;
   learningRate: number;
   schedule: 'linear' | 'constant';
   /**
@@ -127,6 +132,7 @@ export async function trainNgram(request: NgramTrainingRequest, context: Trainer
       epochs: epochsFor(settings, request.rows.length),
       batchSize: settings.batchSize,
       optimizer: settings.optimizer ?? 'sgd',
+      adamEpsilon: settings.adamEpsilon,
       learningRate: settings.learningRate,
       schedule: settings.schedule,
       maxGradNorm: settings.maxGradNorm,

@@ -12,6 +12,8 @@ export interface TrainerOptions {
   batchSize: number;
   /** `adam` (lazy on embedding rows) or plain `sgd`; models that have no choice use SGD. */
   optimizer: 'sgd' | 'adam';
+  /** Adam's ε (the denominator's floor); absent: 1e-8. */
+  adamEpsilon?: number;
   /** Initial learning rate. */
   learningRate: number;
   /** `linear`: decays to 0 over the run (as fastText); `constant`: stays. */
@@ -202,7 +204,7 @@ export async function trainClassifier<Features>(
   let windowLoss = 0;
   let windowSteps = 0;
 
-  model.useOptimizer?.(options.optimizer);
+  model.useOptimizer?.(options.optimizer, { adamEpsilon: options.adamEpsilon });
   emit({ type: 'train-start', loss, epochs, rows: train.count, stepsPerEpoch });
   for (let epoch = 1; epoch <= epochs; epoch++) {
     shuffler.shuffle(order);

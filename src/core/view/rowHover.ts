@@ -23,6 +23,16 @@ function ordinal(n: number): string {
   return `${n}${['th', 'st', 'nd', 'rd'][n % 10] ?? 'th'}`;
 }
 
+/** Where a weight stands in its file, in words: "lowest 1 %", "37th percentile", "top 1 %". */
+export function describePercentile(percentile: number): string {
+  if (percentile < 1) return 'lowest 1 % of this file';
+  if (percentile >= 99) return 'top 1 % of this file';
+  return `${ordinal(Math.round(percentile))} percentile of this file`;
+}
+
+/** d at or above this: the diversity checker is certain of the row's label, so the IMP weight is about q. */
+const CERTAIN_DIVERSITY = 0.99;
+
 /**
  * The hover of a scored row, in Markdown: label, quality q, diversity-checker probability d, IMP weight,
  * the last DIMP weight when a DIMP run is known, the weight's percentile in the file, the quality
@@ -31,15 +41,16 @@ function ordinal(n: number): string {
 export function rowHoverMarkdown(table: ScoreTable, index: number, provenance: ScoreProvenance, mislabelThreshold: number): string {
   const row = table.row(index);
   const percentile = Math.round(row.percentile);
+  const certain = row.diversity >= CERTAIN_DIVERSITY;
   const mislabelled = table.isLikelyMislabelled(index, mislabelThreshold);
   const lines = [
-    `**DIMP** · IMP weight **${formatScore(row.impWeight)}** · ${ordinal(percentile)} percentile of this file`,
+    `**DIMP** · IMP weight **${formatScore(row.impWeight)}** · ${describePercentile(row.percentile)}`,
     '',
     '| | |',
     '|---|---|',
     `| label | ${escapeMarkdown(row.label)} |`,
     `| quality q = P̂′(y\\|x) | ${formatScore(row.quality)} |`,
-    `| diversity d = Q̂(y\\|x) | ${formatScore(row.diversity)} |`,
+    `| diversity d = Q̂(y\\|x) | ${formatScore(row.diversity)}${certain ? ' (≈ 1: the diversity checker is sure of this label, so w ≈ q)' : ''} |`,
     `| IMP weight q / d | ${formatScore(row.impWeight)} |`,
     `| last DIMP weight | ${row.dimpWeight === undefined ? 'no DIMP run yet' : formatScore(row.dimpWeight)} |`,
     `| percentile (IMP weight) | ${percentile} |`,

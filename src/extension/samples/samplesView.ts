@@ -1,7 +1,6 @@
 import * as vscode from 'vscode';
-import type { FieldMapping } from '../../core/data/fields';
 import { rowHoverMarkdown } from '../../core/view/rowHover';
-import { lowestSamples } from '../../core/view/samples';
+import { lowestSamples, sampleItemText } from '../../core/view/samples';
 import { formatScore } from '../../core/view/weightHeat';
 import { CommandId } from '../../protocol/commands';
 import type { TrackedDocuments } from '../documents/trackedDocuments';
@@ -30,17 +29,6 @@ interface SampleNode {
   row?: SampleRow;
 }
 
-/** The text of a row for its one-line description. */
-function snippet(lineText: string, fields: FieldMapping): string {
-  let text = lineText;
-  try {
-    const object = JSON.parse(lineText) as Record<string, unknown>;
-    text = fields.text.map((f) => String(object[f] ?? '')).join(' ‖ ');
-  } catch {
-    // an unparsable line shows as it is
-  }
-  return text.length > 120 ? `${text.slice(0, 119)}…` : text;
-}
 
 /**
  * "Samples by Weight": the rows of the active scored file (or the last scored one), lowest IMP weight (or
@@ -189,8 +177,7 @@ export class SamplesView implements vscode.TreeDataProvider<SampleNode>, vscode.
     const nodes: SampleNode[] = samples.map(({ index, line }) => {
       const c = table.columns;
       const value = this.sortBy === 'impWeight' ? `w ${formatScore(c.impWeight[index]!)}` : `q ${formatScore(c.quality[index]!)}`;
-      const label = `${value} · ${table.labels[c.label[index]!]}`;
-      const description = `${line}: ${snippet(textOf(line), scores.fields)}`;
+      const { label, description } = sampleItemText(value, table.labels[c.label[index]!]!, line, textOf(line), scores.fields);
       const item = new vscode.TreeItem(label, vscode.TreeItemCollapsibleState.None);
       item.description = description;
       item.tooltip = new vscode.MarkdownString(`line ${line}\n\n${rowHoverMarkdown(table, index, scores.provenance, threshold)}`);
