@@ -4,7 +4,6 @@ import type { ScoreStorage } from '../protocol/scoring';
 import { registerExportCuratedDataset } from './commands/exportCuratedDataset';
 import { registerSettingsCommands } from './commands/settingsCommands';
 import { registerSortLinesByWeight } from './commands/sortLinesByWeight';
-import { registerTrainingHints } from './commands/trainingHints';
 import { WeightDecorations, type AppliedDecorations } from './decorations/weightDecorations';
 import { TrackedDocuments } from './documents/trackedDocuments';
 import { registerRowHover } from './hover/rowHoverProvider';
@@ -69,7 +68,6 @@ export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
     registerSortLinesByWeight(documents),
     registerExportCuratedDataset(store),
     registerSettingsCommands(),
-    registerTrainingHints(),
     watchTrainingRuns(store, (message) => output.info(message)),
     training,
   );

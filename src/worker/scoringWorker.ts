@@ -11,14 +11,13 @@ import { LabelMap } from '../core/data/labels';
 import { DimpError } from '../core/errors';
 import { serveWorkerJob, type WorkerJobContext } from '../core/runtime/workerJob';
 import { writeFileAtomic } from '../core/io/atomic';
-import { loadClassifier } from '../core/model/modelFolder';
 import { loadProjectData } from '../core/pipeline';
 import { lastDimpWeights } from '../core/train/lastDimpWeights';
-import { argmaxRow } from '../core/train/metrics';
+import { scoreChangedRows } from '../core/jobs/rescore';
 import { scoreLoadedData } from '../core/jobs/scoreJob';
-import { checkerWarning, describeChecker as describeCheckerReport, readScores, writeScores, type RowScore, type Scores } from '../core/weighting/score';
+import { checkerWarning, describeChecker as describeCheckerReport, readScores, writeScores, type Scores } from '../core/weighting/score';
 import { ScoreTable } from '../core/weighting/scoreTable';
-import { dominanceWarning, impWeight } from '../core/weighting/weights';
+import { dominanceWarning } from '../core/weighting/weights';
 import type { CoreEvent } from '../protocol/events';
 import {
   type ExportJob,
@@ -111,55 +110,15 @@ async function score(job: ScoreJob, { signal, onEvent }: JobContext): Promise<Sc
   return { ...(await scoredFile(scores, meta, job.storage, job.runsDir, scores.rows.length, synthetic.problems.length)), labelSource: data.labelSource };
 }
 
-/**
- * Scores the rows of the saved file that have no score, with the stored checkers, and keeps the scores of
- * rows still in the file (at their new lines). The diversity checker was trained on the file as it was,
- * so new rows are scored out of sample until the next full scoring.
- */
+/** Scores the rows of the saved file that have no score, with the stored checkers (core/jobs/rescore.ts). */
 async function rescore(job: RescoreJob, { signal, onEvent }: JobContext): Promise<ScoredFile> {
   const meta = await readMeta(job.storage.metaFile);
   const stored = await readScores(job.storage.scoresFile);
   const labelMap = new LabelMap(stored.header.labels);
   const dataset = resolveLabels(await parseJsonlFile(job.synthetic, { fields: meta.fields, signal }), labelMap);
-  const byId = new Map(stored.rows.map((r) => [r.rowId, r]));
-  const kept: RowScore[] = [];
-  const fresh = dataset.rows.filter((row) => {
-    const old = byId.get(row.rowId);
-    if (old) kept.push({ ...old, line: row.line });
-    return !old;
-  });
-  const unique = [...new Map(fresh.map((row) => [row.rowId, row])).values()];
-  const rows = [...kept];
-  if (unique.length > 0) {
-    onEvent({ type: 'score-progress', stage: 'score', done: 0, total: unique.length, message: `rescoring ${unique.length} changed row(s)` });
-    const quality = await loadClassifier(meta.qualityModel, job.device);
-    const diversity = await loadClassifier(meta.diversityModel, job.device);
-    try {
-      const q = await quality.predict(unique, { signal });
-      const d = await diversity.predict(unique, { signal });
-      const n = labelMap.size;
-      unique.forEach((row, i) => {
-        const preferred = argmaxRow(q, i, n);
-        rows.push({
-          rowId: row.rowId,
-          line: row.line,
-          label: labelMap.nameOf(row.label),
-          quality: q[i * n + row.label]!,
-          diversity: d[i * n + row.label]!,
-          impWeight: impWeight(q[i * n + row.label]!, d[i * n + row.label]!, job.guards),
-          qualityLabel: labelMap.nameOf(preferred),
-          qualityLabelProbability: q[i * n + preferred]!,
-        });
-      });
-    } finally {
-      await quality.dispose();
-      await diversity.dispose();
-    }
-  }
-  rows.sort((a, b) => a.line - b.line);
-  const scores: Scores = { header: { ...stored.header, rows: rows.length }, rows };
+  const { scores, scored } = await scoreChangedRows(stored, dataset, labelMap, { quality: meta.qualityModel, diversity: meta.diversityModel }, { guards: job.guards, device: job.device, signal, onEvent });
   await writeScores(job.storage.scoresFile, scores);
-  return scoredFile(scores, meta, job.storage, job.runsDir, unique.length, dataset.problems.length);
+  return scoredFile(scores, meta, job.storage, job.runsDir, scored, dataset.problems.length);
 }
 
 async function load(job: LoadJob): Promise<ScoredFile> {

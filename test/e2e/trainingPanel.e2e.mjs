@@ -17,7 +17,6 @@ import { freePort, launchChromium, provisionVscodeHost, startVscodeServer, stopP
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const outputDir = path.join(repoRoot, 'test-output', 'e2e');
 const EPOCHS = Number(process.env.DIMP_E2E_EPOCHS ?? 40);
-const TOTAL_TIMEOUT_MS = Number(process.env.DIMP_E2E_TIMEOUT_MS ?? 6 * 60_000);
 const started = Date.now();
 const log = (message) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${message}`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -70,9 +69,12 @@ function assert(condition, message) {
   if (!condition) throw new Error(`assertion failed: ${message}`);
 }
 
-/** Polls `probe` until it returns a truthy value. */
+/**
+ * Polls `probe` until it returns a truthy value. The limits are generous: they fail a hung run, and a slow
+ * machine only makes the wait longer (DIMP_E2E_TIMEOUT_SCALE multiplies them on a very slow one).
+ */
 async function waitFor(what, probe, timeoutMs) {
-  const deadline = Math.min(Date.now() + timeoutMs, started + TOTAL_TIMEOUT_MS);
+  const deadline = Date.now() + timeoutMs * Number(process.env.DIMP_E2E_TIMEOUT_SCALE ?? 1);
   let last;
   for (;;) {
     try {
@@ -215,7 +217,7 @@ async function main() {
     await waitFor('training to be under way', async () => (await phase()) === 'training' && (await points('accuracy')) >= 3, 180_000);
     log('pressing Cancel in the panel');
     await panel.locator('#cancel').click();
-    await waitFor('the run to be cancelled', async () => (await phase()) === 'cancelled', 15_000);
+    await waitFor('the run to be cancelled', async () => (await phase()) === 'cancelled', 60_000);
     assert(JSON.stringify(readdirSync(path.join(dirs.workspace, 'runs')).sort()) === JSON.stringify(runsBefore), 'the cancelled run left nothing in runs/');
     // Back to the editor (a click in the panel's page keeps the keyboard there).
     await page.locator('.tabs-container .tab', { hasText: 'synthetic.jsonl' }).click();

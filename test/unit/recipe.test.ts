@@ -168,6 +168,31 @@ describe('baselines', () => {
   });
 });
 
+describe("fastText's initialisation", () => {
+  test('starts with a zero output layer and draws each trained row in ±1/dim; the default starts the other way round', () => {
+    const shape = { buckets: 64, dim: 8, numClasses: 2 };
+    const fasttext = new NgramClassifier(shape, 7, 'fasttext');
+    assert.ok(fasttext.parameters().weight.every((w) => w === 0), 'output layer zero');
+    const features: FeatureMatrix = { ids: Int32Array.from([3, 5, 3]), offsets: Int32Array.from([0, 2, 3]), count: 2 };
+    const logits = new Float32Array(4);
+    fasttext.useOptimizer('sgd');
+    fasttext.forward(features, [0, 1], logits);
+    assert.deepEqual(Array.from(logits), [0, 0, 0, 0], 'untrained rows are zero in both initialisations');
+    fasttext.backward(new Float32Array([0.5, -0.5, 0.5, -0.5]), 0);
+    const rows = fasttext.parameters();
+    assert.equal(rows.rows, 3, 'rows allocated for buckets 3 and 5');
+    const drawn = rows.embeddings.subarray(shape.dim, 3 * shape.dim);
+    assert.ok(drawn.every((v) => Math.abs(v) <= 1 / shape.dim) && drawn.some((v) => v !== 0), 'rows start in ±1/dim (the zero output layer passes them no gradient yet)');
+    const again = new NgramClassifier(shape, 7, 'fasttext');
+    again.useOptimizer('sgd');
+    again.forward(features, [0, 1], logits);
+    again.backward(new Float32Array([0.5, -0.5, 0.5, -0.5]), 0);
+    assert.deepEqual(again.parameters().embeddings, rows.embeddings, 'the same seed draws the same rows');
+    const zero = new NgramClassifier(shape, 7);
+    assert.ok(zero.parameters().weight.some((w) => w !== 0), 'the default draws the output layer');
+  });
+});
+
 describe('model selection', () => {
   test('the kept epoch and parameters do not depend on the test rows', async () => {
     const labels = new LabelMap(['negative', 'neutral', 'positive']);
@@ -204,10 +229,11 @@ describe('model selection', () => {
       assert.equal(checkers.selectionRows, 200);
       assert.equal(checkers.quality!.rows, 300);
       assert.ok(checkers.quality!.bestEpoch >= 1 && checkers.quality!.bestEpoch <= checkers.quality!.epochs);
-      assert.ok(checkers.quality!.temperature! > 0);
+      assert.equal(checkers.quality!.temperature, undefined, "by default q is the checker's own probability (no temperature)");
       assert.ok(checkers.quality!.selectionAccuracy! > checkers.quality!.selectionMajority!, 'the sample is learnable');
       assert.ok(withValidation.scores.header.diagnostics!.effectiveSampleSize > 0);
-      const heldOut = await runScoreJob({ ...base, scoresFile: path.join(dir, 'b.scores.jsonl'), checkersDir: path.join(dir, 'b') });
+      const heldOut = await runScoreJob({ ...base, calibrateQuality: true, scoresFile: path.join(dir, 'b.scores.jsonl'), checkersDir: path.join(dir, 'b') });
+      assert.ok(heldOut.scores.header.checkers!.quality!.temperature! > 0, 'temperature scaling when asked for');
       assert.equal(heldOut.scores.header.checkers!.selection, 'held-out');
       assert.equal(heldOut.scores.header.checkers!.selectionRows, 100);
       // Retrained on all 300 real rows for the chosen number of epochs.

@@ -8,6 +8,7 @@ import { runTrainingJob } from '../../src/core/jobs/trainJob';
 import { defaultRunName, defaultRunsDir, jobOutputs, sweepJobTemporaries } from '../../src/core/jobs/trainJobSpec';
 import { listRuns } from '../../src/core/train/runHistory';
 import { readScores } from '../../src/core/weighting/score';
+import { loadClassifier } from '../../src/core/model/modelFolder';
 import { replayFinishedRun } from '../../src/extension/training/runReplay';
 import { loadProjectConfig, type ProjectConfig } from '../../src/core/config';
 import { resolveJobSettings } from '../../src/core/jobs/settings';
@@ -341,6 +342,48 @@ describe('runTrainingJob', () => {
       const { spec } = await resolveTrainingJob({ type: 'dimp', loss: 'imp', synthetic: 'synthetic.jsonl' }, { workspaceFolder: dir, settingsFor });
       await assert.rejects(runTrainingJob(spec), /imp training needs quality scores \(no stored scores\)/);
       assert.deepEqual(fs.readdirSync(dir), ['synthetic.jsonl']);
+    } finally {
+      done();
+    }
+  });
+});
+
+describe('rows changed since scoring', () => {
+  test('the train job scores them with the stored checkers, keeps every other score, and trains on all rows', async () => {
+    const { dir, cleanup: done } = temporaryFolder();
+    try {
+      for (const name of fs.readdirSync(SAMPLE_DIR)) fs.copyFileSync(path.join(SAMPLE_DIR, name), path.join(dir, name));
+      const first = await resolveTrainingJob({ type: 'dimp', loss: 'imp', epochs: 1 }, { workspaceFolder: dir, settingsFor });
+      assert.equal((await runTrainingJob(first.spec)).scored, true);
+      const scoresFile = path.join(dir, 'synthetic.scores.jsonl');
+      const before = await readScores(scoresFile);
+      const added = { sentence: 'A row written after scoring: the battery died on the second day.', label: 0 };
+      fs.appendFileSync(path.join(dir, 'synthetic.jsonl'), JSON.stringify(added) + '\n');
+      const checkersDir = path.join(dir, 'synthetic.checkers');
+      const checkersBefore = tree(checkersDir).map((f) => [f, fs.statSync(path.join(checkersDir, f)).mtimeMs]);
+
+      const second = await resolveTrainingJob({ type: 'dimp', loss: 'imp', epochs: 1 }, { workspaceFolder: dir, settingsFor });
+      const events: CoreEvent[] = [];
+      const result = await runTrainingJob(second.spec, { onEvent: (e) => events.push(e) });
+      const after = await readScores(scoresFile);
+      assert.equal(after.rows.length, before.rows.length + 1);
+      assert.equal(result.unscoredRows, 0, 'no row left out');
+      assert.equal(result.trainingRows, after.rows.length);
+      const oldById = new Map(before.rows.map((r) => [r.rowId, r]));
+      const fresh = after.rows.filter((r) => !oldById.has(r.rowId));
+      assert.equal(fresh.length, 1);
+      assert.equal(fresh[0]!.line, before.rows.length + 1);
+      // (Duplicate lines share a row id, so compare all but the line.)
+      for (const row of after.rows.filter((r) => oldById.has(r.rowId))) assert.deepEqual({ ...row, line: 0 }, { ...oldById.get(row.rowId)!, line: 0 }, 'kept as stored');
+      assert.deepEqual(after.rows.filter((r) => oldById.has(r.rowId)).map((r) => r.line), before.rows.map((r) => r.line), 'at their lines');
+      // Scored by the stored checkers, which were not trained again.
+      assert.deepEqual(tree(checkersDir).map((f) => [f, fs.statSync(path.join(checkersDir, f)).mtimeMs]), checkersBefore);
+      const quality = await loadClassifier(path.join(checkersDir, 'quality'), 'cpu');
+      const row = { rowId: fresh[0]!.rowId, line: fresh[0]!.line, byteOffset: 0, byteLength: 0, texts: [added.sentence] as [string], rawLabel: 0, label: quality.labelMap.indexOf('negative')! };
+      const q = await quality.predict([row]);
+      await quality.dispose();
+      assert.ok(Math.abs(fresh[0]!.quality - q[row.label]!) < 1e-6, `q ${fresh[0]!.quality} vs the checker's ${q[row.label]}`);
+      assert.ok(events.some((e) => e.type === 'log' && /1 rows changed since scoring: scoring them with the stored checkers/.test(e.message)));
     } finally {
       done();
     }

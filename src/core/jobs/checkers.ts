@@ -45,7 +45,10 @@ export interface ScoreRequest extends CheckerTrainingOptions {
   labelMap: LabelMap;
   qualityModel?: string;
   diversityModel?: string;
-  /** Temperature-scale the trained quality checker on the selection rows (default true). */
+  /**
+   * Temperature-scale the trained quality checker on the selection rows (default false: the paper's q is the
+   * checker's own probability; scaling measured no gain and flattens q, inflating q/d for mislabelled rows).
+   */
   calibrateQuality?: boolean;
   /** Start the quality checker from the trained diversity checker (built-in model only). */
   qualityWarmStart?: boolean;
@@ -114,9 +117,8 @@ async function trainAndSaveChecker(
   const numClasses = request.labelMap.size;
   let trained = await trainNgram({ rows, numClasses, settings, loss: 'ce', seed: request.seed, validation: selection, initialParameters: warmStart }, { signal: request.signal });
   const report = checkerReport(trainedOn, rows.length, trained.result, selection, numClasses);
-  // The quality checker's q are probabilities that weights divide and multiply: temperature scaling on
-  // the rows that chose its epoch makes them calibrated (measured in EVALUATION.md).
-  if (name === 'quality' && selection && request.calibrateQuality !== false) {
+  // Optional: temperature scaling on the rows that chose the epoch (the `calibration` ablation of EVALUATION.md).
+  if (name === 'quality' && selection && request.calibrateQuality === true) {
     const held = toEvaluationSet(trained.featurizer, selection);
     const probabilities = predictProbabilities(trained.model, held.features, held.count);
     report.temperature = fitTemperature(probabilities, held.labels, numClasses);

@@ -6,7 +6,8 @@ import { DimpError } from '../errors';
 import { existingAncestor, pathExists, removeCreatedFolders } from '../io/atomic';
 import { loadProjectData } from '../pipeline';
 import { checkScoreOutputs, scoreLoadedData } from './scoreJob';
-import { readScores, type Scores } from '../weighting/score';
+import { readScores, writeScores, type Scores } from '../weighting/score';
+import { scoreChangedRows, storedCheckers, type CheckerFolders } from './rescore';
 import { defaultCheckersDir, defaultScoresFile, type TrainingJobSpec } from './trainJobSpec';
 import { runTraining, type RunSummary } from '../train/run';
 import type { TrainerContext } from '../train/trainer';
@@ -25,6 +26,14 @@ async function readStoredScores(file: string | undefined, onEvent: EventSink | u
     onEvent?.({ type: 'log', level: 'warning', message: `${(error as Error).message}; scoring again` });
     return undefined;
   }
+}
+
+/** The checkers that made the stored scores: the model folders the job names, else the stored ones. */
+async function checkersOf(spec: TrainingJobSpec, scoresFile: string): Promise<CheckerFolders | undefined> {
+  const stored = await storedCheckers(spec.checkersDir ?? defaultCheckersDir(scoresFile));
+  const quality = spec.qualityModel ?? stored?.quality;
+  const diversity = spec.diversityModel ?? stored?.diversity;
+  return quality && diversity ? { quality, diversity } : undefined;
 }
 
 /**
@@ -67,15 +76,23 @@ export async function runTrainingJob(
     const scoredIds = new Set(scores?.rows.map((r) => r.rowId));
     const missing = synthetic.rows.filter((row) => !scoredIds.has(row.rowId)).length;
     const canScore = spec.real !== undefined || spec.qualityModel !== undefined;
-    // Rows changed since scoring are scored again when the job can score; otherwise they are left out
+    // Rows changed since scoring (core/jobs/rescore.ts): scored with the stored checkers when they are
+    // there, else everything is scored again when the job can score; otherwise they are left out
     // (runTraining says how many).
-    if (!scores || !sameLabels || (missing > 0 && canScore)) {
+    const scoresFile = spec.scoresFile ?? defaultScoresFile(spec.synthetic.path);
+    const checkers = scores && sameLabels && missing > 0 ? await checkersOf(spec, scoresFile) : undefined;
+    if (scores && checkers) {
+      onEvent?.({ type: 'log', level: 'info', message: `${missing} rows changed since scoring: scoring them with the stored checkers` });
+      ({ scores } = await scoreChangedRows(scores, synthetic, data.labelMap, checkers, { guards: spec.guards, device: spec.device, signal, onEvent }));
+      await writeScores(scoresFile, scores);
+      await context.onScored?.(scores, synthetic, scoresFile);
+      scored = true;
+    } else if (!scores || !sameLabels || (missing > 0 && canScore)) {
       const why = !scores ? 'no stored scores' : !sameLabels ? 'the stored scores use other labels' : `${missing} rows changed since scoring`;
       if (!canScore) {
         throw new DimpError('usage', `${spec.loss} training needs quality scores (${why}): name a real dataset ("datasets.real" in dimp.config.json) or a quality model`);
       }
       onEvent?.({ type: 'log', level: 'info', message: `${why}: scoring the synthetic rows first` });
-      const scoresFile = spec.scoresFile ?? defaultScoresFile(spec.synthetic.path);
       const checkersDir = spec.checkersDir ?? defaultCheckersDir(scoresFile);
       await checkScoreOutputs({ scoresFile, checkersDir, synthetic: spec.synthetic, real: spec.real, validation: spec.validation });
       // Scoring saves each checker as soon as it is trained; if the job stops before the scores are

@@ -31,6 +31,13 @@ export interface NgramParameters {
  */
 export type OptimizerKind = 'sgd' | 'adam';
 
+/**
+ * `zero-embeddings`: embedding rows start at zero and the output layer uniform in ±1/√dim.
+ * `fasttext`: fastText's choice, embedding rows uniform in ±1/dim (drawn when a row is first trained) and
+ * the output layer zero.
+ */
+export type NgramInit = 'zero-embeddings' | 'fasttext';
+
 const ADAM_BETA1 = 0.9;
 const ADAM_BETA2 = 0.999;
 /** Adam's ε when none is given (Kingma & Ba's). */
@@ -80,8 +87,10 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   private adamEmbeddings = { m: new Float32Array(0), v: new Float32Array(0) };
   private slotRow = new Int32Array(256);
   private slotGradient = new Float32Array(256 * 64);
+  private readonly init: NgramInit;
+  private readonly rowRandom: SeededRandom;
 
-  constructor(shape: NgramShape, seed: number) {
+  constructor(shape: NgramShape, seed: number, init: NgramInit = 'zero-embeddings') {
     this.shape = shape;
     this.numClasses = shape.numClasses;
     this.rowOf = new Int32Array(shape.buckets);
@@ -90,11 +99,15 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     this.bias = new Float32Array(shape.numClasses);
     this.gradWeight = new Float32Array(this.weight.length);
     this.gradBias = new Float32Array(this.bias.length);
-    // Embeddings start at zero; a random output layer breaks the symmetry (the transpose of
-    // fastText's choice, which keeps untrained buckets exactly zero).
+    // Either the embeddings or the output layer is random, to break the symmetry; rows of buckets never
+    // trained stay exactly zero in both.
+    this.init = init;
     const random = new SeededRandom(seed);
-    const bound = 1 / Math.sqrt(shape.dim);
-    for (let i = 0; i < this.weight.length; i++) this.weight[i] = (random.next() * 2 - 1) * bound;
+    this.rowRandom = new SeededRandom(seed ^ 0x5bd1e995);
+    if (init === 'zero-embeddings') {
+      const bound = 1 / Math.sqrt(shape.dim);
+      for (let i = 0; i < this.weight.length; i++) this.weight[i] = (random.next() * 2 - 1) * bound;
+    }
   }
 
   /** Rebuilds a classifier from exported parameters (for tests and further training). */
@@ -395,6 +408,10 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     }
     const row = this.rows++;
     this.rowOf[bucket] = row;
+    if (this.init === 'fasttext') {
+      const bound = 1 / dim;
+      for (let i = row * dim; i < (row + 1) * dim; i++) this.embeddings[i] = (this.rowRandom.next() * 2 - 1) * bound;
+    }
     if (row >= this.rowStamp.length) {
       this.rowStamp = growInt32(this.rowStamp, row + 1);
       this.rowSlot = growInt32(this.rowSlot, row + 1);

@@ -1,7 +1,7 @@
 import type { LossKind } from '../events';
 import type { Row } from '../data/dataset';
 import { DEFAULT_FEATURIZER, Featurizer, type FeatureMatrix, type FeaturizerConfig } from '../model/featurizer';
-import { NgramClassifier, type NgramParameters, type OptimizerKind } from '../model/ngramClassifier';
+import { NgramClassifier, type NgramInit, type NgramParameters, type OptimizerKind } from '../model/ngramClassifier';
 import { deriveSeed } from '../random';
 import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../weighting/weights';
 import { trainClassifier, type EvaluationSet, type TrainerContext, type TrainResult } from './trainer';
@@ -20,6 +20,8 @@ export interface NgramSettings {
    * steps lazy Adam gives rare n-grams' rows (see EVALUATION.md).
    */
   adamEpsilon?: number;
+  /** How the parameters start (see NgramInit); absent: `zero-embeddings`. */
+  init?: NgramInit;
   learningRate: number;
   schedule: 'linear' | 'constant';
   /**
@@ -118,7 +120,7 @@ export function toEvaluationSet(featurizer: Featurizer, rows: readonly Row[]): E
 export async function trainNgram(request: NgramTrainingRequest, context: TrainerContext = {}): Promise<TrainedNgram> {
   const { settings } = request;
   const featurizer = new Featurizer(settings.featurizer);
-  const model = new NgramClassifier({ buckets: settings.featurizer.buckets, dim: settings.dim, numClasses: request.numClasses }, deriveSeed(request.seed, 'init'));
+  const model = new NgramClassifier({ buckets: settings.featurizer.buckets, dim: settings.dim, numClasses: request.numClasses }, deriveSeed(request.seed, 'init'), settings.init);
   if (request.initialParameters) model.restore(NgramClassifier.fromParameters(request.initialParameters).snapshot());
   const train = { ...toEvaluationSet(featurizer, request.rows), quality: request.quality, diversity: request.diversity };
   const validation = request.validation && request.validation.length > 0 ? toEvaluationSet(featurizer, request.validation) : undefined;

@@ -63,8 +63,15 @@ export class ScoringController implements vscode.Disposable {
     this.disposables.push(
       vscode.commands.registerCommand(CommandId.scoreSyntheticData, (uri?: unknown) => this.score(uri instanceof vscode.Uri ? uri : undefined)),
       vscode.commands.registerCommand(CommandId.cancelScoring, () => this.active.forEach((job) => job.cancel())),
+      // Scoring trains both checkers (quality on the real rows, diversity on the file) and stores them.
+      vscode.commands.registerCommand(CommandId.trainCheckers, (uri?: unknown) => this.score(uri instanceof vscode.Uri ? uri : undefined)),
       vscode.workspace.onDidSaveTextDocument((document) => this.rescoreOnSave(document)),
     );
+  }
+
+  /** The `dimpCurator.scoring` context key: Cancel Scoring is offered only while something is scored. */
+  private publishRunning(): void {
+    void vscode.commands.executeCommand('setContext', 'dimpCurator.scoring', this.active.size > 0);
   }
 
   /** Scores a whole file; resolves when its scores are stored (or the job failed and was reported). */
@@ -105,6 +112,8 @@ export class ScoringController implements vscode.Disposable {
           onLog: (event) => this.logEvent(event.level, event.message),
         });
         this.active.set(key, running);
+    this.publishRunning();
+        this.publishRunning();
         token.onCancellationRequested(() => running.cancel());
         try {
           const { scored } = await running.done;
@@ -130,6 +139,8 @@ export class ScoringController implements vscode.Disposable {
           this.reportFailure(error, uri);
         } finally {
           this.active.delete(key);
+      this.publishRunning();
+          this.publishRunning();
           this.statusBar.setProgress(undefined);
         }
       },
@@ -288,6 +299,7 @@ export class ScoringController implements vscode.Disposable {
       },
     );
     this.active.set(key, running);
+    this.publishRunning();
     try {
       const { scored } = await running.done;
       if (scored) {
@@ -298,6 +310,7 @@ export class ScoringController implements vscode.Disposable {
       this.reportFailure(error, uri);
     } finally {
       this.active.delete(key);
+      this.publishRunning();
       this.statusBar.setProgress(undefined);
     }
     if (this.rescoreAgain.delete(key)) {

@@ -83,6 +83,7 @@ export function registerTrainingFeature(context: vscode.ExtensionContext, store:
         // cancelled) and a DIMP run new final weights: the scoring feature loads the file's again.
         store.reload(vscode.Uri.file(job.syntheticFile));
       }
+      void vscode.commands.executeCommand('setContext', 'dimpCurator.training', session.runningJob !== undefined);
       if (session.runningJob && job) {
         const fraction = state.phase === 'training' && state.totalSteps > 0 ? ` ${percent(state.step / state.totalSteps)}` : '';
         statusBar.text = `$(loading~spin) ${job.loss.toUpperCase()} ${state.phase}${fraction}`;

@@ -260,13 +260,13 @@ test('the samples view lists rows lowest weight first, filters by label, and rev
   const lowest = [...scores.values()].sort((a, b) => a.impWeight - b.impWeight || a.line - b.line)[0]!;
   const positive = (r: RowScore): boolean => r.label === 'positive';
   assert.equal(rows[0]!.line, lowest.line, `first row is line ${lowest.line} (weight ${lowest.impWeight}): ${JSON.stringify(rows[0])}`);
-  assert.match(rows[0]!.label, new RegExp(`^w [\\d.e+-]+ · ${lowest.label}$`));
+  assert.match(rows[0]!.label, new RegExp(`^w [\\d.e+-]+ · label ${lowest.label}$`));
   const weights = rows.map((r) => Number(r.label.split(' ')[1]));
   for (let i = 1; i < weights.length; i++) assert.ok(weights[i]! >= weights[i - 1]!, `ascending at row ${i}: ${weights[i - 1]} then ${weights[i]}`);
 
   await vscode.commands.executeCommand('dimpCurator.filterSamplesByLabel', 'positive');
   const filtered = await api.samples();
-  assert.ok(filtered.length > 0 && filtered.every((r) => r.label.endsWith('· positive')), 'only positive rows');
+  assert.ok(filtered.length > 0 && filtered.every((r) => r.label.endsWith('· label positive')), 'only positive rows');
   const lowestPositive = [...scores.values()].filter(positive).sort((a, b) => a.impWeight - b.impWeight || a.line - b.line)[0]!;
   assert.equal(filtered[0]!.line, lowestPositive.line);
   await vscode.commands.executeCommand('dimpCurator.filterSamplesByLabel', '');
@@ -327,6 +327,20 @@ test('Toggle Weight Decorations hides and shows badges and heat marks', async ()
   await waitFor('decorations off', () => api.decorationsFor(uri) === undefined);
   await vscode.commands.executeCommand('dimpCurator.toggleWeightDecorations');
   await waitFor('decorations on', () => api.decorationsFor(uri));
+});
+
+test('Train Checkers trains both checkers again, stores them with the new scores, and drops the old ones', async () => {
+  await syntheticEditor();
+  const storage = api.storageFor(syntheticUri());
+  const before = JSON.parse(readFileSync(storage.metaFile, 'utf8')) as ScoreMeta;
+  await vscode.commands.executeCommand('dimpCurator.trainCheckers', syntheticUri());
+  await waitFor('the checkers to be trained', () => api.idle());
+  const after = JSON.parse(readFileSync(storage.metaFile, 'utf8')) as ScoreMeta;
+  assert.notEqual(after.qualityModel, before.qualityModel, 'a new quality checker');
+  assert.notEqual(after.diversityModel, before.diversityModel, 'a new diversity checker');
+  for (const folder of [after.qualityModel, after.diversityModel]) assert.ok(existsSync(path.join(folder, 'model.onnx')), `${folder}/model.onnx`);
+  assert.ok(!existsSync(before.qualityModel) && !existsSync(before.diversityModel), 'the old checkers are gone');
+  assert.equal((await readScores(storage.scoresFile)).rows.length, 4000);
 });
 
 test('Export Curated Dataset writes curated and rejected files from the stored scores', async () => {
