@@ -31,6 +31,8 @@ export interface EvalScores {
   accuracy: number;
   macroF1: number;
   rows: number;
+  /** Share of the rows in their most frequent gold class: the accuracy of always guessing it (absent in older runs). */
+  majority?: number;
 }
 
 /** A training run started. */

@@ -48,6 +48,7 @@ function trainEarlierRuns(workspace, scoresDir, env) {
   const scores = path.join(scoresDir, 'synthetic.scores.jsonl');
   cli('score', '--synthetic', synthetic, '--out', scores, '--checkers', path.join(scoresDir, 'checkers'));
   cli('train', '--loss', 'ce', '--synthetic', synthetic, '--epochs', '20');
+  cli('train', '--loss', 'ce', '--synthetic', synthetic, '--epochs', '20', '--seed', '2');
   cli('train', '--loss', 'imp', '--synthetic', synthetic, '--scores', scores, '--epochs', '20');
 }
 
@@ -253,7 +254,14 @@ async function main() {
     const testAccuracy = await panel.locator('#result-test').innerText();
     assert(/^\d+\.\d%$/.test(testAccuracy), `the result shows the test accuracy (${testAccuracy})`);
     const historyLosses = await panel.locator('#history-rows .loss').allInnerTexts();
-    assert(historyLosses.join(' ') === 'DIMP IMP CE', `the runs table compares this run with the earlier ones, newest first (${historyLosses.join(' ')})`);
+    assert(historyLosses.join(' ') === 'DIMP IMP CE CE', `the runs table lists this run and the earlier ones, newest first (${historyLosses.join(' ')})`);
+    // The comparison: per loss over seeds, each loss against CE paired by seed, the majority-class rate.
+    const comparison = await panel.locator('#comparison-rows tr').allInnerTexts();
+    assert(comparison.length === 3 && /^CE\s+1, 2\s+\d+\.\d% ± \d+\.\d/.test(comparison[0]), `CE over seeds 1 and 2 as mean ± sd (${comparison[0]})`);
+    assert(/^DIMP\s+1\s+\d+\.\d%\s+\d+\.\d%\s+[+−]\d+\.\d \(1 seed: run more seeds to compare\)/.test(comparison[2]), `one DIMP seed is not called against CE (${comparison[2]})`);
+    const note = await panel.locator('#comparison-note').innerText();
+    assert(/most frequent class scores \d+\.\d%/.test(note), `the majority-class rate is shown (${note})`);
+    assert((await panel.locator('#history-rows td.best').count()) === 0, 'no winner styling');
     assert((await panel.locator('#history-rows tr.current').count()) === 1, 'the runs table marks this run');
     const runDir = await panel.locator('#run-dir').innerText();
     assert(runDir.startsWith(path.join(dirs.workspace, 'runs')), `the run folder is in the workspace (${runDir})`);

@@ -79,6 +79,7 @@ describe('metrics', () => {
     const scores = evaluatePredictions([0, 1, 1, 1, 0], [0, 0, 1, 1, 2], 3);
     assert.equal(scores.accuracy, 3 / 5);
     assert.ok(Math.abs(scores.macroF1 - (0.5 + 0.8 + 0) / 3) < 1e-12);
+    assert.equal(scores.majority, 2 / 5, 'classes 0 and 1 have two gold rows each');
   });
 
   test('weight histogram counts every weight once', () => {

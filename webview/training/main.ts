@@ -12,6 +12,7 @@ import { dispatchMessage } from '../../src/protocol/messages';
 import { PanelMessageType, type HostToPanelMessage, type PanelRunLinkMessage, type TrainingPanelState } from '../../src/protocol/trainingPanel';
 import { applyTrainingUpdate, emptyTrainingState, isActivePhase } from '../../src/protocol/trainingState';
 import type { LossKind, WeightHistogram } from '../../src/protocol/events';
+import { compareRuns, type LossComparison, type MeanSd } from '../../src/core/view/runComparison';
 import { TrainingCharts } from './charts';
 import { panelHost } from './vscodeApi';
 
@@ -143,6 +144,17 @@ function buildPage(root: HTMLElement): void {
       element('h2', { id: 'history-title' }, 'Runs on this data'),
       element(
         'table',
+        { id: 'comparison' },
+        element(
+          'thead',
+          {},
+          element('tr', {}, ...['Loss', 'Seeds', 'Test acc. (mean ± sd)', 'Test macro-F1 (mean ± sd)', 'Test acc. − CE (paired by seed)'].map((title) => element('th', { scope: 'col' }, title))),
+        ),
+        element('tbody', { id: 'comparison-rows' }),
+      ),
+      element('p', { id: 'comparison-note', class: 'muted' }),
+      element(
+        'table',
         { id: 'history' },
         element(
           'thead',
@@ -189,10 +201,41 @@ function setText(id: string, text: string): void {
   if (node.textContent !== text) node.textContent = text;
 }
 
+const points = (x: number): string => `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(1)}`;
+const spread = (x: MeanSd | undefined): string => (x === undefined ? '–' : x.n < 2 ? percent(x.mean) : `${percent(x.mean)} ± ${(x.sd * 100).toFixed(1)}`);
+
+function versusCe(loss: LossComparison): HTMLTableCellElement {
+  const d = loss.versusCe;
+  if (loss.loss === 'ce') return element('td', { class: 'number muted' }, 'baseline');
+  if (!d) return element('td', { class: 'number muted' }, 'no CE run with the same seed');
+  const text = d.se === undefined ? `${points(d.mean)} (1 seed: run more seeds to compare)` : `${points(d.mean)} ± ${(d.se * 100).toFixed(1)} (${d.pairs} seeds${d.clear ? '' : ', within the noise'})`;
+  return element('td', { class: `number ${d.clear ? (d.mean > 0 ? 'gain' : 'loss-diff') : 'muted'}` }, text);
+}
+
+function renderComparison(): void {
+  const comparison = compareRuns(state.history);
+  byId('comparison-rows').replaceChildren(
+    ...comparison.losses.map((loss) =>
+      element(
+        'tr',
+        {},
+        element('td', {}, element('span', { class: `loss loss-${loss.loss}` }, loss.loss.toUpperCase())),
+        element('td', { class: 'number' }, loss.seeds.join(', ')),
+        element('td', { class: 'number' }, spread(loss.accuracy)),
+        element('td', { class: 'number' }, spread(loss.macroF1)),
+        versusCe(loss),
+      ),
+    ),
+  );
+  byId('comparison').hidden = comparison.losses.length === 0;
+  const majority = comparison.majority === undefined ? '' : `Always guessing the test rows' most frequent class scores ${percent(comparison.majority)}. `;
+  setText('comparison-note', comparison.losses.length === 0 ? '' : `${majority}A difference is called only with two or more seeds run with both losses and a mean larger than twice its standard error; no single run is a winner.`);
+}
+
 function renderHistory(): void {
+  renderComparison();
   const rows = byId('history-rows');
   const currentRun = state.result?.runDir;
-  const bestValidation = Math.max(...state.history.map((run) => run.validation?.accuracy ?? -1));
   rows.replaceChildren(
     ...state.history.map((run) =>
       element(
@@ -201,7 +244,7 @@ function renderHistory(): void {
         element('td', {}, element('a', { href: '#', 'data-run-dir': run.runDir, title: run.runDir }, run.runName)),
         element('td', {}, element('span', { class: `loss loss-${run.loss}` }, run.loss.toUpperCase())),
         element('td', { class: 'number' }, `${run.bestEpoch} / ${run.epochs}`),
-        element('td', { class: `number${run.validation && run.validation.accuracy === bestValidation ? ' best' : ''}` }, percent(run.validation?.accuracy)),
+        element('td', { class: 'number' }, percent(run.validation?.accuracy)),
         element('td', { class: 'number' }, percent(run.test?.accuracy)),
         element('td', { class: 'number' }, percent(run.test?.macroF1)),
         element('td', { class: 'number' }, String(run.seed)),

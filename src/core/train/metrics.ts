@@ -29,11 +29,13 @@ export function evaluatePredictions(predicted: ArrayLike<number>, gold: ArrayLik
   if (predicted.length !== gold.length) throw new Error(`predictions (${predicted.length}) and gold labels (${gold.length}) differ in length`);
   const matrix = confusionMatrix(predicted, gold, numClasses);
   let correct = 0;
+  let largestClass = 0;
   const f1s: number[] = [];
   for (let c = 0; c < numClasses; c++) {
     correct += matrix[c]![c]!;
     const truePositive = matrix[c]![c]!;
     const goldCount = matrix[c]!.reduce((a, b) => a + b, 0);
+    largestClass = Math.max(largestClass, goldCount);
     const predictedCount = matrix.reduce((a, row) => a + row[c]!, 0);
     if (goldCount === 0 && predictedCount === 0) continue;
     f1s.push((2 * truePositive) / (goldCount + predictedCount));
@@ -42,6 +44,7 @@ export function evaluatePredictions(predicted: ArrayLike<number>, gold: ArrayLik
     accuracy: gold.length === 0 ? 0 : correct / gold.length,
     macroF1: f1s.length === 0 ? 0 : f1s.reduce((a, b) => a + b, 0) / f1s.length,
     rows: gold.length,
+    majority: gold.length === 0 ? 0 : largestClass / gold.length,
   };
 }
 
