@@ -103,6 +103,8 @@ export interface ScoredFile {
   qualityCheckerReport?: string;
   /** Plain warnings about the checkers or the weights (near chance, a few rows dominate). */
   warnings?: string[];
+  /** The quality checker is near chance on the rows that chose it: its "likely mislabelled" flags are off. */
+  qualityCheckerNearChance?: boolean;
 }
 
 /** What a scoring job's worker reports while it runs. */

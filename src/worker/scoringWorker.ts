@@ -66,6 +66,7 @@ async function scoredFile(scores: Scores, meta: ScoreMeta, storage: ScoreStorage
     qualityChecker: describeChecker(scores.header.qualityChecker, storage, scores.header.real),
     ...(scores.header.checkers?.quality ? { qualityCheckerReport: describeCheckerReport(scores.header.checkers.quality, scores.header.checkers) } : {}),
     warnings: [checkerWarning(scores.header.checkers?.quality), scores.header.diagnostics && dominanceWarning(scores.header.diagnostics)].filter((w): w is string => w !== undefined),
+    qualityCheckerNearChance: checkerWarning(scores.header.checkers?.quality) !== undefined,
     diversityChecker: describeChecker(scores.header.diversityChecker, storage, scores.header.synthetic),
     provider: scores.header.provider,
     dimpRun: dimp && path.basename(dimp.runDir),

@@ -256,7 +256,7 @@ describe('Problems', () => {
       LABELS,
     );
     const rows = new LineRows(FIELDS, new LabelMap(LABELS), text.length);
-    const problems = lineProblems(rows, (n) => text[n]!, table, 0.8);
+    const problems = lineProblems(rows, (n) => text[n]!, table, { threshold: 0.8, earned: true });
     assert.deepEqual(
       problems.map((p) => [p.line, p.severity, p.code, p.preferredLabel]),
       [
@@ -265,7 +265,14 @@ describe('Problems', () => {
       ],
     );
     assert.match(problems[0]!.message, /labelled "negative", but the quality checker prefers "positive" \(p 0\.850\)/);
-    assert.equal(lineProblems(rows, (n) => text[n]!, table, 0.5).length, 3, 'a lower threshold flags more rows');
+    assert.equal(lineProblems(rows, (n) => text[n]!, table, { threshold: 0.5, earned: true }).length, 3, 'a lower threshold flags more rows');
+    assert.deepEqual(
+      lineProblems(rows, (n) => text[n]!, table, { threshold: 0.5, earned: false }).map((p) => p.code),
+      ['unusable-line'],
+      'a quality checker near chance flags nothing',
+    );
+    const capped = lineProblems(rows, (n) => text[n]!, table, { threshold: 0.5, earned: true, max: 1 });
+    assert.deepEqual(capped.map((p) => [p.line, p.code]), [[0, 'likely-mislabelled'], [1, 'unusable-line']], 'the cap keeps the most confident flag (p 0.85 over 0.6), in line order');
   });
 });
 

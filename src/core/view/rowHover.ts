@@ -9,6 +9,10 @@ export interface ScoreProvenance {
   provider: string;
   /** The training run the DIMP weights come from, when there is one. */
   dimpRun: string | undefined;
+  /** How the quality checker did on real rows (accuracy beside the majority-class rate), when known. */
+  qualityCheckerReport?: string;
+  /** The quality checker is near chance: its preferred label is shown but flags nothing. */
+  qualityCheckerNearChance?: boolean;
 }
 
 /** Escapes what Markdown would take as markup in label names and model paths (they come from the user's files). */
@@ -57,6 +61,7 @@ export function rowHoverMarkdown(table: ScoreTable, index: number, provenance: S
     `| quality checker prefers | ${escapeMarkdown(row.qualityLabel)} (p ${formatScore(row.qualityLabelProbability)})${mislabelled ? ' ⚠ likely mislabelled' : ''} |`,
     '',
     `Quality checker: ${escapeMarkdown(provenance.qualityChecker)}  `,
+    ...(provenance.qualityCheckerReport ? [`${provenance.qualityCheckerNearChance ? '⚠ near chance, so no row is flagged as likely mislabelled: ' : ''}${escapeMarkdown(provenance.qualityCheckerReport)}  `] : []),
     `Diversity checker: ${escapeMarkdown(provenance.diversityChecker)}  `,
     `Execution provider: ${escapeMarkdown(provenance.provider)}${provenance.dimpRun ? `  \nDIMP weights: run ${escapeMarkdown(provenance.dimpRun)}` : ''}`,
   ];

@@ -51,7 +51,8 @@ export class RowProblems implements vscode.Disposable {
       return;
     }
     const threshold = readSettings(document.uri).mislabelThreshold;
-    const diagnostics = lineProblems(tracked.rows, tracked.textAt, tracked.scores.table, threshold).map((problem) => {
+    const earned = tracked.scores.provenance.qualityCheckerNearChance !== true;
+    const diagnostics = lineProblems(tracked.rows, tracked.textAt, tracked.scores.table, { threshold, earned }).map((problem) => {
       const diagnostic = new vscode.Diagnostic(
         document.lineAt(problem.line).range,
         problem.message,

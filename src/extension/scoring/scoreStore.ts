@@ -83,7 +83,14 @@ export class ScoreStore implements vscode.Disposable {
       table,
       labelMap: new LabelMap(table.labels),
       fields: scored.fields,
-      provenance: { qualityChecker: scored.qualityChecker, diversityChecker: scored.diversityChecker, provider: scored.provider, dimpRun: scored.dimpRun },
+      provenance: {
+        qualityChecker: scored.qualityChecker,
+        diversityChecker: scored.diversityChecker,
+        provider: scored.provider,
+        dimpRun: scored.dimpRun,
+        qualityCheckerReport: scored.qualityCheckerReport,
+        qualityCheckerNearChance: scored.qualityCheckerNearChance,
+      },
     };
     this.files.set(uri.toString(), scores);
     if (scoredNow || !this.lastScored) this.lastScored = uri;
