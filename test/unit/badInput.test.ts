@@ -336,6 +336,21 @@ describe('item 11: every hint works', () => {
     assertExit(bad, 2);
   });
 
+  test('train scoring first: the --force its refusal suggests exists', () => {
+    const work = path.join(dir, 'force');
+    fs.mkdirSync(work);
+    const synthetic = path.join(work, 'syn.jsonl');
+    fs.writeFileSync(synthetic, rows(40, ['food', 'sports'], 's').join('\n'));
+    fs.writeFileSync(path.join(work, 'real.jsonl'), rows(40, ['food', 'sports'], 'r').join('\n'));
+    fs.writeFileSync(path.join(work, 'syn.scores.jsonl'), 'my notes, not scores\n');
+    const args = ['train', '--synthetic', synthetic, '--real', path.join(work, 'real.jsonl'), '--loss', 'imp', '--epochs', '1', '--out', path.join(work, 'runs')];
+    const refused = cli(...args);
+    assertExit(refused, 2);
+    assert.match(refused.stderr, /pass --force/);
+    assertExit(cli(...args, '--force'), 0);
+    assert.match(fs.readFileSync(path.join(work, 'syn.scores.jsonl'), 'utf8'), /dimp-scores/);
+  });
+
   test('the row-limit hint works: --max-row-bytes lets a long row through', async () => {
     const lines = rows(20, ['food', 'sports']);
     lines.push(row('w '.repeat(1500), 'food'));
