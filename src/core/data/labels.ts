@@ -145,8 +145,9 @@ export function inferLabelSpace(files: readonly { file: string; lines: readonly 
     return shown.join(', ') + (all.length > limit ? `, … ${all.length.toLocaleString('en-US')} in all` : '');
   };
   if (numeric.size > 0 && named.size > 0) {
-    // The smaller kind first: it is most likely the odd one out.
-    const [first, second] = named.size <= numeric.size ? [`names ${list(named.values(), true)}`, `numbers ${list(numeric.values(), false)}`] : [`numbers ${list(numeric.values(), false)}`, `names ${list(named.values(), true)}`];
+    // The kind on fewer rows first: it is most likely the odd one out.
+    const rowsOf = (seen: Map<unknown, LabelSeen>): number => [...seen.values()].reduce((sum, s) => sum + s.count, 0);
+    const [first, second] = rowsOf(named) <= rowsOf(numeric) ? [`names ${list(named.values(), true)}`, `numbers ${list(numeric.values(), false)}`] : [`numbers ${list(numeric.values(), false)}`, `names ${list(named.values(), true)}`];
     throw new DimpError(
       'badInput',
       `labels${inFiles} mix numbers and names: ${first}; ${second}. Fix those lines, or say which name each number means ` +
