@@ -140,7 +140,9 @@ export function inferLabelSpace(files: readonly { file: string; lines: readonly 
   const where = { file: files.length === 1 && files[0]!.file !== '' ? files[0]!.file : undefined };
   const inFiles = files.length === 1 ? '' : ` in ${files.map((f) => f.file).join(', ')}`;
   const list = (seen: Iterable<LabelSeen>, quote: boolean, limit = 5): string => {
-    const all = [...seen].sort((a, b) => a.count - b.count || a.line - b.line);
+    // Rarest first; a huge list is not sorted, its first labels in file order are shown.
+    const all = [...seen];
+    if (all.length <= 10_000) all.sort((a, b) => a.count - b.count || a.line - b.line);
     const shown = all.slice(0, limit).map((s) => `${quote ? describeRawLabel(s.label) : s.label} (${s.count} row${s.count === 1 ? '' : 's'}${s.file ? `, first at ${s.file}:${s.line}` : ''})`);
     return shown.join(', ') + (all.length > limit ? `, … ${all.length.toLocaleString('en-US')} in all` : '');
   };
@@ -157,7 +159,12 @@ export function inferLabelSpace(files: readonly { file: string; lines: readonly 
   }
   const distinct = numeric.size + named.size;
   if (options.checkPlausible !== false && (distinct > MAX_INFERRED_LABELS || (distinct > 2 && rows < 2 * distinct))) {
-    const sample = [...(named.size > 0 ? named.values() : numeric.values())].sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line).slice(0, 5);
+    // Maps keep insertion order: the first labels of the files, in file order.
+    const sample: LabelSeen[] = [];
+    for (const seen of named.size > 0 ? named.values() : numeric.values()) {
+      sample.push(seen);
+      if (sample.length === 5) break;
+    }
     const why = distinct > MAX_INFERRED_LABELS ? `more than the ${MAX_INFERRED_LABELS} a label space may have` : 'fewer than 2 rows per label';
     throw new DimpError(
       'badInput',
