@@ -290,7 +290,7 @@ describe('item 10: one row has a size limit', () => {
       parsed.problems.map((p) => p.line),
       [2],
     );
-    assert.ok(parsed.problems[0]!.reason.startsWith(`line is ${long.length.toLocaleString('en-US')} bytes, over the limit of 1,000 bytes for one row; raise the limit with --max-row-bytes N`), parsed.problems[0]!.reason);
+    assert.ok(parsed.problems[0]!.reason.startsWith(`line is ${long.length.toLocaleString('en-US')} bytes, over the limit of 1,000 bytes for one row; on the command line, raise the limit with --max-row-bytes N`), parsed.problems[0]!.reason);
   });
 
   test('the default limit is 1 MiB: a 2 MiB line is skipped', async () => {

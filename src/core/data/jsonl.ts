@@ -109,7 +109,7 @@ export async function* readJsonlLines(file: string, signal?: AbortSignal, option
       line.problem =
         `line is ${describeBytes(contentLength)}, over the limit of ${describeBytes(cap)} for one row` +
         (bareCr ? ' (it holds CR (\\r) characters: the file may use CR-only line endings, which JSON Lines does not allow)' : '') +
-        '; raise the limit with --max-row-bytes N or "maxRowBytes" in dimp.config.json';
+        '; on the command line, raise the limit with --max-row-bytes N or "maxRowBytes" in dimp.config.json';
     } else {
       const all = parts.length === 1 ? parts[0]! : Buffer.concat(parts, length);
       const bytes = all.subarray(bom, bom + contentLength);
