@@ -102,8 +102,16 @@ export function labelsFlag(context: CommandContext): string[] | undefined {
   return context.project.config.labels;
 }
 
+/** Options of every command that reads JSON Lines data. */
+export const FIELD_OPTIONS: Record<string, OptionSpec> = {
+  'text-field': { type: 'string', value: 'NAME', description: 'field holding the text (two names, comma-separated, for a pair: premise,hypothesis); default: detected' },
+  'label-field': { type: 'string', value: 'NAME', description: 'field holding the label; default: detected (label, labels, class, target)' },
+  'max-row-bytes': { type: 'string', value: 'N', description: 'longest line (row) read, in bytes; longer lines are reported and skipped (default 1048576, or "maxRowBytes" in dimp.config.json)' },
+};
+
 /** Options shared by commands that read data and run models. */
 export const DATA_OPTIONS: Record<string, OptionSpec> = {
+  ...FIELD_OPTIONS,
   labels: { type: 'string', value: 'A,B,…', description: 'label names in class-index order (so 0, "0" and the name line up)' },
   device: { type: 'string', value: 'DEVICE', description: `execution provider: ${DEVICE_CHOICES.join(' | ')} (default auto: CUDA when installed, else CPU; a provider that cannot start falls back to CPU with a warning)` },
 };

@@ -1,4 +1,5 @@
 import { entryFields, entryPath, type DatasetEntry } from '../core/config';
+import type { FieldOverrides } from '../core/data/fields';
 import { DimpError } from '../core/errors';
 import type { DatasetSource } from '../core/pipeline';
 import * as path from 'node:path';
@@ -90,7 +91,33 @@ export function guardsFlags(context: CommandContext): WeightGuards {
   return jobSettings(context).guards;
 }
 
-/** A dataset from its flag, else from the config's `datasets` entry. */
+/** The --text-field and --label-field flags, when given ("a,b" names the two texts of a pair). */
+export function fieldFlags(context: CommandContext): FieldOverrides | undefined {
+  const text = stringFlag(context.values, 'text-field');
+  const label = stringFlag(context.values, 'label-field');
+  if (text === undefined && label === undefined) return undefined;
+  const overrides: FieldOverrides = {};
+  if (text !== undefined) {
+    const names = text.split(',').map((s) => s.trim());
+    if (names.length > 2 || names.some((n) => n === '')) throw new DimpError('usage', `--text-field must be one field name, or two comma-separated for a pair; got "${text}"`);
+    overrides.text = names.length === 1 ? names[0]! : [names[0]!, names[1]!];
+  }
+  if (label !== undefined) {
+    if (label.trim() === '') throw new DimpError('usage', '--label-field must be a field name');
+    overrides.label = label.trim();
+  }
+  return overrides;
+}
+
+/** The row limit in bytes: --max-row-bytes, else the config's `maxRowBytes`, else undefined (1 MiB). */
+export function maxRowBytesFlag(context: CommandContext): number | undefined {
+  return numberFlag(context.values, 'max-row-bytes', { min: 1, max: 2 ** 31 - 1, integer: true }) ?? context.project.config.maxRowBytes;
+}
+
+/**
+ * A dataset from its flag, else from the config's `datasets` entry; --text-field/--label-field override
+ * the entry's field mapping (for every file the command reads).
+ */
 export function datasetSource(context: CommandContext, flag: string, role: 'synthetic' | 'real' | 'validation' | 'test', required: boolean): DatasetSource | undefined {
   const fromFlag = stringFlag(context.values, flag);
   const entry: DatasetEntry | undefined = fromFlag ?? context.project.config.datasets?.[role];
@@ -99,7 +126,11 @@ export function datasetSource(context: CommandContext, flag: string, role: 'synt
     if (required) throw new DimpError('usage', `missing --${flag} FILE (or "datasets": {"${role}": …} in dimp.config.json)`);
     return undefined;
   }
-  return { path: file, fields: fromFlag ? undefined : entryFields(entry) };
+  const configured = fromFlag ? undefined : entryFields(entry);
+  const flags = fieldFlags(context);
+  const fields = configured || flags ? { ...configured, ...flags } : undefined;
+  const maxRowBytes = maxRowBytesFlag(context);
+  return { path: file, fields, ...(maxRowBytes !== undefined ? { maxRowBytes } : {}) };
 }
 
 /** Flags of a frozen transformer encoder with a trained head. */

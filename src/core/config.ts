@@ -59,6 +59,8 @@ export interface ProjectConfig {
   device?: DeviceChoice;
   /** Folder for run folders, default `runs`. */
   output?: string;
+  /** Longest line (row) read, in bytes, default 1 MiB; longer lines are reported and skipped. */
+  maxRowBytes?: number;
 }
 
 /** The config file's name. */
@@ -100,6 +102,9 @@ export async function loadProjectConfig(explicit: string | undefined, dir: strin
   const base = path.dirname(file);
   if (config.labels !== undefined && (!Array.isArray(config.labels) || !config.labels.every((l) => typeof l === 'string'))) {
     throw new DimpError('usage', '"labels" must be a list of label names', { file });
+  }
+  if (config.maxRowBytes !== undefined && !(Number.isInteger(config.maxRowBytes) && config.maxRowBytes >= 1 && config.maxRowBytes < 2 ** 31)) {
+    throw new DimpError('usage', '"maxRowBytes" must be a whole number of bytes (≥ 1)', { file });
   }
   const datasets: NonNullable<ProjectConfig['datasets']> = {};
   for (const key of DATASET_KEYS) {

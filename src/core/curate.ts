@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
+import { DEFAULT_MAX_ROW_BYTES } from './data/jsonl';
 import { refuseToOverwriteInputs, type NamedPath } from './io/inputSafety';
 import { parseJsonlFile } from './data/dataset';
 import type { FieldOverrides } from './data/fields';
@@ -36,8 +37,9 @@ export interface CurationSummary {
 const scoreOf = (score: RowScore, by: CurationRule['by']): number => (by === 'weight' ? score.impWeight : score.quality);
 
 /**
- * Splits a synthetic file into curated and rejected files by score. Each line's text is copied as it
- * is (or with a `weight` field added), ending in LF; every non-blank line lands in exactly one of the
+ * Splits a synthetic file into curated and rejected files by score. Each line's bytes are copied as
+ * they are in the file (or, kept with `addWeight`, re-serialised with a `weight` field), ending in LF;
+ * a line that is not valid UTF-8 or is over the row limit is rejected and copied byte for byte; every non-blank line lands in exactly one of the
  * two files, so nothing is lost. A keep-fraction always keeps at least one row. Both files are
  * written atomically.
  */
@@ -46,7 +48,14 @@ export async function curateFile(
   scores: Scores,
   rule: CurationRule,
   outputs: { curated: string; rejected?: string; overwrite?: boolean },
-  options: { fields?: FieldOverrides; signal?: AbortSignal; /** Other inputs no output may land on (e.g. the scores file). */ inputs?: NamedPath[] } = {},
+  options: {
+    fields?: FieldOverrides;
+    signal?: AbortSignal;
+    /** Other inputs no output may land on (e.g. the scores file). */
+    inputs?: NamedPath[];
+    /** Longest line parsed, in bytes (default 1 MiB); longer lines are rejected, copied unchanged. */
+    maxRowBytes?: number;
+  } = {},
 ): Promise<CurationSummary> {
   if ((rule.keepFraction === undefined) === (rule.minimum === undefined)) throw new DimpError('usage', 'give exactly one of --keep-fraction or --min-weight/--min-quality');
   if (rule.keepFraction !== undefined && !(rule.keepFraction > 0 && rule.keepFraction <= 1)) throw new DimpError('usage', `--keep-fraction must be in (0, 1], got ${rule.keepFraction}`);
@@ -59,7 +68,8 @@ export async function curateFile(
       throw new DimpError('usage', 'output exists; pass --force to overwrite it', { file: target });
     }
   }
-  const parsed = await parseJsonlFile(syntheticFile, { fields: options.fields, signal: options.signal });
+  const maxRowBytes = options.maxRowBytes ?? DEFAULT_MAX_ROW_BYTES;
+  const parsed = await parseJsonlFile(syntheticFile, { fields: options.fields, signal: options.signal, maxRowBytes });
   const byId = scoresByRowId(scores);
   const scoreByLine = new Map<number, RowScore>();
   for (const line of parsed.lines) {
@@ -78,34 +88,49 @@ export async function curateFile(
   const aboveThreshold = values.filter((v) => v > threshold).length;
   let tiesAllowed = keepBudget === Infinity ? Infinity : keepBudget - aboveThreshold;
 
-  const kept: { text: string; score: number; line: number }[] = [];
-  const rejected: string[] = [];
+  const kept: { bytes: Uint8Array; score: number; line: number }[] = [];
+  const rejected: Uint8Array[] = [];
   let unusable = 0;
   let unscored = 0;
   const usableLines = new Set(parsed.lines.map((l) => l.line));
-  for await (const line of readJsonlLines(syntheticFile, options.signal)) {
-    if (line.text.trim() === '') continue;
-    const score = scoreByLine.get(line.line);
-    if (!score) {
-      if (usableLines.has(line.line)) unscored += 1;
-      else unusable += 1;
-      rejected.push(line.text);
-      continue;
+  const handle = await fs.open(syntheticFile, 'r');
+  try {
+    // Each line is copied as the bytes it has in the file (not re-encoded), so a line the tool cannot
+    // decode or parse reaches the rejected file unchanged.
+    for await (const line of readJsonlLines(syntheticFile, options.signal, { maxLineBytes: maxRowBytes })) {
+      let bytes: Uint8Array | undefined = line.bytes;
+      if (bytes === undefined) {
+        // Over the row limit: not held while reading; read back from the file only to copy it.
+        const buffer = Buffer.alloc(line.byteLength);
+        const { bytesRead } = await handle.read(buffer, 0, line.byteLength, line.byteOffset);
+        bytes = buffer.subarray(0, bytesRead);
+      }
+      if (line.problem === undefined && line.text.trim() === '') continue;
+      const score = scoreByLine.get(line.line);
+      if (!score) {
+        if (usableLines.has(line.line)) unscored += 1;
+        else unusable += 1;
+        rejected.push(bytes);
+        continue;
+      }
+      const value = scoreOf(score, rule.by);
+      let keep = value > threshold || (value === threshold && tiesAllowed > 0);
+      if (value === threshold && keep) tiesAllowed -= 1;
+      if (keep && keepBudget <= 0) keep = false;
+      if (keep) {
+        keepBudget -= 1;
+        const out = rule.addWeight ? Buffer.from(JSON.stringify({ ...(JSON.parse(line.text) as object), weight: score.impWeight })) : bytes;
+        kept.push({ bytes: out, score: value, line: line.line });
+      } else rejected.push(bytes);
     }
-    const value = scoreOf(score, rule.by);
-    let keep = value > threshold || (value === threshold && tiesAllowed > 0);
-    if (value === threshold && keep) tiesAllowed -= 1;
-    if (keep && keepBudget <= 0) keep = false;
-    if (keep) {
-      keepBudget -= 1;
-      const text = rule.addWeight ? JSON.stringify({ ...(JSON.parse(line.text) as object), weight: score.impWeight }) : line.text;
-      kept.push({ text, score: value, line: line.line });
-    } else rejected.push(line.text);
+  } finally {
+    await handle.close();
   }
   if (rule.sort === 'ascending') kept.sort((a, b) => a.score - b.score || a.line - b.line);
   if (rule.sort === 'descending') kept.sort((a, b) => b.score - a.score || a.line - b.line);
-  const joined = (lines: string[]): string => (lines.length ? lines.join('\n') + '\n' : '');
-  await writeFileAtomic(outputs.curated, joined(kept.map((k) => k.text)));
+  const newline = Buffer.from('\n');
+  const joined = (lines: Uint8Array[]): Buffer => Buffer.concat(lines.flatMap((l) => [l, newline]));
+  await writeFileAtomic(outputs.curated, joined(kept.map((k) => k.bytes)));
   if (outputs.rejected) await writeFileAtomic(outputs.rejected, joined(rejected));
   return { kept: kept.length, rejected: rejected.length - unusable - unscored, unusable, unscored, threshold };
 }

@@ -341,10 +341,11 @@ describe('parseJsonlFile', () => {
 describe('labels', () => {
   const namesMap = new LabelMap(['negative', 'positive']);
 
-  test('0, "0", the name and its other case all map to index 0', () => {
-    for (const raw of [0, '0', 'negative', 'Negative', ' negative ']) assert.equal(namesMap.indexOf(raw), 0, `raw ${JSON.stringify(raw)}`);
+  test('0, "0", the name and its other case all map to index 0; a padded label matches nothing', () => {
+    for (const raw of [0, '0', 'negative', 'Negative']) assert.equal(namesMap.indexOf(raw), 0, `raw ${JSON.stringify(raw)}`);
     for (const raw of [1, '1', 'positive', 'POSITIVE']) assert.equal(namesMap.indexOf(raw), 1, `raw ${JSON.stringify(raw)}`);
-    for (const raw of [2, -1, '2', 0.5, 'neutral', true, null, ['negative']]) assert.equal(namesMap.indexOf(raw), undefined, `raw ${JSON.stringify(raw)}`);
+    for (const raw of [2, -1, '2', 0.5, 'neutral', true, null, ['negative'], ' negative ', ' 1 ']) assert.equal(namesMap.indexOf(raw), undefined, `raw ${JSON.stringify(raw)}`);
+    assert.equal(new LabelMap(['0', '1']).indexOf(' 1 '), undefined);
   });
 
   test('numeric label names match by name, not by index', () => {
@@ -423,7 +424,7 @@ describe('labels', () => {
   });
 
   test('inferLabelNames sorts numbers numerically and names alphabetically', () => {
-    assert.deepEqual(inferLabelNames([10, 2, '1', 2, ' 10 ']), ['1', '2', '10']);
+    assert.deepEqual(inferLabelNames([10, 2, '1', 2, '10']), ['1', '2', '10']);
     assert.deepEqual(inferLabelNames(['positive', 'negative', 'neutral', 'negative']), ['negative', 'neutral', 'positive']);
   });
 

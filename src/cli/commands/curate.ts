@@ -1,7 +1,7 @@
 import { curateFile, rejectedPathFor, type CurationRule } from '../../core/curate';
 import { DimpError, ExitCode } from '../../core/errors';
 import { readScores } from '../../core/weighting/score';
-import { numberFlag, stringFlag, type Command } from '../command';
+import { FIELD_OPTIONS, numberFlag, stringFlag, type Command } from '../command';
 import { datasetSource } from '../settings';
 
 /** `dimp-curator curate`. */
@@ -24,6 +24,7 @@ export const curateCommand: Command = {
     sort: { type: 'string', value: 'ORDER', description: 'file (default) | ascending | descending by score' },
     'add-weight': { type: 'boolean', description: 'add a "weight" field (IMP weight) to kept lines' },
     force: { type: 'boolean', description: 'overwrite existing outputs' },
+    ...FIELD_OPTIONS,
   },
   async run(context) {
     const synthetic = datasetSource(context, 'synthetic', 'synthetic', true)!;
@@ -47,7 +48,7 @@ export const curateCommand: Command = {
     };
     const rejected = stringFlag(context.values, 'rejected') ?? rejectedPathFor(out);
     const scores = await readScores(scoresFile);
-    const summary = await curateFile(synthetic.path, scores, rule, { curated: out, rejected, overwrite: context.values.force === true }, { fields: synthetic.fields, signal: context.signal, inputs: [{ path: scoresFile, role: 'scores file' }] });
+    const summary = await curateFile(synthetic.path, scores, rule, { curated: out, rejected, overwrite: context.values.force === true }, { fields: synthetic.fields, maxRowBytes: synthetic.maxRowBytes, signal: context.signal, inputs: [{ path: scoresFile, role: 'scores file' }] });
     context.reporter.result(
       `kept ${summary.kept} rows → ${out}\nrejected ${summary.rejected} scored, ${summary.unscored} unscored and ${summary.unusable} unusable lines → ${rejected}\n` +
         `threshold: ${rule.by} ≥ ${summary.threshold.toPrecision(4)}`,

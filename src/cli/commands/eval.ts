@@ -2,7 +2,8 @@ import { ExitCode, DimpError } from '../../core/errors';
 import { loadProjectData } from '../../core/pipeline';
 import { loadClassifier } from '../../core/model/modelFolder';
 import { argmaxRow, confusionMatrix, evaluatePredictions } from '../../core/train/metrics';
-import { DATA_OPTIONS, deviceFlag, stringFlag, type Command } from '../command';
+import { DATA_OPTIONS, deviceFlag, FIELD_OPTIONS, stringFlag, type Command } from '../command';
+import { fieldFlags, maxRowBytesFlag } from '../settings';
 
 /** `dimp-curator eval`. */
 export const evalCommand: Command = {
@@ -13,6 +14,7 @@ export const evalCommand: Command = {
     model: { type: 'string', value: 'DIR', description: 'model folder (config.json + ONNX graph)' },
     data: { type: 'string', value: 'FILE', description: 'labelled JSONL to evaluate on' },
     device: DATA_OPTIONS.device!,
+    ...FIELD_OPTIONS,
   },
   async run(context) {
     const modelDir = stringFlag(context.values, 'model');
@@ -21,7 +23,7 @@ export const evalCommand: Command = {
     const model = await loadClassifier(modelDir, deviceFlag(context));
     try {
       if (model.fallbackReason) context.reporter.onEvent({ type: 'log', level: 'warning', message: `using ${model.provider}: ${model.fallbackReason}` });
-      const data = await loadProjectData({ test: { path: dataFile } }, { labels: model.labelMap.names, signal: context.signal, onEvent: context.reporter.onEvent });
+      const data = await loadProjectData({ test: { path: dataFile, fields: fieldFlags(context), maxRowBytes: maxRowBytesFlag(context) } }, { labels: model.labelMap.names, signal: context.signal, onEvent: context.reporter.onEvent });
       const rows = data.test!.rows;
       if (rows.length === 0) throw new DimpError('badInput', 'no usable rows to evaluate', { file: dataFile });
       const probabilities = await model.predict(rows, { signal: context.signal });

@@ -48,6 +48,7 @@ export const trainCommand: Command = {
     test: { type: 'string', value: 'FILE', description: 'real JSONL for the final report' },
     out: { type: 'string', value: 'DIR', description: "parent folder of run folders (default: the config's output, else runs/ next to dimp.config.json, else ./runs)" },
     name: { type: 'string', value: 'NAME', description: 'run folder name (default: <loss>-<time>)' },
+    force: { type: 'boolean', description: 'scoring first: replace <synthetic>.scores.jsonl even when it is not a scores file (an input is never replaced)' },
     ...TRAINING_OPTIONS,
     ...ENCODER_OPTIONS,
     ...DATA_OPTIONS,
@@ -75,6 +76,7 @@ export const trainCommand: Command = {
         diversityModel: explicitScores ? undefined : (stringFlag(context.values, 'diversity-model') ?? context.project.config.models?.diversity),
         labels: labelsFlag(context),
         scoresFile,
+        force: context.values.force === true,
         // Without --scores the CLI always scores first, as it says; the editor reuses stored scores.
         scoreFirst: explicitScores ? 'when-needed' : 'always',
         checkersDir: path.resolve(stringFlag(context.values, 'checkers') ?? defaultCheckersDir(scoresFile)),

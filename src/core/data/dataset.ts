@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
 import { DimpError, throwIfCancelled, yieldToEventLoop } from '../errors';
 import { readJsonlLines } from './jsonl';
 import { describeDetectableFields, detectFields, type FieldMapping, type FieldOverrides } from './fields';
-import { describeRawLabel, inferLabelNames, LabelMap, type RawLabel } from './labels';
+import { describeLabelNames, describeRawLabel, inferLabelSpace, LabelMap, type RawLabel } from './labels';
 
 /** Why a line could not be used. The line is skipped and reported, never silently dropped. */
 export interface LineProblem {
@@ -38,6 +39,10 @@ export interface ParsedFile {
   problems: LineProblem[];
   blankLines: number;
   totalLines: number;
+  /** The first non-blank line starts with `[`: the file may be one JSON array rather than JSON Lines. */
+  startsWithArray: boolean;
+  /** Lines holding a carriage return that does not end them (CR-only line endings). */
+  bareCrLines: number;
 }
 
 /** A file whose rows carry class indices of `labelMap`. */
@@ -57,6 +62,8 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** Called every few thousand lines with the count read so far. */
   onProgress?: (linesRead: number) => void;
+  /** Longest line (row) read, in bytes; longer lines are reported and skipped (default 1 MiB). */
+  maxRowBytes?: number;
 }
 
 const DETECTION_SAMPLE = 200;
@@ -98,19 +105,97 @@ export function rowFromObject(value: Record<string, unknown>, fields: FieldMappi
   if (typeof rawLabel !== 'string' && typeof rawLabel !== 'number') {
     return { reason: `label ${describeRawLabel(rawLabel)} is not a single label (expected a string or an integer)` };
   }
+  if (typeof rawLabel === 'string') {
+    if (rawLabel.trim() === '') return { reason: `empty label in field "${fields.label}"` };
+    // Labels are matched exactly as written: " 1 " is not silently read as "1".
+    if (rawLabel !== rawLabel.trim()) return { reason: `label ${describeRawLabel(rawLabel)} has spaces around it; labels are matched exactly (write ${describeRawLabel(rawLabel.trim())})` };
+  }
   const pair = texts as [string] | [string, string];
   return { texts: pair, rawLabel, rowId: computeRowId(pair, rawLabel) };
 }
 
+/** Compressed or non-UTF-8 formats recognised by their first bytes, with what to do instead. */
+const BINARY_SIGNATURES: readonly { name: string; bytes: readonly number[]; fix: string }[] = [
+  { name: 'gzip', bytes: [0x1f, 0x8b], fix: 'decompress it first, e.g. gunzip -c FILE > data.jsonl' },
+  { name: 'zip', bytes: [0x50, 0x4b, 0x03, 0x04], fix: 'extract the .jsonl file from it first (unzip)' },
+  { name: 'zstd', bytes: [0x28, 0xb5, 0x2f, 0xfd], fix: 'decompress it first, e.g. zstd -dc FILE > data.jsonl' },
+  { name: 'xz', bytes: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], fix: 'decompress it first, e.g. xz -dc FILE > data.jsonl' },
+  { name: 'bzip2', bytes: [0x42, 0x5a, 0x68], fix: 'decompress it first, e.g. bzip2 -dc FILE > data.jsonl' },
+  { name: 'UTF-16 (little-endian)', bytes: [0xff, 0xfe], fix: 'save it as UTF-8, e.g. iconv -f UTF-16 -t UTF-8 FILE > data.jsonl' },
+  { name: 'UTF-16 (big-endian)', bytes: [0xfe, 0xff], fix: 'save it as UTF-8, e.g. iconv -f UTF-16 -t UTF-8 FILE > data.jsonl' },
+];
+
+/** A path as one shell word, for commands in messages. */
+function shellWord(file: string): string {
+  return /^[\w./@%+=:,-]+$/.test(file) ? file : `'${file.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Refuses a file whose first bytes say it is compressed or UTF-16: JSON Lines is UTF-8 text. */
+async function refuseBinaryFormats(file: string): Promise<void> {
+  let head: Buffer;
+  try {
+    const handle = await fs.open(file, 'r');
+    try {
+      head = Buffer.alloc(8);
+      const { bytesRead } = await handle.read(head, 0, 8, 0);
+      head = head.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new DimpError('badInput', 'file not found', { file });
+    if (code === 'EISDIR') throw new DimpError('badInput', 'is a folder, expected a .jsonl file', { file });
+    throw error;
+  }
+  for (const signature of BINARY_SIGNATURES) {
+    if (head.length >= signature.bytes.length && signature.bytes.every((b, i) => head[i] === b)) {
+      // "BZh" is bzip2 only when a block size digit follows.
+      if (signature.name === 'bzip2' && !(head[3]! >= 0x31 && head[3]! <= 0x39)) continue;
+      throw new DimpError('badInput', `is a ${signature.name} file, not JSON Lines (UTF-8 text, one JSON object per line); ${signature.fix.replace('FILE', shellWord(file))}`, { file });
+    }
+  }
+}
+
+/**
+ * Why a file gave no usable line, in one sentence that says what to do: an empty file, blank lines only,
+ * CR-only line endings, a JSON array instead of JSON Lines, or every line unusable.
+ */
+export function describeUnusableFile(parsed: ParsedFile): string {
+  const nonBlank = parsed.totalLines - parsed.blankLines;
+  if (parsed.totalLines === 0) return 'the file is empty';
+  if (nonBlank === 0) return `the file has only blank lines (${parsed.totalLines})`;
+  if (parsed.bareCrLines > 0) {
+    return (
+      'the file uses CR-only line endings (\\r, as on classic Mac OS); JSON Lines needs LF or CRLF line endings: ' +
+      `convert it, e.g. tr '\\r' '\\n' < ${shellWord(parsed.file)} > fixed.jsonl`
+    );
+  }
+  if (parsed.startsWithArray) {
+    return `the file is a JSON array, not JSON Lines (one JSON object per line): convert it, e.g. jq -c '.[]' ${shellWord(parsed.file)} > fixed.jsonl`;
+  }
+  return `none of its ${nonBlank} non-blank line(s) is usable`;
+}
+
+/** Up to `limit` problems as `file:line: reason` lines, with how many more there are. */
+export function describeProblems(problems: readonly LineProblem[], limit = 5): string {
+  const shown = problems.slice(0, limit).map((p) => `  ${p.file}:${p.line}: ${p.reason}`);
+  if (problems.length > limit) shown.push(`  … and ${problems.length - limit} more`);
+  return shown.join('\n');
+}
+
 /**
  * Reads a JSON Lines file: detects (or takes) the field mapping, parses every line, and reports each
- * unusable line (bad JSON, not an object, missing or empty text, missing label) with its reason.
+ * unusable line (bad JSON, invalid UTF-8, too long, not an object, missing or empty text, missing or
+ * padded label) with its reason. A compressed or UTF-16 file is refused at once, naming its format.
  */
 export async function parseJsonlFile(file: string, options: ReadOptions = {}): Promise<ParsedFile> {
   const problems: LineProblem[] = [];
   const lines: ParsedLine[] = [];
   let blankLines = 0;
   let totalLines = 0;
+  let startsWithArray: boolean | undefined;
+  let bareCrLines = 0;
   // The first objects are held until the fields are known; after that each line is kept only as its
   // texts and label, so memory follows the rows, not the whole JSON of the file.
   const pending: JsonObjectLine[] = [];
@@ -119,31 +204,41 @@ export async function parseJsonlFile(file: string, options: ReadOptions = {}): P
     const detected = detectFields(pending.map((o) => o.value), options.fields);
     if (!detected.text || !detected.label) {
       const missing = [!detected.text && 'text', !detected.label && 'label'].filter(Boolean).join(' and ');
-      const keys = Object.keys(pending[0]!.value).join(', ');
+      const keys = Object.keys(pending[0]!.value);
+      const shownKeys = keys.slice(0, 20).map((k) => (k.length > 40 ? `${k.slice(0, 40)}…` : k)).join(', ') + (keys.length > 20 ? `, … (${keys.length} fields)` : '');
       throw new DimpError(
         'badInput',
-        `cannot find the ${missing} field (first row has: ${keys}); looked for ${describeDetectableFields()}. ` +
-          'Set them with --text-field/--label-field or "fields" in dimp.config.json.',
+        `cannot find the ${missing} field (first row has: ${shownKeys}); looked for ${describeDetectableFields()}. ` +
+          'Set them with --text-field NAME (two names, comma-separated, for a pair) and --label-field NAME, or "fields" in dimp.config.json.',
         { file },
       );
     }
     return { text: detected.text, label: detected.label };
   };
+  await refuseBinaryFormats(file);
   try {
-    for await (const line of readJsonlLines(file, options.signal)) {
+    for await (const line of readJsonlLines(file, options.signal, { maxLineBytes: options.maxRowBytes })) {
       totalLines = line.line;
       if (line.line % 8192 === 0) {
         options.onProgress?.(line.line);
         await yieldToEventLoop();
         throwIfCancelled(options.signal);
       }
+      if (line.bareCr) bareCrLines += 1;
+      if (line.problem !== undefined) {
+        startsWithArray ??= false;
+        problems.push({ file, line: line.line, reason: line.problem });
+        continue;
+      }
       if (line.text.trim() === '') {
         blankLines += 1;
         continue;
       }
+      startsWithArray ??= line.text.trimStart().startsWith('[');
       const parsedObject = parseJsonObject(line.text);
       if ('reason' in parsedObject) {
-        problems.push({ file, line: line.line, reason: parsedObject.reason });
+        const reason = line.bareCr ? `${parsedObject.reason} (the line holds CR (\\r) characters: the file may use CR-only line endings, which JSON Lines does not allow)` : parsedObject.reason;
+        problems.push({ file, line: line.line, reason });
         continue;
       }
       const object: JsonObjectLine = { line: line.line, byteOffset: line.byteOffset, byteLength: line.byteLength, value: parsedObject.value };
@@ -167,8 +262,18 @@ export async function parseJsonlFile(file: string, options: ReadOptions = {}): P
     fields = decide();
     for (const held of pending) toParsedLine(held, fields, file, lines, problems);
   }
+  problems.sort((a, b) => a.line - b.line);
   options.onProgress?.(totalLines);
-  return { file, fields: fields ?? { text: ['text'], label: 'label' }, lines, problems, blankLines, totalLines };
+  return {
+    file,
+    fields: fields ?? { text: ['text'], label: 'label' },
+    lines,
+    problems,
+    blankLines,
+    totalLines,
+    startsWithArray: startsWithArray ?? false,
+    bareCrLines,
+  };
 }
 
 interface JsonObjectLine {
@@ -194,7 +299,7 @@ export function resolveLabels(parsed: ParsedFile, labelMap: LabelMap): Dataset {
   for (const line of parsed.lines) {
     const label = labelMap.indexOf(line.rawLabel);
     if (label === undefined) {
-      problems.push({ file: parsed.file, line: line.line, reason: `unknown label ${describeRawLabel(line.rawLabel)} (known: ${labelMap.names.join(', ')})` });
+      problems.push({ file: parsed.file, line: line.line, reason: `unknown label ${describeRawLabel(line.rawLabel)} (known: ${describeLabelNames(labelMap.names)})` });
       continue;
     }
     rows.push({ ...line, label });
@@ -203,11 +308,13 @@ export function resolveLabels(parsed: ParsedFile, labelMap: LabelMap): Dataset {
   return { file: parsed.file, fields: parsed.fields, labelMap, rows, problems, blankLines: parsed.blankLines, totalLines: parsed.totalLines };
 }
 
-/** The label map for a set of files: given names, or inferred from every raw label in them. */
+/**
+ * The label map for a set of files: given names, or the label space of their rows (inferLabelSpace: exact
+ * labels, and a clear error for a mix of numbers and names or an implausible space).
+ */
 export function labelMapFor(files: readonly ParsedFile[], names?: readonly string[]): LabelMap {
   if (names && names.length > 0) return new LabelMap(names);
-  const all = files.flatMap((f) => f.lines.map((l) => l.rawLabel));
-  return new LabelMap(inferLabelNames(all));
+  return new LabelMap(inferLabelSpace(files));
 }
 
 /** Reads and labels one file in a single call. */

@@ -1,5 +1,9 @@
 import { createReadStream } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
 import { throwIfCancelled } from '../errors';
+
+/** The most bytes one line (one row) may hold by default: 1 MiB. Longer lines are reported and skipped. */
+export const DEFAULT_MAX_ROW_BYTES = 1 << 20;
 
 /** One physical line of a JSON Lines file, without its line terminator. */
 export interface JsonlLine {
@@ -9,34 +13,120 @@ export interface JsonlLine {
   byteOffset: number;
   /** Length of the line in bytes, without `\n` or `\r\n`. */
   byteLength: number;
-  /** The line decoded as UTF-8. */
+  /** The line decoded as UTF-8; empty when the line has a `problem`. */
   text: string;
+  /**
+   * The line's bytes exactly as in the file (without BOM and terminator), for copying it unchanged;
+   * absent when the line is over the row limit (re-read it from `byteOffset` if needed). Only valid
+   * while the caller holds it: it may share memory with the read buffer.
+   */
+  bytes?: Buffer;
+  /** Why the line could not be decoded: invalid UTF-8, or longer than the row limit. The line is not parsed. */
+  problem?: string;
+  /** The line holds a carriage return (`\r`) that does not end it: a sign of CR-only line endings. */
+  bareCr: boolean;
+}
+
+/** Options for reading lines. */
+export interface ReadLinesOptions {
+  /** Longest line kept, in bytes (default {@link DEFAULT_MAX_ROW_BYTES}); longer ones come with a `problem` and no text. */
+  maxLineBytes?: number;
 }
 
 const LF = 0x0a;
 const CR = 0x0d;
 
+/** "1,048,576 bytes" / "50.0 MiB": a byte count for messages. */
+export function describeBytes(n: number): string {
+  if (n < 1 << 20) return `${n.toLocaleString('en-US')} bytes`;
+  return `${(n / (1 << 20)).toFixed(1)} MiB`;
+}
+
+/** Index of the first byte that starts an invalid UTF-8 sequence (or -1 when all of `bytes` is valid UTF-8). */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i]!;
+    let need: number;
+    let min: number;
+    if (b < 0x80) {
+      i += 1;
+      continue;
+    } else if (b >= 0xc2 && b <= 0xdf) [need, min] = [1, 0x80];
+    else if (b >= 0xe0 && b <= 0xef) [need, min] = [2, 0x800];
+    else if (b >= 0xf0 && b <= 0xf4) [need, min] = [3, 0x10000];
+    else return i;
+    if (i + need >= bytes.length) return i;
+    let cp = b & (need === 1 ? 0x1f : need === 2 ? 0x0f : 0x07);
+    for (let k = 1; k <= need; k++) {
+      const c = bytes[i + k];
+      if (c === undefined || (c & 0xc0) !== 0x80) return i;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += need + 1;
+  }
+  return -1;
+}
+
 /**
  * Streams the lines of a UTF-8 file with their line numbers and byte offsets. Accepts a BOM and
- * LF or CRLF endings; a final line without a newline is still yielded.
+ * LF or CRLF endings; a final line without a newline is still yielded. A line that is not valid
+ * UTF-8 is never repaired (no U+FFFD): it comes with a `problem` and its bytes. A line longer than
+ * `maxLineBytes` is not held in memory: it comes with a `problem`, its offset and length only.
  */
-export async function* readJsonlLines(file: string, signal?: AbortSignal): AsyncGenerator<JsonlLine> {
-  let pending: Buffer[] = [];
-  let pendingLength = 0;
-  let lineStart = 0; // byte offset of the pending line's start
+export async function* readJsonlLines(file: string, signal?: AbortSignal, options: ReadLinesOptions = {}): AsyncGenerator<JsonlLine> {
+  const cap = options.maxLineBytes ?? DEFAULT_MAX_ROW_BYTES;
+  // The line being read: its parts (dropped once it is over the cap), raw length, BOM and CR state.
+  let parts: Buffer[] = [];
+  let length = 0;
+  let overflow = false;
+  let bom = 0;
+  let bareCr = false;
+  let endsWithCr = false;
+  let lineStart = 0; // byte offset of the line's start
   let lineNumber = 0;
-  let atFileStart = true;
 
-  const emit = (bytes: Buffer, offset: number): JsonlLine => {
-    let start = 0;
-    let end = bytes.length;
-    if (atFileStart) {
-      atFileStart = false;
-      if (end >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) start = 3;
-    }
-    if (end > start && bytes[end - 1] === CR) end -= 1;
+  const append = (part: Buffer): void => {
+    if (part.length === 0) return;
+    if (lineNumber === 0 && length === 0 && part.length >= 3 && part[0] === 0xef && part[1] === 0xbb && part[2] === 0xbf) bom = 3;
+    // A CR followed by more bytes of the same line does not end it.
+    if (endsWithCr || part.subarray(0, part.length - 1).indexOf(CR) >= 0) bareCr = true;
+    endsWithCr = part[part.length - 1] === CR;
+    length += part.length;
+    if (overflow) return;
+    if (length - bom > cap + 1) {
+      overflow = true;
+      parts = [];
+    } else parts.push(part);
+  };
+
+  const finish = (): JsonlLine => {
     lineNumber += 1;
-    return { line: lineNumber, byteOffset: offset + start, byteLength: end - start, text: bytes.toString('utf8', start, end) };
+    const contentLength = length - bom - (endsWithCr ? 1 : 0);
+    const line: JsonlLine = { line: lineNumber, byteOffset: lineStart + bom, byteLength: contentLength, text: '', bareCr };
+    if (overflow || contentLength > cap) {
+      line.problem =
+        `line is ${describeBytes(contentLength)}, over the limit of ${describeBytes(cap)} for one row` +
+        (bareCr ? ' (it holds CR (\\r) characters: the file may use CR-only line endings, which JSON Lines does not allow)' : '') +
+        '; on the command line, raise the limit with --max-row-bytes N or "maxRowBytes" in dimp.config.json';
+    } else {
+      const all = parts.length === 1 ? parts[0]! : Buffer.concat(parts, length);
+      const bytes = all.subarray(bom, bom + contentLength);
+      line.bytes = bytes;
+      if (isUtf8(bytes)) line.text = bytes.toString('utf8');
+      else {
+        const at = firstInvalidUtf8(bytes);
+        line.problem = `not valid UTF-8 (byte 0x${bytes[at]?.toString(16).padStart(2, '0') ?? '??'} at byte ${at + 1} of the line); the line is left as it is`;
+      }
+    }
+    parts = [];
+    length = 0;
+    overflow = false;
+    bom = 0;
+    bareCr = false;
+    endsWithCr = false;
+    return line;
   };
 
   const stream = createReadStream(file, { highWaterMark: 1 << 20 });
@@ -47,26 +137,15 @@ export async function* readJsonlLines(file: string, signal?: AbortSignal): Async
     for (;;) {
       const nl = chunk.indexOf(LF, from);
       if (nl < 0) break;
-      let bytes: Buffer;
-      if (pendingLength > 0) {
-        pending.push(chunk.subarray(from, nl));
-        bytes = Buffer.concat(pending, pendingLength + nl - from);
-        pending = [];
-        pendingLength = 0;
-      } else {
-        bytes = chunk.subarray(from, nl);
-      }
-      yield emit(bytes, lineStart);
+      append(chunk.subarray(from, nl));
+      yield finish();
       from = nl + 1;
       lineStart = position + from;
     }
-    if (from < chunk.length) {
-      pending.push(chunk.subarray(from));
-      pendingLength += chunk.length - from;
-    }
+    if (from < chunk.length) append(chunk.subarray(from));
     position += chunk.length;
   }
-  if (pendingLength > 0) yield emit(Buffer.concat(pending, pendingLength), lineStart);
+  if (length > 0) yield finish();
 }
 
 /**

@@ -94,7 +94,7 @@ export async function runTrainingJob(
       }
       onEvent?.({ type: 'log', level: 'info', message: `${why}: scoring the synthetic rows first` });
       const checkersDir = spec.checkersDir ?? defaultCheckersDir(scoresFile);
-      await checkScoreOutputs({ scoresFile, checkersDir, synthetic: spec.synthetic, real: spec.real, validation: spec.validation });
+      await checkScoreOutputs({ scoresFile, checkersDir, synthetic: spec.synthetic, real: spec.real, validation: spec.validation, force: spec.force });
       // Scoring saves each checker as soon as it is trained; if the job stops before the scores are
       // written, checkers it saved into a new folder are partial outputs and go too.
       const existing = await existingAncestor(checkersDir);

@@ -28,6 +28,8 @@ export interface TrainingJobSpec extends CheckerTrainingOptions {
   labels?: string[];
   /** Scores file of the synthetic set: read when it covers every row, else (re)written by scoring first. */
   scoresFile?: string;
+  /** Scoring first may replace a `scoresFile` that is not a scores file (never an input). */
+  force?: boolean;
   /**
    * `when-needed` (default): score first only when the stored scores are missing, use other labels or miss
    * rows; `always`: score first whenever the loss needs scores.

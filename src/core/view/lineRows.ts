@@ -1,6 +1,6 @@
 import { parseJsonObject, rowFromObject } from '../data/dataset';
 import type { FieldMapping } from '../data/fields';
-import { describeRawLabel, type LabelMap } from '../data/labels';
+import { describeLabelNames, describeRawLabel, type LabelMap } from '../data/labels';
 import { parseRowId, type ScoreTable } from '../weighting/scoreTable';
 
 /** What one line of an open JSON Lines document is. */
@@ -27,7 +27,7 @@ export function parseLineState(text: string, fields: FieldMapping, labelMap: Lab
   const row = rowFromObject(object.value, fields);
   if ('reason' in row) return { kind: 'unusable', reason: row.reason };
   if (labelMap && labelMap.indexOf(row.rawLabel) === undefined) {
-    return { kind: 'unusable', reason: `unknown label ${describeRawLabel(row.rawLabel)} (known: ${labelMap.names.join(', ')})` };
+    return { kind: 'unusable', reason: `unknown label ${describeRawLabel(row.rawLabel)} (known: ${describeLabelNames(labelMap.names)})` };
   }
   return { kind: 'row', rowId: row.rowId };
 }
