@@ -1,148 +1,18 @@
 /**
- * The scoring worker: a worker thread that runs the core for the extension, so training checkers, running
- * onnxruntime and reading big files never block the extension host. It gets one `ScoringJob` as
- * `workerData` and is a `serveWorkerJob` adapter (core/runtime/workerJob.ts): events, then one result or failure.
+ * The scoring worker: a worker thread that runs the editor's scoring jobs (core/jobs/storedScores.ts) with
+ * the worker-job primitive, so onnxruntime and training never block the extension host. A thin adapter:
+ * it forwards progress and log events and transfers the score table instead of copying it.
  */
-import { promises as fs } from 'node:fs';
-import * as path from 'node:path';
-import { curateFile } from '../core/curate';
-import { parseJsonlFile, resolveLabels } from '../core/data/dataset';
-import { LabelMap } from '../core/data/labels';
-import { DimpError } from '../core/errors';
 import { serveWorkerJob, type WorkerJobContext } from '../core/runtime/workerJob';
-import { writeFileAtomic } from '../core/io/atomic';
-import { loadProjectData } from '../core/pipeline';
-import { lastDimpWeights } from '../core/train/lastDimpWeights';
-import { scoreChangedRows } from '../core/jobs/rescore';
-import { scoreLoadedData } from '../core/jobs/scoreJob';
-import { checkerWarning, describeChecker as describeCheckerReport, readScores, writeScores, type Scores } from '../core/weighting/score';
+import { runScoringJob, type ScoringEvent, type ScoringJob, type ScoringResult } from '../core/jobs/storedScores';
 import { ScoreTable } from '../core/weighting/scoreTable';
-import { dominanceWarning } from '../core/weighting/weights';
-import type { CoreEvent } from '../protocol/events';
-import {
-  type ExportJob,
-  type LoadJob,
-  type RescoreJob,
-  type ScoredFile,
-  type ScoreStorage,
-  type ScoreJob,
-  type ScoreMeta,
-  type ScoringEvent,
-  type ScoringJob,
-  type ScoringResult,
-} from '../protocol/scoring';
-
-/** A job's cancellation signal and event sink. */
-interface JobContext {
-  signal: AbortSignal;
-  onEvent: (event: CoreEvent) => void;
-}
-
-async function readMeta(file: string): Promise<ScoreMeta> {
-  try {
-    return JSON.parse(await fs.readFile(file, 'utf8')) as ScoreMeta;
-  } catch {
-    throw new DimpError('badInput', 'no stored scores for this file; run DIMP: Score Synthetic Data first', { file });
-  }
-}
-
-/**
- * A checker's description for hovers: a checker trained into the extension's storage is described by what
- * it was trained on rather than by its (long, internal) folder.
- */
-function describeChecker(description: string, storage: ScoreStorage, trainedOn: string | undefined): string {
-  const marker = ` at ${storage.checkersDir}`;
-  const at = description.indexOf(marker);
-  return at >= 0 && trainedOn ? `${description.slice(0, at)}, trained on ${path.basename(trainedOn)}` : description;
-}
-
-/** Builds the table of `scores` with the last DIMP run's weights, ready to transfer. */
-async function scoredFile(scores: Scores, meta: ScoreMeta, storage: ScoreStorage, runsDir: string | undefined, scoredRows: number, unusableLines: number): Promise<ScoredFile> {
-  const dimp = runsDir ? await lastDimpWeights(runsDir, meta.synthetic) : undefined;
-  const table = ScoreTable.fromScores(scores.rows, scores.header.labels, dimp?.weights);
-  return {
-    table: table.columns,
-    fields: meta.fields,
-    qualityChecker: describeChecker(scores.header.qualityChecker, storage, scores.header.real),
-    ...(scores.header.checkers?.quality ? { qualityCheckerReport: describeCheckerReport(scores.header.checkers.quality, scores.header.checkers) } : {}),
-    warnings: [checkerWarning(scores.header.checkers?.quality), scores.header.diagnostics && dominanceWarning(scores.header.diagnostics)].filter((w): w is string => w !== undefined),
-    qualityCheckerNearChance: checkerWarning(scores.header.checkers?.quality) !== undefined,
-    diversityChecker: describeChecker(scores.header.diversityChecker, storage, scores.header.synthetic),
-    provider: scores.header.provider,
-    dimpRun: dimp && path.basename(dimp.runDir),
-    scoredRows,
-    unusableLines,
-  };
-}
-
-async function score(job: ScoreJob, { signal, onEvent }: JobContext): Promise<ScoredFile> {
-  const data = await loadProjectData(
-    { synthetic: job.synthetic, real: job.real, validation: job.validation },
-    { labels: job.labels, qualityModel: job.qualityModel, signal, onEvent },
-  );
-  onEvent({ type: 'log', level: 'info', message: `labels (${data.labelSource}): ${data.labelMap.names.join(', ')}` });
-  const synthetic = data.synthetic!;
-  // Checkers go to a folder of their own, so the stored scores keep theirs until this scoring is stored
-  // (the core replaces a checker folder as soon as that checker is trained).
-  const checkersDir = path.join(job.storage.checkersDir, Date.now().toString(36));
-  let scores: Scores;
-  try {
-    scores = await scoreLoadedData(
-      { qualityModel: job.qualityModel, diversityModel: job.diversityModel, scoresFile: job.storage.scoresFile, checkersDir, checkerSettings: job.checkerSettings, checkerEncoder: job.checkerEncoder, seed: job.seed, guards: job.guards, device: job.device },
-      { synthetic, real: data.real, validation: data.validation, labelMap: data.labelMap },
-      { signal, onEvent },
-    );
-  } catch (error) {
-    await fs.rm(checkersDir, { recursive: true, force: true });
-    throw error;
-  }
-  onEvent({ type: 'score-progress', stage: 'write', done: 0, total: scores.rows.length, message: 'storing scores' });
-  const meta: ScoreMeta = {
-    synthetic: path.resolve(job.synthetic.path),
-    fields: synthetic.fields,
-    qualityModel: job.qualityModel ?? path.join(checkersDir, 'quality'),
-    diversityModel: job.diversityModel ?? path.join(checkersDir, 'diversity'),
-  };
-  await writeFileAtomic(job.storage.metaFile, JSON.stringify(meta, null, 2) + '\n');
-  // The meta file now names the new checkers; earlier ones are no longer used.
-  for (const entry of await fs.readdir(job.storage.checkersDir).catch(() => [])) {
-    if (entry !== path.basename(checkersDir)) await fs.rm(path.join(job.storage.checkersDir, entry), { recursive: true, force: true });
-  }
-  return { ...(await scoredFile(scores, meta, job.storage, job.runsDir, scores.rows.length, synthetic.problems.length)), labelSource: data.labelSource };
-}
-
-/** Scores the rows of the saved file that have no score, with the stored checkers (core/jobs/rescore.ts). */
-async function rescore(job: RescoreJob, { signal, onEvent }: JobContext): Promise<ScoredFile> {
-  const meta = await readMeta(job.storage.metaFile);
-  const stored = await readScores(job.storage.scoresFile);
-  const labelMap = new LabelMap(stored.header.labels);
-  const dataset = resolveLabels(await parseJsonlFile(job.synthetic, { fields: meta.fields, signal }), labelMap);
-  const { scores, scored } = await scoreChangedRows(stored, dataset, labelMap, { quality: meta.qualityModel, diversity: meta.diversityModel }, { guards: job.guards, device: job.device, signal, onEvent });
-  await writeScores(job.storage.scoresFile, scores);
-  return scoredFile(scores, meta, job.storage, job.runsDir, scored, dataset.problems.length);
-}
-
-async function load(job: LoadJob): Promise<ScoredFile> {
-  const meta = await readMeta(job.storage.metaFile);
-  const scores = await readScores(job.storage.scoresFile);
-  return scoredFile(scores, meta, job.storage, job.runsDir, scores.rows.length, 0);
-}
-
-async function exportCurated(job: ExportJob, { signal }: JobContext): Promise<ScoringResult> {
-  const meta = await readMeta(job.storage.metaFile);
-  const scores = await readScores(job.storage.scoresFile);
-  const curation = await curateFile(job.synthetic, scores, job.rule, { curated: job.curated, rejected: job.rejected, overwrite: true }, { fields: meta.fields, signal });
-  return { curation };
-}
 
 serveWorkerJob<ScoringJob, ScoringEvent, ScoringResult>(async (job, context: WorkerJobContext<ScoringEvent>) => {
-  const run: JobContext = {
+  const result = await runScoringJob(job, {
     signal: context.signal,
     onEvent: (event) => {
       if (event.type === 'score-progress' || event.type === 'log') context.emit(event);
     },
-  };
-  if (job.kind === 'export') return { result: await exportCurated(job, run) };
-  const scored = job.kind === 'score' ? await score(job, run) : job.kind === 'rescore' ? await rescore(job, run) : await load(job);
-  return { result: { scored }, transfer: ScoreTable.fromColumns(scored.table).transferList() };
+  });
+  return { result, transfer: result.scored ? ScoreTable.fromColumns(result.scored.table).transferList() : [] };
 });
