@@ -255,10 +255,15 @@ describe('item 8: files without a usable row say why and where', () => {
   test('the real CLI: train names the file and the reason, as score does (exit 3)', () => {
     const empty = writeFile('', 'empty.jsonl');
     const gz = writeFile(gzipSync(rows(10).join('\n')), 'data.jsonl.gz');
+    const crOnly = writeFile(rows(10).join('\r'), 'cr-only.jsonl');
+    const array = writeFile(JSON.stringify([{ text: 'a', label: 0 }, { text: 'b', label: 1 }]), 'array.jsonl');
     const real = writeFile(rows(20).join('\n'), 'real-ok.jsonl');
     for (const [file, pattern] of [
       [empty, /empty\.jsonl: no usable synthetic rows: the file is empty/],
       [gz, /data\.jsonl\.gz: is a gzip file/],
+      // The reason, then the per-line problems with file:line.
+      [crOnly, /cr-only\.jsonl: no usable synthetic rows: the file uses CR-only line endings.*\n {2}\S*cr-only\.jsonl:1: invalid JSON.*CR-only/s],
+      [array, /array\.jsonl: no usable synthetic rows: the file is a JSON array.*\n {2}\S*array\.jsonl:1: expected a JSON object, found an array/s],
     ] as const) {
       const trained = cli('train', '--synthetic', file, '--loss', 'ce', '--out', path.join(dir, 'runs'));
       assertExit(trained, 3);
