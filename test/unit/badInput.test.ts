@@ -298,6 +298,21 @@ describe('item 10: one row has a size limit', () => {
     assert.ok(parsed.problems[0]!.reason.startsWith(`line is ${long.length.toLocaleString('en-US')} bytes, over the limit of 1,000 bytes for one row; on the command line, raise the limit with --max-row-bytes N`), parsed.problems[0]!.reason);
   });
 
+  test('the limit is exact: 10 bytes pass a 10-byte limit (with or without CRLF), 11 do not', async () => {
+    const file = writeFile('0123456789\r\n0123456789\n0123456789A\n0123456789A\r\nend');
+    const lines = await readAll(file, 10);
+    assert.deepEqual(
+      lines.map((l) => [l.text, l.byteLength, l.problem !== undefined, l.bareCr]),
+      [
+        ['0123456789', 10, false, false],
+        ['0123456789', 10, false, false],
+        ['', 11, true, false],
+        ['', 11, true, false],
+        ['end', 3, false, false],
+      ],
+    );
+  });
+
   test('the default limit is 1 MiB: a 2 MiB line is skipped', async () => {
     const file = writeFile([row('a', 0), row('y'.repeat(2 << 20), 1), row('b', 1)].join('\n'));
     const parsed = await parseJsonlFile(file);
