@@ -381,5 +381,12 @@ describe('item 11: every hint works', () => {
     const raised = cli('train', '--json', '--synthetic', file, '--loss', 'ce', '--epochs', '1', '--max-row-bytes', '4000', '--out', path.join(dir, 'runs'), '--name', 'raised');
     assertExit(raised, 0);
     assert.doesNotMatch(raised.stdout, /unusable line/);
+    const config = writeFile(JSON.stringify({ maxRowBytes: 4000 }), 'limit.config.json');
+    const configured = cli('train', '--json', '--config', config, '--synthetic', file, '--loss', 'ce', '--epochs', '1', '--out', path.join(dir, 'runs'), '--name', 'configured');
+    assertExit(configured, 0);
+    assert.doesNotMatch(configured.stdout, /unusable line/);
+    const badConfig = writeFile(JSON.stringify({ maxRowBytes: 'big' }), 'bad-limit.config.json');
+    assertExit(cli('train', '--config', badConfig, '--synthetic', file, '--loss', 'ce'), 2);
+    assertExit(cli('train', '--synthetic', file, '--loss', 'ce', '--max-row-bytes', '0'), 2);
   });
 });
