@@ -210,6 +210,14 @@ describe('item 7: label rules', () => {
     assert.ok(reason.length < 300);
   });
 
+  test('a single label is refused naming the file', async () => {
+    const file = writeFile(rows(6, ['spam']).join('\n'));
+    await rejects(loadProjectData({ real: { path: file }, synthetic: { path: file } }), (error) => {
+      assert.equal(error.file, file);
+      assert.match(error.message, /needs at least 2 labels; every labelled row \(6\) has "spam"/);
+    });
+  });
+
   test('one odd label ("pos" among 0/1) names the file and the line', async () => {
     const lines = rows(30);
     lines.splice(16, 0, row('odd', 'pos'));
