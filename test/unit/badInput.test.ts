@@ -210,6 +210,14 @@ describe('item 7: label rules', () => {
     assert.ok(reason.length < 300);
   });
 
+  test('a single label is refused naming the file', async () => {
+    const file = writeFile(rows(6, ['spam']).join('\n'));
+    await rejects(loadProjectData({ real: { path: file }, synthetic: { path: file } }), (error) => {
+      assert.equal(error.file, file);
+      assert.match(error.message, /needs at least 2 labels; every labelled row \(6\) has "spam"/);
+    });
+  });
+
   test('one odd label ("pos" among 0/1) names the file and the line', async () => {
     const lines = rows(30);
     lines.splice(16, 0, row('odd', 'pos'));
@@ -255,10 +263,15 @@ describe('item 8: files without a usable row say why and where', () => {
   test('the real CLI: train names the file and the reason, as score does (exit 3)', () => {
     const empty = writeFile('', 'empty.jsonl');
     const gz = writeFile(gzipSync(rows(10).join('\n')), 'data.jsonl.gz');
+    const crOnly = writeFile(rows(10).join('\r'), 'cr-only.jsonl');
+    const array = writeFile(JSON.stringify([{ text: 'a', label: 0 }, { text: 'b', label: 1 }]), 'array.jsonl');
     const real = writeFile(rows(20).join('\n'), 'real-ok.jsonl');
     for (const [file, pattern] of [
       [empty, /empty\.jsonl: no usable synthetic rows: the file is empty/],
       [gz, /data\.jsonl\.gz: is a gzip file/],
+      // The reason, then the per-line problems with file:line.
+      [crOnly, /cr-only\.jsonl: no usable synthetic rows: the file uses CR-only line endings.*\n {2}\S*cr-only\.jsonl:1: invalid JSON.*CR-only/s],
+      [array, /array\.jsonl: no usable synthetic rows: the file is a JSON array.*\n {2}\S*array\.jsonl:1: expected a JSON object, found an array/s],
     ] as const) {
       const trained = cli('train', '--synthetic', file, '--loss', 'ce', '--out', path.join(dir, 'runs'));
       assertExit(trained, 3);
@@ -291,6 +304,21 @@ describe('item 10: one row has a size limit', () => {
       [2],
     );
     assert.ok(parsed.problems[0]!.reason.startsWith(`line is ${long.length.toLocaleString('en-US')} bytes, over the limit of 1,000 bytes for one row; on the command line, raise the limit with --max-row-bytes N`), parsed.problems[0]!.reason);
+  });
+
+  test('the limit is exact: 10 bytes pass a 10-byte limit (with or without CRLF), 11 do not', async () => {
+    const file = writeFile('0123456789\r\n0123456789\n0123456789A\n0123456789A\r\nend');
+    const lines = await readAll(file, 10);
+    assert.deepEqual(
+      lines.map((l) => [l.text, l.byteLength, l.problem !== undefined, l.bareCr]),
+      [
+        ['0123456789', 10, false, false],
+        ['0123456789', 10, false, false],
+        ['', 11, true, false],
+        ['', 11, true, false],
+        ['end', 3, false, false],
+      ],
+    );
   });
 
   test('the default limit is 1 MiB: a 2 MiB line is skipped', async () => {
@@ -361,5 +389,12 @@ describe('item 11: every hint works', () => {
     const raised = cli('train', '--json', '--synthetic', file, '--loss', 'ce', '--epochs', '1', '--max-row-bytes', '4000', '--out', path.join(dir, 'runs'), '--name', 'raised');
     assertExit(raised, 0);
     assert.doesNotMatch(raised.stdout, /unusable line/);
+    const config = writeFile(JSON.stringify({ maxRowBytes: 4000 }), 'limit.config.json');
+    const configured = cli('train', '--json', '--config', config, '--synthetic', file, '--loss', 'ce', '--epochs', '1', '--out', path.join(dir, 'runs'), '--name', 'configured');
+    assertExit(configured, 0);
+    assert.doesNotMatch(configured.stdout, /unusable line/);
+    const badConfig = writeFile(JSON.stringify({ maxRowBytes: 'big' }), 'bad-limit.config.json');
+    assertExit(cli('train', '--config', badConfig, '--synthetic', file, '--loss', 'ce'), 2);
+    assertExit(cli('train', '--synthetic', file, '--loss', 'ce', '--max-row-bytes', '0'), 2);
   });
 });

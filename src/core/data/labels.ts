@@ -179,7 +179,7 @@ export function inferLabelSpace(files: readonly { file: string; lines: readonly 
     throw new DimpError(
       'badInput',
       only
-        ? `a classifier needs at least 2 labels; the ${rows} labelled rows${inFiles} all have ${describeRawLabel(only.label)}`
+        ? `a classifier needs at least 2 labels; every labelled row${inFiles} (${rows.toLocaleString('en-US')}) has ${describeRawLabel(only.label)}`
         : `a classifier needs at least 2 labels; no row${inFiles} has a label`,
       where,
     );
