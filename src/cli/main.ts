@@ -18,7 +18,7 @@ function mainHelp(): string {
     'Usage: dimp-curator <command> [options]\n\nCommands:\n' +
     COMMANDS.map((c) => `  ${c.name.padEnd(8)} ${c.summary}`).join('\n') +
     '\n\nRun `dimp-curator <command> --help` for a command\'s options.\n' +
-    'Exit codes: 0 ok · 1 failure · 2 usage · 3 bad input data · 4 bad model · 5 training diverged · 130 cancelled.\n'
+    'Exit codes: 0 ok · 1 failure · 2 usage · 3 bad input data · 4 bad model · 5 training diverged · 6 cannot write an output · 130 cancelled.\n'
   );
 }
 

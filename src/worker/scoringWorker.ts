@@ -100,8 +100,9 @@ async function score(job: ScoreJob, { signal, onEvent }: JobContext): Promise<Sc
   const meta: ScoreMeta = {
     synthetic: path.resolve(job.synthetic.path),
     fields: synthetic.fields,
-    qualityModel: job.qualityModel ?? path.join(checkersDir, 'quality'),
-    diversityModel: job.diversityModel ?? path.join(checkersDir, 'diversity'),
+    // The scores header names the checkers published with them (a generation folder inside checkersDir).
+    qualityModel: scores.header.checkerFolders?.quality ?? job.qualityModel ?? path.join(checkersDir, 'quality'),
+    diversityModel: scores.header.checkerFolders?.diversity ?? job.diversityModel ?? path.join(checkersDir, 'diversity'),
   };
   await writeFileAtomic(job.storage.metaFile, JSON.stringify(meta, null, 2) + '\n');
   // The meta file now names the new checkers; earlier ones are no longer used.
@@ -132,8 +133,10 @@ async function rescore(job: RescoreJob, { signal, onEvent }: JobContext): Promis
   const rows = [...kept];
   if (unique.length > 0) {
     onEvent({ type: 'score-progress', stage: 'score', done: 0, total: unique.length, message: `rescoring ${unique.length} changed row(s)` });
-    const quality = await loadClassifier(meta.qualityModel, job.device);
-    const diversity = await loadClassifier(meta.diversityModel, job.device);
+    // The checkers the stored scores were published with (the scores file is the commit point; the meta
+    // file, written after it, may still name the previous ones after a crash).
+    const quality = await loadClassifier(stored.header.checkerFolders?.quality ?? meta.qualityModel, job.device);
+    const diversity = await loadClassifier(stored.header.checkerFolders?.diversity ?? meta.diversityModel, job.device);
     try {
       const q = await quality.predict(unique, { signal });
       const d = await diversity.predict(unique, { signal });
