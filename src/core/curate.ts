@@ -5,7 +5,10 @@ import { parseJsonlFile } from './data/dataset';
 import type { FieldOverrides } from './data/fields';
 import { readJsonlLines } from './data/jsonl';
 import { DimpError } from './errors';
-import { writeFileAtomic } from './io/atomic';
+import type { FileHandle } from 'node:fs/promises';
+import { outputTarget, stageFile, sweepStaleTemporaries, type StagedFile } from './io/atomic';
+import { checkOutputPath } from './io/outputPaths';
+import { pausePoint } from './io/pausePoint';
 import { scoresByRowId, type RowScore, type Scores } from './weighting/score';
 
 /** Which rows to keep. Exactly one of the thresholds, or a fraction. */
@@ -39,7 +42,7 @@ const scoreOf = (score: RowScore, by: CurationRule['by']): number => (by === 'we
  * Splits a synthetic file into curated and rejected files by score. Each line's text is copied as it
  * is (or with a `weight` field added), ending in LF; every non-blank line lands in exactly one of the
  * two files, so nothing is lost. A keep-fraction always keeps at least one row. Both files are
- * written atomically.
+ * published together (see `publishCuration`).
  */
 export async function curateFile(
   syntheticFile: string,
@@ -59,6 +62,9 @@ export async function curateFile(
       throw new DimpError('usage', 'output exists; pass --force to overwrite it', { file: target });
     }
   }
+  // Output paths before any work; then what killed runs left there.
+  for (const file of written) await checkOutputPath(file.path, file.role, 'file');
+  for (const file of written) await sweepStaleTemporaries(path.dirname(await outputTarget(file.path)));
   const parsed = await parseJsonlFile(syntheticFile, { fields: options.fields, signal: options.signal });
   const byId = scoresByRowId(scores);
   const scoreByLine = new Map<number, RowScore>();
@@ -104,10 +110,41 @@ export async function curateFile(
   }
   if (rule.sort === 'ascending') kept.sort((a, b) => a.score - b.score || a.line - b.line);
   if (rule.sort === 'descending') kept.sort((a, b) => b.score - a.score || a.line - b.line);
-  const joined = (lines: string[]): string => (lines.length ? lines.join('\n') + '\n' : '');
-  await writeFileAtomic(outputs.curated, joined(kept.map((k) => k.text)));
-  if (outputs.rejected) await writeFileAtomic(outputs.rejected, joined(rejected));
+  await publishCuration(outputs.curated, kept.map((k) => k.text), outputs.rejected, rejected);
   return { kept: kept.length, rejected: rejected.length - unusable - unscored, unusable, unscored, threshold };
+}
+
+/**
+ * Publishes a curation's two files together. Both are written to temporaries and flushed first; then the
+ * rejected file is renamed into place, then the curated file: the curated file's rename is the commit.
+ * So a curated file on disk always has its own rejected file beside it: a crash before the commit leaves
+ * the old curated file (with the old rejected file, or, in the instant between the two renames, the new
+ * one, which the next run replaces); after it, both are new.
+ */
+async function publishCuration(curatedFile: string, kept: readonly string[], rejectedFile: string | undefined, rejected: readonly string[]): Promise<void> {
+  const fill = (lines: readonly string[]) => async (handle: FileHandle): Promise<void> => {
+    await handle.writeFile(lines.length ? lines.join('\n') + '\n' : '');
+  };
+  const staged: StagedFile[] = [];
+  try {
+    if (rejectedFile) staged.push(await stageFile(rejectedFile, fill(rejected)));
+    staged.push(await stageFile(curatedFile, fill(kept)));
+    await pausePoint('curate:staged');
+  } catch (error) {
+    for (const file of staged) await file.discard();
+    throw error;
+  }
+  const [first, second] = staged;
+  if (second) {
+    try {
+      await first!.commit();
+    } catch (error) {
+      await second.discard();
+      throw error;
+    }
+    await pausePoint('curate:rejected-committed');
+    await second.commit();
+  } else await first!.commit();
 }
 
 /**
