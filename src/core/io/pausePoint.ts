@@ -13,8 +13,11 @@ export const PAUSED_MARKER = 'DIMP_CURATOR_PAUSED';
 
 const passes = new Map<string, number>();
 
-/** Pauses for ever when the environment names this point (see the module's comment); else returns at once. */
-export async function pausePoint(name: string): Promise<void> {
+/**
+ * Pauses for ever when the environment names this point (see the module's comment); else returns at once.
+ * With a `signal`, the pause ends when it fires (a first Ctrl-C then cancels the job as it would anywhere).
+ */
+export async function pausePoint(name: string, signal?: AbortSignal): Promise<void> {
   const wanted = process.env[PAUSE_AT_VARIABLE];
   if (!wanted) return;
   const pass = (passes.get(name) ?? 0) + 1;
@@ -22,7 +25,11 @@ export async function pausePoint(name: string): Promise<void> {
   if (wanted !== name && wanted !== `${name}#${pass}`) return;
   process.stderr.write(`${PAUSED_MARKER} ${wanted}\n`);
   // A timer keeps the event loop (and so the process) alive; signals are still handled while it waits.
-  await new Promise<never>(() => {
-    setInterval(() => undefined, 60_000);
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => undefined, 60_000);
+    signal?.addEventListener('abort', () => {
+      clearInterval(timer);
+      resolve();
+    });
   });
 }

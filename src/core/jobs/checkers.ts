@@ -140,7 +140,7 @@ async function trainAndSaveChecker(
       dimp_checker: { ...about, settings, report },
     }),
   );
-  await pausePoint(`score:${name}-checker-saved`);
+  await pausePoint(`score:${name}-checker-saved`, request.signal);
   onEvent?.({
     type: 'score-progress',
     stage: `${name}-checker`,
