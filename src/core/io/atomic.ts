@@ -117,7 +117,7 @@ export function writeError(error: unknown, userPath: string, role = 'output'): u
  * finally points to (outputs are written through symlinks; a link that points nowhere yet gets its file
  * created). A symlink loop is a `cannotWrite` error naming `target`.
  */
-export async function outputTarget(target: string): Promise<string> {
+export async function outputTarget(target: string, role = 'output'): Promise<string> {
   let current = path.resolve(target);
   for (let hops = 0; hops < 40; hops++) {
     let stat;
@@ -126,12 +126,12 @@ export async function outputTarget(target: string): Promise<string> {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return current;
-      throw writeError(error, target);
+      throw writeError(error, target, role);
     }
     if (!stat.isSymbolicLink()) return current;
     current = path.resolve(path.dirname(current), await fs.readlink(current));
   }
-  throw writeError(Object.assign(new Error('ELOOP'), { code: 'ELOOP' }), target);
+  throw writeError(Object.assign(new Error('ELOOP'), { code: 'ELOOP' }), target, role);
 }
 
 /** Flushes a folder's entries (a rename or a new name in it) to the disk. No-op where folders cannot be opened (Windows). */

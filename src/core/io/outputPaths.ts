@@ -15,7 +15,7 @@ import { outputTarget, temporarySibling, writeError } from './atomic';
  * or a folder this process cannot create files in. Creates nothing (a probe file is made and removed).
  */
 export async function checkOutputPath(userPath: string, role: string, kind: 'file' | 'folder'): Promise<void> {
-  const target = await outputTarget(userPath);
+  const target = await outputTarget(userPath, role);
   let stat;
   try {
     stat = await fs.stat(target);

@@ -73,9 +73,9 @@ export async function checkScoreOutputs(spec: Pick<ScoreJobSpec, 'scoresFile' | 
     spec.validation && { path: spec.validation.path, role: 'validation data' },
   ];
   await refuseToOverwriteInputs([{ path: spec.scoresFile, role: 'scores file' }, { path: spec.checkersDir, role: 'checkers folder' }], inputs);
-  await refuseToReplaceForeignFile(spec.scoresFile, 'scores file', isScoresHeader, spec.force === true);
   await checkOutputPath(spec.scoresFile, 'scores file', 'file');
   await checkOutputPath(spec.checkersDir, 'checkers folder', 'folder');
+  await refuseToReplaceForeignFile(spec.scoresFile, 'scores file', isScoresHeader, spec.force === true);
 }
 
 /** Whether a first line is a scores file's header. */
