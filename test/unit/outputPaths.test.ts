@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { DimpError, ExitCode } from '../../src/core/errors';
 import { sweepStaleTemporaries, writeFileAtomic, writeFolderAtomic, writeLinesAtomic } from '../../src/core/io/atomic';
 import { checkOutputPath } from '../../src/core/io/outputPaths';
+import { EmbeddingCache } from '../../src/core/model/transformer/embeddingCache';
 import { temporaryFolder } from './helpers';
 import { runCli, temporaries, writeSmallProject, type Exit } from './cliProcess';
 
@@ -167,6 +168,15 @@ describe('temporaries of killed processes', () => {
     fs.writeFileSync(path.join(dir, `.c2.jsonl.tmp-${dead}-abc-6`), 'x');
     assertExit(runCli(dir, ['curate', '--synthetic', 'syn.jsonl', '--scores', 'sw/s.scores.jsonl', '--keep-fraction', '0.5', '--out', 'c2.jsonl', '--rejected', 'r']), 0);
     assert.deepEqual(temporaries(dir).filter((p) => !p.includes('/')), []);
+  });
+
+  test('the embedding cache sweeps the shards a killed process was writing when it opens', async () => {
+    const root = path.join(dir, 'cache');
+    const stale = path.join(root, 'fp', `.00000001.emb.tmp-${deadPid()}-abc-1`);
+    fs.mkdirSync(path.dirname(stale), { recursive: true });
+    fs.writeFileSync(stale, 'half a shard');
+    await EmbeddingCache.open(root, 'fp', 4, { test: true });
+    assert.ok(!fs.existsSync(stale));
   });
 
   test('sweepStaleTemporaries ignores names it did not make', async () => {
