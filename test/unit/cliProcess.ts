@@ -1,8 +1,11 @@
 /**
  * The real CLI (the compiled `out/src/cli/main.js`) as a child process, for tests that kill it or send it
- * signals at named pause points (`DIMP_CURATOR_TEST_PAUSE_AT`, src/core/io/pausePoint.ts): no timing.
+ * signals at named pause points (`DIMP_CURATOR_TEST_PAUSE_AT`, src/core/io/pausePoint.ts): no timing. And
+ * checks that a scores file and the checkers it names are whole and belong together.
  */
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { REPO_ROOT } from './helpers';
@@ -105,3 +108,44 @@ export function writeSmallProject(dir: string, rows = { synthetic: 300, real: 90
     JSON.stringify({ labels: ['negative', 'neutral', 'positive'], checkers: { epochs: 3 }, training: { epochs: 2 } }, null, 2) + '\n',
   );
 }
+
+const hash = (file: string): string => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+
+/** What a scores file and its checkers are: checked to be whole and to belong together. */
+export interface ScoreState {
+  scoresHash: string;
+  /** The seed the checkers the scores name were trained with (both agree). */
+  seed: number;
+  /** The checker folders the scores name, with a hash of each file in them. */
+  checkers: Record<string, string>;
+}
+
+export function scoreState(scoresFile: string): ScoreState {
+  const lines = fs.readFileSync(scoresFile, 'utf8').split('\n');
+  assert.equal(lines.pop(), '', 'the scores file ends with a newline');
+  const header = JSON.parse(lines[0]!) as { rows: number; checkerFolders: { quality: string; diversity: string } };
+  assert.equal(lines.length - 1, header.rows, 'the scores file has every row');
+  for (const line of lines.slice(1)) JSON.parse(line);
+  const checkers: Record<string, string> = {};
+  const seeds = new Set<number>();
+  for (const folder of [header.checkerFolders.quality, header.checkerFolders.diversity]) {
+    for (const name of ['config.json', 'featurizer.json', 'model.onnx']) {
+      assert.ok(fs.existsSync(path.join(folder, name)), `the checker the scores name is whole: ${path.join(folder, name)}`);
+      checkers[path.join(folder, name)] = hash(path.join(folder, name));
+    }
+    seeds.add((JSON.parse(fs.readFileSync(path.join(folder, 'config.json'), 'utf8')) as { dimp_checker: { seed: number } }).dimp_checker.seed);
+  }
+  assert.equal(seeds.size, 1, 'both checkers come from the same scoring');
+  return { scoresHash: hash(scoresFile), seed: [...seeds][0]!, checkers };
+}
+
+/** Old or new, never mixed: the same bytes and checkers as before, or scores whose checkers are the new run's. */
+export function assertOldOrNew(now: ScoreState, old: ScoreState, newSeed: number): 'old' | 'new' {
+  if (now.scoresHash === old.scoresHash) {
+    assert.deepEqual(now.checkers, old.checkers, 'old scores keep their old checkers, byte for byte');
+    return 'old';
+  }
+  assert.equal(now.seed, newSeed, 'new scores come with the new checkers');
+  return 'new';
+}
+

@@ -9,8 +9,12 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { DimpError } from '../../src/core/errors';
+import type { CoreEvent } from '../../src/core/events';
+import { runScoreJob } from '../../src/core/jobs/scoreJob';
+import { checkerSettingsFrom } from '../../src/core/train/ngramTraining';
 import { temporaryFolder } from './helpers';
-import { killAt, runCli, startCli, temporaries, tree, writeSmallProject, type Exit } from './cliProcess';
+import { assertOldOrNew, killAt, runCli, scoreState, startCli, temporaries, tree, writeSmallProject, type Exit, type ScoreState } from './cliProcess';
 
 let dir: string;
 let cleanup: () => void;
@@ -26,44 +30,6 @@ const hash = (file: string): string => createHash('sha256').update(fs.readFileSy
 
 function assertOk(exit: Exit): void {
   assert.equal(exit.code, 0, `exit ${exit.code ?? exit.signal}\nstdout: ${exit.stdout}\nstderr: ${exit.stderr}`);
-}
-
-/** What a scores file and its checkers are: checked to be whole and to belong together. */
-interface ScoreState {
-  scoresHash: string;
-  /** The seed the checkers the scores name were trained with (both agree). */
-  seed: number;
-  /** The checker folders the scores name, with a hash of each file in them. */
-  checkers: Record<string, string>;
-}
-
-function scoreState(scoresFile: string): ScoreState {
-  const lines = fs.readFileSync(scoresFile, 'utf8').split('\n');
-  assert.equal(lines.pop(), '', 'the scores file ends with a newline');
-  const header = JSON.parse(lines[0]!) as { rows: number; checkerFolders: { quality: string; diversity: string } };
-  assert.equal(lines.length - 1, header.rows, 'the scores file has every row');
-  for (const line of lines.slice(1)) JSON.parse(line);
-  const checkers: Record<string, string> = {};
-  const seeds = new Set<number>();
-  for (const folder of [header.checkerFolders.quality, header.checkerFolders.diversity]) {
-    for (const name of ['config.json', 'featurizer.json', 'model.onnx']) {
-      assert.ok(fs.existsSync(path.join(folder, name)), `the checker the scores name is whole: ${path.join(folder, name)}`);
-      checkers[path.join(folder, name)] = hash(path.join(folder, name));
-    }
-    seeds.add((JSON.parse(fs.readFileSync(path.join(folder, 'config.json'), 'utf8')) as { dimp_checker: { seed: number } }).dimp_checker.seed);
-  }
-  assert.equal(seeds.size, 1, 'both checkers come from the same scoring');
-  return { scoresHash: hash(scoresFile), seed: [...seeds][0]!, checkers };
-}
-
-/** Old or new, never mixed: the same bytes and checkers as before, or scores whose checkers are the new run's. */
-function assertOldOrNew(now: ScoreState, old: ScoreState, newSeed: number): 'old' | 'new' {
-  if (now.scoresHash === old.scoresHash) {
-    assert.deepEqual(now.checkers, old.checkers, 'old scores keep their old checkers, byte for byte');
-    return 'old';
-  }
-  assert.equal(now.seed, newSeed, 'new scores come with the new checkers');
-  return 'new';
 }
 
 function assertCheckersFolderClean(checkersDir: string, state: ScoreState): void {
@@ -205,5 +171,46 @@ describe('Ctrl-C', () => {
     const exit = await running.exited;
     assert.equal(exit.code, 130, exit.stderr);
     assert.deepEqual(tree(dir), before);
+  });
+});
+
+describe('a failure while publishing', () => {
+  test('the scores file cannot be written after the checkers were trained: the old scores keep their old checkers', async () => {
+    const { dir: work, cleanup: done } = temporaryFolder();
+    try {
+      writeSmallProject(work);
+      const spec = (seed: number) => ({
+        synthetic: { path: path.join(work, 'syn.jsonl') },
+        real: { path: path.join(work, 'real.jsonl') },
+        labels: ['negative', 'neutral', 'positive'],
+        scoresFile: path.join(work, 'out', 's.scores.jsonl'),
+        checkersDir: path.join(work, 'ck'),
+        checkerSettings: checkerSettingsFrom({ epochs: 3 }),
+        seed,
+        guards: { epsilon: 1e-6, maxWeight: null },
+        device: 'cpu' as const,
+      });
+      await runScoreJob(spec(1));
+      const old = scoreState(spec(1).scoresFile);
+      const out = path.join(work, 'out');
+      // Once both checkers are trained (the rows are being scored), the scores' folder becomes a file.
+      let broken = false;
+      const onEvent = (event: CoreEvent): void => {
+        if (event.type === 'score-progress' && event.stage === 'score' && !broken) {
+          broken = true;
+          fs.renameSync(out, `${out}-moved`);
+          fs.writeFileSync(out, 'in the way');
+        }
+      };
+      await assert.rejects(runScoreJob(spec(2), { onEvent }), (error: unknown) => error instanceof DimpError && error.kind === 'cannotWrite' && error.file === spec(2).scoresFile);
+      assert.ok(broken);
+      fs.rmSync(out);
+      fs.renameSync(`${out}-moved`, out);
+      assert.equal(assertOldOrNew(scoreState(spec(1).scoresFile), old, 2), 'old');
+      assertCheckersFolderClean(path.join(work, 'ck'), old);
+      assert.deepEqual(temporaries(work), []);
+    } finally {
+      done();
+    }
   });
 });

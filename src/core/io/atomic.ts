@@ -288,16 +288,21 @@ export async function writeFolderAtomic<T>(target: string, build: (tmpDir: strin
   const forgetFolders = trackCreatedFolders(dir, created);
   const tmp = temporarySibling(final);
   const forget = trackTemporary(tmp);
+  // Errors of `build` itself pass as they are (it may read inputs); those of making and publishing the
+  // folder are write errors on `target`.
+  let building = false;
   try {
     await fs.mkdir(tmp);
+    building = true;
     const result = await build(tmp);
+    building = false;
     await syncTree(tmp);
     await commitRename(tmp, final);
     return result;
   } catch (error) {
     await fs.rm(tmp, { recursive: true, force: true });
     await removeCreatedFolders(dir, created);
-    throw writeError(error, target);
+    throw building ? error : writeError(error, target);
   } finally {
     forget();
     forgetFolders();

@@ -190,17 +190,21 @@ export async function scoreLoadedData(
   try {
     throwIfCancelled(context.signal);
     if (staged.folder) {
-      await syncTree(staged.folder);
-      await pausePoint('score:checkers-staged');
-      await fs.rename(staged.folder, generation);
-      await syncDirectory(checkersDir);
+      try {
+        await syncTree(staged.folder);
+        await pausePoint('score:checkers-staged');
+        await fs.rename(staged.folder, generation);
+        await syncDirectory(checkersDir);
+      } catch (error) {
+        throw writeError(error, spec.checkersDir, 'checkers folder');
+      }
       await pausePoint('score:generation-renamed');
     }
     await writeScores(spec.scoresFile, scores);
   } catch (error) {
     await fs.rm(generation, { recursive: true, force: true });
     await staged.discard();
-    throw writeError(error, spec.scoresFile, 'scores file');
+    throw error;
   } finally {
     forgetGeneration();
   }
