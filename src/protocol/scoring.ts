@@ -17,7 +17,10 @@ import type { LogEvent, ScoreProgressEvent } from './events';
 export interface ScoreStorage {
   /** The scores file, in the CLI's format (a header line, then one row per line keyed by row id). */
   scoresFile: string;
-  /** The trained checkers (one folder per scoring, the current one named in the meta file), reused to rescore changed rows. */
+  /**
+   * The trained checkers (one folder per scoring, holding the generation the core publishes with the scores;
+   * the scores header's `checkerFolders` names the current one, as the meta file does), reused to rescore changed rows.
+   */
   checkersDir: string;
   /** Field mapping and provenance of the scores (`ScoreMeta`). */
   metaFile: string;
