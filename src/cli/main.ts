@@ -1,5 +1,6 @@
 import { loadProjectConfig } from '../core/config';
 import { DimpError, ExitCode } from '../core/errors';
+import { removeLiveTemporariesSync } from '../core/io/atomic';
 import { commandHelp, parseCommandArgs, type Command } from './command';
 import { curateCommand } from './commands/curate';
 import { demoCommand } from './commands/demo';
@@ -18,7 +19,7 @@ function mainHelp(): string {
     'Usage: dimp-curator <command> [options]\n\nCommands:\n' +
     COMMANDS.map((c) => `  ${c.name.padEnd(8)} ${c.summary}`).join('\n') +
     '\n\nRun `dimp-curator <command> --help` for a command\'s options.\n' +
-    'Exit codes: 0 ok · 1 failure · 2 usage · 3 bad input data · 4 bad model · 5 training diverged · 130 cancelled.\n'
+    'Exit codes: 0 ok · 1 failure · 2 usage · 3 bad input data · 4 bad model · 5 training diverged · 6 cannot write an output · 130 cancelled.\n'
   );
 }
 
@@ -47,7 +48,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   const controller = new AbortController();
   const onSignal = (): void => {
-    if (controller.signal.aborted) process.exit(ExitCode.cancelled);
+    if (controller.signal.aborted) {
+      // A second Ctrl-C does not wait for the clean-up: the temporaries being written go now, synchronously.
+      removeLiveTemporariesSync();
+      process.exit(ExitCode.cancelled);
+    }
     reporter.info('\ncancelling… (press Ctrl-C again to quit at once)');
     controller.abort();
   };

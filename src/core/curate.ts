@@ -6,7 +6,10 @@ import { parseJsonlFile } from './data/dataset';
 import type { FieldOverrides } from './data/fields';
 import { readJsonlLines } from './data/jsonl';
 import { DimpError } from './errors';
-import { writeFileAtomic } from './io/atomic';
+import type { FileHandle } from 'node:fs/promises';
+import { outputTarget, stageFile, sweepStaleTemporaries, type StagedFile } from './io/atomic';
+import { checkOutputPath } from './io/outputPaths';
+import { pausePoint } from './io/pausePoint';
 import { scoresByRowId, type RowScore, type Scores } from './weighting/score';
 
 /** Which rows to keep. Exactly one of the thresholds, or a fraction. */
@@ -41,7 +44,7 @@ const scoreOf = (score: RowScore, by: CurationRule['by']): number => (by === 'we
  * they are in the file (or, kept with `addWeight`, re-serialised with a `weight` field), ending in LF;
  * a line that is not valid UTF-8 or is over the row limit is rejected and copied byte for byte; every non-blank line lands in exactly one of the
  * two files, so nothing is lost. A keep-fraction always keeps at least one row. Both files are
- * written atomically.
+ * published together (see `publishCuration`).
  */
 export async function curateFile(
   syntheticFile: string,
@@ -68,6 +71,9 @@ export async function curateFile(
       throw new DimpError('usage', 'output exists; pass --force to overwrite it', { file: target });
     }
   }
+  // Output paths before any work; then what killed runs left there.
+  for (const file of written) await checkOutputPath(file.path, file.role, 'file');
+  for (const file of written) await sweepStaleTemporaries(path.dirname(await outputTarget(file.path)));
   const maxRowBytes = options.maxRowBytes ?? DEFAULT_MAX_ROW_BYTES;
   const parsed = await parseJsonlFile(syntheticFile, { fields: options.fields, signal: options.signal, maxRowBytes });
   const byId = scoresByRowId(scores);
@@ -128,11 +134,43 @@ export async function curateFile(
   }
   if (rule.sort === 'ascending') kept.sort((a, b) => a.score - b.score || a.line - b.line);
   if (rule.sort === 'descending') kept.sort((a, b) => b.score - a.score || a.line - b.line);
-  const newline = Buffer.from('\n');
-  const joined = (lines: Uint8Array[]): Buffer => Buffer.concat(lines.flatMap((l) => [l, newline]));
-  await writeFileAtomic(outputs.curated, joined(kept.map((k) => k.bytes)));
-  if (outputs.rejected) await writeFileAtomic(outputs.rejected, joined(rejected));
+  await publishCuration(outputs.curated, kept.map((k) => k.bytes), outputs.rejected, rejected);
   return { kept: kept.length, rejected: rejected.length - unusable - unscored, unusable, unscored, threshold };
+}
+
+/**
+ * Publishes a curation's two files together. Both are written to temporaries and flushed first; then the
+ * rejected file is renamed into place, then the curated file: the curated file's rename is the commit.
+ * So a curated file on disk always has its own rejected file beside it: a crash before the commit leaves
+ * the old curated file (with the old rejected file, or, in the instant between the two renames, the new
+ * one, which the next run replaces); after it, both are new.
+ */
+async function publishCuration(curatedFile: string, kept: readonly Uint8Array[], rejectedFile: string | undefined, rejected: readonly Uint8Array[]): Promise<void> {
+  // Each line's own bytes (never re-encoded), one newline after each.
+  const newline = Buffer.from('\n');
+  const fill = (lines: readonly Uint8Array[]) => async (handle: FileHandle): Promise<void> => {
+    await handle.writeFile(Buffer.concat(lines.flatMap((l) => [l, newline])));
+  };
+  const staged: StagedFile[] = [];
+  try {
+    if (rejectedFile) staged.push(await stageFile(rejectedFile, fill(rejected)));
+    staged.push(await stageFile(curatedFile, fill(kept)));
+    await pausePoint('curate:staged');
+  } catch (error) {
+    for (const file of staged) await file.discard();
+    throw error;
+  }
+  const [first, second] = staged;
+  if (second) {
+    try {
+      await first!.commit();
+    } catch (error) {
+      await second.discard();
+      throw error;
+    }
+    await pausePoint('curate:rejected-committed');
+    await second.commit();
+  } else await first!.commit();
 }
 
 /**

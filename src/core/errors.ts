@@ -6,11 +6,13 @@ export const ExitCode = {
   badInput: 3,
   badModel: 4,
   diverged: 5,
+  /** An output cannot be written: a read-only folder, a symlink loop, a file where a folder is needed, a full disk. */
+  cannotWrite: 6,
   cancelled: 130,
 } as const;
 
 /** Which kind of user-actionable failure an error is. */
-export type DimpErrorKind = 'usage' | 'badInput' | 'badModel' | 'diverged' | 'cancelled';
+export type DimpErrorKind = 'usage' | 'badInput' | 'badModel' | 'diverged' | 'cannotWrite' | 'cancelled';
 
 /** An error the user can act on: what failed, where (file and line when known), and what to do. */
 export class DimpError extends Error {

@@ -38,14 +38,14 @@ function holdFromEnvironment(file: string | undefined): ((epoch: number, signal:
 }
 
 serveWorkerJob<TrainingWorkerData, CoreEvent, TrainingResultInfo>(async ({ spec, scoreMetaFile }, { signal, emit: onEvent }) => {
-    const onScored = async (_scores: Scores, synthetic: Dataset): Promise<void> => {
+    const onScored = async (scores: Scores, synthetic: Dataset): Promise<void> => {
       if (!scoreMetaFile) return;
       const checkersDir = spec.checkersDir ?? defaultCheckersDir(spec.scoresFile ?? defaultScoresFile(spec.synthetic.path));
       const meta: ScoreMeta = {
         synthetic: path.resolve(spec.synthetic.path),
         fields: synthetic.fields,
-        qualityModel: spec.qualityModel ?? path.join(checkersDir, 'quality'),
-        diversityModel: spec.diversityModel ?? path.join(checkersDir, 'diversity'),
+        qualityModel: scores.header.checkerFolders?.quality ?? spec.qualityModel ?? path.join(checkersDir, 'quality'),
+        diversityModel: scores.header.checkerFolders?.diversity ?? spec.diversityModel ?? path.join(checkersDir, 'diversity'),
       };
       await writeFileAtomic(scoreMetaFile, JSON.stringify(meta, null, 2) + '\n');
       // The meta file now names these checkers; those of earlier scorings are no longer used.

@@ -282,8 +282,10 @@ describe('the training worker', () => {
       const meta = JSON.parse(fs.readFileSync(path.join(storage, 'meta.json'), 'utf8')) as ScoreMeta;
       assert.equal(meta.synthetic, path.join(workspace, 'synthetic.jsonl'));
       assert.deepEqual(meta.fields.text, ['sentence']);
-      assert.equal(meta.qualityModel, path.join(checkersDir, 'quality'));
-      assert.ok(fs.existsSync(path.join(checkersDir, 'diversity', 'model.onnx')));
+      // The checkers the scores were published with: a generation folder inside this scoring's folder.
+      assert.equal(path.dirname(path.dirname(meta.qualityModel)), checkersDir);
+      assert.equal(path.basename(meta.qualityModel), 'quality');
+      assert.ok(fs.existsSync(path.join(meta.diversityModel, 'model.onnx')));
       assert.deepEqual(fs.readdirSync(path.join(storage, 'checkers')), [path.basename(checkersDir)]);
       assert.equal((await readScores(path.join(storage, 'scores.jsonl'))).rows.length, 4000);
       fs.rmSync(resolved.info.runDir, { recursive: true });

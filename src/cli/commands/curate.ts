@@ -1,5 +1,6 @@
 import { curateFile, rejectedPathFor, type CurationRule } from '../../core/curate';
 import { DimpError, ExitCode } from '../../core/errors';
+import { checkOutputPath } from '../../core/io/outputPaths';
 import { readScores } from '../../core/weighting/score';
 import { FIELD_OPTIONS, numberFlag, stringFlag, type Command } from '../command';
 import { datasetSource } from '../settings';
@@ -47,6 +48,9 @@ export const curateCommand: Command = {
       addWeight: context.values['add-weight'] === true,
     };
     const rejected = stringFlag(context.values, 'rejected') ?? rejectedPathFor(out);
+    // Outputs that cannot be written are refused before the scores are read (curateFile checks again).
+    await checkOutputPath(out, 'curated file', 'file');
+    await checkOutputPath(rejected, 'rejected file', 'file');
     const scores = await readScores(scoresFile);
     const summary = await curateFile(synthetic.path, scores, rule, { curated: out, rejected, overwrite: context.values.force === true }, { fields: synthetic.fields, maxRowBytes: synthetic.maxRowBytes, signal: context.signal, inputs: [{ path: scoresFile, role: 'scores file' }] });
     context.reporter.result(

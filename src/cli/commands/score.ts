@@ -116,7 +116,14 @@ export const scoreCommand: Command = {
     const { scores, file } = await runScoring(context);
     const { text, summary } = describeScores(scores);
     const providers = scores.header.diversityProvider ? `${scores.header.provider} (quality), ${scores.header.diversityProvider} (diversity)` : scores.header.provider;
-    context.reporter.result(`${text}\nscores written to ${file} · execution provider ${providers}`, { scoresFile: file, provider: scores.header.provider, ...summary });
+    const folders = scores.header.checkerFolders;
+    const checkers = folders ? `\ncheckers: ${folders.quality} (quality), ${folders.diversity} (diversity)` : '';
+    context.reporter.result(`${text}\nscores written to ${file} · execution provider ${providers}${checkers}`, {
+      scoresFile: file,
+      provider: scores.header.provider,
+      ...(folders ? { checkerFolders: folders } : {}),
+      ...summary,
+    });
     return ExitCode.ok;
   },
 };

@@ -9,7 +9,8 @@ import type { EventSink } from '../events';
 import type { Dataset, Row } from '../data/dataset';
 import type { LabelMap } from '../data/labels';
 import { DimpError, throwIfCancelled } from '../errors';
-import { pathExists, temporarySibling, writeFolderAtomic } from '../io/atomic';
+import { pathExists, removeCreatedFolders, temporarySibling, trackCreatedFolders, trackTemporary, writeError, writeFolderAtomic } from '../io/atomic';
+import { pausePoint } from '../io/pausePoint';
 import { loadClassifier, writeNgramModelFiles, type LoadedClassifier } from '../model/modelFolder';
 import type { NgramParameters } from '../model/ngramClassifier';
 import { deriveSeed, SeededRandom } from '../random';
@@ -141,6 +142,7 @@ async function trainAndSaveChecker(
       dimp_checker: { ...about, settings, report },
     }),
   );
+  await pausePoint(`score:${name}-checker-saved`, request.signal);
   onEvent?.({
     type: 'score-progress',
     stage: `${name}-checker`,
@@ -177,23 +179,67 @@ function checkLabels(model: LoadedClassifier, labelMap: LabelMap): void {
  */
 export async function scoreSynthetic(request: ScoreRequest): Promise<Scores> {
   // Checkers are trained into a staging folder and replace the previous ones only once every row is
-  // scored, so a cancelled or failed run leaves the old checkers beside the old scores.
-  const staging = temporarySibling(request.checkersDir);
+  // scored, so a cancelled or failed run leaves the old checkers beside the old scores. (Score jobs
+  // publish checkers and scores as one unit instead: see `stageCheckersAndScore` and scoreJob.ts.)
+  const staged = await stageCheckersAndScore(request, request.checkersDir);
   try {
-    const scores = await scoreWithCheckersIn({ ...request, checkersDir: staging }, (folder) =>
-      folder.startsWith(staging) ? path.join(request.checkersDir, path.relative(staging, folder)) : folder,
-    );
     for (const name of ['quality', 'diversity']) {
-      const staged = path.join(staging, name);
-      if (!(await pathExists(staged))) continue;
+      const from = staged.folder && path.join(staged.folder, name);
+      if (!from || !(await pathExists(from))) continue;
       const final = path.join(request.checkersDir, name);
       await fs.mkdir(request.checkersDir, { recursive: true });
       await fs.rm(final, { recursive: true, force: true });
-      await fs.rename(staged, final);
+      await fs.rename(from, final);
     }
-    return scores;
+    return staged.scores;
   } finally {
+    await staged.discard();
+  }
+}
+
+/** Scores whose trained checkers wait in a staging folder for their publication. */
+export interface StagedScores {
+  scores: Scores;
+  /** The staging folder holding the trained checkers (`quality/`, `diversity/`); undefined when none was trained. */
+  folder: string | undefined;
+  /** Removes the staging folder (when it was not renamed) and the parent folders created for it while empty. */
+  discard(): Promise<void>;
+}
+
+/**
+ * Trains the checkers that need training into a temporary sibling of `finalDir` and scores every row with
+ * them; the scores header names the checkers at `finalDir` (`<finalDir>/quality`, `<finalDir>/diversity`),
+ * where the caller then moves them. On failure or cancellation nothing is left: no staging folder and no
+ * empty parent folders.
+ */
+export async function stageCheckersAndScore(request: ScoreRequest, finalDir: string): Promise<StagedScores> {
+  const trains = !request.qualityModel || !request.diversityModel;
+  const staging = temporarySibling(finalDir);
+  let created: string | undefined;
+  if (trains) {
+    try {
+      created = await fs.mkdir(staging, { recursive: true });
+    } catch (error) {
+      throw writeError(error, request.checkersDir, 'checkers folder');
+    }
+  }
+  const forget = trains ? trackTemporary(staging) : () => undefined;
+  const forgetFolders = trackCreatedFolders(path.dirname(staging), created === staging ? undefined : created);
+  const discard = async (): Promise<void> => {
+    if (!trains) return;
     await fs.rm(staging, { recursive: true, force: true });
+    forget();
+    if (created !== staging) await removeCreatedFolders(path.dirname(staging), created);
+    forgetFolders();
+  };
+  try {
+    const scores = await scoreWithCheckersIn({ ...request, checkersDir: staging }, (folder) =>
+      folder.startsWith(staging) ? path.join(finalDir, path.relative(staging, folder)) : path.resolve(folder),
+    );
+    return { scores, folder: trains ? staging : undefined, discard };
+  } catch (error) {
+    await discard();
+    throw error;
   }
 }
 
@@ -267,6 +313,7 @@ async function scoreWithCheckersIn(request: ScoreRequest, finalFolder: (folder: 
         labels: [...labelMap.names],
         qualityChecker: `${quality.description} at ${finalFolder(quality.folder)}`,
         diversityChecker: `${diversity.description} at ${finalFolder(diversity.folder)}`,
+        checkerFolders: { quality: finalFolder(quality.folder), diversity: finalFolder(diversity.folder) },
         provider: quality.provider,
         ...(diversity.provider !== quality.provider ? { diversityProvider: diversity.provider } : {}),
         guards: request.guards,

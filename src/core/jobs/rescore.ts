@@ -21,9 +21,12 @@ export interface CheckerFolders {
   diversity: string;
 }
 
-/** The stored checkers in `checkersDir` (`quality/` and `diversity/`), or undefined when either is missing. */
-export async function storedCheckers(checkersDir: string): Promise<CheckerFolders | undefined> {
-  const folders = { quality: path.join(checkersDir, 'quality'), diversity: path.join(checkersDir, 'diversity') };
+/**
+ * The stored checkers: the given folders, or `quality/` and `diversity/` inside a checkers folder; undefined
+ * when either is missing.
+ */
+export async function storedCheckers(where: string | CheckerFolders): Promise<CheckerFolders | undefined> {
+  const folders = typeof where === 'string' ? { quality: path.join(where, 'quality'), diversity: path.join(where, 'diversity') } : where;
   for (const folder of Object.values(folders)) {
     const found = await fs.stat(path.join(folder, 'config.json')).catch(() => undefined);
     if (!found) return undefined;

@@ -22,14 +22,17 @@ import type { NgramSettings } from '../train/ngramTraining';
 import { checkerWarning, describeChecker as describeCheckerReport, readScores, writeScores, type Scores } from '../weighting/score';
 import { ScoreTable, type ScoreTableColumns } from '../weighting/scoreTable';
 import { dominanceWarning, type WeightGuards } from '../weighting/weights';
-import { scoreChangedRows } from './rescore';
+import { scoreChangedRows, type CheckerFolders } from './rescore';
 import { scoreLoadedData } from './scoreJob';
 
 /** Where the extension keeps one synthetic file's scores (inside its storage folder). */
 export interface ScoreStorage {
   /** The scores file, in the CLI's format (a header line, then one row per line keyed by row id). */
   scoresFile: string;
-  /** The trained checkers (one folder per scoring, the current one named in the meta file), reused to rescore changed rows. */
+  /**
+   * The trained checkers (one folder per scoring, holding the generation the core publishes with the scores;
+   * the scores header's `checkerFolders` names the current one, as the meta file does), reused to rescore changed rows.
+   */
   checkersDir: string;
   /** Field mapping and provenance of the scores (`ScoreMeta`). */
   metaFile: string;
@@ -196,8 +199,9 @@ export async function scoreIntoStorage(job: ScoreJob, { signal, onEvent }: Store
   const meta: ScoreMeta = {
     synthetic: path.resolve(job.synthetic.path),
     fields: synthetic.fields,
-    qualityModel: job.qualityModel ?? path.join(checkersDir, 'quality'),
-    diversityModel: job.diversityModel ?? path.join(checkersDir, 'diversity'),
+    // The scores header names the checkers published with them (a generation folder inside checkersDir).
+    qualityModel: scores.header.checkerFolders?.quality ?? job.qualityModel ?? path.join(checkersDir, 'quality'),
+    diversityModel: scores.header.checkerFolders?.diversity ?? job.diversityModel ?? path.join(checkersDir, 'diversity'),
   };
   await writeFileAtomic(job.storage.metaFile, JSON.stringify(meta, null, 2) + '\n');
   // The meta file now names the new checkers; earlier ones are no longer used.
@@ -207,13 +211,21 @@ export async function scoreIntoStorage(job: ScoreJob, { signal, onEvent }: Store
   return { ...(await scoredFile(scores, meta, job.storage, job.runsDir, scores.rows.length, synthetic.problems.length)), labelSource: data.labelSource };
 }
 
+/**
+ * The checkers the stored scores were published with: the scores file is the commit point, and the meta
+ * file, written after it, may still name the previous ones after a crash.
+ */
+function checkersOfStoredScores(stored: Scores, meta: ScoreMeta): CheckerFolders {
+  return { quality: stored.header.checkerFolders?.quality ?? meta.qualityModel, diversity: stored.header.checkerFolders?.diversity ?? meta.diversityModel };
+}
+
 /** Scores the rows of the saved file that have no score, with the stored checkers (core/jobs/rescore.ts). */
 export async function rescoreStorage(job: RescoreJob, { signal, onEvent }: StoredScoresContext): Promise<ScoredFile> {
   const meta = await readMeta(job.storage.metaFile);
   const stored = await readScores(job.storage.scoresFile);
   const labelMap = new LabelMap(stored.header.labels);
   const dataset = resolveLabels(await parseJsonlFile(job.synthetic, { fields: meta.fields, signal }), labelMap);
-  const { scores, scored } = await scoreChangedRows(stored, dataset, labelMap, { quality: meta.qualityModel, diversity: meta.diversityModel }, { guards: job.guards, device: job.device, signal, onEvent });
+  const { scores, scored } = await scoreChangedRows(stored, dataset, labelMap, checkersOfStoredScores(stored, meta), { guards: job.guards, device: job.device, signal, onEvent });
   await writeScores(job.storage.scoresFile, scores);
   return scoredFile(scores, meta, job.storage, job.runsDir, scored, dataset.problems.length);
 }

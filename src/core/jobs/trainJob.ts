@@ -1,9 +1,8 @@
-import { promises as fs } from 'node:fs';
-import * as path from 'node:path';
 import type { EventSink } from '../events';
 import type { Dataset } from '../data/dataset';
 import { DimpError } from '../errors';
-import { existingAncestor, pathExists, removeCreatedFolders } from '../io/atomic';
+import { outputTarget, pathExists, sweepStaleTemporaries } from '../io/atomic';
+import { checkOutputPath } from '../io/outputPaths';
 import { loadProjectData } from '../pipeline';
 import { checkScoreOutputs, scoreLoadedData } from './scoreJob';
 import { readScores, writeScores, type Scores } from '../weighting/score';
@@ -29,8 +28,10 @@ async function readStoredScores(file: string | undefined, onEvent: EventSink | u
 }
 
 /** The checkers that made the stored scores: the model folders the job names, else the stored ones. */
-async function checkersOf(spec: TrainingJobSpec, scoresFile: string): Promise<CheckerFolders | undefined> {
-  const stored = await storedCheckers(spec.checkersDir ?? defaultCheckersDir(scoresFile));
+async function checkersOf(spec: TrainingJobSpec, scoresFile: string, scores: Scores): Promise<CheckerFolders | undefined> {
+  // The generation published with the scores (named in their header), else the classic layout.
+  const published = scores.header.checkerFolders;
+  const stored = published ? await storedCheckers(published) : await storedCheckers(spec.checkersDir ?? defaultCheckersDir(scoresFile));
   const quality = spec.qualityModel ?? stored?.quality;
   const diversity = spec.diversityModel ?? stored?.diversity;
   return quality && diversity ? { quality, diversity } : undefined;
@@ -55,6 +56,14 @@ export async function runTrainingJob(
 ): Promise<TrainingJobResult> {
   const { signal, onEvent } = context;
   const needsScores = spec.loss !== 'ce';
+  // Output paths first: a run folder (or, when this job may score, a scores file or checkers folder) that
+  // cannot be written is an error before any file is read or any model trained.
+  await checkOutputPath(spec.outDir, 'runs folder', 'folder');
+  await sweepStaleTemporaries(await outputTarget(spec.outDir));
+  if (needsScores && (spec.real !== undefined || spec.qualityModel !== undefined)) {
+    const scoresFile = spec.scoresFile ?? defaultScoresFile(spec.synthetic.path);
+    await checkScoreOutputs({ scoresFile, checkersDir: spec.checkersDir ?? defaultCheckersDir(scoresFile), synthetic: spec.synthetic, real: spec.real, validation: spec.validation });
+  }
   let scores = needsScores && spec.scoreFirst !== 'always' ? await readStoredScores(spec.scoresFile, onEvent) : undefined;
   const labels = spec.labels && spec.labels.length > 0 ? spec.labels : scores?.header.labels;
   const data = await loadProjectData(
@@ -80,7 +89,7 @@ export async function runTrainingJob(
     // there, else everything is scored again when the job can score; otherwise they are left out
     // (runTraining says how many).
     const scoresFile = spec.scoresFile ?? defaultScoresFile(spec.synthetic.path);
-    const checkers = scores && sameLabels && missing > 0 ? await checkersOf(spec, scoresFile) : undefined;
+    const checkers = scores && sameLabels && missing > 0 ? await checkersOf(spec, scoresFile, scores) : undefined;
     if (scores && checkers) {
       onEvent?.({ type: 'log', level: 'info', message: `${missing} rows changed since scoring: scoring them with the stored checkers` });
       ({ scores } = await scoreChangedRows(scores, synthetic, data.labelMap, checkers, { guards: spec.guards, device: spec.device, signal, onEvent }));
@@ -95,37 +104,26 @@ export async function runTrainingJob(
       onEvent?.({ type: 'log', level: 'info', message: `${why}: scoring the synthetic rows first` });
       const checkersDir = spec.checkersDir ?? defaultCheckersDir(scoresFile);
       await checkScoreOutputs({ scoresFile, checkersDir, synthetic: spec.synthetic, real: spec.real, validation: spec.validation, force: spec.force });
-      // Scoring saves each checker as soon as it is trained; if the job stops before the scores are
-      // written, checkers it saved into a new folder are partial outputs and go too.
-      const existing = await existingAncestor(checkersDir);
-      try {
-        scores = await scoreLoadedData(
-          {
-            qualityModel: spec.qualityModel,
-            diversityModel: spec.diversityModel,
-            scoresFile,
-            checkersDir,
-            checkerSettings: spec.checkerSettings,
-            checkerEncoder: spec.checkerEncoder,
-            maxLength: spec.maxLength,
-            embeddingCacheDir: spec.embeddingCacheDir,
-            seed: spec.seed,
-            guards: spec.guards,
-            device: spec.device,
-          },
-          { synthetic, real: data.real, validation: data.validation, labelMap: data.labelMap },
-          { signal, onEvent },
-        );
-        await context.onScored?.(scores, synthetic, scoresFile);
-      } catch (error) {
-        if (existing !== path.resolve(checkersDir)) {
-          await fs.rm(checkersDir, { recursive: true, force: true });
-          // Parent folders this job created, while nothing else was put in them.
-          const firstCreated = path.join(existing, path.relative(existing, checkersDir).split(path.sep)[0]!);
-          await removeCreatedFolders(path.dirname(checkersDir), firstCreated);
-        }
-        throw error;
-      }
+      // Checkers and scores are published as one unit (scoreLoadedData): a failure or a cancellation
+      // before the commit leaves the old pair and no new folder; after it, the new pair stays.
+      scores = await scoreLoadedData(
+        {
+          qualityModel: spec.qualityModel,
+          diversityModel: spec.diversityModel,
+          scoresFile,
+          checkersDir,
+          checkerSettings: spec.checkerSettings,
+          checkerEncoder: spec.checkerEncoder,
+          maxLength: spec.maxLength,
+          embeddingCacheDir: spec.embeddingCacheDir,
+          seed: spec.seed,
+          guards: spec.guards,
+          device: spec.device,
+        },
+        { synthetic, real: data.real, validation: data.validation, labelMap: data.labelMap },
+        { signal, onEvent },
+      );
+      await context.onScored?.(scores, synthetic, scoresFile);
       onEvent?.({ type: 'score-progress', stage: 'write', done: scores.rows.length, total: scores.rows.length, message: `scores written to ${scoresFile}` });
       scored = true;
     }

@@ -5,6 +5,7 @@ import type { Dataset, Row } from '../data/dataset';
 import type { LabelMap } from '../data/labels';
 import { DimpError } from '../errors';
 import { pathExists, writeFolderAtomic } from '../io/atomic';
+import { pausePoint } from '../io/pausePoint';
 import { loadClassifier, writeNgramModelFiles } from '../model/modelFolder';
 import type { DeviceChoice } from '../runtime/onnxRuntime';
 import { scoresByRowId, type Scores } from '../weighting/score';
@@ -157,7 +158,14 @@ export async function runTraining(request: TrainRunRequest): Promise<RunSummary>
         result = trained.result;
         encoder = trained.encoder;
       } else {
-        const trained = await trainNgram({ ...common, settings: request.settings }, { signal, onEvent: sink, afterEpoch: request.afterEpoch });
+        const trained = await trainNgram({ ...common, settings: request.settings }, {
+          signal,
+          onEvent: sink,
+          afterEpoch: async (epoch, epochSignal) => {
+            await pausePoint('train:epoch', epochSignal);
+            await request.afterEpoch?.(epoch, epochSignal);
+          },
+        });
         await writeNgramModelFiles(modelDir, trained.model.parameters(), request.settings.featurizer, labelMap, { dimp_run: { loss, seed: request.seed } });
         result = trained.result;
       }

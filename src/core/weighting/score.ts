@@ -32,6 +32,11 @@ export interface ScoresHeader {
   labels: string[];
   qualityChecker: string;
   diversityChecker: string;
+  /**
+   * The checkers' model folders (absolute). Trained checkers live in a generation folder inside the
+   * checkers folder, published with this scores file: read them from here (absent in older files).
+   */
+  checkerFolders?: { quality: string; diversity: string };
   /** Execution provider of the quality checker (and of the diversity checker unless `diversityProvider` says otherwise). */
   provider: string;
   diversityProvider?: string;
@@ -145,6 +150,36 @@ export async function readScores(file: string): Promise<Scores> {
     }
   }
   return { header, rows };
+}
+
+/**
+ * The header of a scores file, reading only its first line; undefined when there is no file or its first
+ * line is not a scores header.
+ */
+export async function readScoresHeader(file: string): Promise<ScoresHeader | undefined> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const chunks: Buffer[] = [];
+    for (let position = 0; position < 1 << 24; ) {
+      const buffer = Buffer.alloc(1 << 16);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+      if (bytesRead === 0) break;
+      chunks.push(buffer.subarray(0, bytesRead));
+      position += bytesRead;
+      if (buffer.subarray(0, bytesRead).includes(10)) break;
+    }
+    const header = JSON.parse(Buffer.concat(chunks).toString('utf8').split('\n')[0] ?? '') as ScoresHeader;
+    return header.kind === 'dimp-scores' ? header : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Scores looked up by row id. */

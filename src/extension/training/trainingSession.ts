@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { removeTemporarySiblings } from '../../core/io/atomic';
+import { removeTemporarySiblings, sweepStaleTemporaries } from '../../core/io/atomic';
 import { sweepJobTemporaries, type TrainingJobSpec } from '../../core/jobs/trainJobSpec';
 import { listRuns } from '../../core/train/runHistory';
 import { startWorkerJob, WorkerJobError, type FailureKind, type WorkerJob } from '../../core/runtime/workerJob';
@@ -70,7 +70,11 @@ export class TrainingSession implements vscode.Disposable {
       } else {
         this.state.phase = 'interrupted';
         this.state.message = 'The window was reloaded during this run, which stopped it; it left no outputs. Run it again to train.';
-        for (const output of saved.job.outputs) await removeTemporarySiblings(output);
+        for (const output of saved.job.outputs) {
+          await removeTemporarySiblings(output);
+          // Inside an output folder too (the checkers folder stages each new generation there).
+          await sweepStaleTemporaries(output);
+        }
       }
     }
     await this.refreshHistory();

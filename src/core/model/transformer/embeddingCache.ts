@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../../io/atomic';
+import { sweepStaleTemporaries, writeFileAtomic } from '../../io/atomic';
 
 const MAGIC = 'DIMPEMB1';
 const KEY_BYTES = 16;
@@ -63,6 +63,7 @@ export class EmbeddingCache {
   static async open(root: string, encoderFingerprint: string, dim: number, about: Record<string, unknown>): Promise<EmbeddingCache> {
     const dir = path.join(root, encoderFingerprint);
     await fs.mkdir(dir, { recursive: true });
+    await sweepStaleTemporaries(dir); // shards a killed process was writing
     const cache = new EmbeddingCache(dir, dim);
     const aboutFile = path.join(dir, 'encoder.json');
     if (!(await fs.stat(aboutFile).catch(() => undefined))) await writeFileAtomic(aboutFile, JSON.stringify({ ...about, dim }, null, 2) + '\n');
