@@ -380,7 +380,7 @@ describe('rows changed since scoring', () => {
       assert.deepEqual(after.rows.filter((r) => oldById.has(r.rowId)).map((r) => r.line), before.rows.map((r) => r.line), 'at their lines');
       // Scored by the stored checkers, which were not trained again.
       assert.deepEqual(tree(checkersDir).map((f) => [f, fs.statSync(path.join(checkersDir, f)).mtimeMs]), checkersBefore);
-      const quality = await loadClassifier(path.join(checkersDir, 'quality'), 'cpu');
+      const quality = await loadClassifier(after.header.checkerFolders!.quality, 'cpu');
       const row = { rowId: fresh[0]!.rowId, line: fresh[0]!.line, byteOffset: 0, byteLength: 0, texts: [added.sentence] as [string], rawLabel: 0, label: quality.labelMap.indexOf('negative')! };
       const q = await quality.predict([row]);
       await quality.dispose();

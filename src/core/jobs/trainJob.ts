@@ -62,7 +62,7 @@ export async function runTrainingJob(
   await sweepStaleTemporaries(await outputTarget(spec.outDir));
   if (needsScores && (spec.real !== undefined || spec.qualityModel !== undefined)) {
     const scoresFile = spec.scoresFile ?? defaultScoresFile(spec.synthetic.path);
-    await checkScoreOutputs({ scoresFile, checkersDir: spec.checkersDir ?? defaultCheckersDir(scoresFile), synthetic: spec.synthetic, real: spec.real, validation: spec.validation });
+    await checkScoreOutputs({ scoresFile, checkersDir: spec.checkersDir ?? defaultCheckersDir(scoresFile), synthetic: spec.synthetic, real: spec.real, validation: spec.validation, force: spec.force });
   }
   let scores = needsScores && spec.scoreFirst !== 'always' ? await readStoredScores(spec.scoresFile, onEvent) : undefined;
   const labels = spec.labels && spec.labels.length > 0 ? spec.labels : scores?.header.labels;
