@@ -1,7 +1,5 @@
 import { ExitCode, DimpError } from '../../core/errors';
-import { loadProjectData } from '../../core/pipeline';
-import { loadClassifier } from '../../core/model/modelFolder';
-import { argmaxRow, confusionMatrix, evaluatePredictions } from '../../core/train/metrics';
+import { runEvaluationJob } from '../../core/jobs/evaluateJob';
 import { DATA_OPTIONS, deviceFlag, FIELD_OPTIONS, stringFlag, type Command } from '../command';
 import { fieldFlags, maxRowBytesFlag } from '../settings';
 
@@ -20,31 +18,20 @@ export const evalCommand: Command = {
     const modelDir = stringFlag(context.values, 'model');
     const dataFile = stringFlag(context.values, 'data');
     if (!modelDir || !dataFile) throw new DimpError('usage', 'eval needs --model DIR and --data FILE');
-    const model = await loadClassifier(modelDir, deviceFlag(context));
-    try {
-      if (model.fallbackReason) context.reporter.onEvent({ type: 'log', level: 'warning', message: `using ${model.provider}: ${model.fallbackReason}` });
-      const data = await loadProjectData({ test: { path: dataFile, fields: fieldFlags(context), maxRowBytes: maxRowBytesFlag(context) } }, { labels: model.labelMap.names, signal: context.signal, onEvent: context.reporter.onEvent });
-      const rows = data.test!.rows;
-      if (rows.length === 0) throw new DimpError('badInput', 'no usable rows to evaluate', { file: dataFile });
-      const probabilities = await model.predict(rows, { signal: context.signal });
-      const n = model.labelMap.size;
-      const predicted = Int32Array.from(rows, (_, i) => argmaxRow(probabilities, i, n));
-      const gold = Int32Array.from(rows, (r) => r.label);
-      const scores = evaluatePredictions(predicted, gold, n);
-      const matrix = confusionMatrix(predicted, gold, n);
-      const names = model.labelMap.names;
-      const width = Math.max(8, ...names.map((s) => s.length)) + 2;
-      const table = [
-        `${'gold \\ predicted'.padEnd(width + 4)}${names.map((s) => s.padStart(width)).join('')}`,
-        ...matrix.map((row, i) => `${names[i]!.padEnd(width + 4)}${row.map((v) => String(v).padStart(width)).join('')}`),
-      ].join('\n');
-      context.reporter.result(
-        `${rows.length} rows · accuracy ${(scores.accuracy * 100).toFixed(2)}% · macro-F1 ${(scores.macroF1 * 100).toFixed(2)}% · provider ${model.provider}\n${table}`,
-        { ...scores, labels: names, confusion: matrix, provider: model.provider, skippedLines: data.test!.problems.length },
-      );
-    } finally {
-      await model.dispose();
-    }
+    const result = await runEvaluationJob(
+      { modelDir, data: { path: dataFile, fields: fieldFlags(context), maxRowBytes: maxRowBytesFlag(context) }, device: deviceFlag(context) },
+      { signal: context.signal, onEvent: context.reporter.onEvent },
+    );
+    const names = result.labels;
+    const width = Math.max(8, ...names.map((s) => s.length)) + 2;
+    const table = [
+      `${'gold \\ predicted'.padEnd(width + 4)}${names.map((s) => s.padStart(width)).join('')}`,
+      ...result.confusion.map((row, i) => `${names[i]!.padEnd(width + 4)}${row.map((v) => String(v).padStart(width)).join('')}`),
+    ].join('\n');
+    context.reporter.result(
+      `${result.rows} rows · accuracy ${(result.accuracy * 100).toFixed(2)}% · macro-F1 ${(result.macroF1 * 100).toFixed(2)}% · provider ${result.provider}\n${table}`,
+      result,
+    );
     return ExitCode.ok;
   },
 };
