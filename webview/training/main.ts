@@ -12,7 +12,7 @@ import { dispatchMessage } from '../../src/protocol/messages';
 import { PanelMessageType, type HostToPanelMessage, type PanelRunLinkMessage, type TrainingPanelState } from '../../src/protocol/trainingPanel';
 import { applyTrainingUpdate, emptyTrainingState, isActivePhase } from '../../src/protocol/trainingState';
 import type { LossKind, WeightHistogram } from '../../src/protocol/events';
-import { compareRuns, type LossComparison, type MeanSd } from '../../src/core/view/runComparison';
+import { compareRuns, type LossComparison, type MeanSd } from '../../src/protocol/runComparison';
 import { TrainingCharts } from './charts';
 import { panelHost } from './vscodeApi';
 
