@@ -10,7 +10,8 @@ import { runScoreJob } from '../../src/core/jobs/scoreJob';
 import { resolveJobSettings } from '../../src/core/jobs/settings';
 import { Featurizer, DEFAULT_FEATURIZER, normalizeText, type FeatureMatrix } from '../../src/core/model/featurizer';
 import { NgramClassifier } from '../../src/core/model/ngramClassifier';
-import { fitTemperature, temperedNll } from '../../src/core/train/metrics';
+import { expectedCalibrationError, fitTemperature, labelShares, temperedNll } from '../../src/core/train/metrics';
+import { checkerSummary, describeLabelBalance } from '../../src/core/weighting/score';
 import { DEFAULT_CLASSIFIER_SETTINGS, trainNgram } from '../../src/core/train/ngramTraining';
 import { keepTopByQuality } from '../../src/core/train/run';
 import { batchLoss, type BatchLossBuffers } from '../../src/core/train/trainer';
@@ -129,6 +130,25 @@ describe('weight diagnostics', () => {
   });
 });
 
+describe('checker diagnostics', () => {
+  test('expected calibration error and label shares by hand', () => {
+    // Two rows in the 0.9 bin (one right, one wrong: accuracy 0.5, confidence 0.9) and two in the 0.6 bin
+    // (both right: accuracy 1, confidence 0.6): ECE = (2·|0.5 − 0.9| + 2·|1 − 0.6|) / 4 = 0.4.
+    const p = Float32Array.from([0.9, 0.1, 0.9, 0.1, 0.4, 0.6, 0.6, 0.4]);
+    const ece = expectedCalibrationError(p, [0, 1, 1, 0], 2);
+    assert.ok(Math.abs(ece - 0.4) < 1e-6, `ECE ${ece}`);
+    assert.equal(expectedCalibrationError(Float32Array.from([1, 0, 0, 1]), [0, 1], 2), 0, 'certain and right');
+    assert.deepEqual(labelShares([0, 1, 1, 1], 3), [0.25, 0.75, 0]);
+  });
+
+  test('the summary and the label balance say what a reviewer needs', () => {
+    assert.equal(checkerSummary({ trainedOn: 'r', rows: 400, epochs: 40, bestEpoch: 3, selectionAccuracy: 0.64, selectionMajority: 0.545 }), 'quality checker 64.0 % (majority class 54.5 %)');
+    assert.equal(checkerSummary({ trainedOn: 'r', rows: 400, epochs: 40, bestEpoch: 3 }), undefined);
+    assert.equal(describeLabelBalance({ real: [0.48, 0.52], synthetic: [0.5, 0.5] }, ['0', '1']), 'labels 0/1: real 48/52 %, synthetic 50/50 %');
+    assert.match(describeLabelBalance({ real: [0.5, 0.5], synthetic: [0.8, 0.2] }, ['neg', 'pos']), /differ by 30 points/);
+  });
+});
+
 describe('temperature scaling', () => {
   test('finds the temperature that turns over-confident 0.99 into the observed 0.7', () => {
     const n = 100;
@@ -231,6 +251,12 @@ describe('model selection', () => {
       assert.ok(checkers.quality!.bestEpoch >= 1 && checkers.quality!.bestEpoch <= checkers.quality!.epochs);
       assert.equal(checkers.quality!.temperature, undefined, "by default q is the checker's own probability (no temperature)");
       assert.ok(checkers.quality!.selectionAccuracy! > checkers.quality!.selectionMajority!, 'the sample is learnable');
+      assert.ok(checkers.quality!.selectionMacroF1! > 0 && checkers.quality!.selectionMacroF1! <= 1);
+      assert.ok(checkers.quality!.selectionCalibrationError! >= 0 && checkers.quality!.selectionCalibrationError! < 1);
+      for (const shares of [checkers.labelBalance!.real, checkers.labelBalance!.synthetic]) {
+        assert.equal(shares.length, 3);
+        assert.ok(Math.abs(shares.reduce((a, b) => a + b, 0) - 1) < 1e-9, 'label shares sum to 1');
+      }
       assert.ok(withValidation.scores.header.diagnostics!.effectiveSampleSize > 0);
       const heldOut = await runScoreJob({ ...base, calibrateQuality: true, scoresFile: path.join(dir, 'b.scores.jsonl'), checkersDir: path.join(dir, 'b') });
       assert.ok(heldOut.scores.header.checkers!.quality!.temperature! > 0, 'temperature scaling when asked for');

@@ -216,11 +216,11 @@ export interface StagedFile {
 }
 
 /**
- * Writes `target`'s new content to a temporary sibling and flushes it, without renaming it yet: for
- * outputs published together (`curate` renames its rejected file, then its curated file). The caller
- * calls `commit` or `discard`.
+ * What writing `target` through a temporary sibling needs: the final path (symlinks followed), its folder
+ * (created, and remembered to be removed on failure, when it did not exist), and the temporary's name,
+ * tracked so that a second Ctrl-C removes it.
  */
-export async function stageFile(target: string, fill: (handle: fs.FileHandle) => Promise<void>): Promise<StagedFile> {
+async function prepareOutput(target: string): Promise<{ final: string; dir: string; created: string | undefined; forgetFolders: () => void; tmp: string; forget: () => void }> {
   const final = await outputTarget(target);
   const dir = path.dirname(final);
   let created: string | undefined;
@@ -231,7 +231,16 @@ export async function stageFile(target: string, fill: (handle: fs.FileHandle) =>
   }
   const forgetFolders = trackCreatedFolders(dir, created);
   const tmp = temporarySibling(final);
-  const forget = trackTemporary(tmp);
+  return { final, dir, created, forgetFolders, tmp, forget: trackTemporary(tmp) };
+}
+
+/**
+ * Writes `target`'s new content to a temporary sibling and flushes it, without renaming it yet: for
+ * outputs published together (`curate` renames its rejected file, then its curated file). The caller
+ * calls `commit` or `discard`.
+ */
+export async function stageFile(target: string, fill: (handle: fs.FileHandle) => Promise<void>): Promise<StagedFile> {
+  const { final, dir, created, forgetFolders, tmp, forget } = await prepareOutput(target);
   const discard = async (): Promise<void> => {
     await fs.rm(tmp, { force: true });
     forget();
@@ -277,17 +286,7 @@ async function writeStagedFile(target: string, fill: (handle: fs.FileHandle) => 
  * parent folders it created. `target` must not exist.
  */
 export async function writeFolderAtomic<T>(target: string, build: (tmpDir: string) => Promise<T>): Promise<T> {
-  const final = await outputTarget(target);
-  const dir = path.dirname(final);
-  let created: string | undefined;
-  try {
-    created = await fs.mkdir(dir, { recursive: true });
-  } catch (error) {
-    throw writeError(error, target);
-  }
-  const forgetFolders = trackCreatedFolders(dir, created);
-  const tmp = temporarySibling(final);
-  const forget = trackTemporary(tmp);
+  const { final, dir, created, forgetFolders, tmp, forget } = await prepareOutput(target);
   // Errors of `build` itself pass as they are (it may read inputs); those of making and publishing the
   // folder are write errors on `target`.
   let building = false;

@@ -16,7 +16,7 @@ import type { NgramParameters } from '../model/ngramClassifier';
 import { deriveSeed, SeededRandom } from '../random';
 import type { DeviceChoice } from '../runtime/onnxRuntime';
 import { trainEncoderHead, type EncoderHeadSettings } from '../train/encoderHeadTraining';
-import { argmaxRow, fitTemperature } from '../train/metrics';
+import { argmaxRow, expectedCalibrationError, fitTemperature, labelShares } from '../train/metrics';
 import { toEvaluationSet, trainNgram, type NgramSettings } from '../train/ngramTraining';
 import { predictProbabilities, type TrainResult } from '../train/trainer';
 import type { CheckerReport, CheckersReport, RowScore, Scores } from '../weighting/score';
@@ -118,11 +118,13 @@ async function trainAndSaveChecker(
   const numClasses = request.labelMap.size;
   let trained = await trainNgram({ rows, numClasses, settings, loss: 'ce', seed: request.seed, validation: selection, initialParameters: warmStart }, { signal: request.signal });
   const report = checkerReport(trainedOn, rows.length, trained.result, selection, numClasses);
-  // Optional: temperature scaling on the rows that chose the epoch (the `calibration` ablation of EVALUATION.md).
-  if (name === 'quality' && selection && request.calibrateQuality === true) {
+  if (name === 'quality' && selection) {
+    // How well calibrated q is on the rows that chose the epoch; temperature scaling on them is optional
+    // (the `calibration` ablation of EVALUATION.md).
     const held = toEvaluationSet(trained.featurizer, selection);
     const probabilities = predictProbabilities(trained.model, held.features, held.count);
-    report.temperature = fitTemperature(probabilities, held.labels, numClasses);
+    report.selectionCalibrationError = expectedCalibrationError(probabilities, held.labels, numClasses);
+    if (request.calibrateQuality === true) report.temperature = fitTemperature(probabilities, held.labels, numClasses);
   }
   if (refitOn && selection) {
     settings = { ...settings, epochs: trained.result.bestEpoch, rowUpdateBudget: null };
@@ -160,7 +162,9 @@ function checkerReport(trainedOn: string | undefined, rows: number, result: Trai
     rows,
     epochs: result.epochs.length,
     bestEpoch: result.bestEpoch,
-    ...(selection && kept?.validation ? { selectionAccuracy: kept.validation.accuracy, selectionMajority: majorityShare(selection, numClasses) } : {}),
+    ...(selection && kept?.validation
+      ? { selectionAccuracy: kept.validation.accuracy, selectionMacroF1: kept.validation.macroF1, selectionMajority: majorityShare(selection, numClasses) }
+      : {}),
   };
 }
 
@@ -249,6 +253,10 @@ async function scoreWithCheckersIn(request: ScoreRequest, finalFolder: (folder: 
   let qualityFolder = request.qualityModel;
   const { selection, fit, choose } = checkerSelection(request);
   const checkers: CheckersReport = { settings: request.checkerEncoder ?? request.checkerSettings, selection, selectionRows: choose.length };
+  if (request.real && request.real.rows.length > 0) {
+    const numClasses = labelMap.size;
+    checkers.labelBalance = { real: labelShares(Int32Array.from(fit, (r) => r.label), numClasses), synthetic: labelShares(Int32Array.from(synthetic.rows, (r) => r.label), numClasses) };
+  }
   if (!qualityFolder && (!request.real || request.real.rows.length === 0)) throw new DimpError('usage', 'scoring needs real rows (--real) or a quality checker model (--quality-model)');
   let diversityFolder = request.diversityModel;
   let diversityParameters: NgramParameters | undefined;

@@ -19,7 +19,7 @@ import type { DeviceChoice } from '../runtime/onnxRuntime';
 import type { EncoderHeadSettings } from '../train/encoderHeadTraining';
 import { lastDimpWeights } from '../train/lastDimpWeights';
 import type { NgramSettings } from '../train/ngramTraining';
-import { checkerWarning, describeChecker as describeCheckerReport, readScores, writeScores, type Scores } from '../weighting/score';
+import { checkerSummary, checkerWarning, describeChecker as describeCheckerReport, describeLabelBalance, readScores, writeScores, type Scores } from '../weighting/score';
 import { ScoreTable, type ScoreTableColumns } from '../weighting/scoreTable';
 import { dominanceWarning, type WeightGuards } from '../weighting/weights';
 import { scoreChangedRows, type CheckerFolders } from './rescore';
@@ -116,6 +116,8 @@ export interface ScoredFile {
   labelSource?: string;
   /** How the quality checker did on the rows that chose its epoch, for people (absent for given models). */
   qualityCheckerReport?: string;
+  /** The same in a few words (accuracy beside the majority-class rate), for headers and notifications. */
+  qualityCheckerSummary?: string;
   /** Plain warnings about the checkers or the weights (near chance, a few rows dominate). */
   warnings?: string[];
   /** The quality checker is near chance on the rows that chose it: its "likely mislabelled" flags are off. */
@@ -163,7 +165,17 @@ async function scoredFile(scores: Scores, meta: ScoreMeta, storage: ScoreStorage
     table: table.columns,
     fields: meta.fields,
     qualityChecker: describeChecker(scores.header.qualityChecker, storage, scores.header.real),
-    ...(scores.header.checkers?.quality ? { qualityCheckerReport: describeCheckerReport(scores.header.checkers.quality, scores.header.checkers) } : {}),
+    ...(scores.header.checkers?.quality
+      ? {
+          qualityCheckerReport: [
+            describeCheckerReport(scores.header.checkers.quality, scores.header.checkers),
+            scores.header.checkers.labelBalance && describeLabelBalance(scores.header.checkers.labelBalance, scores.header.labels),
+          ]
+            .filter(Boolean)
+            .join(' · '),
+          qualityCheckerSummary: checkerSummary(scores.header.checkers.quality),
+        }
+      : {}),
     warnings: [checkerWarning(scores.header.checkers?.quality), scores.header.diagnostics && dominanceWarning(scores.header.diagnostics)].filter((w): w is string => w !== undefined),
     qualityCheckerNearChance: checkerWarning(scores.header.checkers?.quality) !== undefined,
     diversityChecker: describeChecker(scores.header.diversityChecker, storage, scores.header.synthetic),

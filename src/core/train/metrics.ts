@@ -101,3 +101,32 @@ export function fitTemperature(probabilities: Float32Array, gold: ArrayLike<numb
   }
   return Math.exp((lo + hi) / 2);
 }
+
+/**
+ * Expected calibration error: rows binned by the confidence of their predicted class into `bins` equal-width
+ * bins; the row-weighted mean over bins of |accuracy − mean confidence|. 0 for perfectly calibrated
+ * probabilities; 0 when there are no rows.
+ */
+export function expectedCalibrationError(probabilities: Float32Array, gold: ArrayLike<number>, numClasses: number, bins = 10): number {
+  const count = new Array<number>(bins).fill(0);
+  const correct = new Array<number>(bins).fill(0);
+  const confidence = new Array<number>(bins).fill(0);
+  for (let i = 0; i < gold.length; i++) {
+    const predicted = argmaxRow(probabilities, i, numClasses);
+    const p = probabilities[i * numClasses + predicted]!;
+    const bin = Math.min(bins - 1, Math.floor(p * bins));
+    count[bin]! += 1;
+    confidence[bin]! += p;
+    if (predicted === gold[i]) correct[bin]! += 1;
+  }
+  let error = 0;
+  for (let b = 0; b < bins; b++) if (count[b]! > 0) error += Math.abs(correct[b]! - confidence[b]!);
+  return gold.length === 0 ? 0 : error / gold.length;
+}
+
+/** Share of each class among `labels` (class-index order). */
+export function labelShares(labels: ArrayLike<number>, numClasses: number): number[] {
+  const counts = new Array<number>(numClasses).fill(0);
+  for (let i = 0; i < labels.length; i++) counts[labels[i]!]! += 1;
+  return counts.map((c) => (labels.length === 0 ? 0 : c / labels.length));
+}

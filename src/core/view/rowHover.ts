@@ -11,6 +11,8 @@ export interface ScoreProvenance {
   dimpRun: string | undefined;
   /** How the quality checker did on real rows (accuracy beside the majority-class rate), when known. */
   qualityCheckerReport?: string;
+  /** The quality checker's accuracy beside the majority-class rate, in a few words. */
+  qualityCheckerSummary?: string;
   /** The quality checker is near chance: its preferred label is shown but flags nothing. */
   qualityCheckerNearChance?: boolean;
 }

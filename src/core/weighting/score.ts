@@ -59,6 +59,10 @@ export interface CheckerReport {
   selectionAccuracy?: number;
   /** Share of the selection rows in their most frequent class: the accuracy of always guessing it. */
   selectionMajority?: number;
+  /** Macro-F1 on the selection rows at the kept epoch. */
+  selectionMacroF1?: number;
+  /** Expected calibration error (10 bins) of the quality checker's q on the selection rows. */
+  selectionCalibrationError?: number;
   /** Temperature T the checker's logits are divided by (fitted on the selection rows); absent: 1. */
   temperature?: number;
   /** The checker started from the diversity checker's parameters. */
@@ -77,6 +81,8 @@ export interface CheckersReport {
   selectionRows: number;
   quality?: CheckerReport;
   diversity?: CheckerReport;
+  /** Share of each label (header `labels` order) among the real rows the quality checker trained on and the synthetic rows. */
+  labelBalance?: { real: number[]; synthetic: number[] };
 }
 
 /** A scores file in memory. */
@@ -95,7 +101,26 @@ export function describeChecker(report: CheckerReport, checkers: CheckersReport)
       : `epoch ${report.bestEpoch} of ${report.epochs}, chosen on ${checkers.selectionRows} ${checkers.selection === 'validation' ? 'validation' : 'held-out real'} rows`;
   const accuracy =
     report.selectionAccuracy !== undefined ? ` · accuracy there ${pct(report.selectionAccuracy)} (always guessing the majority class: ${pct(report.selectionMajority ?? 0)})` : '';
-  return `trained on ${report.rows} rows · ${chosen}${accuracy}`;
+  const f1 = report.selectionMacroF1 !== undefined ? `, macro-F1 ${pct(report.selectionMacroF1)}` : '';
+  const ece = report.selectionCalibrationError !== undefined ? `, calibration error ${pct(report.selectionCalibrationError)}` : '';
+  return `trained on ${report.rows} rows · ${chosen}${accuracy}${f1}${ece}`;
+}
+
+/** A few words on the quality checker for headers and notifications, e.g. "quality checker 64.0 % (majority class 54.5 %)". */
+export function checkerSummary(report: CheckerReport | undefined): string | undefined {
+  if (report?.selectionAccuracy === undefined) return undefined;
+  return `quality checker ${pct(report.selectionAccuracy)} (majority class ${pct(report.selectionMajority ?? 0)})`;
+}
+
+/**
+ * The label balance of the real and synthetic rows in one line, e.g. "labels real 48/52 %, synthetic 61/39 %",
+ * with a warning when a label's share differs by more than 15 points (the checkers then lean differently).
+ */
+export function describeLabelBalance(balance: { real: number[]; synthetic: number[] }, labels: readonly string[]): string {
+  const shares = (x: number[]): string => `${x.map((v) => Math.round(v * 100)).join('/')} %`;
+  const gap = Math.max(...balance.real.map((r, i) => Math.abs(r - (balance.synthetic[i] ?? 0))));
+  const line = `labels ${labels.join('/')}: real ${shares(balance.real)}, synthetic ${shares(balance.synthetic)}`;
+  return gap > 0.15 ? `${line} (they differ by ${Math.round(gap * 100)} points: the quality checker leans to the real set's balance)` : line;
 }
 
 /** How far above the majority-class rate the quality checker must be before its q are worth much. */

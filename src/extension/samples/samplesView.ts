@@ -93,7 +93,7 @@ export class SamplesView implements vscode.TreeDataProvider<SampleNode>, vscode.
     this.nodes = nodes;
     const filter = this.labelFilter !== undefined ? ` · label ${this.labelFilter}` : '';
     this.view.description = this.current
-      ? `${vscode.workspace.asRelativePath(this.current.uri)} · lowest ${this.sortBy === 'impWeight' ? 'IMP weight' : 'quality'} first${filter}`
+      ? `${vscode.workspace.asRelativePath(this.current.uri)} · lowest ${this.sortBy === 'impWeight' ? 'IMP weight' : 'quality'} first${filter}${this.current.provenance.qualityCheckerSummary ? ` · ${this.current.provenance.qualityCheckerSummary}` : ''}`
       : undefined;
     this.changed.fire();
   }

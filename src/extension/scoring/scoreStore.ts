@@ -89,6 +89,7 @@ export class ScoreStore implements vscode.Disposable {
         provider: scored.provider,
         dimpRun: scored.dimpRun,
         qualityCheckerReport: scored.qualityCheckerReport,
+        qualityCheckerSummary: scored.qualityCheckerSummary,
         qualityCheckerNearChance: scored.qualityCheckerNearChance,
       },
     };

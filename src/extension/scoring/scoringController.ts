@@ -112,7 +112,6 @@ export class ScoringController implements vscode.Disposable {
           onLog: (event) => this.logEvent(event.level, event.message),
         });
         this.active.set(key, running);
-    this.publishRunning();
         this.publishRunning();
         token.onCancellationRequested(() => running.cancel());
         try {
@@ -125,7 +124,7 @@ export class ScoringController implements vscode.Disposable {
           const labels = `Labels ${scored.table.labels.join(', ')} (${labelOrigin}).`;
           const inferred = scored.labelSource === 'inferred from the data';
           void vscode.window
-            .showInformationMessage(`DIMP: scored ${scored.scoredRows} rows of ${name} on ${scored.provider}. ${labels}${unusable}`, ...(inferred ? ['Name the Labels…'] : []))
+            .showInformationMessage(`DIMP: scored ${scored.scoredRows} rows of ${name} on ${scored.provider}. ${labels}${scored.qualityCheckerSummary ? ` The ${scored.qualityCheckerSummary} on real rows it did not train on.` : ''}${unusable}`, ...(inferred ? ['Name the Labels…'] : []))
             .then((action) => {
               if (action) void this.nameLabels(uri, scored.table.labels);
             });
@@ -139,7 +138,6 @@ export class ScoringController implements vscode.Disposable {
           this.reportFailure(error, uri);
         } finally {
           this.active.delete(key);
-      this.publishRunning();
           this.publishRunning();
           this.statusBar.setProgress(undefined);
         }
