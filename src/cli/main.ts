@@ -4,12 +4,13 @@ import { removeLiveTemporariesSync } from '../core/io/atomic';
 import { commandHelp, parseCommandArgs, type Command } from './command';
 import { curateCommand } from './commands/curate';
 import { demoCommand } from './commands/demo';
+import { exportCommand } from './commands/export';
 import { evalCommand } from './commands/eval';
 import { scoreCommand } from './commands/score';
 import { trainCommand } from './commands/train';
 import { Reporter } from './reporter';
 
-const COMMANDS: readonly Command[] = [scoreCommand, trainCommand, curateCommand, evalCommand, demoCommand];
+const COMMANDS: readonly Command[] = [scoreCommand, trainCommand, curateCommand, exportCommand, evalCommand, demoCommand];
 
 const VERSION = '0.1.0';
 
