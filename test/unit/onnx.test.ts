@@ -8,7 +8,7 @@ import { DimpError } from '../../src/core/errors';
 import { DEFAULT_FEATURIZER, Featurizer, type FeaturizerConfig } from '../../src/core/model/featurizer';
 import { loadClassifier, saveNgramModel } from '../../src/core/model/modelFolder';
 import { ElementType, encodeModel, node, valueInfo } from '../../src/core/model/onnxGraph';
-import { cudaProviderInstalled, openModelSession } from '../../src/core/runtime/onnxRuntime';
+import { cudaProviderInstalled, fallbackMessage, openModelSession } from '../../src/core/runtime/onnxRuntime';
 import { DEFAULT_CHECKER_SETTINGS, trainNgram } from '../../src/core/train/ngramTraining';
 import { predictProbabilities } from '../../src/core/train/trainer';
 import { SAMPLE_DIR, temporaryFolder } from './helpers';
@@ -152,5 +152,17 @@ describe('the exported model in onnxruntime', () => {
         ),
         /needs inputs feature_ids, feature_mask/,
       ));
+  });
+});
+
+describe('the fallback message', () => {
+  test('names the provider used and how to get CUDA, and shows no internal path', () => {
+    const reason = 'cuda: Failed to load library /work/x/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so with error: libcudnn.so.9: cannot open shared object file';
+    const message = fallbackMessage('the quality checker', 'cpu', reason);
+    assert.match(message, /^the quality checker: using cpu \(cuda: Failed to load library \(a library file\) with error: libcudnn\.so\.9/);
+    assert.ok(!message.includes('/work/x'), message);
+    assert.match(message, /ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node/);
+    assert.match(message, /choose "cpu"/);
+    assert.equal(fallbackMessage('the model', 'cpu', 'webgpu: no adapter'), 'the model: using cpu (webgpu: no adapter).');
   });
 });

@@ -14,7 +14,7 @@ import { pausePoint } from '../io/pausePoint';
 import { loadClassifier, writeNgramModelFiles, type LoadedClassifier } from '../model/modelFolder';
 import type { NgramParameters } from '../model/ngramClassifier';
 import { deriveSeed, SeededRandom } from '../random';
-import type { DeviceChoice } from '../runtime/onnxRuntime';
+import { fallbackMessage, type DeviceChoice } from '../runtime/onnxRuntime';
 import { trainEncoderHead, type EncoderHeadSettings } from '../train/encoderHeadTraining';
 import { argmaxRow, expectedCalibrationError, fitTemperature, labelShares } from '../train/metrics';
 import { toEvaluationSet, trainNgram, type NgramSettings } from '../train/ngramTraining';
@@ -289,7 +289,7 @@ async function scoreWithCheckersIn(request: ScoreRequest, finalFolder: (folder: 
   try {
     for (const model of [quality, diversity]) {
       checkLabels(model, labelMap);
-      if (model.fallbackReason) onEvent?.({ type: 'log', level: 'warning', message: `${model.folder}: using ${model.provider} (${model.fallbackReason})` });
+      if (model.fallbackReason) onEvent?.({ type: 'log', level: 'warning', message: fallbackMessage(`the ${model === quality ? 'quality' : 'diversity'} checker`, model.provider, model.fallbackReason) });
     }
     const total = synthetic.rows.length;
     const progress = (what: string) => (done: number) =>

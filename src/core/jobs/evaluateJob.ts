@@ -6,7 +6,7 @@ import { DimpError } from '../errors';
 import type { EvalScores, EventSink } from '../events';
 import { loadClassifier } from '../model/modelFolder';
 import { loadProjectData, type DatasetSource } from '../pipeline';
-import type { DeviceChoice } from '../runtime/onnxRuntime';
+import { fallbackMessage, type DeviceChoice } from '../runtime/onnxRuntime';
 import { argmaxRow, confusionMatrix, evaluatePredictions } from '../train/metrics';
 
 export interface EvaluationResult extends EvalScores {
@@ -23,7 +23,7 @@ export async function runEvaluationJob(
 ): Promise<EvaluationResult> {
   const model = await loadClassifier(spec.modelDir, spec.device);
   try {
-    if (model.fallbackReason) context.onEvent?.({ type: 'log', level: 'warning', message: `using ${model.provider}: ${model.fallbackReason}` });
+    if (model.fallbackReason) context.onEvent?.({ type: 'log', level: 'warning', message: fallbackMessage('the model', model.provider, model.fallbackReason) });
     const data = await loadProjectData({ test: spec.data }, { labels: model.labelMap.names, signal: context.signal, onEvent: context.onEvent });
     const rows = data.test!.rows;
     if (rows.length === 0) throw new DimpError('badInput', 'no usable rows to evaluate', { file: spec.data.path });

@@ -90,6 +90,19 @@ export function cudaProviderInstalled(): boolean {
 }
 
 /**
+ * What to tell a user whose model runs on `provider` after another device was asked for or failed: the
+ * reason, and how to get the GPU provider (onnxruntime-node's CUDA binaries are a separate install) or to
+ * stop asking for it. Never a file path: the reason is onnxruntime's first line.
+ */
+export function fallbackMessage(what: string, provider: string, reason: string): string {
+  const cuda = /cuda/i.test(reason)
+    ? ' For CUDA, reinstall onnxruntime-node with its CUDA 12 binaries (ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node, with the CUDA 12 and cuDNN 9 libraries installed); or choose "cpu" (DIMP: Select Execution Provider, --device cpu) to stop asking.'
+    : '';
+  const short = reason.replace(/\s*\S*\/(?:[^/\s]+\/)+[^/\s]*/g, ' (a library file)').trim();
+  return `${what}: using ${provider} (${short}).${cuda}`;
+}
+
+/**
  * Opens an ONNX model (path or bytes) on the chosen device. onnxruntime-node does not fall back by
  * itself (a session asked for CUDA throws where CUDA is missing), so each provider is tried alone and
  * CPU comes last; the reason a provider failed is returned, never swallowed.

@@ -12,7 +12,7 @@ import { saveEncoderHeadModel, writeEncoderHeadFiles, type EncoderHeadExport } f
 import type { TransformerFolder } from '../model/transformer/folder';
 import { fitStandardization, HeadClassifier, type HeadKind } from '../model/transformer/headClassifier';
 import { deriveSeed } from '../random';
-import type { DeviceChoice } from '../runtime/onnxRuntime';
+import { fallbackMessage, type DeviceChoice } from '../runtime/onnxRuntime';
 import { DEFAULT_WEIGHT_GUARDS } from '../weighting/weights';
 import type { WeightedTrainingRequest } from './ngramTraining';
 import { trainClassifier, type EvaluationSet, type TrainResult } from './trainer';
@@ -110,7 +110,7 @@ export async function trainEncoderHead(request: EncoderHeadTrainingRequest, cont
   let validation: EmbeddingMatrix | undefined;
   let test: EmbeddingMatrix | undefined;
   try {
-    if (encoder.info.fallbackReason) onEvent?.({ type: 'log', level: 'warning', message: `${settings.encoder}: using ${encoder.info.provider} (${encoder.info.fallbackReason})` });
+    if (encoder.info.fallbackReason) onEvent?.({ type: 'log', level: 'warning', message: fallbackMessage('the encoder', encoder.info.provider, encoder.info.fallbackReason) });
     for (const shard of encoder.skippedCacheShards) onEvent?.({ type: 'log', level: 'warning', message: `embedding cache shard ${shard} is unreadable; its rows are computed again` });
     onEvent?.({ type: 'log', level: 'info', message: `embedding with ${encoder.description} on ${encoder.info.provider}` });
     let cachedRows = 0;

@@ -41,12 +41,22 @@ function isJsonlUri(uri: vscode.Uri | undefined): uri is vscode.Uri {
   return uri !== undefined && uri.scheme === 'file' && /\.(jsonl|ndjson)$/i.test(uri.fsPath);
 }
 
-/** The synthetic file: the command's argument (explorer), else the active editor's JSONL. */
-function syntheticUri(arg: unknown): vscode.Uri | undefined {
+const isJsonlDocument = (document: vscode.TextDocument | undefined): document is vscode.TextDocument =>
+  document !== undefined && document.uri.scheme === 'file' && (document.languageId === 'jsonl' || isJsonlUri(document.uri));
+
+/**
+ * The synthetic file: the command's argument (explorer), else the active editor's JSONL; when no text
+ * editor is active (the training panel has focus), the file the panel shows, else the one JSONL file open
+ * in a visible editor.
+ */
+export function syntheticUri(arg: unknown, session?: Pick<TrainingSession, 'currentState'>): vscode.Uri | undefined {
   if (arg instanceof vscode.Uri && isJsonlUri(arg)) return arg;
   const document = vscode.window.activeTextEditor?.document;
-  if (document && (document.languageId === 'jsonl' || isJsonlUri(document.uri)) && document.uri.scheme === 'file') return document.uri;
-  return undefined;
+  if (isJsonlDocument(document)) return document.uri;
+  const shown = session?.currentState.job?.syntheticFile;
+  if (shown) return vscode.Uri.file(shown);
+  const visible = [...new Map(vscode.window.visibleTextEditors.map((e) => e.document).filter(isJsonlDocument).map((d) => [d.uri.toString(), d.uri])).values()];
+  return visible.length === 1 ? visible[0] : undefined;
 }
 
 function relativeLabel(file: string, folder: string | undefined): string {
@@ -173,7 +183,7 @@ export async function trainWithLoss(loss: LossKind, context: TrainCommandContext
     if (choice === 'Cancel Training') context.session.cancel();
     return;
   }
-  const uri = syntheticUri(arg);
+  const uri = syntheticUri(arg, context.session);
   if (!uri) {
     void vscode.window.showErrorMessage(`DIMP Curator: open the synthetic JSONL file to train on, then run “${LOSS_TITLES[loss]}” again.`);
     return;

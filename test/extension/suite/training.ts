@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { DimpCuratorApi } from '../../../src/extension/extension';
 import type { TrainingPanelState } from '../../../src/protocol/trainingPanel';
+import { syntheticUri } from '../../../src/extension/training/trainCommands';
 import { test } from './harness';
 
 type TestingApi = DimpCuratorApi['testing'];
@@ -113,7 +114,7 @@ export function registerTrainingTests(getApi: () => TestingApi, workspace: () =>
     const epochsAtCancel = api.training.currentState.epochs.length;
     const cancelledAt = Date.now();
     await vscode.commands.executeCommand('dimpCurator.cancelTraining');
-    await waitFor('the run to stop', () => phase(api.training.currentState) === 'cancelled' && api.training.runningJob === undefined, 10_000);
+    await waitFor('the run to stop', () => phase(api.training.currentState) === 'cancelled' && api.training.runningJob === undefined, 60_000);
     const stoppedIn = Date.now() - cancelledAt;
     assert.ok(stoppedIn < 3000, `stopped ${stoppedIn} ms after Cancel Training`);
     assert.ok(api.training.currentState.epochs.length < 1000 && api.training.currentState.epochs.length <= epochsAtCancel + 5, 'no more epochs after the cancel');
@@ -132,7 +133,7 @@ export function registerTrainingTests(getApi: () => TestingApi, workspace: () =>
     // What closing the terminal (or Terminate Task) does: VS Code closes the task's pseudoterminal.
     execution.terminate();
     await ended;
-    await waitFor('the run to stop', () => phase(api.training.currentState) === 'cancelled' && api.training.runningJob === undefined, 10_000);
+    await waitFor('the run to stop', () => phase(api.training.currentState) === 'cancelled' && api.training.runningJob === undefined, 60_000);
     assert.ok(!existsSync(runDir), 'no run folder');
     assert.deepEqual(snapshot(), before, 'nothing was added to the workspace or the score storage');
   });
@@ -173,5 +174,15 @@ export function registerTrainingTests(getApi: () => TestingApi, workspace: () =>
     );
     const shown = /last DIMP weight \| ([^|]+) \|/.exec(hover)?.[1]?.trim();
     assert.ok(shown && Math.abs(Number(shown) - firstRow.weight) <= 0.01 * firstRow.weight, `hover shows the weight ${firstRow.weight}: ${shown}\n${hover}`);
+  });
+
+  test('with the training panel in focus (no text editor), Train with … trains on the file the panel names', async () => {
+    const api = getApi();
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await vscode.commands.executeCommand('dimpCurator.openTrainingPanel');
+    await waitFor('no active text editor', () => vscode.window.activeTextEditor === undefined);
+    const named = api.training.currentState.job?.syntheticFile;
+    assert.ok(named, 'the panel names the last run\'s file');
+    assert.equal(syntheticUri(undefined, api.training)?.fsPath, named);
   });
 }
