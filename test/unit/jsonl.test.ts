@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { indexJsonlLines, readJsonlLines, type JsonlLine } from '../../src/core/data/jsonl';
 import { computeRowId, loadDataset, parseJsonlFile, resolveLabels, type ParsedFile } from '../../src/core/data/dataset';
 import { inferLabelNames, LabelMap } from '../../src/core/data/labels';
+import { fieldChoices } from '../../src/core/data/fields';
 import { DimpError } from '../../src/core/errors';
 
 let dir: string;
@@ -464,5 +465,25 @@ describe('computeRowId', () => {
     assert.equal(idOf(moved, 'beta'), idOf(before, 'beta'));
     assert.notEqual(idOf(edited, 'alpha!'), idOf(before, 'alpha'));
     assert.equal(before.lines[0]!.rowId, computeRowId(['alpha'], 0));
+  });
+});
+
+describe('the field picker', () => {
+  test('preselects the detected text field, leaves the label out of the text choices, and offers it first as the label', () => {
+    const samples = [{ id: 1, sentence: 'a', label: 0, source: 'gpt' }];
+    const choices = fieldChoices(samples);
+    assert.deepEqual(choices.text, [
+      { key: 'id', inUse: false },
+      { key: 'sentence', inUse: true },
+      { key: 'source', inUse: false },
+    ]);
+    assert.deepEqual(choices.label(['sentence']).map((c) => [c.key, c.inUse]), [['label', true], ['id', false], ['source', false]]);
+  });
+
+  test('the settings in use win over detection', () => {
+    const choices = fieldChoices([{ body: 'x', y: 'pos', sentence: 's' }], { text: ['body'], label: 'y' });
+    assert.deepEqual(choices.text.filter((c) => c.inUse).map((c) => c.key), ['body']);
+    assert.ok(!choices.text.some((c) => c.key === 'y'));
+    assert.equal(choices.label(['body'])[0]!.key, 'y');
   });
 });

@@ -49,6 +49,27 @@ export function detectFields(
   return { text, label };
 }
 
+/**
+ * What a field picker offers for sample objects: every key as a text field (the one in use as the label left
+ * out), the ones in use marked; then, for the chosen text fields, the other keys as the label, the one in
+ * use first.
+ */
+export function fieldChoices(
+  samples: readonly Record<string, unknown>[],
+  overrides: FieldOverrides = {},
+): { text: { key: string; inUse: boolean }[]; label: (text: readonly string[]) => { key: string; inUse: boolean }[] } {
+  const keys = [...new Set(samples.flatMap((s) => Object.keys(s)))];
+  const current = detectFields(samples, overrides);
+  return {
+    text: keys.filter((k) => k !== current.label || keys.length === 1).map((key) => ({ key, inUse: current.text?.includes(key) ?? false })),
+    label: (text) =>
+      keys
+        .filter((k) => !text.includes(k))
+        .sort((a, b) => Number(b === current.label) - Number(a === current.label))
+        .map((key) => ({ key, inUse: key === current.label })),
+  };
+}
+
 /** A human-readable list of the names detection looks for, for error messages. */
 export function describeDetectableFields(): string {
   return (

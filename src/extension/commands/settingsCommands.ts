@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { parseJsonObject } from '../../core/data/dataset';
+import { fieldChoices } from '../../core/data/fields';
 import { DEVICE_CHOICES, type DeviceChoice } from '../../core/runtime/onnxRuntime';
 import { CommandId } from '../../protocol/commands';
 import { isJsonlDocument } from '../documents/trackedDocuments';
@@ -47,17 +48,34 @@ export function registerSettingsCommands(): vscode.Disposable {
         return;
       }
       const keys = new Set<string>();
+      const samples: Record<string, unknown>[] = [];
       for (let line = 0; line < Math.min(document.lineCount, 50); line++) {
         const parsed = parseJsonObject(document.lineAt(line).text);
-        if ('value' in parsed) Object.keys(parsed.value).forEach((k) => keys.add(k));
+        if ('value' in parsed) {
+          samples.push(parsed.value);
+          Object.keys(parsed.value).forEach((k) => keys.add(k));
+        }
       }
       if (keys.size === 0) {
         void vscode.window.showErrorMessage('DIMP: the first lines of this file hold no JSON objects.');
         return;
       }
-      const text = await vscode.window.showQuickPick([...keys], { title: 'Text field(s): one, or two for sentence pairs', canPickMany: true });
-      if (!text || text.length === 0 || text.length > 2) return;
-      const label = await vscode.window.showQuickPick([...keys].filter((k) => !text.includes(k)), { title: 'Label field' });
+      // Start from what is in use: the settings, else what detection finds.
+      const settings = readSettings(document.uri);
+      const choices = fieldChoices(samples, { text: settings.textFields.length > 0 ? (settings.textFields as [string] | [string, string]) : undefined, label: settings.labelField });
+      const textItems = choices.text.map(({ key, inUse }) => ({ label: key, picked: inUse, description: inUse ? 'in use' : undefined }));
+      const picked = await vscode.window.showQuickPick(textItems, { title: 'Text field(s): one, or two for sentence pairs', canPickMany: true });
+      const text = picked?.map((item) => item.label);
+      if (!text || text.length === 0) return;
+      if (text.length > 2) {
+        void vscode.window.showErrorMessage('DIMP: pick one text field, or two for sentence pairs.');
+        return;
+      }
+      const labelPick = await vscode.window.showQuickPick(
+        choices.label(text).map(({ key, inUse }) => ({ label: key, description: inUse ? 'in use' : undefined })),
+        { title: 'Label field' },
+      );
+      const label = labelPick?.label;
       if (!label) return;
       const config = vscode.workspace.getConfiguration(SETTINGS_SECTION, document.uri);
       await config.update('textFields', text, target());

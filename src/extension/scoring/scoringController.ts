@@ -53,6 +53,7 @@ export class ScoringController implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private readonly active = new Map<string, RunningJob>();
   private readonly rescoreAgain = new Set<string>();
+  private updatingLabels = false;
 
   constructor(
     private readonly store: ScoreStore,
@@ -66,7 +67,25 @@ export class ScoringController implements vscode.Disposable {
       // Scoring trains both checkers (quality on the real rows, diversity on the file) and stores them.
       vscode.commands.registerCommand(CommandId.trainCheckers, (uri?: unknown) => this.score(uri instanceof vscode.Uri ? uri : undefined)),
       vscode.workspace.onDidSaveTextDocument((document) => this.rescoreOnSave(document)),
+      vscode.workspace.onDidChangeConfiguration((event) => this.offerRescore(event)),
     );
+  }
+
+  /**
+   * Weights and label names are computed when a file is scored: a change to the weight guards or the labels
+   * shows nowhere until then, so say so and offer to score again.
+   */
+  private offerRescore(event: vscode.ConfigurationChangeEvent): void {
+    const changed = ['epsilon', 'maxWeight', 'labels'].filter((key) => event.affectsConfiguration(`${SETTINGS_SECTION}.${key}`));
+    const file = this.store.lastFile;
+    // Name the Labels… scores again itself.
+    if (changed.length === 0 || !file || this.updatingLabels) return;
+    const settings = changed.map((key) => `dimpCurator.${key}`).join(', ');
+    void vscode.window
+      .showInformationMessage(`DIMP: ${settings} changed. The weights and labels shown were computed with the earlier value${changed.length > 1 ? 's' : ''} and stay so until ${path.basename(file.fsPath)} is scored again.`, 'Score Again')
+      .then((action) => {
+        if (action) void this.score(file);
+      });
   }
 
   /** The `dimpCurator.scoring` context key: Cancel Scoring is offered only while something is scored. */
@@ -160,7 +179,12 @@ export class ScoringController implements vscode.Disposable {
     if (text === undefined) return;
     const names = text.split(',').map((n) => n.trim()).filter(Boolean);
     const target = vscode.workspace.workspaceFolders ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
-    await vscode.workspace.getConfiguration(SETTINGS_SECTION, uri).update('labels', names, target);
+    this.updatingLabels = true;
+    try {
+      await vscode.workspace.getConfiguration(SETTINGS_SECTION, uri).update('labels', names, target);
+    } finally {
+      this.updatingLabels = false;
+    }
     await this.score(uri);
   }
 
