@@ -14,6 +14,8 @@ import {
   weightTail,
   type ReviewSource,
 } from '../../src/core/view/reviewQueue';
+import { extremeWeightNote, rowHoverMarkdown } from '../../src/core/view/rowHover';
+import { bucketOfPercentile } from '../../src/core/view/weightHeat';
 import type { RowScore } from '../../src/core/weighting/score';
 import { ScoreTable } from '../../src/core/weighting/scoreTable';
 
@@ -139,6 +141,28 @@ describe('flags and tails', () => {
     assert.deepEqual(describeFlags(table, line20, ['extremeWeight']), ['extreme weight (top 5 %)']);
     const line3 = table.indexOf(computeRowId(['Five stars!!'], 'negative'));
     assert.deepEqual(describeFlags(table, line3, ['mislabelled']), ['likely mislabelled (checker prefers positive)']);
+  });
+});
+
+describe('colours and hovers of extreme weights', () => {
+  const provenance = { qualityChecker: 'q', diversityChecker: 'd', provider: 'cpu', dimpRun: undefined };
+
+  test('the hover says both tails are suspicious; rows in neither tail get no note', () => {
+    const lowest = table.columns.weightOrder[0]!;
+    const highest = table.columns.weightOrder[19]!;
+    assert.match(extremeWeightNote(table, lowest)!, /Extreme weight.*lowest 5 %/);
+    assert.match(extremeWeightNote(table, highest)!, /Extreme weight.*top 5 %.*as suspicious as the lowest/);
+    assert.equal(extremeWeightNote(table, table.columns.weightOrder[10]!), undefined);
+    assert.match(rowHoverMarkdown(table, highest, provenance, 0.8), /as suspicious as the lowest/);
+    assert.ok(!rowHoverMarkdown(table, table.columns.weightOrder[10]!, provenance, 0.8).includes('Extreme weight'));
+  });
+
+  test('the top 5 % has a heat bucket of its own, the one the extreme flag uses', () => {
+    for (let position = 0; position < 20; position++) {
+      const index = table.columns.weightOrder[position]!;
+      const highestBucket = bucketOfPercentile(table.weightPercentile(index)) === 'highest';
+      assert.equal(highestBucket, weightTail(table, index) === 'highest', `row at position ${position}`);
+    }
   });
 });
 

@@ -66,7 +66,8 @@ function expectedBucket(percentile: number): string {
   if (percentile < 10) return 'lowest';
   if (percentile < 25) return 'low';
   if (percentile < 75) return 'middle';
-  return 'high';
+  if (percentile <= 95) return 'high';
+  return 'highest';
 }
 
 const bucketOf = (applied: NonNullable<ReturnType<DimpCuratorApi['testing']['decorationsFor']>>, line: number): string | undefined =>
@@ -123,7 +124,7 @@ test('decorations: each visible row carries its heat bucket and weight badge; on
     const score = scoreOfLine(line);
     const bucket = bucketOf(applied, line);
     const expected = expectedBucket(score.percentile);
-    const nearEdge = [10, 25, 75].some((edge) => Math.abs(score.percentile - edge) < 0.1);
+    const nearEdge = [10, 25, 75, 95].some((edge) => Math.abs(score.percentile - edge) < 0.1);
     assert.ok(bucket === expected || nearEdge, `line ${line + 1}: percentile ${score.percentile.toFixed(2)} → ${expected}, decorated ${bucket}`);
     assertBadgeShows(applied.badges[line], score, `line ${line + 1}`);
   }
