@@ -11,6 +11,7 @@ import {
   rowFlags,
   rowText,
   serialiseReviewMarks,
+  tableRowLines,
   weightTail,
   type ReviewSource,
 } from '../../src/core/view/reviewQueue';
@@ -173,7 +174,7 @@ describe('near-duplicate groups', () => {
   });
 
   test('groups rows whose normalised texts coincide, whatever their labels, members in line order', () => {
-    const groups = nearDuplicateGroups(source());
+    const groups = nearDuplicateGroups(tableRowLines(source()));
     assert.equal(groups.length, 1);
     assert.equal(groups[0]!.key, 'five stars');
     assert.deepEqual(
@@ -185,15 +186,28 @@ describe('near-duplicate groups', () => {
   test('largest groups first', () => {
     const examples = [...EXAMPLES, { text: 'review number 1!', label: 'positive', weight: 5, quality: 0.5 } as Example];
     const bigger = tableOf(examples);
-    const groups = nearDuplicateGroups({ table: bigger, lineOf: (i) => bigger.columns.line[i], textOf: (i) => examples[bigger.columns.line[i]! - 1]!.text });
+    const groups = nearDuplicateGroups(tableRowLines({ table: bigger, lineOf: (i) => bigger.columns.line[i], textOf: (i) => examples[bigger.columns.line[i]! - 1]!.text }));
     assert.deepEqual(
       groups.map((g) => g.members.length),
       [3, 2],
     );
   });
 
+  test('exact duplicate lines are members each at their own line', () => {
+    const lines = [
+      { index: 0, line: 1, text: 'Great!' },
+      { index: 1, line: 2, text: 'other' },
+      { index: 0, line: 3, text: 'Great!' },
+      { index: 2, line: 4, text: 'great' },
+    ];
+    assert.deepEqual(
+      nearDuplicateGroups(lines).map((g) => g.members.map((m) => m.line)),
+      [[1, 3, 4]],
+    );
+  });
+
   test('the group action keeps the first reviewed member, else the first line, and deletes the others', () => {
-    const [group] = nearDuplicateGroups(source());
+    const [group] = nearDuplicateGroups(tableRowLines(source()));
     assert.deepEqual(duplicatesToDelete(group!, () => false), { keep: 3, deleteLines: [7, 12] });
     const line7 = group!.members[1]!.index;
     assert.deepEqual(duplicatesToDelete(group!, (index) => index === line7), { keep: 7, deleteLines: [3, 12] });

@@ -171,16 +171,35 @@ export interface DuplicateGroup {
   members: { index: number; line: number }[];
 }
 
+/** One line of the file that holds a scored row, with the row's text(s). */
+export interface RowLine {
+  /** Row index in the score table (exact duplicate lines share one). */
+  index: number;
+  /** 1-based line. */
+  line: number;
+  text: string;
+}
+
 /**
- * Near-duplicate groups: rows (any label) whose normalised texts coincide, two or more per group,
- * largest groups first (ties by first line). Rows without a known text or line are left out.
+ * Each scored row at its line now, from the table (one line per distinct row; rows without a known text
+ * or line are left out). A file with exact duplicate lines should be read line by line instead, so every
+ * copy is in its group.
  */
-export function nearDuplicateGroups(source: Pick<ReviewSource, 'table' | 'lineOf' | 'textOf'>): DuplicateGroup[] {
-  const byKey = new Map<string, DuplicateGroup>();
+export function* tableRowLines(source: Pick<ReviewSource, 'table' | 'lineOf' | 'textOf'>): Generator<RowLine> {
   for (let index = 0; index < source.table.size; index++) {
     const line = source.lineOf(index);
     const text = line === undefined ? undefined : source.textOf(index);
-    if (line === undefined || text === undefined) continue;
+    if (line !== undefined && text !== undefined) yield { index, line, text };
+  }
+}
+
+/**
+ * Near-duplicate groups: lines (any label) whose normalised texts coincide, two or more per group, largest
+ * groups first (ties by first line). Exact duplicate lines are members too, each at its own line.
+ */
+export function nearDuplicateGroups(rowLines: Iterable<RowLine>): DuplicateGroup[] {
+  const byKey = new Map<string, DuplicateGroup>();
+  for (const { index, line, text } of rowLines) {
     const key = normaliseText(text);
     let group = byKey.get(key);
     if (!group) byKey.set(key, (group = { key, members: [] }));

@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as vscode from 'vscode';
+import { parseLineState } from '../../core/view/lineRows';
 import { rowHoverMarkdown } from '../../core/view/rowHover';
 import {
   describeFlags,
@@ -9,7 +10,9 @@ import {
   reviewQueue,
   rowFlags,
   rowText,
+  tableRowLines,
   type DuplicateGroup,
+  type RowLine,
   type ReviewFilter,
   type ReviewFlag,
   type ReviewOrder,
@@ -222,7 +225,9 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
   }
 
   /** Where each row is now and what it says: from the open document, else from the file on disk. */
-  private async sourceFor(scores: FileScores): Promise<{ source: ReviewSource; lineText: (line: number) => string | undefined; textsKnown: boolean }> {
+  private async sourceFor(
+    scores: FileScores,
+  ): Promise<{ source: ReviewSource; lineText: (line: number) => string | undefined; textsKnown: boolean; rowLines: () => Iterable<RowLine> }> {
     const { table } = scores;
     const marked = await this.marks.load(scores.uri);
     const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === scores.uri.toString());
@@ -230,7 +235,16 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
     let lineOf: (index: number) => number | undefined;
     let lineText: (line: number) => string | undefined;
     let textsKnown = true;
+    let rowLines: (() => Iterable<RowLine>) | undefined;
     if (tracked) {
+      // Every line, so exact duplicate lines (one row of the table) each join their group.
+      rowLines = function* (): Generator<RowLine> {
+        for (let line = 0; line < tracked.rows.lineCount; line++) {
+          const index = tracked.rows.scoreIndexAt(line, tracked.textAt, table);
+          const text = index >= 0 ? rowText(tracked.textAt(line), scores.fields) : undefined;
+          if (text !== undefined) yield { index, line: line + 1, text };
+        }
+      };
       const lines = tracked.rows.currentLines(table, tracked.textAt);
       lineOf = (index) => (lines[index]! > 0 ? lines[index] : undefined);
       lineText = (line) => (line <= tracked.document.lineCount ? tracked.textAt(line - 1) : undefined);
@@ -239,6 +253,16 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
       const onDisk = this.needsAllTexts() ? await this.linesOnDisk(scores.uri.fsPath) : undefined;
       lineText = (line) => onDisk?.[line - 1];
       textsKnown = onDisk !== undefined;
+      if (onDisk) {
+        rowLines = function* (): Generator<RowLine> {
+          for (const [i, raw] of onDisk.entries()) {
+            const state = parseLineState(raw, scores.fields, scores.labelMap);
+            const index = state.kind === 'row' ? table.indexOf(state.rowId) : -1;
+            const text = index >= 0 ? rowText(raw, scores.fields) : undefined;
+            if (text !== undefined) yield { index, line: i + 1, text };
+          }
+        };
+      }
     }
     const texts = new Map<number, string | undefined>();
     const textOf = (index: number): string | undefined => {
@@ -257,7 +281,7 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
       mislabelThreshold: readSettings(scores.uri).mislabelThreshold,
       mislabelFlagsEarned: scores.provenance.qualityCheckerNearChance !== true,
     };
-    return { source, lineText, textsKnown };
+    return { source, lineText, textsKnown, rowLines: rowLines ?? (() => tableRowLines(source)) };
   }
 
   /** A text search or the duplicate groups read every row's text. */
@@ -266,12 +290,12 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
   }
 
   private async build(scores: FileScores): Promise<{ nodes: ReviewNode[]; matching: number }> {
-    const { source, lineText, textsKnown } = await this.sourceFor(scores);
+    const { source, lineText, textsKnown, rowLines } = await this.sourceFor(scores);
     if (this.needsAllTexts() && !textsKnown) {
       return { nodes: [note('Text search and near duplicates need the rows’ texts: this file is over 50 MB or could not be read.')], matching: 0 };
     }
     if (this.mode === 'duplicates') {
-      const groups = nearDuplicateGroups(source);
+      const groups = nearDuplicateGroups(rowLines());
       const shown = groups.slice(0, SHOWN_ROWS);
       const texts = await this.textsOf(scores, shown.flatMap((g) => g.members.map((m) => m.line)), lineText);
       const nodes: ReviewNode[] = shown.map((group) => {
@@ -476,8 +500,8 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
       uri = target.uri;
     } else if (target && 'groupKey' in target && this.current) {
       uri = this.current.uri;
-      const { source } = await this.sourceFor(this.current);
-      group = nearDuplicateGroups(source).find((g) => g.key === target.groupKey);
+      const { rowLines } = await this.sourceFor(this.current);
+      group = nearDuplicateGroups(rowLines()).find((g) => g.key === target.groupKey);
     }
     if (!group || !uri) {
       void vscode.window.showInformationMessage('DIMP: choose a near-duplicate group in the Review Queue (Show Near-Duplicate Groups).');

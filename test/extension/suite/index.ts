@@ -14,6 +14,7 @@ import { readScores, type RowScore } from '../../../src/core/weighting/score';
 import type { DimpCuratorApi } from '../../../src/extension/extension';
 import type { ScoreMeta } from '../../../src/protocol/scoring';
 import { runRegisteredTests, test } from './harness';
+import { registerReviewQueueTests } from './reviewQueue';
 import { registerTrainingTests } from './training';
 
 const workspace = (): string => {
@@ -360,6 +361,9 @@ test('Export Curated Dataset writes curated and rejected files from the stored s
   assert.equal(kept.length + rejected.length, 4000, 'every line lands in exactly one file');
   assert.equal(typeof (JSON.parse(kept[0]!) as { weight?: unknown }).weight, 'number');
 });
+
+// The review queue marks rows and exports with them; after the plain export above, before the big file closes every editor.
+registerReviewQueueTests(() => api, workspace);
 
 test('Select Execution Provider writes the setting and the status bar shows it', async () => {
   // The default is auto, so switch to cpu and back.
