@@ -377,6 +377,7 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
         { label: 'Flag…', detail: f.flag ? FLAG_NAMES[f.flag] : 'flagged or not', part: 'flag' as const },
         { label: 'Text…', detail: f.text ?? 'any text', part: 'text' as const },
         { label: 'Reviewed rows…', detail: f.reviewed === 'hide' ? 'hidden' : f.reviewed === 'only' ? 'only these' : 'shown', part: 'reviewed' as const },
+        { label: 'Rank by…', detail: this.order.by === 'impWeight' ? 'IMP weight' : 'quality', part: 'rank' as const },
         { label: 'Clear All Filters', part: 'clear' as const },
       ],
       { title: `Review queue filter${describeFilter(f).length ? `: ${describeFilter(f).join(' · ')}` : ''}` },
@@ -385,6 +386,18 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
     switch (choice.part) {
       case 'clear':
         return {};
+      case 'rank': {
+        const picked = await vscode.window.showQuickPick(
+          [
+            { label: 'IMP weight', by: 'impWeight' as const },
+            { label: 'Quality q', by: 'quality' as const },
+          ],
+          { title: 'Rank the review queue by' },
+        );
+        if (!picked) return undefined;
+        this.order = { ...this.order, by: picked.by };
+        return f;
+      }
       case 'weight':
       case 'quality': {
         const text = await vscode.window.showInputBox({
