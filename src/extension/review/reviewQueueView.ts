@@ -122,6 +122,7 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
   private matching = 0;
   private refreshTimer: NodeJS.Timeout | undefined;
   private current: FileScores | undefined;
+  private stale = true;
 
   constructor(
     private readonly store: ScoreStore,
@@ -132,6 +133,9 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
     this.disposables.push(
       this.view,
       this.changed,
+      this.view.onDidChangeVisibility(({ visible }) => {
+        if (visible && this.stale) void this.refresh();
+      }),
       store.onDidChange(() => this.scheduleRefresh(0)),
       marks.onDidChange(() => this.scheduleRefresh(0)),
       documents.onDidChange(() => this.scheduleRefresh(REFRESH_DEBOUNCE_MS)),
@@ -164,6 +168,7 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
     clearTimeout(this.refreshTimer);
     this.refreshTimer = undefined;
     const generation = ++this.generation;
+    this.stale = false;
     this.latest = this.rebuild(generation).then(() => (generation === this.generation ? undefined : this.latest));
     return this.latest;
   }
@@ -177,9 +182,13 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
     return node.kind === 'group' ? node.children : [];
   }
 
+  /** Refreshes after a delay while the view is visible; a hidden view catches up when it is shown. */
   private scheduleRefresh(delayMs: number): void {
     clearTimeout(this.refreshTimer);
-    this.refreshTimer = setTimeout(() => void this.refresh(), delayMs);
+    this.refreshTimer = setTimeout(() => {
+      if (this.view.visible) void this.refresh();
+      else this.stale = true;
+    }, delayMs);
   }
 
   private async rebuild(generation: number): Promise<void> {

@@ -169,6 +169,9 @@ export function registerReviewQueueTests(getApi: () => TestingApi, workspace: ()
     const kept = new Set(readFileSync(curated.fsPath, 'utf8').trim().split('\n'));
     const rejected = new Set(readFileSync(path.join(workspace(), 'out', 'tails.rejected.jsonl'), 'utf8').trim().split('\n'));
     assert.ok(rejected.has(document.lineAt(top.line - 1).text), 'the highest weight is rejected');
+    const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', uri, new vscode.Position(top.line - 1, 3));
+    const hover = hovers.flatMap((h) => h.contents).map((c) => (typeof c === 'string' ? c : c.value)).join('\n');
+    assert.match(hover, /Extreme weight\*\* \(top 5 % of this file\): as suspicious as the lowest/, 'the hover of the highest weight says it is suspicious');
     const marked = (await api.reviewQueue()).rows.filter((r) => r.reviewed);
     assert.equal(marked.length, 2);
     for (const row of marked) assert.ok(kept.has(document.lineAt(row.line - 1).text), 'marked rows (the lowest weights) are kept');
