@@ -136,7 +136,11 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
       this.view.onDidChangeVisibility(({ visible }) => {
         if (visible && this.stale) void this.refresh();
       }),
-      store.onDidChange(() => this.scheduleRefresh(0)),
+      store.onDidChange(() => {
+        // The queue's commands are listed in the palette once some file has scores.
+        void vscode.commands.executeCommand('setContext', 'dimpCurator.hasScores', store.lastFile !== undefined);
+        this.scheduleRefresh(0);
+      }),
       marks.onDidChange(() => this.scheduleRefresh(0)),
       documents.onDidChange(() => this.scheduleRefresh(REFRESH_DEBOUNCE_MS)),
       vscode.window.onDidChangeActiveTextEditor(() => this.scheduleRefresh(0)),
