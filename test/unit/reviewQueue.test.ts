@@ -7,6 +7,7 @@ import {
   nearDuplicateGroups,
   normaliseText,
   parseReviewMarks,
+  parseScoreRange,
   reviewQueue,
   rowFlags,
   rowText,
@@ -217,6 +218,19 @@ describe('near-duplicate groups', () => {
     assert.equal(rowText('{"text":"a","label":0}', { text: ['text'], label: 'label' }), 'a');
     assert.equal(rowText('{"q":"a","p":"b","label":0}', { text: ['q', 'p'], label: 'label' }), 'a ‖ b');
     assert.equal(rowText('{"text": ', { text: ['text'], label: 'label' }), undefined);
+  });
+});
+
+describe('score ranges as typed', () => {
+  test('reads both ends, one end, or clears; anything else is not a range', () => {
+    assert.deepEqual(parseScoreRange('0.5-2'), { min: 0.5, max: 2 });
+    assert.deepEqual(parseScoreRange(' 0.1 to 0.3 '), { min: 0.1, max: 0.3 });
+    assert.deepEqual(parseScoreRange('0..1'), { min: 0, max: 1 });
+    assert.deepEqual(parseScoreRange('2-'), { min: 2 });
+    assert.deepEqual(parseScoreRange('-2'), { max: 2 });
+    assert.equal(parseScoreRange(''), 'clear');
+    assert.equal(parseScoreRange('3'), undefined);
+    assert.equal(parseScoreRange('a-b'), undefined);
   });
 });
 

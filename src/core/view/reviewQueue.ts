@@ -111,6 +111,20 @@ export function rowText(lineText: string, fields: FieldMapping): string | undefi
   }
 }
 
+/**
+ * A range as a reviewer types it: "0.5-2", "0.5..2", "0.1 to 0.3", "0.5-" (at least) or "-2" (at most);
+ * "" is 'clear' (any value); undefined when the text is not a range.
+ */
+export function parseScoreRange(text: string): ScoreRange | 'clear' | undefined {
+  const trimmed = text.trim();
+  if (trimmed === '') return 'clear';
+  const match = /^([\d.e+]*)\s*(?:-|–|\.\.|to)\s*([\d.e+]*)$/.exec(trimmed);
+  if (!match) return undefined;
+  const [min, max] = [match[1], match[2]].map((part) => (part === undefined || part === '' ? undefined : Number(part)));
+  if ([min, max].some((x) => x !== undefined && !Number.isFinite(x))) return undefined;
+  return { ...(min !== undefined ? { min } : {}), ...(max !== undefined ? { max } : {}) };
+}
+
 const inRange = (value: number, range: ScoreRange | undefined): boolean =>
   range === undefined || ((range.min === undefined || value >= range.min) && (range.max === undefined || value <= range.max));
 

@@ -7,6 +7,7 @@ import {
   duplicatesToDelete,
   EXTREME_WEIGHT_TAIL_PERCENT,
   nearDuplicateGroups,
+  parseScoreRange,
   reviewQueue,
   rowFlags,
   rowText,
@@ -88,17 +89,6 @@ function describeFilter(filter: ReviewFilter): string[] {
     filter.text ? `“${filter.text}”` : undefined,
     filter.reviewed === 'hide' ? 'not reviewed' : filter.reviewed === 'only' ? 'reviewed only' : undefined,
   ].filter((part): part is string => part !== undefined);
-}
-
-/** Parses "0.5-2", "0.5..2", "≥0.5", "-2" and the like into a range; undefined when it is not one. */
-function parseRange(text: string): ScoreRange | undefined | 'clear' {
-  const trimmed = text.trim();
-  if (trimmed === '') return 'clear';
-  const match = /^(-?[\d.e+]*)\s*(?:-|–|\.\.|to)\s*([\d.e+]*)$/.exec(trimmed) ?? /^()([\d.e+]+)$/.exec(trimmed);
-  if (!match) return undefined;
-  const [min, max] = [match[1], match[2]].map((part) => (part === undefined || part === '' ? undefined : Number(part)));
-  if ([min, max].some((x) => x !== undefined && !Number.isFinite(x))) return undefined;
-  return { ...(min !== undefined ? { min } : {}), ...(max !== undefined ? { max } : {}) };
 }
 
 /**
@@ -416,10 +406,10 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
         const text = await vscode.window.showInputBox({
           title: choice.part === 'weight' ? 'IMP weight range (e.g. 0-0.5, 2-, empty for any)' : 'Quality range, 0–1 (e.g. 0-0.3, empty for any)',
           value: f[choice.part] ? `${f[choice.part]!.min ?? ''}-${f[choice.part]!.max ?? ''}` : '',
-          validateInput: (value) => (parseRange(value) === undefined ? 'a range such as 0.5-2, 0.5- or -2' : undefined),
+          validateInput: (value) => (parseScoreRange(value) === undefined ? 'a range such as 0.5-2, 0.5- or -2' : undefined),
         });
         if (text === undefined) return undefined;
-        const range = parseRange(text);
+        const range = parseScoreRange(text);
         const next = { ...f };
         if (range === 'clear' || range === undefined) delete next[choice.part];
         else next[choice.part] = range;
@@ -487,7 +477,9 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
       if (!entry) byUri.set(uri.toString(), (entry = { uri, rowIds: new Set() }));
       entry.rowIds.add(rowId);
     };
-    const nodes = selected && selected.length > 0 ? selected : target && 'kind' in target ? [target] : [];
+    // A context-menu or inline action on a row of a multi-selection acts on the selection; on another row, on that row.
+    const clicked = target && 'kind' in target ? target : undefined;
+    const nodes = clicked ? (selected?.includes(clicked) ? selected : [clicked]) : [];
     for (const node of nodes) {
       if (node.kind === 'row') add(node.uri, node.row.rowId);
       if (node.kind === 'group') for (const child of node.children) if (child.kind === 'row') add(child.uri, child.row.rowId);
