@@ -20,6 +20,12 @@ export interface CurationRule {
   keepFraction?: number;
   /** Keep rows whose score is at least this. */
   minimum?: number;
+  /**
+   * Reject this fraction (0–1) of scored rows with the highest score first, whatever the rest of the rule
+   * says: extreme weights in both directions are suspicious. With `keepFraction`, the kept rows are the
+   * next ones down, `keepFraction` of all ranked rows, so `keepFraction = 1 − low − high` drops both tails.
+   */
+  dropHighestFraction?: number;
   /** Order of the curated file: the file's own order (default), or by score. */
   sort?: 'file' | 'ascending' | 'descending';
   /** Add `"weight"` (IMP weight) to each kept line's JSON. */
@@ -35,6 +41,8 @@ export interface CurationSummary {
   /** Usable lines with no score (changed since scoring): rejected, and counted. */
   unscored: number;
   threshold: number;
+  /** Rows kept because they were marked as reviewed (included in `kept`). */
+  keptReviewed?: number;
 }
 
 const scoreOf = (score: RowScore, by: CurationRule['by']): number => (by === 'weight' ? score.impWeight : score.quality);
@@ -58,10 +66,13 @@ export async function curateFile(
     inputs?: NamedPath[];
     /** Longest line parsed, in bytes (default 1 MiB); longer lines are rejected, copied unchanged. */
     maxRowBytes?: number;
+    /** Row ids marked as reviewed: always kept, and left out of the ranking the rule applies to. */
+    alwaysKeep?: ReadonlySet<string>;
   } = {},
 ): Promise<CurationSummary> {
   if ((rule.keepFraction === undefined) === (rule.minimum === undefined)) throw new DimpError('usage', 'give exactly one of --keep-fraction or --min-weight/--min-quality');
   if (rule.keepFraction !== undefined && !(rule.keepFraction > 0 && rule.keepFraction <= 1)) throw new DimpError('usage', `--keep-fraction must be in (0, 1], got ${rule.keepFraction}`);
+  if (rule.dropHighestFraction !== undefined && !(rule.dropHighestFraction >= 0 && rule.dropHighestFraction < 1)) throw new DimpError('usage', `the highest fraction to drop must be in [0, 1), got ${rule.dropHighestFraction}`);
   // Never over an input, whatever --force says; and the two outputs are two files.
   const written = [{ path: outputs.curated, role: 'curated file' }, ...(outputs.rejected ? [{ path: outputs.rejected, role: 'rejected file' }] : [])];
   await refuseToOverwriteInputs(written, [{ path: syntheticFile, role: 'synthetic file' }, ...(options.inputs ?? [])]);
@@ -78,21 +89,28 @@ export async function curateFile(
   const parsed = await parseJsonlFile(syntheticFile, { fields: options.fields, signal: options.signal, maxRowBytes });
   const byId = scoresByRowId(scores);
   const scoreByLine = new Map<number, RowScore>();
+  const reviewedLines = new Set<number>();
   for (const line of parsed.lines) {
+    if (options.alwaysKeep?.has(line.rowId)) reviewedLines.add(line.line);
     const score = byId.get(line.rowId);
     if (score) scoreByLine.set(line.line, score);
   }
-  const values = [...scoreByLine.values()].map((s) => scoreOf(s, rule.by)).sort((a, b) => b - a);
+  // The rule ranks the scored rows not marked as reviewed: highest score first, ties in file order.
+  const ranked = [...scoreByLine].filter(([line]) => !reviewedLines.has(line)).map(([line, score]) => ({ line, value: scoreOf(score, rule.by) }));
+  ranked.sort((a, b) => b.value - a.value || a.line - b.line);
+  const dropped = rule.dropHighestFraction ? Math.round(ranked.length * rule.dropHighestFraction) : 0;
+  const candidates = ranked.slice(dropped);
+  let keptRanked: typeof ranked;
   let threshold: number;
-  if (rule.minimum !== undefined) threshold = rule.minimum;
-  else {
-    const keep = Math.max(1, Math.round(values.length * rule.keepFraction!));
-    threshold = values[keep - 1] ?? Infinity;
+  if (rule.minimum !== undefined) {
+    threshold = rule.minimum;
+    keptRanked = candidates.filter((r) => r.value >= threshold);
+  } else {
+    // A fraction of all ranked rows (so 1 − low − high with dropHighestFraction drops both tails), at least one.
+    keptRanked = candidates.slice(0, Math.max(1, Math.round(ranked.length * rule.keepFraction!)));
+    threshold = keptRanked[keptRanked.length - 1]?.value ?? Infinity;
   }
-  // Ties at the threshold of a fraction are broken by file order, so exactly the fraction is kept.
-  let keepBudget = rule.keepFraction !== undefined ? Math.max(1, Math.round(values.length * rule.keepFraction)) : Infinity;
-  const aboveThreshold = values.filter((v) => v > threshold).length;
-  let tiesAllowed = keepBudget === Infinity ? Infinity : keepBudget - aboveThreshold;
+  const keptLines = new Set(keptRanked.map((r) => r.line));
 
   const kept: { bytes: Uint8Array; score: number; line: number }[] = [];
   const rejected: Uint8Array[] = [];
@@ -113,20 +131,17 @@ export async function curateFile(
       }
       if (line.problem === undefined && line.text.trim() === '') continue;
       const score = scoreByLine.get(line.line);
-      if (!score) {
+      const reviewed = reviewedLines.has(line.line);
+      if (!score && !reviewed) {
         if (usableLines.has(line.line)) unscored += 1;
         else unusable += 1;
         rejected.push(bytes);
         continue;
       }
-      const value = scoreOf(score, rule.by);
-      let keep = value > threshold || (value === threshold && tiesAllowed > 0);
-      if (value === threshold && keep) tiesAllowed -= 1;
-      if (keep && keepBudget <= 0) keep = false;
-      if (keep) {
-        keepBudget -= 1;
-        const out = rule.addWeight ? Buffer.from(JSON.stringify({ ...(JSON.parse(line.text) as object), weight: score.impWeight })) : bytes;
-        kept.push({ bytes: out, score: value, line: line.line });
+      if (reviewed || keptLines.has(line.line)) {
+        const weight = score?.impWeight;
+        const out = rule.addWeight && weight !== undefined ? Buffer.from(JSON.stringify({ ...(JSON.parse(line.text) as object), weight })) : bytes;
+        kept.push({ bytes: out, score: score ? scoreOf(score, rule.by) : Number.NEGATIVE_INFINITY, line: line.line });
       } else rejected.push(bytes);
     }
   } finally {
@@ -135,7 +150,7 @@ export async function curateFile(
   if (rule.sort === 'ascending') kept.sort((a, b) => a.score - b.score || a.line - b.line);
   if (rule.sort === 'descending') kept.sort((a, b) => b.score - a.score || a.line - b.line);
   await publishCuration(outputs.curated, kept.map((k) => k.bytes), outputs.rejected, rejected);
-  return { kept: kept.length, rejected: rejected.length - unusable - unscored, unusable, unscored, threshold };
+  return { kept: kept.length, rejected: rejected.length - unusable - unscored, unusable, unscored, threshold, ...(reviewedLines.size > 0 ? { keptReviewed: reviewedLines.size } : {}) };
 }
 
 /**

@@ -8,6 +8,8 @@ import { WeightDecorations, type AppliedDecorations } from './decorations/weight
 import { TrackedDocuments } from './documents/trackedDocuments';
 import { registerRowHover } from './hover/rowHoverProvider';
 import { RowProblems } from './problems/rowProblems';
+import { ReviewMarks } from './review/reviewMarks';
+import { ReviewQueueView, type ReviewQueueState } from './review/reviewQueueView';
 import { SamplesView, type SampleRow } from './samples/samplesView';
 import { ScoreStore } from './scoring/scoreStore';
 import { ScoringController } from './scoring/scoringController';
@@ -23,6 +25,10 @@ export interface DimpCuratorApi {
     decorationsFor(uri: vscode.Uri): AppliedDecorations | undefined;
     /** The rows the samples view shows, after recomputing them. */
     samples(): Promise<readonly SampleRow[]>;
+    /** What the review queue shows, after recomputing it. */
+    reviewQueue(): Promise<ReviewQueueState>;
+    /** Where a file's review marks are stored. */
+    reviewMarksFile(uri: vscode.Uri): string;
     /** The status bar item's text. */
     statusBarText(): string;
     /** True when no scoring job runs. */
@@ -54,6 +60,8 @@ export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
   const scoring = new ScoringController(store, documents, statusBar, output);
   const decorations = new WeightDecorations(documents);
   const samples = new SamplesView(store, documents);
+  const reviewMarks = new ReviewMarks(store);
+  const reviewQueue = new ReviewQueueView(store, documents, reviewMarks);
   training = registerTrainingFeature(context, store);
   context.subscriptions.push(
     output,
@@ -63,10 +71,12 @@ export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
     scoring,
     decorations,
     samples,
+    reviewMarks,
+    reviewQueue,
     new RowProblems(documents),
     registerRowHover(documents),
     registerSortLinesByWeight(documents),
-    registerExportCuratedDataset(store),
+    registerExportCuratedDataset(store, reviewMarks),
     registerSettingsCommands(),
     watchTrainingRuns(store, (message) => output.info(message)),
     training,
@@ -78,6 +88,8 @@ export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
         await samples.refresh();
         return samples.rows;
       },
+      reviewQueue: () => reviewQueue.state(),
+      reviewMarksFile: (uri) => reviewMarks.fileFor(uri),
       statusBarText: () => statusBar.text,
       idle: () => store.busy === 0,
       storageFor: (uri) => store.storageFor(uri),

@@ -22,6 +22,19 @@ export const CommandId = {
   revealSample: 'dimpCurator.revealSample',
   /** Cancels a running scoring job. */
   cancelScoring: 'dimpCurator.cancelScoring',
+  /** Review queue: sets its filter (argument: a whole `ReviewFilter`; without one, asks for one part). */
+  filterReviewQueue: 'dimpCurator.filterReviewQueue',
+  clearReviewQueueFilter: 'dimpCurator.clearReviewQueueFilter',
+  /** Review queue order (optional argument: 'impWeight' or 'quality'; default: the current one). */
+  reviewLowestFirst: 'dimpCurator.reviewLowestFirst',
+  reviewHighestFirst: 'dimpCurator.reviewHighestFirst',
+  showNearDuplicateGroups: 'dimpCurator.showNearDuplicateGroups',
+  showReviewQueueRows: 'dimpCurator.showReviewQueueRows',
+  /** Marks rows as reviewed (kept by Export): the queue's selection, `{ uri, lines }`, or the editor's cursor lines. */
+  markReviewed: 'dimpCurator.markReviewed',
+  unmarkReviewed: 'dimpCurator.unmarkReviewed',
+  /** Keeps one row of a near-duplicate group and deletes the others in one undoable edit: a group node or `{ groupKey }`. */
+  keepOneDuplicate: 'dimpCurator.keepOneDuplicate',
 } as const;
 
 /** Any command id. */

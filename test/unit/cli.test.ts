@@ -276,6 +276,18 @@ describe('CLI end to end', () => {
     assert.deepEqual([...curated, ...rejected].sort(), input.sort());
   });
 
+  test('curate --drop-highest rejects the highest weights too, so both tails go', () => {
+    const result = cli('curate', '--json', '--synthetic', inWork('synthetic.jsonl'), '--scores', inWork('synthetic.scores.jsonl'), '--keep-fraction', '0.9', '--drop-highest', '0.05', '--out', inWork('tails.jsonl'));
+    assertExit(result, 0);
+    const summary = jsonLines(result.stdout).pop()!;
+    assert.equal(summary.kept, 180, 'round(200 · 0.9) kept after the top round(200 · 0.05) are dropped');
+    const scores = fs.readFileSync(inWork('synthetic.scores.jsonl'), 'utf8').split('\n').slice(1).filter(Boolean).map((l) => JSON.parse(l) as { line: number; impWeight: number });
+    const top = [...scores].sort((a, b) => b.impWeight - a.impWeight || a.line - b.line)[0]!;
+    const topLine = fs.readFileSync(inWork('synthetic.jsonl'), 'utf8').split('\n')[top.line - 1]!;
+    assert.ok(fs.readFileSync(inWork('tails.rejected.jsonl'), 'utf8').split('\n').includes(topLine), 'the highest weight is rejected');
+    assertExit(cli('curate', '--synthetic', inWork('synthetic.jsonl'), '--scores', inWork('synthetic.scores.jsonl'), '--keep-fraction', '0.5', '--drop-highest', '1', '--out', inWork('bad.jsonl')), 2);
+  });
+
   test('a second train with the same --name exits 2 and leaves the first run untouched', () => {
     const run = inWork('runs', 'first');
     const snapshot = (): Record<string, string> =>

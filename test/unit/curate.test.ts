@@ -255,3 +255,41 @@ test('the rejected file that goes with a curated file is named the same way by t
   assert.equal(rejectedPathFor(path.join('d', 'out.jsonl')), path.join('d', 'out.rejected.jsonl'));
   assert.equal(rejectedPathFor(path.join('d', 'keep.ndjson')), path.join('d', 'keep.rejected.ndjson'));
 });
+
+describe('curateFile: both tails and rows marked as reviewed', () => {
+  // Weights by line: 1 → 2, 4 → 0.5, 6 → 2, 7 → 1, 9 → 3, 10 → 0.1 (ranked 9, 1, 6, 7, 4, 10).
+  test('dropHighestFraction rejects the highest weights first; keepFraction = 1 − low − high drops both tails', async () => {
+    // round(6 · 1/6) = 1 dropped from the top (line 9); keep round(6 · 4/6) = 4 of the rest: 1, 6, 7, 4; line 10 is the low tail.
+    const summary = await curate({ by: 'weight', keepFraction: 4 / 6, dropHighestFraction: 1 / 6 });
+    assert.deepEqual(inputLinesOf(curated), [1, 4, 6, 7]);
+    assert.equal(summary.kept, 4);
+    assert.equal(summary.threshold, 0.5);
+    assert.ok(inputLinesOf(rejected).includes(9) && inputLinesOf(rejected).includes(10), 'both extremes rejected');
+  });
+
+  test('dropHighestFraction with a minimum keeps the rest at or above it', async () => {
+    await curate({ by: 'weight', minimum: 1, dropHighestFraction: 0.2 });
+    // round(6 · 0.2) = 1: line 9 dropped; lines 1, 6 (2) and 7 (1) kept.
+    assert.deepEqual(inputLinesOf(curated), [1, 6, 7]);
+  });
+
+  test('a highest fraction outside [0, 1) is a usage error', async () => {
+    await assert.rejects(curate({ by: 'weight', keepFraction: 0.5, dropHighestFraction: 1 }), (e: unknown) => e instanceof DimpError && e.kind === 'usage');
+  });
+
+  test('rows marked as reviewed are always kept and left out of the ranking', async () => {
+    const lowest = computeRowId(['eta'], 'a'); // line 10, weight 0.1
+    const highest = computeRowId(['zeta'], 'b'); // line 9, weight 3
+    const summary = await curateFile(synthetic, scores, { by: 'weight', keepFraction: 0.5, dropHighestFraction: 0.25 }, { curated, rejected }, { alwaysKeep: new Set([lowest, highest]) });
+    // Ranked without the marked rows: 1, 6, 7, 4; round(4 · 0.25) = 1 dropped (line 1), round(4 · 0.5) = 2 kept (6, 7).
+    assert.deepEqual(inputLinesOf(curated), [6, 7, 9, 10]);
+    assert.equal(summary.kept, 4);
+    assert.equal(summary.keptReviewed, 2);
+  });
+
+  test('a marked row the scores do not know (unscored) is kept too', async () => {
+    const summary = await curateFile(synthetic, scores, { by: 'weight', minimum: 100 }, { curated, rejected }, { alwaysKeep: new Set([computeRowId(['gamma'], 'a')]) });
+    assert.deepEqual(inputLinesOf(curated), [5]);
+    assert.equal(summary.unscored, 0);
+  });
+});

@@ -179,7 +179,7 @@ describe('LineRows (row identity of an open document’s lines)', () => {
 
 describe('decorations', () => {
   test('heat buckets by percentile: lowest tenth, next 15 %, middle half, top quarter', () => {
-    assert.deepEqual([0, 9.99, 10, 24.9, 25, 74.9, 75, 100].map(bucketOfPercentile), ['lowest', 'lowest', 'low', 'low', 'middle', 'middle', 'high', 'high']);
+    assert.deepEqual([0, 9.99, 10, 24.9, 25, 74.9, 75, 95, 95.1, 100].map(bucketOfPercentile), ['lowest', 'lowest', 'low', 'low', 'middle', 'middle', 'high', 'high', 'highest', 'highest']);
   });
 
   test('scores print with three significant digits', () => {
@@ -200,7 +200,7 @@ describe('decorations', () => {
     );
     const rows = new LineRows(FIELDS, new LabelMap(LABELS), text.length);
     const annotations = annotateLines([0, 1, 2, 3, 4, 5], rows, (n) => text[n]!, table);
-    assert.deepEqual(annotations.buckets, { lowest: [2], low: [], middle: [0], high: [5], unscored: [4] });
+    assert.deepEqual(annotations.buckets, { lowest: [2], low: [], middle: [0], high: [], highest: [5], unscored: [4] }, 'the top weight of three is in the top 5 %: highest');
     assert.deepEqual(
       annotations.badges.map((b) => [b.line, b.text]),
       [

@@ -12,7 +12,8 @@ export const curateCommand: Command = {
   details:
     'Every line lands in exactly one output (unusable and unscored lines go to the rejected file).\n\n' +
     'Examples:\n  dimp-curator curate --synthetic syn.jsonl --scores syn.scores.jsonl --keep-fraction 0.8 --out curated.jsonl\n' +
-    '  dimp-curator curate --synthetic syn.jsonl --scores syn.scores.jsonl --min-quality 0.2 --sort descending --out curated.jsonl',
+    '  dimp-curator curate --synthetic syn.jsonl --scores syn.scores.jsonl --min-quality 0.2 --sort descending --out curated.jsonl\n' +
+    '  dimp-curator curate --synthetic syn.jsonl --scores syn.scores.jsonl --keep-fraction 0.9 --drop-highest 0.05 --out curated.jsonl',
   options: {
     synthetic: { type: 'string', value: 'FILE', description: 'synthetic JSONL that was scored' },
     scores: { type: 'string', value: 'FILE', description: 'its scores file' },
@@ -22,6 +23,11 @@ export const curateCommand: Command = {
     by: { type: 'string', value: 'SCORE', description: 'rank --keep-fraction by weight (IMP weight, default) or quality' },
     'min-weight': { type: 'string', value: 'X', description: 'keep rows whose IMP weight is at least X' },
     'min-quality': { type: 'string', value: 'X', description: 'keep rows whose quality is at least X' },
+    'drop-highest': {
+      type: 'string',
+      value: 'X',
+      description: 'first reject this fraction [0–1) with the highest score: extreme weights in both directions are suspicious (--keep-fraction 0.9 --drop-highest 0.05 drops 5 % at each end)',
+    },
     sort: { type: 'string', value: 'ORDER', description: 'file (default) | ascending | descending by score' },
     'add-weight': { type: 'boolean', description: 'add a "weight" field (IMP weight) to kept lines' },
     force: { type: 'boolean', description: 'overwrite existing outputs' },
@@ -44,6 +50,7 @@ export const curateCommand: Command = {
       by,
       keepFraction: numberFlag(context.values, 'keep-fraction', { min: 0, max: 1 }),
       minimum: minWeight ?? minQuality,
+      dropHighestFraction: numberFlag(context.values, 'drop-highest', { min: 0 }),
       sort: sort as CurationRule['sort'],
       addWeight: context.values['add-weight'] === true,
     };

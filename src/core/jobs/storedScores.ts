@@ -94,6 +94,8 @@ export interface ExportJob {
   rule: CurationRule;
   curated: string;
   rejected: string;
+  /** Row ids marked as reviewed in the editor: always kept (see `curateFile`). */
+  alwaysKeep?: string[];
 }
 
 /** Any job the worker runs. */
@@ -251,7 +253,7 @@ export async function loadFromStorage(job: LoadJob): Promise<ScoredFile> {
 export async function exportFromStorage(job: ExportJob, { signal }: StoredScoresContext): Promise<ScoringResult> {
   const meta = await readMeta(job.storage.metaFile);
   const scores = await readScores(job.storage.scoresFile);
-  const curation = await curateFile(job.synthetic, scores, job.rule, { curated: job.curated, rejected: job.rejected, overwrite: true }, { fields: meta.fields, signal });
+  const curation = await curateFile(job.synthetic, scores, job.rule, { curated: job.curated, rejected: job.rejected, overwrite: true }, { fields: meta.fields, signal, alwaysKeep: new Set(job.alwaysKeep ?? []) });
   return { curation };
 }
 

@@ -1,4 +1,5 @@
 import type { ScoreTable } from '../weighting/scoreTable';
+import { EXTREME_WEIGHT_TAIL_PERCENT, weightTail } from './reviewQueue';
 import { formatScore } from './weightHeat';
 
 /** Where a file's scores came from, shown in hovers. */
@@ -36,6 +37,20 @@ export function describePercentile(percentile: number): string {
   return `${ordinal(Math.round(percentile))} percentile of this file`;
 }
 
+/**
+ * Why an extreme weight deserves a look, in words, or undefined for a row in neither tail. Both tails are
+ * suspicious: IMP weight q / d is low when the quality checker doubts the row, and high when only the
+ * quality checker believes its label (d small), which is often a wrong label, not an excellent row.
+ */
+export function extremeWeightNote(table: ScoreTable, index: number): string | undefined {
+  const tail = weightTail(table, index);
+  if (tail === 'lowest') return `⚠ **Extreme weight** (lowest ${EXTREME_WEIGHT_TAIL_PERCENT} % of this file): the quality checker doubts this row; check its label and text.`;
+  if (tail === 'highest') {
+    return `⚠ **Extreme weight** (top ${EXTREME_WEIGHT_TAIL_PERCENT} % of this file): as suspicious as the lowest. The diversity checker finds the label unlikely (d small) while the quality checker believes it, which is often a wrong label; check it before trusting the weight.`;
+  }
+  return undefined;
+}
+
 /** d at or above this: the diversity checker is certain of the row's label, so the IMP weight is about q. */
 const CERTAIN_DIVERSITY = 0.99;
 
@@ -49,6 +64,7 @@ export function rowHoverMarkdown(table: ScoreTable, index: number, provenance: S
   const percentile = Math.round(row.percentile);
   const certain = row.diversity >= CERTAIN_DIVERSITY;
   const mislabelled = table.isLikelyMislabelled(index, mislabelThreshold);
+  const extreme = extremeWeightNote(table, index);
   const lines = [
     `**DIMP** · IMP weight **${formatScore(row.impWeight)}** · ${describePercentile(row.percentile)}`,
     '',
@@ -62,6 +78,7 @@ export function rowHoverMarkdown(table: ScoreTable, index: number, provenance: S
     `| percentile (IMP weight) | ${percentile} |`,
     `| quality checker prefers | ${escapeMarkdown(row.qualityLabel)} (p ${formatScore(row.qualityLabelProbability)})${mislabelled ? ' ⚠ likely mislabelled' : ''} |`,
     '',
+    ...(extreme ? [extreme, ''] : []),
     `Quality checker: ${escapeMarkdown(provenance.qualityChecker)}  `,
     ...(provenance.qualityCheckerReport ? [`${provenance.qualityCheckerNearChance ? '⚠ near chance, so no row is flagged as likely mislabelled: ' : ''}${escapeMarkdown(provenance.qualityCheckerReport)}  `] : []),
     `Diversity checker: ${escapeMarkdown(provenance.diversityChecker)}  `,

@@ -1,12 +1,15 @@
 import type { ScoreTable } from '../weighting/scoreTable';
 import { NOT_A_ROW, UNSCORED, type LineRows, type LineText } from './lineRows';
+import { EXTREME_WEIGHT_TAIL_PERCENT } from './reviewQueue';
 
 /**
  * Heat buckets of the gutter mark, by the row's IMP-weight percentile in its file: the lowest tenth (the
- * rows to look at first), the next 15 %, the middle half, the top quarter; rows without scores (new or
- * changed since scoring) are `unscored`.
+ * rows to look at first), the next 15 %, the middle half, the upper quarter, and the top
+ * `EXTREME_WEIGHT_TAIL_PERCENT` % (`highest`), as suspicious as the lowest: a weight far above the rest is
+ * a row only the quality checker believes, often a wrong label. Rows without scores (new or changed since
+ * scoring) are `unscored`. No bucket means "good": a high weight is a strong claim to check, not a grade.
  */
-export const WEIGHT_BUCKETS = ['lowest', 'low', 'middle', 'high', 'unscored'] as const;
+export const WEIGHT_BUCKETS = ['lowest', 'low', 'middle', 'high', 'highest', 'unscored'] as const;
 
 /** One heat bucket. */
 export type WeightBucket = (typeof WEIGHT_BUCKETS)[number];
@@ -16,7 +19,8 @@ export function bucketOfPercentile(percentile: number): Exclude<WeightBucket, 'u
   if (percentile < 10) return 'lowest';
   if (percentile < 25) return 'low';
   if (percentile < 75) return 'middle';
-  return 'high';
+  if (percentile <= 100 - EXTREME_WEIGHT_TAIL_PERCENT) return 'high';
+  return 'highest';
 }
 
 /** A weight or probability with three significant digits: 1.89e-6, 0.0123, 0.689, 1.23, 143, 1.43e+5. */
@@ -52,7 +56,7 @@ export interface LineAnnotations {
  * not seen before and one table lookup per row, independent of the file's size.
  */
 export function annotateLines(lines: Iterable<number>, rows: LineRows, textAt: LineText, table: ScoreTable): LineAnnotations {
-  const buckets: Record<WeightBucket, number[]> = { lowest: [], low: [], middle: [], high: [], unscored: [] };
+  const buckets: Record<WeightBucket, number[]> = { lowest: [], low: [], middle: [], high: [], highest: [], unscored: [] };
   const badges: LineAnnotations['badges'] = [];
   for (const line of lines) {
     const index = rows.scoreIndexAt(line, textAt, table);

@@ -14,6 +14,7 @@ import { readScores, type RowScore } from '../../../src/core/weighting/score';
 import type { DimpCuratorApi } from '../../../src/extension/extension';
 import type { ScoreMeta } from '../../../src/protocol/scoring';
 import { runRegisteredTests, test } from './harness';
+import { registerReviewQueueTests } from './reviewQueue';
 import { registerTrainingTests } from './training';
 
 const workspace = (): string => {
@@ -66,7 +67,8 @@ function expectedBucket(percentile: number): string {
   if (percentile < 10) return 'lowest';
   if (percentile < 25) return 'low';
   if (percentile < 75) return 'middle';
-  return 'high';
+  if (percentile <= 95) return 'high';
+  return 'highest';
 }
 
 const bucketOf = (applied: NonNullable<ReturnType<DimpCuratorApi['testing']['decorationsFor']>>, line: number): string | undefined =>
@@ -123,7 +125,7 @@ test('decorations: each visible row carries its heat bucket and weight badge; on
     const score = scoreOfLine(line);
     const bucket = bucketOf(applied, line);
     const expected = expectedBucket(score.percentile);
-    const nearEdge = [10, 25, 75].some((edge) => Math.abs(score.percentile - edge) < 0.1);
+    const nearEdge = [10, 25, 75, 95].some((edge) => Math.abs(score.percentile - edge) < 0.1);
     assert.ok(bucket === expected || nearEdge, `line ${line + 1}: percentile ${score.percentile.toFixed(2)} → ${expected}, decorated ${bucket}`);
     assertBadgeShows(applied.badges[line], score, `line ${line + 1}`);
   }
@@ -359,6 +361,9 @@ test('Export Curated Dataset writes curated and rejected files from the stored s
   assert.equal(kept.length + rejected.length, 4000, 'every line lands in exactly one file');
   assert.equal(typeof (JSON.parse(kept[0]!) as { weight?: unknown }).weight, 'number');
 });
+
+// The review queue marks rows and exports with them; after the plain export above, before the big file closes every editor.
+registerReviewQueueTests(() => api, workspace);
 
 test('Select Execution Provider writes the setting and the status bar shows it', async () => {
   // The default is auto, so switch to cpu and back.
