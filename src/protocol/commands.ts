@@ -22,6 +22,8 @@ export const CommandId = {
   revealSample: 'dimpCurator.revealSample',
   /** Cancels a running scoring job. */
   cancelScoring: 'dimpCurator.cancelScoring',
+  /** Writes dimp.config.json from the open JSON Lines files: roles, detected fields, labels. */
+  createProjectConfig: 'dimpCurator.createProjectConfig',
 } as const;
 
 /** Any command id. */
