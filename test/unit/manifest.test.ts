@@ -162,6 +162,13 @@ describe('dimp.config.json schema', () => {
     assert.deepEqual(validate(full, schema), []);
   });
 
+  test("accepts the README's example", () => {
+    const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+    const example = /## Configuration[\s\S]*?```json\n([\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(example, 'README has a json example under ## Configuration');
+    assert.deepEqual(validate(JSON.parse(example) as unknown, schema), []);
+  });
+
   test('flags misspelt keys, unknown losses and bad values', () => {
     assert.deepEqual(validate({ trainig: {} }, schema), ['$: unknown key "trainig"']);
     assert.equal(validate({ training: { loss: 'focal' } }, schema).length, 1);

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { PROJECT_CONFIG_FILE } from '../../core/config';
 import { DimpError } from '../../core/errors';
-import { draftProjectConfig } from '../../core/projectDraft';
+import { draftProjectConfig, type ProjectDraft } from '../../core/projectDraft';
 import { CommandId } from '../../protocol/commands';
 import { isJsonlDocument } from '../documents/trackedDocuments';
 
@@ -21,24 +21,30 @@ async function exists(uri: vscode.Uri): Promise<boolean> {
   );
 }
 
+/** Arguments of the command, for tests and other extensions: `replace` skips the question about an existing file. */
+export interface CreateProjectConfigArgs {
+  replace?: boolean;
+}
+
 /**
  * DIMP: Create Project Config: writes `dimp.config.json` at the root of the active file's workspace folder
  * from the JSON Lines files open there (else those in the folder), with each file's role, its detected
- * fields and the labels (core/projectDraft.ts decides), opens it, and logs what to check.
+ * fields and the labels (core/projectDraft.ts decides), opens it, and logs what to check. Resolves with the
+ * draft, or undefined when nothing was written.
  */
 export function registerCreateProjectConfig(output: vscode.LogOutputChannel): vscode.Disposable {
-  return vscode.commands.registerCommand(CommandId.createProjectConfig, async () => {
+  return vscode.commands.registerCommand(CommandId.createProjectConfig, async (args?: CreateProjectConfigArgs): Promise<ProjectDraft | undefined> => {
     const active = vscode.window.activeTextEditor?.document;
     const folder = (active && vscode.workspace.getWorkspaceFolder(active.uri)) ?? vscode.workspace.workspaceFolders?.[0];
     if (!folder || folder.uri.scheme !== 'file') {
       void vscode.window.showInformationMessage(`DIMP: open a folder first: ${PROJECT_CONFIG_FILE} goes at its root.`);
-      return;
+      return undefined;
     }
     const target = vscode.Uri.joinPath(folder.uri, PROJECT_CONFIG_FILE);
-    if (await exists(target)) {
+    if (!args?.replace && (await exists(target))) {
       const choice = await vscode.window.showWarningMessage(`DIMP: ${folder.name} already has a ${PROJECT_CONFIG_FILE}.`, 'Open It', 'Replace It');
       if (choice === 'Open It') await vscode.window.showTextDocument(target);
-      if (choice !== 'Replace It') return;
+      if (choice !== 'Replace It') return undefined;
     }
     let files = openJsonlFiles(folder);
     if (files.length === 0) {
@@ -52,11 +58,15 @@ export function registerCreateProjectConfig(output: vscode.LogOutputChannel): vs
       await vscode.workspace.fs.writeFile(target, Buffer.from(JSON.stringify(draft.config, null, 2) + '\n', 'utf8'));
       output.info(`wrote ${target.fsPath}:\n  ${draft.notes.join('\n  ')}`);
       await vscode.window.showTextDocument(target);
-      const choice = await vscode.window.showInformationMessage(`DIMP: wrote ${PROJECT_CONFIG_FILE}. ${draft.notes[draft.notes.length - 1]}`, 'Show Details');
-      if (choice === 'Show Details') output.show();
+      // Not awaited: the command is done once the file is written, whether or not the message is answered.
+      void vscode.window.showInformationMessage(`DIMP: wrote ${PROJECT_CONFIG_FILE}. ${draft.notes[draft.notes.length - 1]}`, 'Show Details').then((choice) => {
+        if (choice === 'Show Details') output.show();
+      });
+      return draft;
     } catch (error) {
       if (!(error instanceof DimpError)) throw error;
       void vscode.window.showErrorMessage(`DIMP: ${error.message}`);
+      return undefined;
     }
   });
 }
