@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ScoreStorage } from '../protocol/scoring';
+import { registerCreateProjectConfig } from './commands/createProjectConfig';
 import { registerExportCuratedDataset } from './commands/exportCuratedDataset';
 import { registerSettingsCommands } from './commands/settingsCommands';
 import { registerSortLinesByWeight } from './commands/sortLinesByWeight';
@@ -78,6 +79,7 @@ export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
     registerSortLinesByWeight(documents),
     registerExportCuratedDataset(store, reviewMarks),
     registerSettingsCommands(),
+    registerCreateProjectConfig(output),
     watchTrainingRuns(store, (message) => output.info(message)),
     training,
   );

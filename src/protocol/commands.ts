@@ -35,6 +35,8 @@ export const CommandId = {
   unmarkReviewed: 'dimpCurator.unmarkReviewed',
   /** Keeps one row of a near-duplicate group and deletes the others in one undoable edit: a group node or `{ groupKey }`. */
   keepOneDuplicate: 'dimpCurator.keepOneDuplicate',
+  /** Writes dimp.config.json from the open JSON Lines files: roles, detected fields, labels. */
+  createProjectConfig: 'dimpCurator.createProjectConfig',
 } as const;
 
 /** Any command id. */

@@ -1,9 +1,11 @@
-// Browser end-to-end test of "Train with DIMP": starts the VS Code server (from code-server, provisioned by
-// ../extension/vscodeHost.mjs) with this folder as the extension under development and a copy of the
-// bundled sample as the workspace, drives the workbench in headless Chromium like a user (Quick Open,
-// F1, the picker), and watches the training panel's webview: its charts receive points, the run
-// finishes, the result and the CE/IMP/DIMP table appear, and the run folder is whole. Screenshots of the
-// panel mid-run and at the end go to test-output/e2e/ (gitignored). Exits non-zero on any failure.
+// Browser end-to-end test of "Train with DIMP" in the extension as users install it: the linux-x64 .vsix
+// of `npm run package` is installed into the VS Code server (from code-server, provisioned by
+// ../extension/vscodeHost.mjs) with its `--install-extension`, and a copy of the bundled sample is the
+// workspace. The test drives the workbench in headless Chromium like a user (Quick Open, F1, the picker),
+// and watches the training panel's webview: its charts receive points, the run finishes, the result and the
+// CE/IMP/DIMP table appear, and the run folder is whole. Screenshots of the panel mid-run and at the end go
+// to test-output/e2e/ (gitignored). Exits non-zero on any failure. (The extension-host tests,
+// test/extension/runner.mjs, load the development folder instead, for speed.)
 //
 // The sample trains in about a second; the workspace's dimp.config.json asks for more epochs
 // (DIMP_E2E_EPOCHS, default 40); the training worker's pause point holds each run mid-way while the test looks.
@@ -12,9 +14,12 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, launchChromium, provisionVscodeHost, startVscodeServer, stopProcessGroup } from '../extension/vscodeHost.mjs';
+import { freePort, installExtension, launchChromium, provisionVscodeHost, startVscodeServer, stopProcessGroup } from '../extension/vscodeHost.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const manifest = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8'));
+/** The package under test, written by `npm run package`. */
+const vsix = path.join(repoRoot, 'release', `${manifest.name}-linux-x64-${manifest.version}.vsix`);
 const outputDir = path.join(repoRoot, 'test-output', 'e2e');
 const EPOCHS = Number(process.env.DIMP_E2E_EPOCHS ?? 40);
 const started = Date.now();
@@ -102,9 +107,9 @@ async function runCommand(page, title) {
 }
 
 async function main() {
-  for (const required of ['dist/extension.js', 'dist/trainingWorker.js', 'dist/webview/training.js', 'dist/webview/training.css']) {
-    if (!existsSync(path.join(repoRoot, required))) throw new Error(`${required} is missing: run npm run build first`);
-  }
+  if (!existsSync(vsix)) throw new Error(`${path.relative(repoRoot, vsix)} is missing: run \`npm run package\` first (or \`npm run package -- --target linux-x64\`)`);
+  const bundle = path.join(repoRoot, 'dist', 'extension.js');
+  if (existsSync(bundle) && statSync(vsix).mtimeMs < statSync(bundle).mtimeMs) log(`warning: ${path.relative(repoRoot, vsix)} is older than dist/: npm run package to test the latest build`);
   const host = await provisionVscodeHost(path.join(repoRoot, '.cache', 'vscode-host'), log);
   rmSync(outputDir, { recursive: true, force: true });
   mkdirSync(outputDir, { recursive: true });
@@ -157,10 +162,12 @@ async function main() {
     const port = await freePort();
     log(`starting the VS Code server on 127.0.0.1:${port}`);
     const serverLog = path.join(temp, 'server.log');
+    const serverDirs = { serverData: dirs['server-data'], userData: dirs['user-data'], extensions: dirs.extensions, env, logFile: serverLog };
+    const installed = await installExtension(host, vsix, `${manifest.publisher}.${manifest.name}-${manifest.version}`, serverDirs);
+    log(`installed ${path.relative(repoRoot, vsix)} into ${path.relative(temp, installed)}`);
     server = await startVscodeServer(host, { port, serverData: dirs['server-data'], userData: dirs['user-data'], extensions: dirs.extensions, workspace: dirs.workspace, env, logFile: serverLog });
 
-    const payload = JSON.stringify([['extensionDevelopmentPath', `vscode-remote://127.0.0.1:${port}${repoRoot}`]]);
-    const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(dirs.workspace)}&payload=${encodeURIComponent(payload)}`;
+    const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(dirs.workspace)}`;
     browser = await launchChromium({ ...env });
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 }, colorScheme: 'dark' });
     page.on('console', (message) => {

@@ -162,6 +162,23 @@ export async function startVscodeServer(host, { port, serverData, userData, exte
   return server;
 }
 
+/**
+ * Installs a packaged extension (.vsix) into `extensions`, as `code-server --install-extension` does for a
+ * user: the VS Code server's own command line installs it and exits. `folderName` is the folder the install
+ * must leave (`publisher.name-version`); resolves with its path.
+ */
+export async function installExtension(host, vsix, folderName, { serverData, userData, extensions, env, logFile }) {
+  await run(
+    host.node,
+    [host.serverMain, '--install-extension', vsix, '--force', '--accept-server-license-terms', '--telemetry-level', 'off', '--server-data-dir', serverData, '--user-data-dir', userData, '--extensions-dir', extensions],
+    { env },
+    logFile,
+  );
+  const folder = path.join(extensions, folderName);
+  if (!existsSync(path.join(folder, 'package.json'))) throw new Error(`installing ${vsix} left no ${folder}; see ${logFile}`);
+  return folder;
+}
+
 /** Headless Chromium with the flags a closed network needs (no background connections). */
 export async function launchChromium(env) {
   const { chromium } = await import('playwright-core');

@@ -7,7 +7,9 @@ import * as assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { ProjectConfig } from '../../../src/core/config';
 import type { CurationSummary } from '../../../src/core/curate';
+import type { ProjectDraft } from '../../../src/core/projectDraft';
 import { parseLineState } from '../../../src/core/view/lineRows';
 import { formatScore } from '../../../src/core/view/weightHeat';
 import { readScores, type RowScore } from '../../../src/core/weighting/score';
@@ -371,6 +373,32 @@ test('Select Execution Provider writes the setting and the status bar shows it',
   await waitFor('the status bar to show cpu', () => /DIMP · cpu/.test(api.statusBarText()));
   await vscode.commands.executeCommand('dimpCurator.selectExecutionProvider', 'auto');
   await waitFor('the status bar to show auto', () => /DIMP · auto/.test(api.statusBarText()));
+});
+
+test('Create Project Config writes dimp.config.json from the open files: roles by name, detected fields, labels', async () => {
+  const configFile = path.join(workspace(), 'dimp.config.json');
+  const before = readFileSync(configFile, 'utf8');
+  try {
+    for (const name of ['real_train.jsonl', 'real_val.jsonl']) {
+      await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(path.join(workspace(), name)), { preview: false });
+    }
+    await syntheticEditor();
+    const draft = await vscode.commands.executeCommand<ProjectDraft | undefined>('dimpCurator.createProjectConfig', { replace: true });
+    assert.ok(draft, 'a config was written');
+    const written = JSON.parse(readFileSync(configFile, 'utf8')) as ProjectConfig;
+    assert.deepEqual(written.datasets?.synthetic, { path: 'synthetic.jsonl', fields: { text: 'sentence', label: 'label' } });
+    assert.deepEqual(written.datasets?.real, { path: 'real_train.jsonl', fields: { text: 'text', label: 'label' } });
+    assert.equal((written.datasets?.validation as { path: string }).path, 'real_val.jsonl');
+    assert.deepEqual(written.labels, ['negative', 'neutral', 'positive']);
+    assert.equal(path.basename(vscode.window.activeTextEditor?.document.uri.fsPath ?? ''), 'dimp.config.json', 'the new file is open');
+  } finally {
+    writeFileSync(configFile, before);
+    // Close the tabs this test opened (none of them is modified, so nothing asks to save).
+    const opened = new Set(['dimp.config.json', 'real_train.jsonl', 'real_val.jsonl']);
+    const tabs = vscode.window.tabGroups.all.flatMap((group) => group.tabs).filter((tab) => tab.input instanceof vscode.TabInputText && opened.has(path.basename(tab.input.uri.fsPath)));
+    await vscode.window.tabGroups.close(tabs);
+    await syntheticEditor();
+  }
 });
 
 test('a file over 50 MB is scored from disk and listed in the samples view; editor-only features say why they are off', async () => {
