@@ -27,7 +27,7 @@ export interface HfExportSummary {
 const yamlString = (text: string): string => `'${text.replace(/'/g, "''")}'`;
 
 /** The dataset card: YAML features and data files, then what the columns mean. */
-export function datasetCard(options: { name: string; textFields: readonly string[]; labelField: string; labels: readonly string[]; rows: number; source: string }): string {
+export function datasetCard(options: { name: string; textFields: readonly string[]; labelField: string; labels: readonly string[]; rows: number; bytes: number; source: string }): string {
   const features = [
     ...options.textFields.map((field) => `  - name: ${yamlString(field)}\n    dtype: string`),
     `  - name: ${yamlString(options.labelField)}\n    dtype:\n      class_label:\n        names:\n${options.labels.map((name, i) => `          '${i}': ${yamlString(name)}`).join('\n')}`,
@@ -39,6 +39,7 @@ dataset_info:
 ${features.join('\n')}
   splits:
   - name: train
+    num_bytes: ${options.bytes}
     num_examples: ${options.rows}
 configs:
 - config_name: default
@@ -94,10 +95,11 @@ export async function exportHfDataset(
     row.imp_weight = score.impWeight;
     lines.push(JSON.stringify(row));
   }
-  const card = datasetCard({ name: path.basename(folder), textFields: parsed.fields.text, labelField: parsed.fields.label, labels, rows: lines.length, source: path.basename(syntheticFile) });
+  const data = Buffer.from(lines.length ? lines.join('\n') + '\n' : '');
+  const card = datasetCard({ name: path.basename(folder), textFields: parsed.fields.text, labelField: parsed.fields.label, labels, rows: lines.length, bytes: data.length, source: path.basename(syntheticFile) });
   await writeFolderAtomic(folder, async (tmp) => {
     await fs.mkdir(path.join(tmp, 'data'));
-    await fs.writeFile(path.join(tmp, 'data', 'train.jsonl'), lines.length ? lines.join('\n') + '\n' : '');
+    await fs.writeFile(path.join(tmp, 'data', 'train.jsonl'), data);
     await fs.writeFile(path.join(tmp, 'README.md'), card);
   });
   return { rows: lines.length, unscored, unusable: parsed.problems.length, folder };
