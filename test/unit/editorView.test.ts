@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { computeRowId, parseJsonlFile } from '../../src/core/data/dataset';
 import { LabelMap } from '../../src/core/data/labels';
-import { lastDimpWeights } from '../../src/core/train/lastDimpWeights';
+import { lastDimpWeights, mayBringDimpWeights } from '../../src/core/train/lastDimpWeights';
 import { lineProblems } from '../../src/core/view/lineProblems';
 import { LineRows, NOT_A_ROW, parseLineState, UNSCORED } from '../../src/core/view/lineRows';
 import { describePercentile, escapeMarkdown, rowHoverMarkdown, type ScoreProvenance } from '../../src/core/view/rowHover';
@@ -312,6 +312,17 @@ describe('samples view', () => {
     assert.equal(item.description, 'line 2827 · The cat sat. ‖ A cat was sitting.');
     assert.equal(sampleSnippet('{not json', pair), '{not json');
     assert.equal(sampleSnippet(JSON.stringify({ sentence1: 'x'.repeat(200), sentence2: 'y' }), pair).length, 120);
+  });
+});
+
+describe('which runs-folder changes reload the scores', () => {
+  test('a runs folder, a DIMP or user-named run and their weights do; temporaries and CE/IMP/baseline runs do not', () => {
+    for (const file of ['/w/runs', '/w/runs/dimp-20261203-081500', '/w/runs/dimp-20261203-081500/weights.jsonl', '/w/runs/my-run', '/w/runs/my-run/weights.jsonl']) {
+      assert.equal(mayBringDimpWeights(file), true, file);
+    }
+    for (const file of ['/w/runs/.dimp-20261203-081500.tmp-123-abc', '/w/runs/.x.tmp-1/weights.jsonl', '/w/runs/ce-20261203-081500', '/w/runs/imp-20261203-081500/weights.jsonl', '/w/runs/filter-20261203-081500']) {
+      assert.equal(mayBringDimpWeights(file), false, file);
+    }
   });
 });
 

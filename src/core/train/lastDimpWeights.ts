@@ -35,3 +35,14 @@ export async function lastDimpWeights(runsDir: string, syntheticFile: string): P
   if (!weights) return undefined;
   return { runDir: newest.runDir, weights };
 }
+
+/**
+ * Whether a path a runs-folder watcher reports can bring new DIMP weights: a runs folder, a run folder or
+ * its weights.jsonl; not a temporary (`.NAME.tmp-…`, a run being built) nor a run whose default name says
+ * it is CE, IMP or a baseline (a run named by the user may be a DIMP run: it counts).
+ */
+export function mayBringDimpWeights(file: string): boolean {
+  const name = path.basename(file);
+  if (name === 'weights.jsonl') return mayBringDimpWeights(path.dirname(file));
+  return !name.startsWith('.') && !/^(ce|imp|quality|filter)-\d{8}-\d{6}/.test(name);
+}

@@ -26,6 +26,8 @@ export interface FileScores {
  */
 export class ScoreStore implements vscode.Disposable {
   private readonly files = new Map<string, FileScores>();
+  /** Tables accepted per file: a refresh takes its load only when no newer table arrived meanwhile. */
+  private readonly accepted = new Map<string, number>();
   private readonly loading = new Map<string, Promise<FileScores | undefined>>();
   private readonly changed = new vscode.EventEmitter<vscode.Uri>();
   private readonly running = new Set<RunningJob>();
@@ -94,6 +96,7 @@ export class ScoreStore implements vscode.Disposable {
       },
     };
     this.files.set(uri.toString(), scores);
+    this.accepted.set(uri.toString(), (this.accepted.get(uri.toString()) ?? 0) + 1);
     if (scoredNow || !this.lastScored) this.lastScored = uri;
     this.changed.fire(uri);
     return scores;
@@ -131,12 +134,30 @@ export class ScoreStore implements vscode.Disposable {
 
   /**
    * Loads one file's table again from storage, e.g. after a training run stored its scores (scoring first)
-   * or wrote new DIMP weights; also when the file had no table in memory yet.
+   * or wrote new DIMP weights; also when the file had no table in memory yet. The table in memory stays
+   * shown until the new one replaces it (no blank badges, Problems or samples meanwhile).
    */
   reload(uri: vscode.Uri): void {
-    this.files.delete(uri.toString());
-    this.changed.fire(uri);
-    this.ensureLoaded(uri).catch((error: Error) => this.log(`could not load the stored scores of ${uri.fsPath}: ${error.message}`));
+    this.refresh(uri).catch((error: Error) => this.log(`could not load the stored scores of ${uri.fsPath}: ${error.message}`));
+  }
+
+  /** Every table in memory loaded again, each kept shown until its new one arrives (see `reload`). */
+  refreshAll(): void {
+    for (const file of [...this.files.values()]) this.reload(file.uri);
+  }
+
+  private async refresh(uri: vscode.Uri): Promise<void> {
+    const key = uri.toString();
+    if (!this.files.has(key)) {
+      await this.ensureLoaded(uri);
+      return;
+    }
+    const before = this.accepted.get(key) ?? 0;
+    const project = await projectFor(uri).catch(() => undefined);
+    const { done } = this.run({ kind: 'load', synthetic: uri.fsPath, storage: this.storageFor(uri), runsDir: project?.runsDir });
+    const result = await done;
+    // A scoring that finished meanwhile is newer than what this load read.
+    if (result.scored && (this.accepted.get(key) ?? 0) === before) this.accept(uri, result.scored, false);
   }
 
   /**

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { mayBringDimpWeights as bringsDimpWeights } from '../../core/train/lastDimpWeights';
 import type { ScoreStore } from './scoreStore';
 
 const DEBOUNCE_MS = 1000;
@@ -12,10 +13,11 @@ const DEBOUNCE_MS = 1000;
 export function watchTrainingRuns(store: ScoreStore, log: (message: string) => void): vscode.Disposable {
   let timer: NodeJS.Timeout | undefined;
   const reload = (uri: vscode.Uri): void => {
+    if (!bringsDimpWeights(uri.fsPath)) return;
     clearTimeout(timer);
     timer = setTimeout(() => {
       log(`${uri.fsPath} appeared: reloading the scores for the newest DIMP weights`);
-      store.reloadAll();
+      store.refreshAll();
     }, DEBOUNCE_MS);
   };
   const watchers = ['**/runs', '**/runs/*', '**/weights.jsonl'].map((pattern) => vscode.workspace.createFileSystemWatcher(pattern, false, false, true));

@@ -323,7 +323,17 @@ test('a finished DIMP run shows its weights in the hover', async () => {
   writeFileSync(path.join(building, 'config.json'), JSON.stringify({ kind: 'dimp-run', loss: 'dimp', createdAt: new Date().toISOString(), data: { synthetic: { file: uri.fsPath } } }));
   writeFileSync(path.join(building, 'weights.jsonl'), JSON.stringify({ rowId: score.rowId, line: 3, label: score.label, weight: 0.4242 }) + '\n');
   renameSync(building, path.join(runs, 'dimp-test'));
-  await waitFor('the DIMP weight in the hover', async () => (await hoverText(uri, 2)).includes('| last DIMP weight | 0.424 |'), 30_000);
+  // The scores stay shown while they are loaded again with the new weights (no blank badges meanwhile).
+  let blank = false;
+  await waitFor(
+    'the DIMP weight in the hover',
+    async () => {
+      blank ||= api.decorationsFor(uri) === undefined;
+      return (await hoverText(uri, 2)).includes('| last DIMP weight | 0.424 |');
+    },
+    30_000,
+  );
+  assert.equal(blank, false, 'the badges never went blank while the scores were loaded again');
   assert.match(await hoverText(uri, 2), /DIMP weights: run dimp-test/);
 });
 
