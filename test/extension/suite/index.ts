@@ -15,7 +15,7 @@ import { formatScore } from '../../../src/core/view/weightHeat';
 import { readScores, type RowScore } from '../../../src/core/weighting/score';
 import type { DimpCuratorApi } from '../../../src/extension/extension';
 import type { ScoreMeta } from '../../../src/protocol/scoring';
-import { runRegisteredTests, test } from './harness';
+import { runRegisteredTests, sleep, test, waitFor } from './harness';
 import { registerReviewQueueTests } from './reviewQueue';
 import { registerTrainingTests } from './training';
 
@@ -29,19 +29,6 @@ const syntheticUri = (): vscode.Uri => vscode.Uri.file(path.join(workspace(), 's
 let api: DimpCuratorApi['testing'];
 let scores: Map<string, RowScore & { percentile: number }>;
 let original: string;
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `probe` until it returns something other than undefined/false. */
-async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 async function syntheticEditor(): Promise<vscode.TextEditor> {
   const document = await vscode.workspace.openTextDocument(syntheticUri());

@@ -13,23 +13,11 @@ import { normaliseText } from '../../../src/core/view/reviewQueue';
 import { readScores, type RowScore } from '../../../src/core/weighting/score';
 import type { DimpCuratorApi } from '../../../src/extension/extension';
 import type { ReviewQueueRow } from '../../../src/extension/review/reviewQueueView';
-import { test } from './harness';
+import { test, waitFor } from './harness';
 
 type TestingApi = DimpCuratorApi['testing'];
 
 const FIELDS = { text: ['sentence'] as [string], label: 'label' };
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** The weight shown in a queue row's label ("w 0.123 · label x"). */
 const shownWeight = (row: ReviewQueueRow): number => Number(/^w ([\d.e+-]+) ·/.exec(row.label)![1]);

@@ -10,7 +10,7 @@ import * as vscode from 'vscode';
 import type { DimpCuratorApi } from '../../../src/extension/extension';
 import type { TrainingPanelState } from '../../../src/protocol/trainingPanel';
 import { syntheticUri } from '../../../src/extension/training/trainCommands';
-import { test } from './harness';
+import { sleep, test, waitFor } from './harness';
 
 type TestingApi = DimpCuratorApi['testing'];
 
@@ -29,18 +29,6 @@ function tree(dir: string): string[] {
   };
   walk(dir);
   return out.sort();
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 /** The `dimp` task of tasks.json named `label`, once VS Code has read the file. */
