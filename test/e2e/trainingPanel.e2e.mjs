@@ -282,11 +282,56 @@ async function main() {
     assert(leftovers.length === 0, `no temporary files left: ${leftovers.join(', ')}`);
 
     await page.screenshot({ path: path.join(outputDir, 'workbench-finished.png') });
+
     // The end state with the panel's group maximized, so that the screenshot shows the panel whole.
     // Keyboard first: once a click puts the focus inside the webview, F1 stays there.
     await runCommand(page, 'View: Hide Panel');
     await runCommand(page, 'View: Close Primary Side Bar');
     await runCommand(page, 'View: Single Column Editor Layout');
+    // The review queue, highest weights first, and the checker diagnostics in a row's hover (README screenshots).
+    log('the review queue, highest first, and the hover of its first row');
+    await page.locator('.tabs-container .tab', { hasText: 'synthetic.jsonl' }).click();
+    await runCommand(page, 'Focus on Review Queue View');
+    // Room for the queue: the folder's file tree folded (best effort: only the screenshot depends on it).
+    await page.locator('.pane-header[aria-expanded="true"]', { hasText: /^workspace$/i }).first().click({ timeout: 5000 }).catch(() => undefined);
+    await runCommand(page, 'DIMP: Review Highest First');
+    const queue = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Review Queue' }) });
+    // The tree draws its new rows a moment after the description changes: both are awaited.
+    let queueRows = [];
+    const highestFirst = async () => {
+      if (!/highest IMP weight first/.test(await queue.locator('.pane-header').innerText({ timeout: 2000 }))) return false;
+      queueRows = (await queue.locator('.monaco-list-row').allInnerTexts()).slice(0, 3);
+      const weights = queueRows.map((text) => Number(/w ([\d.e+-]+)/.exec(text)?.[1]));
+      return weights.length === 3 && weights.every((w, i) => Number.isFinite(w) && (i === 0 || w <= weights[i - 1])) && weights[0] > weights[2];
+    };
+    await waitFor('the review queue to list rows highest weight first', highestFirst, 60_000);
+    log(`review queue: ${queueRows.join(' | ')}`);
+    await queue.locator('.monaco-list-row').first().click();
+    // The click reveals the row's line in the editor; the hover there shows the same weight.
+    const topWeight = /w ([\d.e+-]+)/.exec(queueRows[0])[1];
+    const hover = page.locator('.monaco-hover').filter({ hasText: 'Quality checker:' }).first();
+    await waitFor(`the hover of the revealed row (w ${topWeight})`, async () => {
+      await page.keyboard.press('Escape');
+      await page.locator('.tabs-container .tab', { hasText: 'synthetic.jsonl' }).click();
+      await runCommand(page, 'Show or Focus Hover');
+      await hover.waitFor({ state: 'visible', timeout: 5000 });
+      return (await hover.innerText()).includes(`IMP weight ${topWeight}`);
+    }, 60_000);
+    const hoverText = await hover.innerText();
+    assert(/IMP weight/.test(hoverText) && /accuracy/.test(hoverText) && /majority/.test(hoverText), `the hover shows the row's weights and the checker's diagnostics:\n${hoverText}`);
+    await sleep(300);
+    await page.screenshot({ path: path.join(outputDir, 'review-queue.png') });
+    // The hover's footer: the checkers' diagnostics (the pointer on the hover keeps it open; the wheel scrolls it).
+    const hoverBox = await hover.boundingBox();
+    await hover.hover();
+    for (let i = 0; i < 10; i++) {
+      await page.mouse.wheel(0, 300);
+      await sleep(50);
+    }
+    await sleep(300);
+    if (hoverBox) await page.screenshot({ path: path.join(outputDir, 'checker-diagnostics.png'), clip: { x: Math.max(0, hoverBox.x - 8), y: Math.max(0, hoverBox.y - 8), width: hoverBox.width + 16, height: hoverBox.height + 16 } });
+    await page.keyboard.press('Escape');
+    await runCommand(page, 'View: Close Primary Side Bar');
     await page.locator('.tabs-container .tab', { hasText: 'DIMP Training' }).click();
     // Shown again, the page is rebuilt from the state the host re-sends.
     await waitFor('the panel to be drawn again', async () => (await phase()) === 'finished' && (await points('loss')) === end.loss, 30_000);

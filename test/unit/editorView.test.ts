@@ -9,7 +9,7 @@ import { lineProblems } from '../../src/core/view/lineProblems';
 import { LineRows, NOT_A_ROW, parseLineState, UNSCORED } from '../../src/core/view/lineRows';
 import { describePercentile, escapeMarkdown, rowHoverMarkdown, type ScoreProvenance } from '../../src/core/view/rowHover';
 import { lowestSamples, sampleItemText, sampleSnippet } from '../../src/core/view/samples';
-import { sortLinesByWeight } from '../../src/core/view/sortLines';
+import { sortLinesByWeight, sortOrderByWeight } from '../../src/core/view/sortLines';
 import { annotateLines, bucketOfPercentile, formatScore, linesToDecorate, UNSCORED_BADGE } from '../../src/core/view/weightHeat';
 import type { RowScore } from '../../src/core/weighting/score';
 import { ScoreTable } from '../../src/core/weighting/scoreTable';
@@ -151,6 +151,27 @@ describe('LineRows (row identity of an open document’s lines)', () => {
     assert.equal(rows.scoreIndexAt(1, textAt, table), UNSCORED);
   });
 
+  test('a reorder carries every parsed line to its new place, with no parsing again', () => {
+    const text = [line('a', 'negative'), '{bad', '', line('d', 'positive'), line('e', 'negative')];
+    let reads = 0;
+    const textAt = (n: number): string => {
+      reads += 1;
+      return text[n]!;
+    };
+    const rows = new LineRows(FIELDS, undefined, text.length);
+    rows.parseRange(0, 4, textAt); // line 4 ("e") left unparsed
+    const before = text.map((_, n) => JSON.stringify(parseLineState(text[n]!, FIELDS, undefined)));
+    const order = [3, 1, 4, 0, 2];
+    const sorted = order.map((n) => text[n]!);
+    rows.permute(order);
+    text.splice(0, text.length, ...sorted);
+    reads = 0;
+    assert.deepEqual(text.map((_, n) => JSON.stringify(rows.stateAt(n, textAt))), order.map((n) => before[n]));
+    assert.equal(reads, 1, 'only the line that was never parsed is read');
+    assert.equal(rows.complete, true);
+    assert.throws(() => rows.permute([0, 1]), /a reorder of 2 lines for a document of 5/);
+  });
+
   test('keeps unusable lines’ reasons on the right lines through edits, and grows and shrinks with the document', () => {
     const text = [line('a', 'negative'), '{bad', line('c', 'negative')];
     const textAt = (n: number): string => text[n]!;
@@ -283,6 +304,7 @@ describe('Sort Lines by Weight', () => {
     const weightOf = (n: number): number | undefined => weights[lines[n]!];
     assert.deepEqual(sortLinesByWeight(lines, weightOf, 'ascending'), ['w1', 'w1b', 'w2', 'w3', 'blank', 'unscored']);
     assert.deepEqual(sortLinesByWeight(lines, weightOf, 'descending'), ['w3', 'w2', 'w1', 'w1b', 'blank', 'unscored']);
+    assert.deepEqual(sortOrderByWeight(lines.length, weightOf, 'ascending'), [2, 4, 0, 5, 1, 3], 'the order as old line indices');
   });
 });
 

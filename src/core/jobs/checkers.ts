@@ -21,6 +21,7 @@ import { toEvaluationSet, trainNgram, type NgramSettings } from '../train/ngramT
 import { predictProbabilities, type TrainResult } from '../train/trainer';
 import type { CheckerReport, CheckersReport, RowScore, Scores } from '../weighting/score';
 import { impWeight, weightDiagnostics, type WeightGuards } from '../weighting/weights';
+import { checkersProgress } from './scoreProgress';
 
 /** How the checkers are trained, shared by score requests and training jobs that score first. */
 export interface CheckerTrainingOptions {
@@ -105,10 +106,29 @@ async function trainAndSaveChecker(
   const trainedOn = name === 'quality' ? request.real?.file : request.synthetic.file;
   const about = { role: name, trainedOn, rows: total, seed: request.seed };
   const selection = choose.length > 0 ? choose : undefined;
+  // The training's own progress, as this stage's: the bar moves within a checker's training too (a pair
+  // checker on 10,000 rows takes tens of seconds), and a refit after choosing the epoch is the second half.
+  const phases = refitOn && selection ? 2 : 1;
+  // Every epoch's end reports, and the throttled steps in between.
+  const trainingProgress = (phase: number): EventSink | undefined => {
+    if (!onEvent) return undefined;
+    let epochs = 0;
+    const report = (within: number, epoch: number): void => {
+      const fraction = (phase + Math.min(1, within)) / phases;
+      const what = phase === 1 ? 'refitting' : 'training';
+      onEvent({ type: 'score-progress', stage: `${name}-checker`, done: Math.floor(fraction * total), total, message: `${what} the ${name} checker: epoch ${epoch}${epochs > 0 ? ` of ${epochs}` : ''}` });
+    };
+    return (event) => {
+      if (event.type === 'log') onEvent(event);
+      else if (event.type === 'train-start') epochs = event.epochs;
+      else if (event.type === 'train-progress' && event.totalSteps > 0) report(event.step / event.totalSteps, event.epoch);
+      else if (event.type === 'train-epoch' && epochs > 0) report(event.epoch / epochs, event.epoch);
+    };
+  };
   if (request.checkerEncoder) {
     const trained = await trainEncoderHead(
       { rows, numClasses: request.labelMap.size, settings: request.checkerEncoder, loss: 'ce', seed: request.seed, device: request.device, validation: selection },
-      { signal: request.signal, onEvent },
+      { signal: request.signal, onEvent: trainingProgress(0) },
     );
     await trained.save(target, request.labelMap, { dimp_checker: { ...about, settings: request.checkerEncoder } });
     onEvent?.({ type: 'score-progress', stage: `${name}-checker`, done: total, total, message: `${name} checker trained` });
@@ -116,7 +136,7 @@ async function trainAndSaveChecker(
   }
   let settings = request.checkerSettings;
   const numClasses = request.labelMap.size;
-  let trained = await trainNgram({ rows, numClasses, settings, loss: 'ce', seed: request.seed, validation: selection, initialParameters: warmStart }, { signal: request.signal });
+  let trained = await trainNgram({ rows, numClasses, settings, loss: 'ce', seed: request.seed, validation: selection, initialParameters: warmStart }, { signal: request.signal, onEvent: trainingProgress(0) });
   const report = checkerReport(trainedOn, rows.length, trained.result, selection, numClasses);
   if (name === 'quality' && selection) {
     // How well calibrated q is on the rows that chose the epoch; temperature scaling on them is optional
@@ -128,7 +148,7 @@ async function trainAndSaveChecker(
   }
   if (refitOn && selection) {
     settings = { ...settings, epochs: trained.result.bestEpoch, rowUpdateBudget: null };
-    trained = await trainNgram({ rows: refitOn, numClasses, settings, loss: 'ce', seed: request.seed, initialParameters: warmStart }, { signal: request.signal });
+    trained = await trainNgram({ rows: refitOn, numClasses, settings, loss: 'ce', seed: request.seed, initialParameters: warmStart }, { signal: request.signal, onEvent: trainingProgress(1) });
     report.rows = refitOn.length;
   }
   const parameters = trained.model.parameters();
@@ -291,11 +311,9 @@ async function scoreWithCheckersIn(request: ScoreRequest, finalFolder: (folder: 
       checkLabels(model, labelMap);
       if (model.fallbackReason) onEvent?.({ type: 'log', level: 'warning', message: fallbackMessage(`the ${model === quality ? 'quality' : 'diversity'} checker`, model.provider, model.fallbackReason) });
     }
-    const total = synthetic.rows.length;
-    const progress = (what: string) => (done: number) =>
-      onEvent?.({ type: 'score-progress', stage: 'score', done, total, message: `${what} checker: ${done}/${total} rows` });
-    const qualityProbabilities = await quality.predict(synthetic.rows, { signal, onProgress: progress('quality') });
-    const diversityProbabilities = await diversity.predict(synthetic.rows, { signal, onProgress: progress('diversity') });
+    const progress = checkersProgress(synthetic.rows.length, onEvent);
+    const qualityProbabilities = await quality.predict(synthetic.rows, { signal, onProgress: progress.quality });
+    const diversityProbabilities = await diversity.predict(synthetic.rows, { signal, onProgress: progress.diversity });
     const n = labelMap.size;
     const rows: RowScore[] = synthetic.rows.map((row, i) => {
       const q = qualityProbabilities[i * n + row.label]!;
@@ -337,3 +355,4 @@ async function scoreWithCheckersIn(request: ScoreRequest, finalFolder: (folder: 
     await diversity.dispose();
   }
 }
+

@@ -14,6 +14,7 @@ import type { DeviceChoice } from '../runtime/onnxRuntime';
 import { argmaxRow } from '../train/metrics';
 import type { RowScore, Scores } from '../weighting/score';
 import { impWeight, weightDiagnostics, type WeightGuards } from '../weighting/weights';
+import { checkersProgress } from './scoreProgress';
 
 /** The two checker model folders a scores file was made with. */
 export interface CheckerFolders {
@@ -66,8 +67,9 @@ export async function scoreChangedRows(
     try {
       const diversity = await loadClassifier(checkers.diversity, options.device);
       try {
-        const q = await quality.predict(unique, { signal: options.signal });
-        const d = await diversity.predict(unique, { signal: options.signal });
+        const progress = checkersProgress(unique.length, options.onEvent);
+        const q = await quality.predict(unique, { signal: options.signal, onProgress: progress.quality });
+        const d = await diversity.predict(unique, { signal: options.signal, onProgress: progress.diversity });
         const n = labelMap.size;
         unique.forEach((row, i) => {
           const preferred = argmaxRow(q, i, n);

@@ -130,6 +130,34 @@ export class LineRows {
     this.reasons = reasons;
   }
 
+  /**
+   * Records an edit that reordered the whole document: new line `i` is old line `order[i]`. What was parsed
+   * moves with its line, so a sort needs no parsing again. `order` must be a permutation of the lines.
+   */
+  permute(order: readonly number[]): void {
+    if (order.length !== this.count) throw new Error(`a reorder of ${order.length} lines for a document of ${this.count}`);
+    const capacity = this.kinds.length;
+    const kinds = new Uint8Array(capacity);
+    const high = new Uint32Array(capacity);
+    const low = new Uint32Array(capacity);
+    const reasons = new Map<number, string>();
+    let parsed = 0;
+    for (let line = 0; line < order.length; line++) {
+      const from = order[line]!;
+      kinds[line] = this.kinds[from]!;
+      high[line] = this.high[from]!;
+      low[line] = this.low[from]!;
+      if (kinds[line] !== UNPARSED) parsed += 1;
+      const reason = this.reasons.get(from);
+      if (reason !== undefined) reasons.set(line, reason);
+    }
+    this.kinds = kinds;
+    this.high = high;
+    this.low = low;
+    this.reasons = reasons;
+    this.parsedCount = parsed;
+  }
+
   private grow(capacity: number): void {
     const kinds = new Uint8Array(capacity);
     const high = new Uint32Array(capacity);

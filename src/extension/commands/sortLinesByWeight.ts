@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { sortLinesByWeight } from '../../core/view/sortLines';
+import { sortOrderByWeight } from '../../core/view/sortLines';
 import { CommandId } from '../../protocol/commands';
 import type { TrackedDocuments } from '../documents/trackedDocuments';
 import { isOverEditorLimit, largeFileReason } from '../largeFiles';
@@ -31,14 +31,17 @@ export function registerSortLinesByWeight(documents: TrackedDocuments): vscode.D
     if (!chosen) return false;
     const { document } = editor;
     const { table } = tracked.scores;
-    const lines: string[] = [];
-    for (let line = 0; line < document.lineCount; line++) lines.push(document.lineAt(line).text);
-    const sorted = sortLinesByWeight(lines, (line) => {
+    const order = sortOrderByWeight(document.lineCount, (line) => {
       const index = tracked.rows.scoreIndexAt(line, tracked.textAt, table);
       return index >= 0 ? table.columns.impWeight[index] : undefined;
     }, chosen);
     const eol = document.eol === vscode.EndOfLine.CRLF ? '\r\n' : '\n';
+    const sorted = order.map((line) => document.lineAt(line).text).join(eol);
     const whole = new vscode.Range(0, 0, document.lineCount - 1, document.lineAt(document.lineCount - 1).text.length);
-    return editor.edit((edit) => edit.replace(whole, sorted.join(eol)));
+    // The rows move with their lines: badges, heat marks and Problems follow the edit at once.
+    documents.expectReorder(document, order);
+    const applied = await editor.edit((edit) => edit.replace(whole, sorted));
+    if (!applied) documents.cancelReorder(document);
+    return applied;
   });
 }

@@ -64,7 +64,9 @@ export class WeightDecorations implements vscode.Disposable {
       vscode.window.onDidChangeTextEditorVisibleRanges((event) => this.schedule(event.textEditor, SCROLL_DEBOUNCE_MS)),
       documents.onDidChange(({ document, reason }) => {
         for (const editor of vscode.window.visibleTextEditors) {
-          if (editor.document === document) this.schedule(editor, reason === 'edit' ? EDIT_DEBOUNCE_MS : 0);
+          if (editor.document !== document) continue;
+          if (reason === 'reorder') this.decorateNow(editor);
+          else this.schedule(editor, reason === 'edit' ? EDIT_DEBOUNCE_MS : 0);
         }
       }),
       vscode.workspace.onDidChangeConfiguration((event) => {
@@ -99,6 +101,13 @@ export class WeightDecorations implements vscode.Disposable {
         this.decorate(editor);
       }, delayMs),
     );
+  }
+
+  /** Decorates at once (a reorder: the lines' rows are all known, and old marks sit on the wrong lines). */
+  private decorateNow(editor: vscode.TextEditor): void {
+    clearTimeout(this.timers.get(editor));
+    this.timers.delete(editor);
+    this.decorate(editor);
   }
 
   private decorate(editor: vscode.TextEditor): void {

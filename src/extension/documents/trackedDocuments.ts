@@ -10,10 +10,13 @@ export interface TrackedDocument {
   readonly textAt: LineText;
 }
 
-/** Why tracked rows changed: an edit (lines shifted or changed) or new scores. */
+/**
+ * Why tracked rows changed: an edit (lines shifted or changed), a reorder announced with `expectReorder`
+ * (every row known on its new line at once: listeners update without waiting) or new scores.
+ */
 export interface RowsChange {
   readonly document: vscode.TextDocument;
-  readonly reason: 'edit' | 'scores';
+  readonly reason: 'edit' | 'reorder' | 'scores';
 }
 
 /** True for the documents this extension works on. */
@@ -28,6 +31,7 @@ export function isJsonlDocument(document: vscode.TextDocument): boolean {
  */
 export class TrackedDocuments implements vscode.Disposable {
   private readonly tracked = new Map<string, TrackedDocument>();
+  private readonly reorders = new Map<string, readonly number[]>();
   private readonly changed = new vscode.EventEmitter<RowsChange>();
   private readonly disposables: vscode.Disposable[] = [];
   /** Fires after an edit of a tracked document, and when a document's scores appear or change. */
@@ -68,14 +72,36 @@ export class TrackedDocuments implements vscode.Disposable {
     return tracked;
   }
 
+  /**
+   * Announces that the next edit of `document` replaces it whole with its lines in `order` (new line `i` is
+   * old line `order[i]`), as Sort Lines by Weight does: the rows move with their lines instead of being
+   * parsed again, and listeners update at once, so nothing is shown on the wrong line meanwhile. Call
+   * `cancelReorder` if the edit is not applied.
+   */
+  expectReorder(document: vscode.TextDocument, order: readonly number[]): void {
+    this.reorders.set(document.uri.toString(), order);
+  }
+
+  cancelReorder(document: vscode.TextDocument): void {
+    this.reorders.delete(document.uri.toString());
+  }
+
   private loadScores(document: vscode.TextDocument): void {
     if (!isJsonlDocument(document) || document.uri.scheme !== 'file') return;
     this.store.ensureLoaded(document.uri).catch((error: Error) => this.log(`could not load the stored scores of ${document.uri.fsPath}: ${error.message}`));
   }
 
   private applyEdit(event: vscode.TextDocumentChangeEvent): void {
-    const tracked = this.tracked.get(event.document.uri.toString());
+    const key = event.document.uri.toString();
+    const reorder = this.reorders.get(key);
+    this.reorders.delete(key);
+    const tracked = this.tracked.get(key);
     if (!tracked || event.contentChanges.length === 0) return;
+    if (reorder && reorder.length === tracked.rows.lineCount && reorder.length === event.document.lineCount) {
+      tracked.rows.permute(reorder);
+      this.changed.fire({ document: event.document, reason: 'reorder' });
+      return;
+    }
     for (const change of event.contentChanges) {
       let inserted = 1;
       for (let i = change.text.indexOf('\n'); i >= 0; i = change.text.indexOf('\n', i + 1)) inserted += 1;

@@ -20,7 +20,17 @@ export class RowProblems implements vscode.Disposable {
   constructor(private readonly documents: TrackedDocuments) {
     this.disposables.push(
       this.collection,
-      documents.onDidChange(({ document, reason }) => this.schedule(document, reason === 'edit' ? EDIT_DEBOUNCE_MS : 0)),
+      documents.onDidChange(({ document, reason }) => {
+        // A reorder moves every row at once: Problems follow it now rather than point at the old lines.
+        if (reason === 'reorder') {
+          const key = document.uri.toString();
+          clearTimeout(this.timers.get(key));
+          this.timers.delete(key);
+          this.update(document);
+        } else {
+          this.schedule(document, reason === 'edit' ? EDIT_DEBOUNCE_MS : 0);
+        }
+      }),
       vscode.workspace.onDidCloseTextDocument((document) => this.collection.delete(document.uri)),
       vscode.workspace.onDidChangeConfiguration((event) => {
         if (affectsSettings(event, ['mislabelThreshold'])) vscode.workspace.textDocuments.forEach((d) => this.schedule(d, 0));

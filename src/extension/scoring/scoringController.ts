@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { overallPercent } from '../../core/jobs/scoreProgress';
 import { resolveDevice, resolveJobSettings } from '../../core/jobs/settings';
 import { datasetSourceOf, entryFields, entryPath, type DatasetEntry } from '../../core/config';
 import type { FieldOverrides } from '../../core/data/fields';
@@ -8,7 +9,6 @@ import type { DeviceChoice } from '../../core/runtime/onnxRuntime';
 import { UNSCORED } from '../../core/view/lineRows';
 import type { WeightGuards } from '../../core/weighting/weights';
 import { CommandId } from '../../protocol/commands';
-import type { ScoreProgressEvent } from '../../protocol/events';
 import type { ScoreJob } from '../../protocol/scoring';
 import { isJsonlDocument, type TrackedDocuments } from '../documents/trackedDocuments';
 import { isOverEditorLimit, largeFileReason } from '../largeFiles';
@@ -19,17 +19,6 @@ import { resolveCheckerChoice } from '../../core/jobs/trust';
 import type { ScoreStore } from './scoreStore';
 import { WorkerJobError } from '../../core/runtime/workerJob';
 import type { RunningJob } from './scoringWorkerClient';
-
-/** Share of the whole job at the start of each stage, for one progress bar over all of them (0–100). */
-const STAGE_START: Record<ScoreProgressEvent['stage'], number> = { read: 0, embed: 5, 'quality-checker': 20, 'diversity-checker': 40, score: 65, write: 95 };
-const STAGE_END: Record<ScoreProgressEvent['stage'], number> = { read: 5, embed: 20, 'quality-checker': 40, 'diversity-checker': 65, score: 95, write: 100 };
-
-/** Overall progress (0–100) of a scoring job from one of its events. */
-export function overallPercent(event: ScoreProgressEvent): number {
-  const start = STAGE_START[event.stage];
-  const within = event.total > 0 ? Math.min(1, event.done / event.total) : 0;
-  return start + (STAGE_END[event.stage] - start) * within;
-}
 
 /** ε and the weight cap: settings the user set, then dimp.config.json's training section, then defaults. */
 function guardsFrom(settings: EditorSettings, project: Project | undefined): WeightGuards {

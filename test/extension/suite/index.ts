@@ -275,8 +275,17 @@ test('Sort Lines by Weight reorders the file in one edit that one undo reverts',
   const editor = await syntheticEditor();
   const uri = syntheticUri();
   assert.equal(editor.document.getText(), original);
+  const flaggedText = (diagnostics: vscode.Diagnostic[]): string[] =>
+    diagnostics.filter((d) => d.code === 'likely-mislabelled').map((d) => editor.document.lineAt(d.range.start.line).text).sort();
+  const flaggedBefore = flaggedText(dimpDiagnostics(uri));
+  assert.ok(flaggedBefore.length > 0, 'some rows are flagged before the sort');
   const sorted = await vscode.commands.executeCommand<boolean>('dimpCurator.sortLinesByWeight', 'ascending');
   assert.equal(sorted, true);
+  // At once, with no wait: nothing shown sits on a line that now holds another row (the old badges and
+  // Problems used to stay on their old line numbers for seconds).
+  const now = api.decorationsFor(uri);
+  for (const [line, badge] of Object.entries(now?.badges ?? {})) assertBadgeShows(badge, scoreOfLine(Number(line)), `line ${Number(line) + 1} right after the sort`);
+  assert.deepEqual(flaggedText(dimpDiagnostics(uri)), flaggedBefore, 'right after the sort, Problems point at the same rows on their new lines');
   const lines = editor.document.getText().split('\n');
   assert.equal(lines.length, original.split('\n').length, 'no line lost');
   assert.deepEqual([...lines].sort(), original.split('\n').sort(), 'the same lines');
