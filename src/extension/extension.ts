@@ -16,6 +16,7 @@ import { ScoreStore } from './scoring/scoreStore';
 import { ScoringController } from './scoring/scoringController';
 import { watchTrainingRuns } from './scoring/watchTrainingRuns';
 import { DimpStatusBar } from './statusBar';
+import { contextKeys, shownMessages } from './ui';
 import { registerTrainingFeature, type TrainingFeature } from './training/trainingFeature';
 import type { TrainingSession } from './training/trainingSession';
 
@@ -40,6 +41,10 @@ export interface DimpCuratorApi {
     reloadScores(): void;
     /** The training session: its state and its updates. */
     training: TrainingSession;
+    /** The last messages the extension showed, oldest first. */
+    messages(): readonly { level: 'info' | 'warning' | 'error'; text: string }[];
+    /** The `when`-clause context keys the extension set, with their values. */
+    contextKeys(): Record<string, unknown>;
   };
 }
 
@@ -97,6 +102,8 @@ export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
       storageFor: (uri) => store.storageFor(uri),
       reloadScores: () => store.reloadAll(),
       training: training.session,
+      messages: shownMessages,
+      contextKeys,
     },
   };
 }

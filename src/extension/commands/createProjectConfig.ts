@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { showErrorMessage, showInformationMessage, showWarningMessage } from '../ui';
 import { PROJECT_CONFIG_FILE } from '../../core/config';
 import { DimpError } from '../../core/errors';
 import { draftProjectConfig, type ProjectDraft } from '../../core/projectDraft';
@@ -37,12 +38,12 @@ export function registerCreateProjectConfig(output: vscode.LogOutputChannel): vs
     const active = vscode.window.activeTextEditor?.document;
     const folder = (active && vscode.workspace.getWorkspaceFolder(active.uri)) ?? vscode.workspace.workspaceFolders?.[0];
     if (!folder || folder.uri.scheme !== 'file') {
-      void vscode.window.showInformationMessage(`DIMP: open a folder first: ${PROJECT_CONFIG_FILE} goes at its root.`);
+      void showInformationMessage(`DIMP: open a folder first: ${PROJECT_CONFIG_FILE} goes at its root.`);
       return undefined;
     }
     const target = vscode.Uri.joinPath(folder.uri, PROJECT_CONFIG_FILE);
     if (!args?.replace && (await exists(target))) {
-      const choice = await vscode.window.showWarningMessage(`DIMP: ${folder.name} already has a ${PROJECT_CONFIG_FILE}.`, 'Open It', 'Replace It');
+      const choice = await showWarningMessage(`DIMP: ${folder.name} already has a ${PROJECT_CONFIG_FILE}.`, 'Open It', 'Replace It');
       if (choice === 'Open It') await vscode.window.showTextDocument(target);
       if (choice !== 'Replace It') return undefined;
     }
@@ -59,13 +60,13 @@ export function registerCreateProjectConfig(output: vscode.LogOutputChannel): vs
       output.info(`wrote ${target.fsPath}:\n  ${draft.notes.join('\n  ')}`);
       await vscode.window.showTextDocument(target);
       // Not awaited: the command is done once the file is written, whether or not the message is answered.
-      void vscode.window.showInformationMessage(`DIMP: wrote ${PROJECT_CONFIG_FILE}. ${draft.notes[draft.notes.length - 1]}`, 'Show Details').then((choice) => {
+      void showInformationMessage(`DIMP: wrote ${PROJECT_CONFIG_FILE}. ${draft.notes[draft.notes.length - 1]}`, 'Show Details').then((choice) => {
         if (choice === 'Show Details') output.show();
       });
       return draft;
     } catch (error) {
       if (!(error instanceof DimpError)) throw error;
-      void vscode.window.showErrorMessage(`DIMP: ${error.message}`);
+      void showErrorMessage(`DIMP: ${error.message}`);
       return undefined;
     }
   });

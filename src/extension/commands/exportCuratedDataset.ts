@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { showErrorMessage, showInformationMessage, showWarningMessage } from '../ui';
 import { rejectedPathFor, type CurationRule } from '../../core/curate';
 import { EXTREME_WEIGHT_TAIL_PERCENT } from '../../core/view/reviewQueue';
 import { CommandId } from '../../protocol/commands';
@@ -88,12 +89,12 @@ export function registerExportCuratedDataset(store: ScoreStore, reviewMarks: Rev
     const tab = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
     const uri = args.uri ?? (active && isJsonlDocument(active) ? active.uri : tab instanceof vscode.TabInputText ? tab.uri : store.lastFile);
     if (!uri || !(await store.ensureLoaded(uri).catch(() => undefined))) {
-      void vscode.window.showInformationMessage('DIMP: score a synthetic file first (DIMP: Score Synthetic Data), then export it.');
+      void showInformationMessage('DIMP: score a synthetic file first (DIMP: Score Synthetic Data), then export it.');
       return undefined;
     }
     const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
     if (document?.isDirty) {
-      const save = await vscode.window.showWarningMessage(`${path.basename(uri.fsPath)} has unsaved changes; the export reads the file on disk.`, { modal: true }, 'Save and Export');
+      const save = await showWarningMessage(`${path.basename(uri.fsPath)} has unsaved changes; the export reads the file on disk.`, { modal: true }, 'Save and Export');
       if (save !== 'Save and Export' || !(await document.save())) return undefined;
     }
     const rule = args.rule ?? (await askRule());
@@ -103,13 +104,13 @@ export function registerExportCuratedDataset(store: ScoreStore, reviewMarks: Rev
     if (!curated) return undefined;
     const rejected = rejectedPathFor(curated.fsPath);
     if (path.resolve(curated.fsPath) === path.resolve(uri.fsPath) || path.resolve(rejected) === path.resolve(uri.fsPath)) {
-      void vscode.window.showErrorMessage('DIMP: the curated and rejected files must not replace the synthetic file itself.');
+      void showErrorMessage('DIMP: the curated and rejected files must not replace the synthetic file itself.');
       return undefined;
     }
     const existing = [];
     for (const file of [curated.fsPath, rejected]) if (await exists(file)) existing.push(path.basename(file));
     if (existing.length > 0 && !args.overwrite) {
-      const answer = await vscode.window.showWarningMessage(`${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}. Overwrite?`, { modal: true }, 'Overwrite');
+      const answer = await showWarningMessage(`${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}. Overwrite?`, { modal: true }, 'Overwrite');
       if (answer !== 'Overwrite') return undefined;
     }
     const summary = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `DIMP: exporting ${path.basename(curated.fsPath)}` }, async () => {
@@ -117,14 +118,13 @@ export function registerExportCuratedDataset(store: ScoreStore, reviewMarks: Rev
       const { done } = store.run({ kind: 'export', synthetic: uri.fsPath, storage: store.storageFor(uri), rule, curated: curated.fsPath, rejected, alwaysKeep });
       return (await done).curation;
     }).then(undefined, (error: Error) => {
-      void vscode.window.showErrorMessage(`DIMP: export failed: ${error.message}`);
+      void showErrorMessage(`DIMP: export failed: ${error.message}`);
       return undefined;
     });
     if (!summary) return undefined;
     const notes = [summary.unscored > 0 && `${summary.unscored} unscored`, summary.unusable > 0 && `${summary.unusable} unusable`].filter(Boolean).join(', ');
     const reviewed = summary.keptReviewed ? ` (${summary.keptReviewed} marked as reviewed)` : '';
-    void vscode.window
-      .showInformationMessage(
+    void showInformationMessage(
         `DIMP: kept ${summary.kept} rows${reviewed} in ${path.basename(curated.fsPath)}; ${summary.rejected} rejected${notes ? ` (+ ${notes})` : ''} in ${path.basename(rejected)}.`,
         'Open Curated File',
       )

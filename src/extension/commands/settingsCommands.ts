@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { showErrorMessage, showInformationMessage } from '../ui';
 import { parseJsonObject } from '../../core/data/dataset';
 import { fieldChoices } from '../../core/data/fields';
 import { DEVICE_CHOICES, type DeviceChoice } from '../../core/runtime/onnxRuntime';
@@ -44,7 +45,7 @@ export function registerSettingsCommands(): vscode.Disposable {
     vscode.commands.registerCommand(CommandId.configureFields, async (uri?: vscode.Uri) => {
       const document = uri ? await vscode.workspace.openTextDocument(uri).then(undefined, () => undefined) : vscode.window.activeTextEditor?.document;
       if (!document || !isJsonlDocument(document)) {
-        void vscode.window.showInformationMessage('DIMP: open a JSON Lines file to pick its text and label fields.');
+        void showInformationMessage('DIMP: open a JSON Lines file to pick its text and label fields.');
         return;
       }
       const keys = new Set<string>();
@@ -57,7 +58,7 @@ export function registerSettingsCommands(): vscode.Disposable {
         }
       }
       if (keys.size === 0) {
-        void vscode.window.showErrorMessage('DIMP: the first lines of this file hold no JSON objects.');
+        void showErrorMessage('DIMP: the first lines of this file hold no JSON objects.');
         return;
       }
       // Start from what is in use: the settings, else what detection finds.
@@ -68,7 +69,7 @@ export function registerSettingsCommands(): vscode.Disposable {
       const text = picked?.map((item) => item.label);
       if (!text || text.length === 0) return;
       if (text.length > 2) {
-        void vscode.window.showErrorMessage('DIMP: pick one text field, or two for sentence pairs.');
+        void showErrorMessage('DIMP: pick one text field, or two for sentence pairs.');
         return;
       }
       const labelPick = await vscode.window.showQuickPick(
@@ -80,7 +81,7 @@ export function registerSettingsCommands(): vscode.Disposable {
       const config = vscode.workspace.getConfiguration(SETTINGS_SECTION, document.uri);
       await config.update('textFields', text, target());
       await config.update('labelField', label, target());
-      void vscode.window.showInformationMessage(`DIMP: text ${text.join(' + ')}, label ${label}. Run DIMP: Score Synthetic Data again.`);
+      void showInformationMessage(`DIMP: text ${text.join(' + ')}, label ${label}. Run DIMP: Score Synthetic Data again.`);
     }),
   );
 }

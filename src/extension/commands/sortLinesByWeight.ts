@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { showInformationMessage, showWarningMessage } from '../ui';
 import { sortOrderByWeight } from '../../core/view/sortLines';
 import { CommandId } from '../../protocol/commands';
 import type { TrackedDocuments } from '../documents/trackedDocuments';
@@ -21,9 +22,9 @@ export function registerSortLinesByWeight(documents: TrackedDocuments): vscode.D
     if (!editor || !tracked) {
       const tab = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
       if (tab instanceof vscode.TabInputText && (await isOverEditorLimit(tab.uri))) {
-        void vscode.window.showWarningMessage(`DIMP: cannot sort. ${largeFileReason(tab.uri)}`);
+        void showWarningMessage(`DIMP: cannot sort. ${largeFileReason(tab.uri)}`);
       } else {
-        void vscode.window.showInformationMessage('DIMP: open a scored JSON Lines file to sort it (run DIMP: Score Synthetic Data first).');
+        void showInformationMessage('DIMP: open a scored JSON Lines file to sort it (run DIMP: Score Synthetic Data first).');
       }
       return false;
     }

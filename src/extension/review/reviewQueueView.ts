@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as vscode from 'vscode';
+import { setContextKey, showInformationMessage } from '../ui';
 import { parseLineState } from '../../core/view/lineRows';
 import { rowHoverMarkdown } from '../../core/view/rowHover';
 import {
@@ -128,7 +129,7 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
       }),
       store.onDidChange(() => {
         // The queue's commands are listed in the palette once some file has scores.
-        void vscode.commands.executeCommand('setContext', 'dimpCurator.hasScores', store.lastFile !== undefined);
+        setContextKey('dimpCurator.hasScores', store.lastFile !== undefined);
         this.scheduleRefresh(0);
       }),
       marks.onDidChange(() => this.scheduleRefresh(0)),
@@ -145,7 +146,7 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
       vscode.commands.registerCommand(CommandId.unmarkReviewed, (target: MarkTarget, selected?: ReviewNode[]) => this.mark(target, selected, false)),
       vscode.commands.registerCommand(CommandId.keepOneDuplicate, (target?: ReviewNode | { groupKey: string }) => this.keepOne(target)),
     );
-    void vscode.commands.executeCommand('setContext', 'dimpCurator.reviewQueueMode', this.mode);
+    setContextKey('dimpCurator.reviewQueueMode', this.mode);
     this.scheduleRefresh(0);
   }
 
@@ -457,14 +458,14 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
   private async setOrder(direction: ReviewOrder['direction'], by?: ReviewOrder['by']): Promise<void> {
     this.order = { by: by ?? this.order.by, direction };
     this.mode = 'rows';
-    void vscode.commands.executeCommand('setContext', 'dimpCurator.reviewQueueMode', this.mode);
+    setContextKey('dimpCurator.reviewQueueMode', this.mode);
     await this.refresh();
     await vscode.commands.executeCommand(`${REVIEW_QUEUE_VIEW_ID}.focus`);
   }
 
   private async setMode(mode: 'rows' | 'duplicates'): Promise<void> {
     this.mode = mode;
-    void vscode.commands.executeCommand('setContext', 'dimpCurator.reviewQueueMode', mode);
+    setContextKey('dimpCurator.reviewQueueMode', mode);
     await this.refresh();
     await vscode.commands.executeCommand(`${REVIEW_QUEUE_VIEW_ID}.focus`);
   }
@@ -490,7 +491,7 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
       const lines = target && 'lines' in target ? target.lines : (editor?.selections.flatMap((s) => range(s.start.line + 1, s.end.line + 1)) ?? []);
       const scores = uri && (await this.store.ensureLoaded(uri).catch(() => undefined));
       if (!uri || !scores) {
-        void vscode.window.showInformationMessage('DIMP: mark rows of a scored file: select them in the Review Queue, or put the cursor on them in the editor.');
+        void showInformationMessage('DIMP: mark rows of a scored file: select them in the Review Queue, or put the cursor on them in the editor.');
         return 0;
       }
       const { source } = await this.sourceFor(scores);
@@ -522,7 +523,7 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
       group = nearDuplicateGroups(rowLines()).find((g) => g.key === target.groupKey);
     }
     if (!group || !uri) {
-      void vscode.window.showInformationMessage('DIMP: choose a near-duplicate group in the Review Queue (Show Near-Duplicate Groups).');
+      void showInformationMessage('DIMP: choose a near-duplicate group in the Review Queue (Show Near-Duplicate Groups).');
       return false;
     }
     const scores = this.store.get(uri);

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { showInformationMessage } from '../ui';
 import { rowHoverMarkdown } from '../../core/view/rowHover';
 import { lowestSamples, sampleItemText } from '../../core/view/samples';
 import { formatScore } from '../../core/view/weightHeat';
@@ -121,7 +122,7 @@ export class SamplesView implements vscode.TreeDataProvider<SampleNode>, vscode.
   private async pickLabel(label?: string): Promise<void> {
     const scores = this.current ?? this.currentFile();
     if (!scores) {
-      void vscode.window.showInformationMessage('DIMP: no scored file yet. Run DIMP: Score Synthetic Data first.');
+      void showInformationMessage('DIMP: no scored file yet. Run DIMP: Score Synthetic Data first.');
       return;
     }
     if (typeof label === 'string') {

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { setContextKey, showErrorMessage, showInformationMessage, showWarningMessage } from '../ui';
 import { overallPercent } from '../../core/jobs/scoreProgress';
 import { resolveDevice, resolveJobSettings } from '../../core/jobs/settings';
 import { datasetSourceOf, entryFields, entryPath, type DatasetEntry } from '../../core/config';
@@ -70,8 +71,7 @@ export class ScoringController implements vscode.Disposable {
     // Name the Labels… scores again itself.
     if (changed.length === 0 || !file || this.updatingLabels) return;
     const settings = changed.map((key) => `dimpCurator.${key}`).join(', ');
-    void vscode.window
-      .showInformationMessage(`DIMP: ${settings} changed. The weights and labels shown were computed with the earlier value${changed.length > 1 ? 's' : ''} and stay so until ${path.basename(file.fsPath)} is scored again.`, 'Score Again')
+    void showInformationMessage(`DIMP: ${settings} changed. The weights and labels shown were computed with the earlier value${changed.length > 1 ? 's' : ''} and stay so until ${path.basename(file.fsPath)} is scored again.`, 'Score Again')
       .then((action) => {
         if (action) void this.score(file);
       });
@@ -79,7 +79,7 @@ export class ScoringController implements vscode.Disposable {
 
   /** The `dimpCurator.scoring` context key: Cancel Scoring is offered only while something is scored. */
   private publishRunning(): void {
-    void vscode.commands.executeCommand('setContext', 'dimpCurator.scoring', this.active.size > 0);
+    setContextKey('dimpCurator.scoring', this.active.size > 0);
   }
 
   /** Scores a whole file; resolves when its scores are stored (or the job failed and was reported). */
@@ -88,19 +88,19 @@ export class ScoringController implements vscode.Disposable {
     if (!uri) return;
     const key = uri.toString();
     if (this.active.has(key)) {
-      void vscode.window.showInformationMessage(`DIMP: ${vscode.workspace.asRelativePath(uri)} is being scored already.`);
+      void showInformationMessage(`DIMP: ${vscode.workspace.asRelativePath(uri)} is being scored already.`);
       return;
     }
     const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === key);
     if (open?.isDirty) {
-      const save = await vscode.window.showWarningMessage(`${vscode.workspace.asRelativePath(uri)} has unsaved changes. Scoring reads the file on disk.`, { modal: true }, 'Save and Score');
+      const save = await showWarningMessage(`${vscode.workspace.asRelativePath(uri)} has unsaved changes. Scoring reads the file on disk.`, { modal: true }, 'Save and Score');
       if (save !== 'Save and Score' || !(await open.save())) return;
     }
     let job: ScoreJob | undefined;
     try {
       job = await this.scoreJob(uri);
     } catch (error) {
-      void vscode.window.showErrorMessage(`DIMP: ${(error as Error).message}`);
+      void showErrorMessage(`DIMP: ${(error as Error).message}`);
       return;
     }
     if (!job) return;
@@ -131,16 +131,15 @@ export class ScoringController implements vscode.Disposable {
           const labelOrigin = job.labels === undefined ? scored.labelSource : readSettings(uri).labels.length > 0 ? 'dimpCurator.labels' : 'dimp.config.json';
           const labels = `Labels ${scored.table.labels.join(', ')} (${labelOrigin}).`;
           const inferred = scored.labelSource === 'inferred from the data';
-          void vscode.window
-            .showInformationMessage(`DIMP: scored ${scored.scoredRows} rows of ${name} on ${scored.provider}. ${labels}${scored.qualityCheckerSummary ? ` The ${scored.qualityCheckerSummary} on real rows it did not train on.` : ''}${unusable}`, ...(inferred ? ['Name the Labels…'] : []))
+          void showInformationMessage(`DIMP: scored ${scored.scoredRows} rows of ${name} on ${scored.provider}. ${labels}${scored.qualityCheckerSummary ? ` The ${scored.qualityCheckerSummary} on real rows it did not train on.` : ''}${unusable}`, ...(inferred ? ['Name the Labels…'] : []))
             .then((action) => {
               if (action) void this.nameLabels(uri, scored.table.labels);
             });
-          if (large) void vscode.window.showWarningMessage(largeFileReason(uri));
+          if (large) void showWarningMessage(largeFileReason(uri));
           if (scored.qualityCheckerReport) this.output.info(`${name}: quality checker ${scored.qualityCheckerReport}`);
           for (const warning of scored.warnings ?? []) {
             this.output.warn(`${name}: ${warning}`);
-            void vscode.window.showWarningMessage(`DIMP: ${name}: ${warning}`);
+            void showWarningMessage(`DIMP: ${name}: ${warning}`);
           }
         } catch (error) {
           this.reportFailure(error, uri);
@@ -212,7 +211,7 @@ export class ScoringController implements vscode.Disposable {
     if (models.ignored.length > 0) {
       const message = `${project.loaded.file} names models (${models.ignored.join(', ')}), but this workspace is not trusted, so they are not run; the built-in checkers are trained instead. Trust the workspace to use them.`;
       this.output.warn(message);
-      void vscode.window.showWarningMessage(`DIMP: ${message}`);
+      void showWarningMessage(`DIMP: ${message}`);
     }
     let qualityModel = models.quality;
     const diversityModel = models.diversity;
@@ -338,7 +337,7 @@ export class ScoringController implements vscode.Disposable {
     if (level === 'info') this.output.info(message);
     else if (level === 'warning') {
       this.output.warn(message);
-      if (/using \w+ \(/.test(message)) void vscode.window.showWarningMessage(`DIMP: ${message}`);
+      if (/using \w+ \(/.test(message)) void showWarningMessage(`DIMP: ${message}`);
     } else this.output.error(message);
   }
 
@@ -346,13 +345,13 @@ export class ScoringController implements vscode.Disposable {
     const kind = error instanceof WorkerJobError ? error.kind : 'internal';
     const message = error instanceof Error ? error.message : String(error);
     if (kind === 'cancelled') {
-      void vscode.window.showInformationMessage(`DIMP: scoring of ${path.basename(uri.fsPath)} cancelled; the stored scores are unchanged.`);
+      void showInformationMessage(`DIMP: scoring of ${path.basename(uri.fsPath)} cancelled; the stored scores are unchanged.`);
       return;
     }
     this.output.error(message);
     const firstLine = message.split('\n')[0] ?? message;
     const actions = /cannot find the (text|label)/.test(message) ? ['Configure Fields…', 'Show Log'] : ['Show Log'];
-    void vscode.window.showErrorMessage(`DIMP: ${firstLine}`, ...actions).then((action) => {
+    void showErrorMessage(`DIMP: ${firstLine}`, ...actions).then((action) => {
       if (action === 'Show Log') this.output.show();
       if (action === 'Configure Fields…') void vscode.commands.executeCommand(CommandId.configureFields, uri);
     });

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { showErrorMessage, showWarningMessage } from '../ui';
 import { entryPath, findProjectConfig, loadProjectConfig, type ProjectConfig } from '../../core/config';
 import { DEFAULT_CLASSIFIER_SETTINGS } from '../../core/train/ngramTraining';
 import type { LossKind } from '../../protocol/events';
@@ -178,14 +179,14 @@ function rememberedChoices(state: vscode.Memento): Record<string, TrainingChoice
 export async function trainWithLoss(loss: LossKind, context: TrainCommandContext, arg?: unknown): Promise<void> {
   const running = context.session.runningJob;
   if (running) {
-    const choice = await vscode.window.showWarningMessage(`A training run (${running.loss.toUpperCase()} on ${path.basename(running.syntheticFile)}) is in progress.`, 'Show Panel', 'Cancel Training');
+    const choice = await showWarningMessage(`A training run (${running.loss.toUpperCase()} on ${path.basename(running.syntheticFile)}) is in progress.`, 'Show Panel', 'Cancel Training');
     if (choice === 'Show Panel') context.showPanel();
     if (choice === 'Cancel Training') context.session.cancel();
     return;
   }
   const uri = syntheticUri(arg, context.session);
   if (!uri) {
-    void vscode.window.showErrorMessage(`DIMP Curator: open the synthetic JSONL file to train on, then run “${LOSS_TITLES[loss]}” again.`);
+    void showErrorMessage(`DIMP Curator: open the synthetic JSONL file to train on, then run “${LOSS_TITLES[loss]}” again.`);
     return;
   }
   const synthetic = uri.fsPath;
@@ -195,7 +196,7 @@ export async function trainWithLoss(loss: LossKind, context: TrainCommandContext
   try {
     if (configFile) config = (await loadProjectConfig(configFile, path.dirname(configFile))).config;
   } catch (error) {
-    void vscode.window.showErrorMessage(`DIMP Curator: ${(error as Error).message}`);
+    void showErrorMessage(`DIMP Curator: ${(error as Error).message}`);
     return;
   }
   const all = rememberedChoices(context.workspaceState);

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { setContextKey, showInformationMessage } from '../ui';
 import { CommandId } from '../../protocol/commands';
 import { JobUpdateType } from '../../protocol/trainingPanel';
 import type { ScoreStore } from '../scoring/scoreStore';
@@ -68,7 +69,7 @@ export function registerTrainingFeature(context: vscode.ExtensionContext, store:
     vscode.commands.registerCommand(CommandId.trainBaseline, (arg?: unknown) => trainWithLoss('ce', commandContext, arg)),
     vscode.commands.registerCommand(CommandId.openTrainingPanel, () => panel.show()),
     vscode.commands.registerCommand(CommandId.cancelTraining, () => {
-      if (!session.cancel()) void vscode.window.showInformationMessage('DIMP Curator: no training run is in progress.');
+      if (!session.cancel()) void showInformationMessage('DIMP Curator: no training run is in progress.');
     }),
     session.onDidUpdate(({ update }) => {
       const state = session.currentState;
@@ -83,7 +84,7 @@ export function registerTrainingFeature(context: vscode.ExtensionContext, store:
         // cancelled) and a DIMP run new final weights: the scoring feature loads the file's again.
         store.reload(vscode.Uri.file(job.syntheticFile));
       }
-      void vscode.commands.executeCommand('setContext', 'dimpCurator.training', session.runningJob !== undefined);
+      setContextKey('dimpCurator.training', session.runningJob !== undefined);
       if (session.runningJob && job) {
         const fraction = state.phase === 'training' && state.totalSteps > 0 ? ` ${percent(state.step / state.totalSteps)}` : '';
         statusBar.text = `$(loading~spin) ${job.loss.toUpperCase()} ${state.phase}${fraction}`;

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { showErrorMessage } from '../ui';
 import { ExitCode } from '../../core/errors';
 import { JobUpdateType, type TrainingUpdate } from '../../protocol/trainingPanel';
 import type { LossKind } from '../../protocol/events';
@@ -104,7 +105,7 @@ class TrainingTerminal implements vscode.Pseudoterminal {
     } catch (error) {
       const message = (error as Error).message;
       this.writeEmitter.fire(`\x1b[31merror: ${message.replace(/\n/g, '\r\n')}\x1b[0m\r\n`);
-      void vscode.window.showErrorMessage(`DIMP Curator: ${message}`);
+      void showErrorMessage(`DIMP Curator: ${message}`);
       this.finish(ExitCode.usage);
     }
   }

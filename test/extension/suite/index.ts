@@ -105,6 +105,39 @@ test('Score Synthetic Data scores the open file in the worker and stores the sco
   console.log(`scored in ${Date.now() - started} ms`);
 });
 
+test('Cancel Scoring is offered only while a file is scored; a cancelled scoring keeps the stored scores', async () => {
+  const uri = syntheticUri();
+  const scoresFile = api.storageFor(uri).scoresFile;
+  const stored = readFileSync(scoresFile);
+  assert.equal(api.contextKeys()['dimpCurator.scoring'], false, 'not offered while nothing is scored');
+  // The scoring worker (started per job, with this process's environment) holds at a pause point once its
+  // diversity checker is saved, so the checks below always land mid-job, however fast the machine.
+  process.env.DIMP_CURATOR_TEST_PAUSE_AT = 'score:diversity-checker-saved';
+  try {
+    const scoring = vscode.commands.executeCommand('dimpCurator.scoreSyntheticData', uri);
+    await waitFor('the scoring job to start', () => api.contextKeys()['dimpCurator.scoring'] === true);
+    await vscode.commands.executeCommand('dimpCurator.cancelScoring');
+    await scoring;
+    await waitFor('the job to end', () => api.idle() && api.contextKeys()['dimpCurator.scoring'] === false);
+  } finally {
+    delete process.env.DIMP_CURATOR_TEST_PAUSE_AT;
+  }
+  assert.ok(readFileSync(scoresFile).equals(stored), 'the stored scores are unchanged');
+  assert.ok(api.messages().some((m) => /scoring of synthetic\.jsonl cancelled/.test(m.text)), `the user is told: ${api.messages().map((m) => m.text).join(' | ')}`);
+});
+
+test('changing the weight cap offers to score again (the weights shown were computed with the old one)', async () => {
+  const config = vscode.workspace.getConfiguration('dimpCurator');
+  const before = api.messages().length;
+  await config.update('maxWeight', 50, vscode.ConfigurationTarget.Workspace);
+  try {
+    const offer = await waitFor('the offer to score again', () => api.messages().slice(before).find((m) => /dimpCurator\.maxWeight changed/.test(m.text)));
+    assert.match(offer.text, /stay so until synthetic\.jsonl is scored again/);
+  } finally {
+    await config.update('maxWeight', undefined, vscode.ConfigurationTarget.Workspace);
+  }
+});
+
 test('decorations: each visible row carries its heat bucket and weight badge; only visible lines are decorated', async () => {
   const editor = await syntheticEditor();
   const uri = syntheticUri();

@@ -94,8 +94,10 @@ export function registerTrainingTests(getApi: () => TestingApi, workspace: () =>
   test('Cancel Training stops a run midway promptly and leaves no partial outputs', async () => {
     const api = getApi();
     const before = snapshot();
+    assert.notEqual(api.contextKeys()['dimpCurator.training'], true, 'Cancel Training is not offered before a run');
     const { ended } = await runTask(await taskNamed(LONG_RUN));
     await waitFor('training to be under way', () => phase(api.training.currentState) === 'training' && api.training.currentState.epochs.length >= 2);
+    assert.equal(api.contextKeys()['dimpCurator.training'], true, 'Cancel Training is offered during the run');
     const runDir = api.training.currentState.job!.runDir;
     // The run folder is being built under a temporary name while training.
     assert.ok(readdirSync(path.dirname(runDir)).some((name) => name.startsWith(`.${path.basename(runDir)}.tmp-`)), 'a temporary run folder exists mid-run');
@@ -109,6 +111,7 @@ export function registerTrainingTests(getApi: () => TestingApi, workspace: () =>
     await ended;
     assert.ok(!existsSync(runDir), 'no run folder');
     assert.deepEqual(snapshot(), before, 'nothing was added to the workspace or the score storage');
+    assert.equal(api.contextKeys()['dimpCurator.training'], false, 'and no longer once it stopped');
     console.log(`cancelled after ${epochsAtCancel} epochs; stopped in ${stoppedIn} ms`);
   });
 
