@@ -11,7 +11,6 @@ import { registerRowHover } from './hover/rowHoverProvider';
 import { RowProblems } from './problems/rowProblems';
 import { ReviewMarks } from './review/reviewMarks';
 import { ReviewQueueView, type ReviewQueueState } from './review/reviewQueueView';
-import { SamplesView, type SampleRow } from './samples/samplesView';
 import { ScoreStore } from './scoring/scoreStore';
 import { ScoringController } from './scoring/scoringController';
 import { watchTrainingRuns } from './scoring/watchTrainingRuns';
@@ -25,8 +24,6 @@ export interface DimpCuratorApi {
   testing: {
     /** The lines (0-based) per heat bucket and the badge texts of the last decoration pass on `uri`'s editor. */
     decorationsFor(uri: vscode.Uri): AppliedDecorations | undefined;
-    /** The rows the samples view shows, after recomputing them. */
-    samples(): Promise<readonly SampleRow[]>;
     /** What the review queue shows, after recomputing it. */
     reviewQueue(): Promise<ReviewQueueState>;
     /** Where a file's review marks are stored. */
@@ -65,7 +62,6 @@ export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
   const statusBar = new DimpStatusBar();
   const scoring = new ScoringController(store, documents, statusBar, output);
   const decorations = new WeightDecorations(documents);
-  const samples = new SamplesView(store, documents);
   const reviewMarks = new ReviewMarks(store);
   const reviewQueue = new ReviewQueueView(store, documents, reviewMarks);
   training = registerTrainingFeature(context, store);
@@ -76,7 +72,6 @@ export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
     statusBar,
     scoring,
     decorations,
-    samples,
     reviewMarks,
     reviewQueue,
     new RowProblems(documents),
@@ -91,10 +86,6 @@ export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
   return {
     testing: {
       decorationsFor: (uri) => decorations.appliedTo(uri),
-      samples: async () => {
-        await samples.refresh();
-        return samples.rows;
-      },
       reviewQueue: () => reviewQueue.state(),
       reviewMarksFile: (uri) => reviewMarks.fileFor(uri),
       statusBarText: () => statusBar.text,

@@ -8,7 +8,7 @@ import { lastDimpWeights, mayBringDimpWeights } from '../../src/core/train/lastD
 import { lineProblems } from '../../src/core/view/lineProblems';
 import { LineRows, NOT_A_ROW, parseLineState, UNSCORED } from '../../src/core/view/lineRows';
 import { describePercentile, escapeMarkdown, rowHoverMarkdown, type ScoreProvenance } from '../../src/core/view/rowHover';
-import { lowestSamples, sampleItemText, sampleSnippet } from '../../src/core/view/samples';
+import { sampleItemText, sampleSnippet } from '../../src/core/view/samples';
 import { sortLinesByWeight, sortOrderByWeight } from '../../src/core/view/sortLines';
 import { annotateLines, bucketOfPercentile, formatScore, linesToDecorate, UNSCORED_BADGE } from '../../src/core/view/weightHeat';
 import type { RowScore } from '../../src/core/weighting/score';
@@ -308,25 +308,7 @@ describe('Sort Lines by Weight', () => {
   });
 });
 
-describe('samples view', () => {
-  const rows = [score('a', 'negative', { impWeight: 3 }, 1), score('b', 'positive', { impWeight: 1, quality: 0.9 }, 2), score('c', 'negative', { impWeight: 2, quality: 0.1 }, 3), score('d', 'positive', { impWeight: 0.5 }, 4)];
-  const table = ScoreTable.fromScores(rows, LABELS);
-
-  test('lists rows lowest weight first, at their current lines, skipping rows no longer in the file', () => {
-    const current = [10, 20, undefined, 40];
-    const { samples, matching } = lowestSamples(table, { sortBy: 'impWeight', limit: 2, lineOf: (i) => current[i] });
-    assert.deepEqual(samples, [
-      { index: 3, line: 40 },
-      { index: 1, line: 20 },
-    ]);
-    assert.equal(matching, 3);
-  });
-
-  test('filters by label and sorts by quality on request', () => {
-    const { samples } = lowestSamples(table, { sortBy: 'quality', label: 0, limit: 10, lineOf: (i) => rows[i]!.line });
-    assert.deepEqual(samples.map((s) => s.line), [3, 1]);
-  });
-
+describe('review queue rows', () => {
   test('a row shows both texts of a pair, and its label never runs into its line number', () => {
     const pair = { text: ['sentence1', 'sentence2'] as [string, string], label: 'label' };
     const item = sampleItemText('w 0.120', '0', 2827, JSON.stringify({ sentence1: 'The cat sat.', sentence2: 'A cat was sitting.', label: 0 }), pair);

@@ -21,7 +21,7 @@ import {
   type ReviewSource,
   type ScoreRange,
 } from '../../core/view/reviewQueue';
-import { sampleSnippet } from '../../core/view/samples';
+import { sampleItemText, sampleSnippet } from '../../core/view/samples';
 import { formatScore } from '../../core/view/weightHeat';
 import { CommandId } from '../../protocol/commands';
 import type { TrackedDocuments } from '../documents/trackedDocuments';
@@ -145,6 +145,11 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
       vscode.commands.registerCommand(CommandId.markReviewed, (target: MarkTarget, selected?: ReviewNode[]) => this.mark(target, selected, true)),
       vscode.commands.registerCommand(CommandId.unmarkReviewed, (target: MarkTarget, selected?: ReviewNode[]) => this.mark(target, selected, false)),
       vscode.commands.registerCommand(CommandId.keepOneDuplicate, (target?: ReviewNode | { groupKey: string }) => this.keepOne(target)),
+      // The samples commands of the first versions: the queue's order and label filter.
+      vscode.commands.registerCommand(CommandId.showLowestWeightSamples, () => this.setOrder('ascending', 'impWeight')),
+      vscode.commands.registerCommand(CommandId.showLowestQualitySamples, () => this.setOrder('ascending', 'quality')),
+      vscode.commands.registerCommand(CommandId.filterSamplesByLabel, (label?: string) => this.filterByLabel(label)),
+      vscode.commands.registerCommand(CommandId.revealSample, (uri: vscode.Uri, line: number) => revealLine(uri, line)),
     );
     setContextKey('dimpCurator.reviewQueueMode', this.mode);
     this.scheduleRefresh(0);
@@ -195,7 +200,8 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
     this.matching = built.matching;
     if (current) {
       const order = `${this.order.direction === 'ascending' ? 'lowest' : 'highest'} ${this.order.by === 'impWeight' ? 'IMP weight' : 'quality'} first`;
-      const parts = [vscode.workspace.asRelativePath(current.uri), this.mode === 'duplicates' ? 'near-duplicate groups' : order, ...describeFilter(this.filter)];
+      const summary = current.provenance.qualityCheckerSummary;
+      const parts = [vscode.workspace.asRelativePath(current.uri), this.mode === 'duplicates' ? 'near-duplicate groups' : order, ...describeFilter(this.filter), ...(summary ? [summary] : [])];
       this.view.description = parts.join(' · ');
       this.view.message = built.matching === 0 ? (this.mode === 'duplicates' ? 'No near-duplicate groups.' : 'No rows match the filter.') : undefined;
     } else {
@@ -345,8 +351,7 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
     const reviewed = source.isReviewed(index);
     const flags = rowFlags(table, index, source);
     const value = this.order.by === 'quality' && this.mode === 'rows' ? `q ${formatScore(c.quality[index]!)}` : `w ${formatScore(c.impWeight[index]!)}`;
-    const label = `${value} · label ${table.labels[c.label[index]!]}`;
-    const description = `line ${line} · ${sampleSnippet(text, scores.fields)}`;
+    const { label, description } = sampleItemText(value, table.labels[c.label[index]!]!, line, text, scores.fields);
     const item = new vscode.TreeItem(label, vscode.TreeItemCollapsibleState.None);
     item.description = description;
     const flagText = describeFlags(table, index, flags);
@@ -357,6 +362,25 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
     item.contextValue = reviewed ? 'dimpReviewRow.reviewed' : 'dimpReviewRow';
     item.iconPath = reviewed ? new vscode.ThemeIcon('pass-filled') : flags.length > 0 ? new vscode.ThemeIcon('warning') : new vscode.ThemeIcon('circle-outline');
     return { kind: 'row', item, uri: scores.uri, row: { label, description, line, rowId: table.rowIdAt(index), flags, reviewed } };
+  }
+
+  /** Shows one label's rows (a label name; '' for all labels), the rest of the filter unchanged; asks when none is given. */
+  private async filterByLabel(label?: string): Promise<void> {
+    if (typeof label === 'string') return this.setFilter({ ...this.filter, label: label === '' ? undefined : label });
+    if (!(this.current ?? this.currentFile())) {
+      void showInformationMessage('DIMP: no scored file yet. Run DIMP: Score Synthetic Data first.');
+      return;
+    }
+    const next = await this.askLabel(this.filter);
+    if (next) await this.setFilter(next);
+  }
+
+  /** Asks for a label (or all), the rest of `f` unchanged. */
+  private async askLabel(f: ReviewFilter): Promise<ReviewFilter | undefined> {
+    const names = (this.current ?? this.currentFile())?.labelMap.names ?? [];
+    const picked = await vscode.window.showQuickPick([{ label: 'All labels', name: undefined as string | undefined }, ...names.map((name) => ({ label: name, name }))], { title: 'Rows with label' });
+    if (!picked) return undefined;
+    return { ...f, label: picked.name };
   }
 
   private async setFilter(filter?: ReviewFilter): Promise<void> {
@@ -416,12 +440,8 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
         else next[choice.part] = range;
         return next;
       }
-      case 'label': {
-        const names = this.current?.labelMap.names ?? [];
-        const picked = await vscode.window.showQuickPick([{ label: 'All labels', name: undefined as string | undefined }, ...names.map((name) => ({ label: name, name }))], { title: 'Rows with label' });
-        if (!picked) return undefined;
-        return { ...f, label: picked.name };
-      }
+      case 'label':
+        return this.askLabel(f);
       case 'flag': {
         const picked = await vscode.window.showQuickPick(
           [
@@ -569,4 +589,19 @@ function range(from: number, to: number): number[] {
   const lines: number[] = [];
   for (let line = from; line <= to; line++) lines.push(line);
   return lines;
+}
+
+/**
+ * Reveals a 1-based line and selects it. `vscode.open` with a selection opens files over 50 MB too (the
+ * workbench shows them; only extensions cannot read them).
+ */
+export async function revealLine(uri: vscode.Uri, line: number): Promise<void> {
+  const position = new vscode.Position(Math.max(0, line - 1), 0);
+  const options: vscode.TextDocumentShowOptions = { selection: new vscode.Range(position, position), preserveFocus: false };
+  await vscode.commands.executeCommand('vscode.open', uri, options);
+  const editor = vscode.window.activeTextEditor;
+  if (editor && editor.document.uri.toString() === uri.toString()) {
+    editor.selection = new vscode.Selection(position, new vscode.Position(position.line, editor.document.lineAt(position.line).text.length));
+    editor.revealRange(editor.selection, vscode.TextEditorRevealType.InCenter);
+  }
 }

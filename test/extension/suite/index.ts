@@ -279,9 +279,12 @@ test('"Relabel as …" changes the label in one undoable edit; the row shows as 
   });
 });
 
-test('the samples view lists rows lowest weight first, filters by label, and reveals a row on click', async () => {
+test('the review queue lists rows lowest weight first, filters by label (the samples commands), and reveals a row on click', async () => {
   await syntheticEditor();
-  const rows = await api.samples();
+  await vscode.commands.executeCommand('dimpCurator.clearReviewQueueFilter');
+  await vscode.commands.executeCommand('dimpCurator.showLowestWeightSamples');
+  const { rows, description } = await api.reviewQueue();
+  assert.match(description ?? '', /lowest IMP weight first · quality checker [\d.]+ % \(majority class [\d.]+ %\)/, 'the header gives the checker’s accuracy beside the majority class');
   assert.ok(rows.length >= 100, `rows listed: ${rows.length}`);
   const lowest = [...scores.values()].sort((a, b) => a.impWeight - b.impWeight || a.line - b.line)[0]!;
   const positive = (r: RowScore): boolean => r.label === 'positive';
@@ -291,7 +294,7 @@ test('the samples view lists rows lowest weight first, filters by label, and rev
   for (let i = 1; i < weights.length; i++) assert.ok(weights[i]! >= weights[i - 1]!, `ascending at row ${i}: ${weights[i - 1]} then ${weights[i]}`);
 
   await vscode.commands.executeCommand('dimpCurator.filterSamplesByLabel', 'positive');
-  const filtered = await api.samples();
+  const filtered = (await api.reviewQueue()).rows;
   assert.ok(filtered.length > 0 && filtered.every((r) => r.label.endsWith('· label positive')), 'only positive rows');
   const lowestPositive = [...scores.values()].filter(positive).sort((a, b) => a.impWeight - b.impWeight || a.line - b.line)[0]!;
   assert.equal(filtered[0]!.line, lowestPositive.line);
@@ -440,7 +443,7 @@ test('Create Project Config writes dimp.config.json from the open files: roles b
   }
 });
 
-test('a file over 50 MB is scored from disk and listed in the samples view; editor-only features say why they are off', async () => {
+test('a file over 50 MB is scored from disk and listed in the review queue; editor-only features say why they are off', async () => {
   // 52 MB of distinct rows, scored with the checkers trained above (set as model folders in the settings).
   const big = vscode.Uri.file(path.join(workspace(), 'big.jsonl'));
   const sentences = original.split('\n').filter(Boolean);
@@ -462,9 +465,11 @@ test('a file over 50 MB is scored from disk and listed in the samples view; edit
     await vscode.commands.executeCommand('dimpCurator.scoreSyntheticData', big);
     const stored = await readScores(api.storageFor(big).scoresFile);
     assert.equal(stored.rows.length, lines.length, 'every row scored from disk');
-    const rows = await api.samples();
+    await vscode.commands.executeCommand('dimpCurator.clearReviewQueueFilter');
+    await vscode.commands.executeCommand('dimpCurator.showLowestWeightSamples');
+    const { rows } = await api.reviewQueue();
     const lowest = [...stored.rows].sort((a, b) => a.impWeight - b.impWeight || a.line - b.line)[0]!;
-    assert.equal(rows[0]!.line, lowest.line, 'the samples view lists the big file, lowest weight first');
+    assert.equal(rows[0]!.line, lowest.line, 'the review queue lists the big file, lowest weight first');
     const text = (JSON.parse(lines[lowest.line - 1]!) as { sentence: string }).sentence;
     assert.ok(rows[0]!.description.includes(text.slice(0, 40)), `the row's text is read from disk: ${rows[0]!.description}`);
 
@@ -499,8 +504,8 @@ test('screenshot of the editor (when asked for)', async () => {
   await vscode.commands.executeCommand('workbench.action.closePanel');
   const editor = await syntheticEditor();
   const uri = syntheticUri();
-  await vscode.commands.executeCommand('dimpCurator.samples.focus');
-  await api.samples();
+  await vscode.commands.executeCommand('dimpCurator.reviewQueue.focus');
+  await api.reviewQueue();
   await vscode.commands.executeCommand('workbench.action.focusActiveEditorGroup');
   const line = Number(process.env.DIMP_TEST_SCREENSHOT_LINE ?? 4);
   editor.selection = new vscode.Selection(line, 0, line, 0);
