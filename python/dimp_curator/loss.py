@@ -71,7 +71,7 @@ def batch_loss(
         else:
             gold_probability = torch.exp(-cross_entropy.detach())
             weights = quality.to(cross_entropy) / gold_probability.clamp_min(guards.epsilon)
-        if guards.max_weight is not None:
+        if guards.max_weight is not None and loss not in ("ce", "filter"):
             weights = weights.clamp(max=guards.max_weight)
     objective = (weights * cross_entropy).mean()
     return BatchLoss(objective, cross_entropy.detach().mean(), weights)
