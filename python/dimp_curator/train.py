@@ -175,7 +175,10 @@ def run(args: argparse.Namespace) -> int:
 
     from .trainer import EventWriter, ProgressCallback, WeightedTrainer, collate_rows, log_event, metrics_for, weight_diagnostics
 
-    state = PartialState()
+    # Without a GPU every process trains on the CPU: under `accelerate launch --multi_gpu --num_processes N` on a
+    # CPU-only machine (torchrun, gloo) as under `--cpu`, which accelerate runs as one process unless given mpirun.
+    use_cpu = os.environ.get("ACCELERATE_USE_CPU", "false").lower() == "true" or not torch.cuda.is_available()
+    state = PartialState(cpu=use_cpu)
     main = state.is_main_process
     started = time.time()
 
@@ -228,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
             "weightDecay": args.weight_decay, "warmupRatio": args.warmup_ratio, "maxLength": args.max_length,
             "processes": state.num_processes, "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         }
-        device = "cuda" if state.device.type == "cuda" else "cpu"
+        device = "cpu" if use_cpu else state.device.type
         if main:
             config = {
                 "kind": "dimp-run", "version": 1, "loss": args.loss, "seed": args.seed,
@@ -274,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
             save_strategy="epoch" if "validation" in eval_sets else "no", save_total_limit=1 if "validation" in eval_sets else None,
             load_best_model_at_end="validation" in eval_sets, metric_for_best_model="validation_accuracy" if "validation" in eval_sets else None,
             greater_is_better=True, save_only_model=True, remove_unused_columns=True, dataloader_drop_last=False,
-            use_cpu=device == "cpu",
+            use_cpu=use_cpu,
         )
         trainer = WeightedTrainer(
             model=model, args=training_args, train_dataset=train_set, eval_dataset=eval_sets or None,

@@ -181,7 +181,7 @@ export const PYTORCH_OPTIONS: Record<string, OptionSpec> = {
   python: { type: 'string', value: 'PATH', description: `pytorch: Python with torch, transformers, accelerate, datasets (default: config "pytorch.pythonPath", else $${PYTHON_ENV_VARIABLE}, else python3)` },
   model: { type: 'string', value: 'DIR', description: 'pytorch: Hugging Face model folder or hub name to fine-tune (default: config "pytorch.model")' },
   launcher: { type: 'string', value: 'L', description: 'pytorch: accelerate (default: accelerate launch) | python (one process)' },
-  'launch-args': { type: 'string', value: 'ARGS', description: 'pytorch: extra arguments of accelerate launch, space-separated, e.g. "--num_processes 2 --cpu" or "--config_file acc.yaml"' },
+  'launch-args': { type: 'string', value: 'ARGS', description: 'pytorch: extra arguments of accelerate launch, space-separated and given with "=": --launch-args="--num_processes 2 --cpu"' },
 };
 
 /** The PyTorch engine's settings: flags, then the config's `pytorch` section, then defaults. */

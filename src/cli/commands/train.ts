@@ -39,7 +39,8 @@ export const trainCommand: Command = {
     '--python (else "pytorch.pythonPath" in dimp.config.json, else $DIMP_CURATOR_PYTHON, else python3); --epochs,\n' +
     '--batch-size (per device), --lr and --max-length apply to it. model/ then holds the Hugging Face files and model.onnx.\n\n' +
     'Example:\n  dimp-curator train --synthetic syn.jsonl --scores syn.scores.jsonl --loss dimp --validation val.jsonl --test test.jsonl\n' +
-    '  dimp-curator train --engine pytorch --python .venv/bin/python --model bert-base-uncased --synthetic syn.jsonl --scores syn.scores.jsonl',
+    '  dimp-curator train --engine pytorch --python .venv/bin/python --model bert-base-uncased --synthetic syn.jsonl --scores syn.scores.jsonl \\\n' +
+    '      --launch-args="--num_processes 2"',
   options: {
     synthetic: { type: 'string', value: 'FILE', description: 'synthetic JSONL to train on' },
     loss: { type: 'string', value: 'LOSS', description: 'dimp | imp | ce, or a baseline: quality (w = q) | filter (CE on the top --keep share by q) (default: config, else dimp)' },

@@ -113,6 +113,27 @@ export function missingForPytorch(probe: PythonProbe): string | undefined {
   );
 }
 
+/** Whether a Python can run the PyTorch engine, and what it has (or why not), in one line for people. */
+export interface PytorchEngineStatus {
+  python: string;
+  available: boolean;
+  /** The probe's versions, or why the interpreter cannot be run. */
+  description: string;
+  /** What to install, when something is missing. */
+  missing?: string;
+}
+
+/** Probes `python` for the PyTorch engine; never throws (an interpreter that cannot run is "not available"). */
+export async function pytorchEngineStatus(python: string, signal?: AbortSignal): Promise<PytorchEngineStatus> {
+  try {
+    const probe = await probePython(python, signal);
+    const missing = missingForPytorch(probe);
+    return { python, available: missing === undefined, description: describeProbe(probe), ...(missing ? { missing } : {}) };
+  } catch (error) {
+    return { python, available: false, description: (error as Error).message };
+  }
+}
+
 /** Everything one PyTorch run needs, resolved by the training job (data read, labels chosen, scores written). */
 export interface PytorchRunRequest {
   synthetic: Dataset;
@@ -242,6 +263,19 @@ async function launch(request: PytorchRunRequest, runDir: string): Promise<void>
 }
 
 /**
+ * accelerate's `--cpu` with several processes starts only one unless given an mpirun hostfile; `--multi_gpu`
+ * starts them through torchrun, and on a machine without a GPU the Python side puts each on the CPU.
+ */
+export function cpuProcessesWarning(settings: PytorchEngineSettings): string | undefined {
+  const args = settings.launchArgs;
+  if (settings.launcher !== 'accelerate' || !args.includes('--cpu') || args.some((a) => a.startsWith('--mpirun_hostfile'))) return undefined;
+  const at = args.findIndex((a) => a === '--num_processes' || a.startsWith('--num_processes='));
+  const count = at < 0 ? 1 : Number(args[at]!.includes('=') ? args[at]!.split('=')[1] : args[at + 1]);
+  if (!(count > 1)) return undefined;
+  return `accelerate launch --cpu runs one process unless given --mpirun_hostfile; for ${count} CPU processes use --multi_gpu --num_processes ${count} (without a GPU each process trains on the CPU)`;
+}
+
+/**
  * Trains on the PyTorch engine and publishes the run folder (`model/` with the Hugging Face files and
  * `model.onnx`, `metrics.json`, `weights.jsonl`, `train-log.jsonl`, `config.json`) whole or not at all.
  */
@@ -257,6 +291,8 @@ export async function runPytorchTraining(request: PytorchRunRequest): Promise<Ru
     level: 'info',
     message: `PyTorch engine: ${describeProbe(probe)}; ${request.settings.launcher === 'accelerate' ? `accelerate launch ${request.settings.launchArgs.join(' ') || '(its default config)'}` : 'one process (python -m)'}`,
   });
+  const cpuWarning = cpuProcessesWarning(request.settings);
+  if (cpuWarning) request.onEvent?.({ type: 'log', level: 'warning', message: cpuWarning });
   return writeFolderAtomic(runDir, async (tmp) => {
     await launch(request, tmp);
     const metrics = await readRunMetrics(tmp);
