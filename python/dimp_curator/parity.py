@@ -1,7 +1,8 @@
 """Loss parity with DIMP Curator's TypeScript trainer: reads cases as JSON on stdin
 ([{"loss", "logits" (B × C, row-major), "classes", "labels", "quality"?, "diversity"?, "epsilon", "maxWeight"}]) and writes, per case,
 the objective, the mean cross-entropy and the weights from `batch_loss`, in float64. test/unit/lossParity.test.ts
-runs it and compares with `batchLoss`."""
+runs it and compares with `batchLoss`. With the argument `rows`, row ids and label indices instead (data.py
+against src/core/data)."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,18 @@ import torch
 from .loss import WeightGuards, batch_loss
 
 
+def rows() -> int:
+    """Row ids and class indices: reads [{"texts", "label", "labels"}] and writes [{"rowId", "index"}]."""
+    from .data import LabelMap, compute_row_id
+
+    cases = json.load(sys.stdin)
+    json.dump([{"rowId": compute_row_id(c["texts"], c["label"]), "index": LabelMap(c["labels"]).index_of(c["label"])} for c in cases], sys.stdout)
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:] == ["rows"]:
+        return rows()
     cases = json.load(sys.stdin)
     results = []
     for case in cases:

@@ -9,6 +9,8 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import type { LossKind } from '../../src/core/events';
+import { computeRowId } from '../../src/core/data/dataset';
+import { LabelMap } from '../../src/core/data/labels';
 import { SeededRandom } from '../../src/core/random';
 import { batchLoss } from '../../src/core/train/trainer';
 import type { WeightGuards } from '../../src/core/weighting/weights';
@@ -154,5 +156,35 @@ describe('loss parity: built-in trainer and the PyTorch engine', () => {
     const results = JSON.parse(run.stdout) as LossResult[];
     assert.equal(results.length, all.length);
     all.forEach((c, i) => compare(results[i]!, typescriptLoss(c), `${c.name} (Python vs TypeScript)`));
+  });
+});
+
+describe('row ids and labels: src/core/data and python/dimp_curator/data.py', () => {
+  // What the Python side must agree on to join the scores file by row id and to map labels to classes.
+  const rows: { texts: string[]; label: string | number; labels: string[] }[] = [
+    { texts: ['a gripping, beautifully acted film.'], label: '1', labels: ['0', '1'] },
+    { texts: ['a gripping, beautifully acted film.'], label: 1, labels: ['0', '1'] },
+    { texts: ['the plot is thin'], label: 0, labels: ['negative', 'positive'] },
+    { texts: ['Ünïcödé — “quotes” and emoji 🎬'], label: 'Positive', labels: ['negative', 'positive'] },
+    { texts: ['A man plays.', 'Someone is playing.'], label: 'entailment', labels: ['contradiction', 'entailment', 'neutral'] },
+    { texts: ['x'], label: 7, labels: ['0', '1'] },
+    { texts: ['tab\tand\nnewline'], label: 2, labels: ['a', 'b', 'c'] },
+  ];
+  const expected = rows.map((r) => ({ rowId: computeRowId(r.texts, r.label), index: new LabelMap(r.labels).indexOf(r.label) ?? null }));
+
+  test('the TypeScript side: "1" and 1 are one row and one class; names match case-insensitively; 7 is no class of 0/1', () => {
+    assert.equal(expected[0]!.rowId, expected[1]!.rowId);
+    assert.deepEqual(expected.map((e) => e.index), [1, 1, 0, 1, 1, null, 2]);
+  });
+
+  const { python, why } = findPython();
+  test('python/dimp_curator/data.py gives the same row ids and class indices', { skip: why }, () => {
+    const run = spawnSync(python!, ['-m', 'dimp_curator.parity', 'rows'], {
+      input: JSON.stringify(rows),
+      encoding: 'utf8',
+      env: { ...process.env, PYTHONPATH: path.join(REPO_ROOT, 'python') },
+    });
+    assert.equal(run.status, 0, `python -m dimp_curator.parity rows failed: ${run.stderr}`);
+    assert.deepEqual(JSON.parse(run.stdout), expected);
   });
 });
