@@ -63,6 +63,9 @@ export function registerPytorchEngineTests(getApi: () => TestingApi, workspace: 
     const configBefore = readFileSync(configFile, 'utf8');
     const tasksBefore = existsSync(tasksFile) ? readFileSync(tasksFile, 'utf8') : undefined;
     const settings = vscode.workspace.getConfiguration('dimpCurator');
+    // The model is a local folder: nothing is fetched (the training worker copies this environment).
+    const offlineBefore = process.env.HF_HUB_OFFLINE;
+    process.env.HF_HUB_OFFLINE = '1';
     try {
       // 48 rows of the synthetic file and one epoch: a CPU fine-tunes MiniLM on them in seconds.
       const rows = readFileSync(path.join(workspace(), 'synthetic.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 48);
@@ -111,6 +114,8 @@ export function registerPytorchEngineTests(getApi: () => TestingApi, workspace: 
       }
       await waitFor('the run in the comparison table', () => state.history.some((run) => run.runDir === result.runDir) || api.training.currentState.history.some((run) => run.runDir === result.runDir));
     } finally {
+      if (offlineBefore === undefined) delete process.env.HF_HUB_OFFLINE;
+      else process.env.HF_HUB_OFFLINE = offlineBefore;
       await settings.update('pythonPath', undefined, vscode.ConfigurationTarget.Global);
       writeFileSync(configFile, configBefore);
       if (tasksBefore !== undefined) writeFileSync(tasksFile, tasksBefore);
