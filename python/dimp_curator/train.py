@@ -317,6 +317,8 @@ def run(args: argparse.Namespace) -> int:
                 **({"weightDiagnostics": weight_diagnostics(weights)} if args.loss not in ("ce", "filter") else {}),
                 "engine": {"name": "pytorch", "torch": torch.__version__, "transformers": transformers.__version__, "processes": state.num_processes, "onnxExporter": exporter, "trainerLoss": float(result.training_loss)},
             }
+            # Absent, not null, as the TypeScript writer leaves scores it has none of.
+            metrics = {k: v for k, v in metrics.items() if not (k in ("validation", "test") and v is None)}
             with open(os.path.join(stage, "metrics.json"), "w", encoding="utf-8") as handle:
                 handle.write(json.dumps(metrics, indent=2) + "\n")
             with open(os.path.join(stage, "weights.jsonl"), "w", encoding="utf-8") as handle:
