@@ -2,11 +2,13 @@ import { entryFields, entryPath, type DatasetEntry } from '../core/config';
 import type { FieldOverrides } from '../core/data/fields';
 import { DimpError } from '../core/errors';
 import type { DatasetSource } from '../core/pipeline';
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { HeadKind } from '../core/model/transformer/headClassifier';
 import { DEFAULT_ENCODER_HEAD_SETTINGS, type EncoderHeadSettings } from '../core/train/encoderHeadTraining';
 import { DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from '../core/train/ngramTraining';
-import { HEADS, POOLINGS, resolveEncoderHeadSettings, resolveJobSettings, type JobSettings, type SettingOverrides } from '../core/jobs/settings';
+import { HEADS, POOLINGS, PYTHON_ENV_VARIABLE, resolveEncoderHeadSettings, resolveJobSettings, resolvePytorchSettings, type JobSettings, type SettingOverrides } from '../core/jobs/settings';
+import type { PytorchEngineSettings } from '../core/train/pytorchEngine';
 import type { PoolingChoice } from '../core/model/transformer/messages';
 import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../core/weighting/weights';
 import { numberFlag, stringFlag, type CommandContext, type OptionSpec } from './command';
@@ -171,4 +173,38 @@ export function encoderHeadSettings(context: CommandContext, options: { training
     learningRate: training ? numberFlag(values, 'lr', { min: 1e-9, max: 100 }) : undefined,
     cacheDir: embeddingCacheFlag(context) ?? null,
   });
+}
+
+/** Flags of the PyTorch engine (Hugging Face Trainer under accelerate). */
+export const PYTORCH_OPTIONS: Record<string, OptionSpec> = {
+  engine: { type: 'string', value: 'ENGINE', description: 'builtin (default: the built-in trainer) | pytorch (Hugging Face Trainer launched by accelerate)' },
+  python: { type: 'string', value: 'PATH', description: `pytorch: Python with torch, transformers, accelerate, datasets (default: config "pytorch.pythonPath", else $${PYTHON_ENV_VARIABLE}, else python3)` },
+  model: { type: 'string', value: 'DIR', description: 'pytorch: Hugging Face model folder or hub name to fine-tune (default: config "pytorch.model")' },
+  launcher: { type: 'string', value: 'L', description: 'pytorch: accelerate (default: accelerate launch) | python (one process)' },
+  'launch-args': { type: 'string', value: 'ARGS', description: 'pytorch: extra arguments of accelerate launch, space-separated and given with "=": --launch-args="--num_processes 2 --cpu"' },
+};
+
+/** The PyTorch engine's settings: flags, then the config's `pytorch` section, then defaults. */
+export function pytorchSettings(context: CommandContext): PytorchEngineSettings {
+  const values = context.values;
+  const launcher = stringFlag(values, 'launcher');
+  if (launcher !== undefined && launcher !== 'accelerate' && launcher !== 'python') throw new DimpError('usage', `--launcher must be accelerate or python, got "${launcher}"`);
+  const launchArgs = stringFlag(values, 'launch-args');
+  const python = stringFlag(values, 'python');
+  return resolvePytorchSettings(context.project.config, {
+    python: python && /[\\/]/.test(python) ? path.resolve(python) : python,
+    model: stringFlag(values, 'model'),
+    epochs: numberFlag(values, 'epochs', { min: 1, max: 1000, integer: true }),
+    batchSize: numberFlag(values, 'batch-size', { min: 1, max: 65536, integer: true }),
+    learningRate: numberFlag(values, 'lr', { min: 1e-9, max: 100 }),
+    maxLength: numberFlag(values, 'max-length', { min: 4, max: 1 << 20, integer: true }),
+    launcher,
+    launchArgs: launchArgs === undefined ? undefined : launchArgs.split(/\s+/).filter(Boolean),
+  });
+}
+
+/** The `python/` folder holding the dimp_curator package, next to the CLI's bundle (dist/) or its compiled source (out/src/cli). */
+export function pythonPackageDir(): string {
+  const candidates = [path.join(__dirname, '..', 'python'), path.join(__dirname, '..', '..', '..', 'python')];
+  return candidates.find((dir) => existsSync(path.join(dir, 'dimp_curator', 'train.py'))) ?? candidates[0]!;
 }

@@ -43,6 +43,24 @@ export interface EncoderConfig {
   cacheDir?: string;
 }
 
+/** The PyTorch engine (Hugging Face Trainer under accelerate); `--engine pytorch` and the editor's engine choice use it. */
+export interface PytorchConfig {
+  /** The Python interpreter with torch, transformers and accelerate (a path is relative to this file's folder). */
+  pythonPath?: string;
+  /** Hugging Face model folder (relative to this file's folder) or hub name to fine-tune. */
+  model?: string;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  maxLength?: number;
+  weightDecay?: number;
+  warmupRatio?: number;
+  /** `accelerate` (default): `accelerate launch`; `python`: one process. */
+  launcher?: 'accelerate' | 'python';
+  /** Extra arguments of `accelerate launch`, e.g. ["--config_file", "accelerate.yaml"]. */
+  launchArgs?: string[];
+}
+
 /**
  * `dimp.config.json` at the workspace root: datasets, models and training for a project, read by the
  * extension and the CLI alike. Relative paths are relative to the file's folder.
@@ -56,6 +74,8 @@ export interface ProjectConfig {
   checkers?: Pick<TrainingConfig, 'epochs' | 'batchSize' | 'learningRate' | 'dim' | 'optimizer'>;
   /** Train heads on a frozen transformer encoder instead of the built-in model. */
   encoder?: EncoderConfig;
+  /** Train on PyTorch (Hugging Face Trainer + accelerate) when the engine chosen is `pytorch`. */
+  pytorch?: PytorchConfig;
   device?: DeviceChoice;
   /** Folder for run folders, default `runs`. */
   output?: string;
@@ -123,11 +143,22 @@ export async function loadProjectConfig(explicit: string | undefined, dir: strin
     path: path.resolve(base, config.encoder.path),
     ...(config.encoder.cacheDir ? { cacheDir: path.resolve(base, config.encoder.cacheDir) } : {}),
   };
+  if (config.pytorch !== undefined && (typeof config.pytorch !== 'object' || Array.isArray(config.pytorch))) {
+    throw new DimpError('usage', '"pytorch" must be an object ({"pythonPath": …, "model": …})', { file });
+  }
+  // A path (it names a folder) is relative to this file; a bare command (python3) or hub name stays as it is.
+  const relative = (value: string | undefined): string | undefined => (value && /[\\/]/.test(value) && !value.includes('://') ? path.resolve(base, value) : value);
+  const pytorch = config.pytorch && {
+    ...config.pytorch,
+    ...(config.pytorch.pythonPath ? { pythonPath: relative(config.pytorch.pythonPath) } : {}),
+    ...(config.pytorch.model ? { model: (await pathExists(path.resolve(base, config.pytorch.model))) ? path.resolve(base, config.pytorch.model) : config.pytorch.model } : {}),
+  };
   return {
     file,
     config: {
       ...config,
       datasets,
+      ...(pytorch ? { pytorch } : {}),
       ...(models ? { models: models as ProjectConfig['models'] } : {}),
       ...(encoder ? { encoder } : {}),
       output: config.output && path.resolve(base, config.output),

@@ -30,6 +30,8 @@ export interface EditorSettings {
   showWeightDecorations: boolean;
   /** Rescore changed rows when a scored file is saved. */
   rescoreOnSave: boolean;
+  /** Python interpreter of the PyTorch engine, when set. Not read from workspace settings in an untrusted workspace. */
+  pythonPath: string | undefined;
 }
 
 /** Keys whose changes mean different scores or a different display. */
@@ -64,6 +66,7 @@ export function readSettings(scope?: vscode.Uri): EditorSettings {
     mislabelThreshold: config.get<number>('mislabelThreshold', 0.8),
     showWeightDecorations: window.get<boolean>('showWeightDecorations', true),
     rescoreOnSave: config.get<boolean>('rescoreOnSave', true),
+    pythonPath: nonEmpty(config.get<string>('pythonPath')),
   };
 }
 

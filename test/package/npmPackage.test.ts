@@ -42,8 +42,9 @@ describe('npm package of the CLI', () => {
   test('holds the CLI, its bundles, the sample and the schema, and nothing from sources, tests or caches', () => {
     const files = filesUnder(installed);
     const topLevel = [...new Set(files.map((file) => file.split('/')[0]))].sort();
-    assert.deepEqual(topLevel, ['LICENSE', 'README.md', 'bin', 'dist', 'package.json', 'sample', 'schemas']);
-    for (const needed of ['bin/dimp-curator', 'dist/cli.js', 'dist/transformerWorker.js', 'sample/synthetic.jsonl', 'sample/dimp.config.json']) assert.ok(files.includes(needed), needed);
+    assert.deepEqual(topLevel, ['LICENSE', 'README.md', 'bin', 'dist', 'package.json', 'python', 'sample', 'schemas']);
+    for (const needed of ['bin/dimp-curator', 'dist/cli.js', 'dist/transformerWorker.js', 'sample/synthetic.jsonl', 'sample/dimp.config.json', 'python/dimp_curator/train.py', 'python/pyproject.toml']) assert.ok(files.includes(needed), needed);
+    assert.deepEqual(files.filter((file) => file.startsWith('python/') && !/^python\/(pyproject\.toml|README\.md|dimp_curator\/\w+\.py)$/.test(file)), [], 'the Python package ships without caches');
     assert.deepEqual(files.filter((file) => /\.(ts|map)$/.test(file) || file.startsWith('sample/') && /scores|checkers/.test(file)), []);
   });
 

@@ -33,6 +33,8 @@ const ALLOWED = [
   /^sample\/(synthetic|real_train|real_val|real_test|truth)\.jsonl$/,
   /^sample\/dimp\.config\.json$/,
   /^schemas\/dimp\.config\.schema\.json$/,
+  // The PyTorch engine's Python package, launched from the extension's python/ folder (no __pycache__).
+  /^python\/(pyproject\.toml|README\.md|dimp_curator\/\w+\.py)$/,
   /^node_modules\/onnxruntime-node\/(package\.json|dist\/\w+\.js|bin\/napi-v6\/\w+\/\w+\/[\w.-]+)$/,
   /^node_modules\/onnxruntime-common\/(package\.json|dist\/cjs\/[\w/.-]+\.js|dist\/cjs\/package\.json)$/,
 ];
@@ -95,6 +97,7 @@ for (const [target, binaryFolder] of Object.entries(TARGETS)) {
         ...manifest.contributes.jsonValidation.map((entry) => entry.url.replace(/^\.\//, '')),
         ...manifest.contributes.walkthroughs.flatMap((walkthrough) => walkthrough.steps.map((step) => step.media.image ?? step.media.svg ?? '')),
         'sample/synthetic.jsonl',
+        'python/dimp_curator/train.py',
       ];
       assert.deepEqual(needed.filter((name) => !names.includes(name)), []);
     });

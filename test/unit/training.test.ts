@@ -174,6 +174,31 @@ describe('resolveTrainingJob', () => {
     }
   });
 
+  test('"model": "pytorch" trains on the PyTorch engine with dimpCurator.pythonPath and the config\'s pytorch section; never untrusted', async () => {
+    const { dir, cleanup: done } = temporaryFolder();
+    try {
+      fs.copyFileSync(path.join(SAMPLE_DIR, 'synthetic.jsonl'), path.join(dir, 'synthetic.jsonl'));
+      const config = { datasets: { synthetic: 'synthetic.jsonl' }, encoder: { path: 'encoder' }, pytorch: { model: 'bert-base-uncased', pythonPath: '/config/python', maxLength: 64 } };
+      fs.writeFileSync(path.join(dir, 'dimp.config.json'), JSON.stringify(config));
+      const resolve = (extra: Partial<EditorTrainingSettings>) =>
+        resolveTrainingJob({ type: 'dimp', loss: 'dimp', model: 'pytorch', epochs: 2 }, { workspaceFolder: dir, settingsFor: () => ({ ...SETTINGS, pythonPackageDir: '/ext/python', ...extra }) });
+      const { spec, info } = await resolve({ pythonPath: '/venv/bin/python' });
+      assert.equal(spec.pytorch?.settings.python, '/venv/bin/python', 'dimpCurator.pythonPath over the config');
+      assert.equal(spec.pytorch?.settings.model, 'bert-base-uncased');
+      assert.equal(spec.pytorch?.settings.maxLength, 64);
+      assert.equal(spec.pytorch?.settings.epochs, 2, "the task's epochs");
+      assert.equal(spec.pytorch?.packageDir, '/ext/python');
+      assert.equal(spec.encoder, undefined, 'not a head on the encoder');
+      assert.equal(info.epochs, 2);
+      assert.equal((await resolve({})).spec.pytorch?.settings.python, '/config/python');
+      await assert.rejects(resolve({ trusted: false }), /trust the workspace/);
+      fs.writeFileSync(path.join(dir, 'dimp.config.json'), JSON.stringify({ datasets: { synthetic: 'synthetic.jsonl' } }));
+      await assert.rejects(resolve({}), /needs a model to fine-tune/);
+    } finally {
+      done();
+    }
+  });
+
   test('an empty string in the task means "none", overriding the config', async () => {
     const { spec } = await resolveTrainingJob({ type: 'dimp', loss: 'ce', validation: '', test: 'real_val.jsonl' }, { workspaceFolder: workspace, settingsFor });
     assert.equal(spec.validation, undefined);

@@ -7,7 +7,7 @@ import { DEFAULT_FILTER_KEEP, type RunSummary } from '../../core/train/run';
 import { LOSS_KINDS, type LossKind } from '../../protocol/events';
 import { describeDiagnostics, dominanceWarning } from '../../core/weighting/weights';
 import { DATA_OPTIONS, deviceFlag, labelsFlag, stringFlag, type Command } from '../command';
-import { datasetSource, embeddingCacheFlag, jobSettings, ENCODER_OPTIONS, encoderHeadSettings, TRAINING_OPTIONS } from '../settings';
+import { datasetSource, embeddingCacheFlag, jobSettings, ENCODER_OPTIONS, encoderHeadSettings, PYTORCH_OPTIONS, pytorchSettings, pythonPackageDir, TRAINING_OPTIONS } from '../settings';
 import { defaultCheckersDir, defaultScoresPath } from './score';
 
 
@@ -34,7 +34,13 @@ export const trainCommand: Command = {
     'With --encoder DIR, a linear or mlp head is trained on the encoder\'s pooled embeddings (cached in --cache) and\n' +
     'model/ is the encoder with the head appended: a sequence-classifier folder any ONNX runtime can serve.\n' +
     'Writes one run folder: model/ (ONNX + config.json), metrics.json, weights.jsonl, train-log.jsonl, config.json.\n\n' +
-    'Example:\n  dimp-curator train --synthetic syn.jsonl --scores syn.scores.jsonl --loss dimp --validation val.jsonl --test test.jsonl',
+    'With --engine pytorch, a Hugging Face model (--model DIR) is fine-tuned on the Hugging Face Trainer with the same\n' +
+    'loss, launched by `accelerate launch` (its config, or --launch-args, decides GPUs and machines) with the Python of\n' +
+    '--python (else "pytorch.pythonPath" in dimp.config.json, else $DIMP_CURATOR_PYTHON, else python3); --epochs,\n' +
+    '--batch-size (per device), --lr and --max-length apply to it. model/ then holds the Hugging Face files and model.onnx.\n\n' +
+    'Example:\n  dimp-curator train --synthetic syn.jsonl --scores syn.scores.jsonl --loss dimp --validation val.jsonl --test test.jsonl\n' +
+    '  dimp-curator train --engine pytorch --python .venv/bin/python --model bert-base-uncased --synthetic syn.jsonl --scores syn.scores.jsonl \\\n' +
+    '      --launch-args="--num_processes 2"',
   options: {
     synthetic: { type: 'string', value: 'FILE', description: 'synthetic JSONL to train on' },
     loss: { type: 'string', value: 'LOSS', description: 'dimp | imp | ce, or a baseline: quality (w = q) | filter (CE on the top --keep share by q) (default: config, else dimp)' },
@@ -49,6 +55,7 @@ export const trainCommand: Command = {
     out: { type: 'string', value: 'DIR', description: "parent folder of run folders (default: the config's output, else runs/ next to dimp.config.json, else ./runs)" },
     name: { type: 'string', value: 'NAME', description: 'run folder name (default: <loss>-<time>)' },
     force: { type: 'boolean', description: 'scoring first: replace <synthetic>.scores.jsonl even when it is not a scores file (an input is never replaced)' },
+    ...PYTORCH_OPTIONS,
     ...TRAINING_OPTIONS,
     ...ENCODER_OPTIONS,
     ...DATA_OPTIONS,
@@ -56,6 +63,8 @@ export const trainCommand: Command = {
   async run(context) {
     const loss = (stringFlag(context.values, 'loss') ?? context.project.config.training?.loss ?? 'dimp') as LossKind;
     if (!LOSS_KINDS.includes(loss)) throw new DimpError('usage', `--loss must be one of ${LOSS_KINDS.join(', ')}, got "${loss}"`);
+    const engine = stringFlag(context.values, 'engine') ?? 'builtin';
+    if (engine !== 'builtin' && engine !== 'pytorch') throw new DimpError('usage', `--engine must be builtin or pytorch, got "${engine}"`);
     const synthetic = datasetSource(context, 'synthetic', 'synthetic', true)!;
     const settings = jobSettings(context);
     const explicitScores = stringFlag(context.values, 'scores');
@@ -81,7 +90,8 @@ export const trainCommand: Command = {
         scoreFirst: explicitScores ? 'when-needed' : 'always',
         checkersDir: path.resolve(stringFlag(context.values, 'checkers') ?? defaultCheckersDir(scoresFile)),
         settings: settings.settings,
-        encoder: encoderHeadSettings(context),
+        encoder: engine === 'pytorch' ? undefined : encoderHeadSettings(context),
+        pytorch: engine === 'pytorch' ? { settings: pytorchSettings(context), packageDir: pythonPackageDir() } : undefined,
         checkerSettings: settings.checkerSettings,
         checkerEncoder: encoderHeadSettings(context, { trainingFlags: false }),
         embeddingCacheDir: embeddingCacheFlag(context),

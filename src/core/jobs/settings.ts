@@ -12,6 +12,7 @@ import type { DeviceChoice } from '../runtime/onnxRuntime';
 import type { HeadKind } from '../model/transformer/headClassifier';
 import type { PoolingChoice } from '../model/transformer/messages';
 import { DEFAULT_ENCODER_HEAD_SETTINGS, type EncoderHeadSettings } from '../train/encoderHeadTraining';
+import { DEFAULT_PYTORCH_SETTINGS, type PytorchEngineSettings } from '../train/pytorchEngine';
 import { DEFAULT_FILTER_KEEP } from '../train/run';
 import { checkerSettingsFrom, DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from '../train/ngramTraining';
 import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../weighting/weights';
@@ -134,5 +135,44 @@ export function resolveEncoderHeadSettings(config: ProjectConfig, overrides: Enc
     batchSize: overrides.batchSize ?? e?.batchSize ?? d.batchSize,
     learningRate: overrides.learningRate ?? e?.learningRate ?? d.learningRate,
     cacheDir,
+  };
+}
+
+/** Where the Python interpreter of the PyTorch engine comes from when no front end names one. */
+export const PYTHON_ENV_VARIABLE = 'DIMP_CURATOR_PYTHON';
+
+/** PyTorch-engine settings a front end was given (flags, editor settings); undefined means "not given". */
+export interface PytorchOverrides {
+  python?: string;
+  model?: string;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  maxLength?: number;
+  launcher?: 'accelerate' | 'python';
+  launchArgs?: string[];
+}
+
+/**
+ * The PyTorch engine's settings: the front end's, then the config's `pytorch` section, then defaults; the
+ * interpreter falls back to $DIMP_CURATOR_PYTHON, then `python3`. A model to fine-tune must be named.
+ */
+export function resolvePytorchSettings(config: ProjectConfig, overrides: PytorchOverrides = {}, env: NodeJS.ProcessEnv = process.env): PytorchEngineSettings {
+  const section = config.pytorch ?? {};
+  const model = overrides.model ?? section.model;
+  if (!model) throw new DimpError('usage', 'the PyTorch engine needs a model to fine-tune: --model DIR (a Hugging Face folder) or "pytorch": {"model": …} in dimp.config.json');
+  const launcher = overrides.launcher ?? section.launcher ?? DEFAULT_PYTORCH_SETTINGS.launcher;
+  if (launcher !== 'accelerate' && launcher !== 'python') throw new DimpError('usage', `the launcher must be accelerate or python, got "${String(launcher)}"`);
+  return {
+    python: overrides.python ?? section.pythonPath ?? env[PYTHON_ENV_VARIABLE] ?? 'python3',
+    model,
+    epochs: overrides.epochs ?? section.epochs ?? DEFAULT_PYTORCH_SETTINGS.epochs,
+    batchSize: overrides.batchSize ?? section.batchSize ?? DEFAULT_PYTORCH_SETTINGS.batchSize,
+    learningRate: overrides.learningRate ?? section.learningRate ?? DEFAULT_PYTORCH_SETTINGS.learningRate,
+    maxLength: overrides.maxLength ?? section.maxLength ?? DEFAULT_PYTORCH_SETTINGS.maxLength,
+    weightDecay: section.weightDecay ?? DEFAULT_PYTORCH_SETTINGS.weightDecay,
+    warmupRatio: section.warmupRatio ?? DEFAULT_PYTORCH_SETTINGS.warmupRatio,
+    launcher,
+    launchArgs: overrides.launchArgs ?? section.launchArgs ?? DEFAULT_PYTORCH_SETTINGS.launchArgs,
   };
 }

@@ -8,6 +8,7 @@ import { checkScoreOutputs, scoreLoadedData } from './scoreJob';
 import { readScores, writeScores, type Scores } from '../weighting/score';
 import { scoreChangedRows, storedCheckers, type CheckerFolders } from './rescore';
 import { defaultCheckersDir, defaultScoresFile, type TrainingJobSpec } from './trainJobSpec';
+import { runPytorchTraining } from '../train/pytorchEngine';
 import { runTraining, type RunSummary } from '../train/run';
 import type { TrainerContext } from '../train/trainer';
 
@@ -127,6 +128,27 @@ export async function runTrainingJob(
       onEvent?.({ type: 'score-progress', stage: 'write', done: scores.rows.length, total: scores.rows.length, message: `scores written to ${scoresFile}` });
       scored = true;
     }
+  }
+
+  if (spec.pytorch) {
+    const run = await runPytorchTraining({
+      synthetic,
+      validation: data.validation,
+      test: data.test,
+      labelMap: data.labelMap,
+      loss: spec.loss,
+      scoresFile: needsScores ? (spec.scoresFile ?? defaultScoresFile(spec.synthetic.path)) : undefined,
+      seed: spec.seed,
+      guards: spec.guards,
+      filterKeep: spec.loss === 'filter' ? spec.filterKeep : undefined,
+      settings: spec.pytorch.settings,
+      packageDir: spec.pytorch.packageDir,
+      outDir: spec.outDir,
+      runName: spec.runName,
+      signal,
+      onEvent,
+    });
+    return { ...run, scoresFile: needsScores ? (spec.scoresFile ?? defaultScoresFile(spec.synthetic.path)) : undefined, scored };
   }
 
   const run = await runTraining({

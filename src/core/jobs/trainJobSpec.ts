@@ -8,6 +8,7 @@ import type { WeightGuards } from '../weighting/weights';
 import type { CheckerTrainingOptions } from './checkers';
 import type { EncoderHeadSettings } from '../train/encoderHeadTraining';
 import type { NgramSettings } from '../train/ngramTraining';
+import type { PytorchEngineSettings } from '../train/pytorchEngine';
 
 /**
  * One training job, fully resolved: every path absolute, every setting chosen. The extension builds it
@@ -40,6 +41,11 @@ export interface TrainingJobSpec extends CheckerTrainingOptions {
   settings: NgramSettings;
   /** Train a head on this frozen transformer encoder instead of the built-in model. */
   encoder?: EncoderHeadSettings;
+  /**
+   * Train on the PyTorch engine (Hugging Face Trainer under accelerate) instead: its settings and the folder
+   * holding the `dimp_curator` Python package (the front end knows where it ships).
+   */
+  pytorch?: { settings: PytorchEngineSettings; packageDir: string };
   seed: number;
   guards: WeightGuards;
   /** `filter` baseline: the share of rows kept, highest q first. */

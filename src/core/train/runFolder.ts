@@ -56,8 +56,9 @@ export interface RunConfigFile {
   seed: number;
   guards: WeightGuards;
   filterKeep?: number;
-  settings: NgramSettings | EncoderHeadSettings;
-  model: 'ngram' | 'encoder-head';
+  settings: NgramSettings | EncoderHeadSettings | PytorchRunSettings;
+  /** `pytorch`: fine-tuned on the Hugging Face Trainer (python/dimp_curator), `model/` holds its files and `model.onnx`. */
+  model: 'ngram' | 'encoder-head' | 'pytorch';
   device: DeviceChoice;
   labels: string[];
   data: {
@@ -68,6 +69,20 @@ export interface RunConfigFile {
     scores?: ScoresHeader;
   };
   createdAt: string;
+}
+
+/** The settings a PyTorch run records (written by python/dimp_curator/train.py). */
+export interface PytorchRunSettings {
+  engine: 'pytorch';
+  model: string;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  maxLength: number;
+  /** Processes accelerate ran (GPUs, or CPU processes). */
+  processes: number;
+  versions: Record<string, string>;
+  [key: string]: unknown;
 }
 
 /** What `metrics.json` holds. */
@@ -88,6 +103,8 @@ export interface RunMetrics {
   weightDiagnostics?: WeightDiagnostics;
   /** The frozen encoder of an encoder + head run: provider, pooling, cache use. */
   encoder?: EncoderSummary;
+  /** A PyTorch run: versions, processes and the ONNX exporter used. */
+  engine?: { name: 'pytorch'; torch: string; transformers: string; processes: number; onnxExporter: string | null };
 }
 
 /** One line of `weights.jsonl`. */

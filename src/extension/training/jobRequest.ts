@@ -11,7 +11,7 @@ import { DimpError } from '../../core/errors';
 import { pathExists } from '../../core/io/atomic';
 import type { DatasetSource } from '../../core/pipeline';
 import type { DeviceChoice } from '../../core/runtime/onnxRuntime';
-import { resolveDevice, resolveJobSettings } from '../../core/jobs/settings';
+import { resolveDevice, resolveJobSettings, resolvePytorchSettings } from '../../core/jobs/settings';
 import { resolveCheckerChoice } from '../../core/jobs/trust';
 import { defaultRunName, defaultRunsDir, defaultScoresFile, jobOutputs, type TrainingJobSpec } from '../../core/jobs/trainJobSpec';
 import { LOSS_KINDS, type LossKind } from '../../protocol/events';
@@ -21,10 +21,11 @@ import type { TrainingJobInfo } from '../../protocol/trainingPanel';
 export const DIMP_TASK_TYPE = 'dimp';
 
 /**
- * Model kinds a run can name: `ngram` forces the built-in n-gram classifier; absent, the config decides (a
+ * Model kinds a run can name: `ngram` forces the built-in n-gram classifier; `pytorch` fine-tunes the config's
+ * `pytorch.model` on the PyTorch engine (Hugging Face Trainer under accelerate); absent, the config decides (a
  * head on its `encoder` when it names one, as the CLI does, else the built-in classifier).
  */
-export const TRAINABLE_MODEL_KINDS = ['ngram'] as const;
+export const TRAINABLE_MODEL_KINDS = ['ngram', 'pytorch'] as const;
 
 /** A trainable model kind. */
 export type TrainableModelKind = (typeof TRAINABLE_MODEL_KINDS)[number];
@@ -84,6 +85,10 @@ export interface EditorTrainingSettings {
   labelField: string | undefined;
   /** False in an untrusted workspace: models named by dimp.config.json are not run. */
   trusted: boolean;
+  /** `dimpCurator.pythonPath`: the PyTorch engine's Python (user settings only when untrusted). */
+  pythonPath?: string;
+  /** The extension's `python/` folder holding the dimp_curator package. */
+  pythonPackageDir?: string;
   /** Where the editor keeps a synthetic file's scores; absent: next to the file, as the CLI. */
   scoreStorageFor?: (syntheticFile: string) => EditorScoreStorage;
 }
@@ -119,6 +124,23 @@ async function freshRunName(outDir: string, loss: LossKind, now: Date): Promise<
   return name;
 }
 
+/**
+ * The PyTorch engine of a run: the Python from `dimpCurator.pythonPath`, else the config's; the rest from the
+ * config's `pytorch` section. It runs a Python program the workspace names, so not in an untrusted workspace.
+ */
+function pytorchEngineFor(config: LoadedConfig['config'], settings: EditorTrainingSettings, epochs: number | undefined, configFile: string | undefined): NonNullable<TrainingJobSpec['pytorch']> {
+  if (!settings.trusted) {
+    throw new DimpError('usage', 'the PyTorch engine runs the Python interpreter and model the workspace names; trust the workspace to use it (the built-in trainer works without)');
+  }
+  if (!settings.pythonPackageDir) throw new DimpError('usage', 'the PyTorch engine needs the extension\'s python/ folder');
+  try {
+    return { settings: resolvePytorchSettings(config, { python: settings.pythonPath, epochs }), packageDir: settings.pythonPackageDir };
+  } catch (error) {
+    if (error instanceof DimpError && configFile === undefined) throw new DimpError('usage', `${error.message} (no dimp.config.json was found: create one with DIMP: Create Project Config)`);
+    throw error;
+  }
+}
+
 /** Checks a definition's shape (it may come from a hand-written tasks.json). */
 export function validateTaskDefinition(definition: { [key: string]: unknown }): DimpTaskDefinition {
   if (!LOSS_KINDS.includes(definition.loss as LossKind)) throw new DimpError('usage', `a dimp task needs "loss": one of ${LOSS_KINDS.join(', ')}; got ${JSON.stringify(definition.loss)}`);
@@ -130,7 +152,7 @@ export function validateTaskDefinition(definition: { [key: string]: unknown }): 
     throw new DimpError('usage', `"epochs" of a dimp task must be an integer from 1 to 1000; got ${JSON.stringify(epochs)}`);
   }
   if (definition.model !== undefined && !TRAINABLE_MODEL_KINDS.includes(definition.model as TrainableModelKind)) {
-    throw new DimpError('usage', `"model" must be one of ${TRAINABLE_MODEL_KINDS.join(', ')} (the built-in n-gram classifier); got ${JSON.stringify(definition.model)}`);
+    throw new DimpError('usage', `"model" must be one of ${TRAINABLE_MODEL_KINDS.join(', ')} (the built-in n-gram classifier, or the PyTorch engine); got ${JSON.stringify(definition.model)}`);
   }
   return definition as unknown as DimpTaskDefinition;
 }
@@ -185,6 +207,7 @@ export async function resolveTrainingJob(
   const now = options.now ?? new Date();
   const runName = await freshRunName(outDir, definition.loss, now);
   const labels = settings.labels.length > 0 ? [...settings.labels] : config.labels;
+  const pytorch = definition.model === 'pytorch' ? pytorchEngineFor(config, settings, definition.epochs, project.file) : undefined;
   const storage = definition.scores ? undefined : settings.scoreStorageFor?.(synthetic.path);
   const spec: TrainingJobSpec = {
     loss: definition.loss,
@@ -204,7 +227,8 @@ export async function resolveTrainingJob(
     // The config's encoder, as the CLI uses it: checkers and classifier are heads on it (`"model": "ngram"`
     // keeps the built-in classifier).
     checkerEncoder: models.checkerEncoder,
-    encoder: definition.model === 'ngram' || !models.checkerEncoder ? undefined : { ...models.checkerEncoder, epochs: definition.epochs ?? models.checkerEncoder.epochs },
+    encoder: definition.model === 'ngram' || pytorch || !models.checkerEncoder ? undefined : { ...models.checkerEncoder, epochs: definition.epochs ?? models.checkerEncoder.epochs },
+    ...(pytorch ? { pytorch } : {}),
     seed: tuned.seed,
     guards: tuned.guards,
     filterKeep: tuned.filterKeep,
@@ -220,7 +244,7 @@ export async function resolveTrainingJob(
     validationFile: spec.validation?.path,
     testFile: spec.test?.path,
     runDir: path.join(outDir, runName),
-    epochs: spec.encoder?.epochs ?? spec.settings.epochs,
+    epochs: spec.pytorch?.settings.epochs ?? spec.encoder?.epochs ?? spec.settings.epochs,
     outputs: [...jobOutputs(spec), ...(scoreMetaFile ? [scoreMetaFile] : [])],
     startedAt: now.getTime(),
   };

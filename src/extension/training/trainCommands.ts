@@ -2,9 +2,11 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { showErrorMessage, showWarningMessage } from '../ui';
 import { entryPath, findProjectConfig, loadProjectConfig, type ProjectConfig } from '../../core/config';
+import { PYTHON_ENV_VARIABLE } from '../../core/jobs/settings';
 import { DEFAULT_CLASSIFIER_SETTINGS } from '../../core/train/ngramTraining';
+import { DEFAULT_PYTORCH_SETTINGS, pytorchEngineStatus } from '../../core/train/pytorchEngine';
 import type { LossKind } from '../../protocol/events';
-import { DIMP_TASK_TYPE, TRAINABLE_MODEL_KINDS, type DimpTaskDefinition, type EditorTrainingSettings, type TrainableModelKind } from './jobRequest';
+import { DIMP_TASK_TYPE, type DimpTaskDefinition, type EditorTrainingSettings, type TrainableModelKind } from './jobRequest';
 import { createTrainingTask, LOSS_TITLES } from './trainingTask';
 import type { TrainingSession } from './trainingSession';
 
@@ -28,7 +30,46 @@ const ROLE_HELP: Record<DatasetRole, string> = {
   test: 'real labelled rows for the final report',
   real: 'real labelled rows for the quality checker; used only when the synthetic rows have no scores yet',
 };
-const MODEL_TITLES: Record<TrainableModelKind, string> = { ngram: 'Built-in n-gram classifier (fastText architecture, exported to ONNX)' };
+const MODEL_TITLES: Record<TrainableModelKind, string> = {
+  ngram: 'Built-in n-gram classifier (fastText architecture, exported to ONNX)',
+  pytorch: 'PyTorch (Hugging Face Trainer)',
+};
+
+/** One engine or model kind the picker offers, with whether it can run here and why. */
+export interface ModelChoice {
+  modelKind: TrainableModelKind;
+  label: string;
+  available: boolean;
+  /** For the PyTorch engine: the probe of the configured Python (versions, or what it lacks). */
+  description: string;
+  detail?: string;
+}
+
+/**
+ * The model kinds Train with … offers: the built-in classifier always; the PyTorch engine with the probe of
+ * the configured Python (`dimpCurator.pythonPath`, else the config's, else $DIMP_CURATOR_PYTHON, else python3):
+ * available when it has torch, transformers, accelerate and datasets.
+ */
+export async function modelChoices(config: ProjectConfig, pythonPath: string | undefined, trusted: boolean): Promise<ModelChoice[]> {
+  const python = pythonPath ?? config.pytorch?.pythonPath ?? process.env[PYTHON_ENV_VARIABLE] ?? 'python3';
+  // Probing runs the interpreter: not one an untrusted workspace names.
+  const status = trusted ? await pytorchEngineStatus(python) : { python, available: false, description: 'not in an untrusted workspace', missing: 'trust the workspace to use the PyTorch engine' };
+  const model = config.pytorch?.model;
+  return [
+    { modelKind: 'ngram', label: MODEL_TITLES.ngram, available: true, description: 'no Python needed' },
+    {
+      modelKind: 'pytorch',
+      label: MODEL_TITLES.pytorch,
+      available: status.available && model !== undefined,
+      description: status.description,
+      detail: !status.available
+        ? (status.missing ?? `set dimpCurator.pythonPath to a Python with torch, transformers, accelerate and datasets`)
+        : model === undefined
+          ? 'name the model to fine-tune: "pytorch": {"model": "…"} in dimp.config.json'
+          : `fine-tunes ${model} with ${python}, launched by accelerate launch`,
+    },
+  ];
+}
 
 /** What the Train commands need from the composition root. */
 export interface TrainCommandContext {
@@ -80,6 +121,9 @@ function resolveDataset(role: DatasetRole, choices: TrainingChoices, config: Pro
 
 function resolveEpochs(choices: TrainingChoices, config: ProjectConfig): Resolved<number> {
   if (choices.epochs !== undefined) return { value: choices.epochs, source: 'last used' };
+  if (choices.model === 'pytorch') {
+    return config.pytorch?.epochs !== undefined ? { value: config.pytorch.epochs, source: 'dimp.config.json' } : { value: DEFAULT_PYTORCH_SETTINGS.epochs, source: 'default' };
+  }
   if (config.training?.epochs !== undefined) return { value: config.training.epochs, source: 'dimp.config.json' };
   return { value: DEFAULT_CLASSIFIER_SETTINGS.epochs, source: 'default' };
 }
@@ -126,6 +170,8 @@ async function reviewChoices(
   config: ProjectConfig,
   remembered: TrainingChoices,
   settingsReal: string | undefined,
+  pythonPath: string | undefined,
+  trusted: boolean,
 ): Promise<TrainingChoices | undefined> {
   const choices: TrainingChoices = { ...remembered };
   const roles: DatasetRole[] = loss === 'ce' ? ['validation', 'test'] : ['validation', 'test', 'real'];
@@ -160,9 +206,11 @@ async function reviewChoices(
       const value = await askEpochs(epochs.value);
       if (value !== undefined) choices.epochs = value;
     } else {
-      const kinds = TRAINABLE_MODEL_KINDS.map((modelKind) => ({ label: MODEL_TITLES[modelKind], modelKind }));
-      const picked = await vscode.window.showQuickPick(kinds, { title: 'Model kind (transformer heads come with the transformer models)' });
-      if (picked) choices.model = picked.modelKind;
+      const kinds = vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'DIMP: checking the Python for the PyTorch engine' }, () => modelChoices(config, pythonPath, trusted));
+      const items = kinds.then((list) => list.map((choice) => ({ ...choice, label: `${choice.available ? '' : '$(circle-slash) '}${choice.label}` })));
+      const picked = await vscode.window.showQuickPick(items, { title: 'Model kind (transformer heads come with the transformer models)' });
+      if (picked && !picked.available) void vscode.window.showWarningMessage(`DIMP Curator: ${MODEL_TITLES[picked.modelKind]} cannot run: ${picked.detail ?? picked.description}`);
+      else if (picked) choices.model = picked.modelKind;
     }
   }
 }
@@ -202,7 +250,7 @@ export async function trainWithLoss(loss: LossKind, context: TrainCommandContext
   const all = rememberedChoices(context.workspaceState);
   const realData = context.settingsFor(synthetic).realData;
   const settingsReal = realData && folder ? path.resolve(folder.uri.fsPath, realData) : realData;
-  const choices = await reviewChoices(loss, synthetic, folder, config, all[synthetic] ?? {}, settingsReal);
+  const choices = await reviewChoices(loss, synthetic, folder, config, all[synthetic] ?? {}, settingsReal, context.settingsFor(synthetic).pythonPath, context.settingsFor(synthetic).trusted);
   if (!choices) return;
   await context.workspaceState.update(CHOICES_KEY, { ...all, [synthetic]: choices });
 

@@ -18,7 +18,7 @@ export interface TrainingFeature extends vscode.Disposable {
 }
 
 /** The editor's settings for a job on `syntheticFile`, read when the job starts. */
-function trainingSettingsFor(store: ScoreStore): (syntheticFile: string) => EditorTrainingSettings {
+function trainingSettingsFor(store: ScoreStore, pythonPackageDir: string): (syntheticFile: string) => EditorTrainingSettings {
   return (syntheticFile) => {
     const uri = vscode.Uri.file(syntheticFile);
     const settings = readSettings(uri);
@@ -33,6 +33,8 @@ function trainingSettingsFor(store: ScoreStore): (syntheticFile: string) => Edit
       textFields: settings.textFields,
       labelField: settings.labelField,
       trusted: vscode.workspace.isTrusted,
+      pythonPath: settings.pythonPath,
+      pythonPackageDir,
       // Training reads and writes the same scores as Score Synthetic Data.
       scoreStorageFor: () => store.storageFor(uri),
     };
@@ -56,7 +58,7 @@ export function registerTrainingFeature(context: vscode.ExtensionContext, store:
   const statusBar = vscode.window.createStatusBarItem('dimpCurator.training', vscode.StatusBarAlignment.Left, 10);
   statusBar.name = 'DIMP Training';
   statusBar.command = CommandId.openTrainingPanel;
-  const settingsFor = trainingSettingsFor(store);
+  const settingsFor = trainingSettingsFor(store, vscode.Uri.joinPath(context.extensionUri, 'python').fsPath);
   const commandContext = { session, workspaceState: context.workspaceState, settingsFor, showPanel: () => panel.show() };
 
   const disposables: vscode.Disposable[] = [

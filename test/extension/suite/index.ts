@@ -17,6 +17,7 @@ import type { DimpCuratorApi } from '../../../src/extension/extension';
 import type { ScoreMeta } from '../../../src/protocol/scoring';
 import { runRegisteredTests, sleep, test, waitFor } from './harness';
 import { registerReviewQueueTests } from './reviewQueue';
+import { registerPytorchEngineTests } from './pytorchEngine';
 import { registerTrainingTests } from './training';
 
 const workspace = (): string => {
@@ -519,6 +520,9 @@ test('screenshot of the editor (when asked for)', async () => {
 
 // Training runs after the tests above: it uses the scores they stored, and its DIMP run changes the hover.
 registerTrainingTests(() => api, workspace);
+
+// The PyTorch engine last: it adds a config section, a task and a run of its own.
+registerPytorchEngineTests(() => api, workspace);
 
 /** Entry point called by the extension host (extensionTestsPath). */
 export async function run(): Promise<void> {
