@@ -60,7 +60,7 @@ export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
   const store = new ScoreStore(storageRoot, path.join(context.extensionPath, 'dist', 'scoringWorker.js'), (message) => output.warn(message));
   const documents = new TrackedDocuments(store, (message) => output.warn(message));
   const statusBar = new DimpStatusBar();
-  const scoring = new ScoringController(store, documents, statusBar, output);
+  const scoring = new ScoringController(store, documents, statusBar, output, context.workspaceState);
   const decorations = new WeightDecorations(documents);
   const reviewMarks = new ReviewMarks(store);
   const reviewQueue = new ReviewQueueView(store, documents, reviewMarks);

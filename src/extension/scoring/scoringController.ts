@@ -20,6 +20,7 @@ import { resolveCheckerChoice } from '../../core/jobs/trust';
 import type { ScoreStore } from './scoreStore';
 import { WorkerJobError } from '../../core/runtime/workerJob';
 import type { RunningJob } from './scoringWorkerClient';
+import { rememberedReal, rememberReal } from '../choices';
 
 /** ε and the weight cap: settings the user set, then dimp.config.json's training section, then defaults. */
 function guardsFrom(settings: EditorSettings, project: Project | undefined): WeightGuards {
@@ -50,6 +51,8 @@ export class ScoringController implements vscode.Disposable {
     private readonly documents: TrackedDocuments,
     private readonly statusBar: DimpStatusBar,
     private readonly output: vscode.LogOutputChannel,
+    /** Where the real set picked for a file is remembered (shared with the training picker). */
+    private readonly workspaceState: vscode.Memento,
   ) {
     this.disposables.push(
       vscode.commands.registerCommand(CommandId.scoreSyntheticData, (uri?: unknown) => this.score(uri instanceof vscode.Uri ? uri : undefined)),
@@ -215,12 +218,17 @@ export class ScoringController implements vscode.Disposable {
     }
     let qualityModel = models.quality;
     const diversityModel = models.diversity;
-    let real = this.realSource(project, settings);
+    let real = this.realSource(project, settings, uri);
     if (!qualityModel && !real) {
       const choice = await this.pickQualitySource();
       if (!choice) return undefined;
-      if (choice.kind === 'real') real = { path: choice.path };
-      else qualityModel = choice.path;
+      if (choice.kind === 'real') {
+        real = { path: choice.path };
+        // Asked once: the next scoring of this file and the training picker use it.
+        await rememberReal(this.workspaceState, uri.fsPath, choice.path);
+      } else {
+        qualityModel = choice.path;
+      }
     }
     const syntheticEntry: DatasetEntry | undefined = config.datasets?.synthetic;
     const configFields = entryPath(syntheticEntry) === uri.fsPath ? entryFields(syntheticEntry) : undefined;
@@ -246,11 +254,14 @@ export class ScoringController implements vscode.Disposable {
     };
   }
 
-  private realSource(project: Project, settings: EditorSettings): DatasetSource | undefined {
+  /** The real set: the setting, then dimp.config.json, then the one last picked for this file. */
+  private realSource(project: Project, settings: EditorSettings, synthetic: vscode.Uri): DatasetSource | undefined {
     if (settings.realData) return { path: fromRoot(project, settings.realData) };
     const entry = project.loaded.config.datasets?.real;
     const file = entryPath(entry);
-    return file ? { path: file, fields: entryFields(entry) } : undefined;
+    if (file) return { path: file, fields: entryFields(entry) };
+    const remembered = rememberedReal(this.workspaceState, synthetic.fsPath);
+    return remembered ? { path: remembered } : undefined;
   }
 
   private async pickQualitySource(): Promise<{ kind: 'real' | 'model'; path: string } | undefined> {

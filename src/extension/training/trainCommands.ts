@@ -9,18 +9,7 @@ import type { LossKind } from '../../protocol/events';
 import { DIMP_TASK_TYPE, type DimpTaskDefinition, type EditorTrainingSettings, type TrainableModelKind } from './jobRequest';
 import { createTrainingTask, LOSS_TITLES } from './trainingTask';
 import type { TrainingSession } from './trainingSession';
-
-/** The workspaceState key of the choices remembered per synthetic file. */
-const CHOICES_KEY = 'dimpCurator.training.choices';
-
-/** What the user picked for a synthetic file; '' means "none" (overrides the config). */
-export interface TrainingChoices {
-  validation?: string;
-  test?: string;
-  real?: string;
-  epochs?: number;
-  model?: TrainableModelKind;
-}
+import { CHOICES_KEY, rememberedChoices, type TrainingChoices } from '../choices';
 
 type DatasetRole = 'validation' | 'test' | 'real';
 
@@ -51,7 +40,8 @@ export interface ModelChoice {
  * available when it has torch, transformers, accelerate and datasets.
  */
 export async function modelChoices(config: ProjectConfig, pythonPath: string | undefined, trusted: boolean): Promise<ModelChoice[]> {
-  const python = pythonPath ?? config.pytorch?.pythonPath ?? process.env[PYTHON_ENV_VARIABLE] ?? 'python3';
+  // An empty setting is no setting.
+  const python = pythonPath || config.pytorch?.pythonPath || process.env[PYTHON_ENV_VARIABLE] || 'python3';
   // Probing runs the interpreter: not one an untrusted workspace names.
   const status = trusted ? await pytorchEngineStatus(python) : { python, available: false, description: 'not in an untrusted workspace', missing: 'trust the workspace to use the PyTorch engine' };
   const model = config.pytorch?.model;
@@ -213,11 +203,6 @@ async function reviewChoices(
       else if (picked) choices.model = picked.modelKind;
     }
   }
-}
-
-/** Remembered choices of every synthetic file in this workspace. */
-function rememberedChoices(state: vscode.Memento): Record<string, TrainingChoices> {
-  return state.get<Record<string, TrainingChoices>>(CHOICES_KEY, {});
 }
 
 /**

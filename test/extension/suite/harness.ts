@@ -1,4 +1,5 @@
 import { appendFileSync } from 'node:fs';
+import * as vscode from 'vscode';
 
 /** One extension-host test: a name and an async body that throws on failure. */
 export interface ExtensionTest {
@@ -48,4 +49,9 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | fals
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(25);
   }
+}
+
+/** The `dimp` task named `label` (from tasks.json), once VS Code has read the file. */
+export async function taskNamed(label: string): Promise<vscode.Task> {
+  return waitFor(`the dimp task "${label}" from tasks.json`, async () => (await vscode.tasks.fetchTasks({ type: 'dimp' })).find((t) => t.name === label), 30_000);
 }

@@ -17,7 +17,7 @@ import type { ProjectConfig } from '../../../src/core/config';
 import { pytorchEngineStatus } from '../../../src/core/train/pytorchEngine';
 import type { DimpCuratorApi } from '../../../src/extension/extension';
 import { modelChoices } from '../../../src/extension/training/trainCommands';
-import { sleep, test, waitFor } from './harness';
+import { sleep, taskNamed, test, waitFor } from './harness';
 
 type TestingApi = DimpCuratorApi['testing'];
 
@@ -36,17 +36,6 @@ async function enginePython(repoRoot: string): Promise<{ python: string; model: 
     }
   }
   return { python: path.join(repoRoot, 'test', 'fixtures', 'python-stub.sh'), model: 'stub-model', real: false };
-}
-
-/** The `dimp` task of tasks.json named `label`, once VS Code has read the file. */
-async function taskNamed(label: string): Promise<vscode.Task> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const task = (await vscode.tasks.fetchTasks({ type: 'dimp' })).find((t) => t.name === label);
-    if (task) return task;
-    if (Date.now() > deadline) throw new Error(`no dimp task "${label}" from tasks.json`);
-    await sleep(200);
-  }
 }
 
 /** Registers the PyTorch engine test; it runs last (it adds a config section, a task and a run). */
@@ -76,7 +65,8 @@ export function registerPytorchEngineTests(getApi: () => TestingApi, workspace: 
       await settings.update('pythonPath', engine.python, vscode.ConfigurationTarget.Global);
 
       // The engine choice: offered, with the probe of the configured Python.
-      const choices = await modelChoices(config, settings.get<string>('pythonPath'), vscode.workspace.isTrusted);
+      // Read the setting again: a configuration object is a snapshot taken before the update.
+      const choices = await modelChoices(config, vscode.workspace.getConfiguration('dimpCurator').get<string>('pythonPath'), vscode.workspace.isTrusted);
       const pytorch = choices.find((c) => c.modelKind === 'pytorch');
       assert.ok(pytorch?.available, `the PyTorch engine is offered: ${JSON.stringify(pytorch)}`);
       assert.equal(pytorch.label, 'PyTorch (Hugging Face Trainer)');

@@ -10,7 +10,7 @@ import * as vscode from 'vscode';
 import type { DimpCuratorApi } from '../../../src/extension/extension';
 import type { TrainingPanelState } from '../../../src/protocol/trainingPanel';
 import { syntheticUri } from '../../../src/extension/training/trainCommands';
-import { sleep, test, waitFor } from './harness';
+import { sleep, taskNamed, test, waitFor } from './harness';
 
 type TestingApi = DimpCuratorApi['testing'];
 
@@ -29,17 +29,6 @@ function tree(dir: string): string[] {
   };
   walk(dir);
   return out.sort();
-}
-
-/** The `dimp` task of tasks.json named `label`, once VS Code has read the file. */
-async function taskNamed(label: string): Promise<vscode.Task> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const task = (await vscode.tasks.fetchTasks({ type: 'dimp' })).find((t) => t.name === label);
-    if (task) return task;
-    if (Date.now() > deadline) throw new Error(`no dimp task "${label}" from tasks.json`);
-    await sleep(200);
-  }
 }
 
 /** Runs a task and resolves when it has ended. */
