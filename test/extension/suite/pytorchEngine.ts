@@ -17,7 +17,7 @@ import type { ProjectConfig } from '../../../src/core/config';
 import { pytorchEngineStatus } from '../../../src/core/train/pytorchEngine';
 import type { DimpCuratorApi } from '../../../src/extension/extension';
 import { modelChoices } from '../../../src/extension/training/trainCommands';
-import { sleep, taskNamed, test, waitFor } from './harness';
+import { taskNamed, test, waitFor } from './harness';
 
 type TestingApi = DimpCuratorApi['testing'];
 

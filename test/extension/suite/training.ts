@@ -10,7 +10,7 @@ import * as vscode from 'vscode';
 import type { DimpCuratorApi } from '../../../src/extension/extension';
 import type { TrainingPanelState } from '../../../src/protocol/trainingPanel';
 import { syntheticUri } from '../../../src/extension/training/trainCommands';
-import { sleep, taskNamed, test, waitFor } from './harness';
+import { taskNamed, test, waitFor } from './harness';
 
 type TestingApi = DimpCuratorApi['testing'];
 
