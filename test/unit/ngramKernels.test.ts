@@ -176,8 +176,8 @@ function compare(model: NgramClassifier, reference: ReferenceNgram, dim: number,
 
 describe('n-gram kernels against the scalar reference', () => {
   for (const optimizer of ['adam', 'sgd'] as const) {
-    for (const dim of [64, 7]) {
-      test(`${optimizer}, dim ${dim}: bit-identical parameters after every step`, () => {
+    for (const [dim, reportNorm] of [[64, false], [7, false], [64, true]] as const) {
+      test(`${optimizer}, dim ${dim}${reportNorm ? ', norm reported' : ''}: bit-identical parameters after every step`, () => {
         const numClasses = 3;
         const buckets = 512;
         const random = new SeededRandom(11 + dim);
@@ -202,7 +202,7 @@ describe('n-gram kernels against the scalar reference', () => {
             batchLoss(logits, batchLabels, numClasses, 'ce', { epsilon: 1e-6, maxWeight: null }, undefined, undefined, buffers);
             const gradLogits = buffers.gradLogits.slice(0, n * numClasses);
             const learningRate = optimizer === 'adam' ? 0.01 : 0.5;
-            model.backward(gradLogits, learningRate, null);
+            model.backward(gradLogits, learningRate, null, reportNorm);
             reference.backward(features, examples, gradLogits, learningRate);
           }
           compare(model, reference, dim, `epoch ${epoch + 1}`);
