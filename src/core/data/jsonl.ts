@@ -96,7 +96,8 @@ class ChunkLine implements JsonlLine {
  * `maxLineBytes` is not held in memory: it comes with a `problem`, its offset and length only.
  */
 export async function* readJsonlLines(file: string, signal?: AbortSignal, options: ReadLinesOptions = {}): AsyncGenerator<JsonlLine> {
-  for await (const batch of readJsonlLineBatches(file, signal, options)) yield* batch;
+  // A plain loop: `yield*` over an array in an async generator adds an await per line.
+  for await (const batch of readJsonlLineBatches(file, signal, options)) for (const line of batch) yield line;
 }
 
 /**
