@@ -81,7 +81,7 @@ async function trainerVsFastText(dataDir: string, scratch: string): Promise<void
   }
   sections.push(
     `## Built-in trainer vs fastText C++\n\n${train.rows.length.toLocaleString('en-US')} rows of \`sst2/synthetic_fewgen_s13.jsonl\`, ${epochs} epochs, dim 64, word uni+bigrams, ` +
-      `${settings.featurizer.buckets.toLocaleString('en-US')} buckets, linearly decayed learning rate, one thread each; test on \`sst2/real_test.jsonl\`. ` +
+      `${settings.featurizer.buckets.toLocaleString('en-US')} buckets, one thread each; ours with the default recipe (${settings.optimizer === 'adam' ? `Adam at ${settings.learningRate}, lazy on embedding rows, batches of ${settings.batchSize}` : `SGD at ${settings.learningRate}`}, ${settings.schedule} learning rate), fastText with its own (SGD at 0.1, linearly decayed, one row at a time); test on \`sst2/real_test.jsonl\`. ` +
       `fastText's rows/s come from its own words/sec/thread over the training loop; ours from the training loop (features computed once before).\n\n${table}\n`,
   );
 }
