@@ -18,6 +18,7 @@ import { predictProbabilities } from '../src/core/train/trainer';
 import { SAMPLE_LABELS } from './sample';
 
 const root = path.resolve(__dirname, '..', '..');
+const HAND_WRITTEN_MARKER = '<!-- hand-written below: npm run bench keeps it -->';
 const sections: string[] = [];
 const fmt = (x: number, digits = 0): string => x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const ratio = (x: number): string => `**${x.toFixed(2)}×**`;
@@ -300,7 +301,10 @@ Every figure in bold is a ratio to a baseline measured in the same run, so it ho
 throughput when the machine is shared or busy.
 
 ${sections.join('\n')}`;
-  await writeFileAtomic(out, report);
+  // What follows the marker in the existing file is written by hand (profiles, what is left): kept as it is.
+  const previous = existsSync(out) ? readFileSync(out, 'utf8') : '';
+  const kept = previous.indexOf(HAND_WRITTEN_MARKER);
+  await writeFileAtomic(out, kept >= 0 ? `${report.trimEnd()}\n\n${previous.slice(kept)}` : report);
   process.stdout.write(report);
 }
 

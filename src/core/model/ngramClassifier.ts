@@ -442,6 +442,34 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     };
   }
 
+  /**
+   * Makes room for the rows the buckets in `ids` will need (those not allocated yet), once: training then
+   * never grows (and copies) the table and its Adam moments, and holds no slack. Changes no value.
+   */
+  reserveRowsFor(ids: Int32Array): void {
+    const seen = new Uint8Array(this.shape.buckets);
+    let needed = 0;
+    for (let k = 0; k < ids.length; k++) {
+      const bucket = ids[k]!;
+      if (seen[bucket] === 0 && this.rowOf[bucket] === 0) needed += 1;
+      seen[bucket] = 1;
+    }
+    const length = (this.rows + needed) * this.shape.dim;
+    if (length <= this.embeddings.length) return;
+    const grown = new Float32Array(length);
+    grown.set(this.embeddings);
+    this.embeddings = grown;
+    if (this.adamEmbeddings.m.length > 0) {
+      for (const key of ['m', 'v'] as const) {
+        const moment = new Float32Array(length);
+        moment.set(this.adamEmbeddings[key]);
+        this.adamEmbeddings[key] = moment;
+      }
+    }
+    this.rowStamp = growInt32(this.rowStamp, this.rows + needed);
+    this.rowSlot = growInt32(this.rowSlot, this.rows + needed);
+  }
+
   /** Number of embedding rows allocated so far (including the zero row). */
   get allocatedRows(): number {
     return this.rows;
