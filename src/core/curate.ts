@@ -4,7 +4,7 @@ import { DEFAULT_MAX_ROW_BYTES } from './data/jsonl';
 import { refuseToOverwriteInputs, type NamedPath } from './io/inputSafety';
 import { parseJsonlFile } from './data/dataset';
 import type { FieldOverrides } from './data/fields';
-import { readJsonlLines } from './data/jsonl';
+import { readJsonlLineBatches } from './data/jsonl';
 import { DimpError } from './errors';
 import type { FileHandle } from 'node:fs/promises';
 import { outputTarget, stageFile, sweepStaleTemporaries, type StagedFile } from './io/atomic';
@@ -121,28 +121,30 @@ export async function curateFile(
   try {
     // Each line is copied as the bytes it has in the file (not re-encoded), so a line the tool cannot
     // decode or parse reaches the rejected file unchanged.
-    for await (const line of readJsonlLines(syntheticFile, options.signal, { maxLineBytes: maxRowBytes })) {
-      let bytes: Uint8Array | undefined = line.bytes;
-      if (bytes === undefined) {
-        // Over the row limit: not held while reading; read back from the file only to copy it.
-        const buffer = Buffer.alloc(line.byteLength);
-        const { bytesRead } = await handle.read(buffer, 0, line.byteLength, line.byteOffset);
-        bytes = buffer.subarray(0, bytesRead);
+    for await (const batch of readJsonlLineBatches(syntheticFile, options.signal, { maxLineBytes: maxRowBytes })) {
+      for (const line of batch) {
+        let bytes: Uint8Array | undefined = line.bytes;
+        if (bytes === undefined) {
+          // Over the row limit: not held while reading; read back from the file only to copy it.
+          const buffer = Buffer.alloc(line.byteLength);
+          const { bytesRead } = await handle.read(buffer, 0, line.byteLength, line.byteOffset);
+          bytes = buffer.subarray(0, bytesRead);
+        }
+        if (line.problem === undefined && line.text.trim() === '') continue;
+        const score = scoreByLine.get(line.line);
+        const reviewed = reviewedLines.has(line.line);
+        if (!score && !reviewed) {
+          if (usableLines.has(line.line)) unscored += 1;
+          else unusable += 1;
+          rejected.push(bytes);
+          continue;
+        }
+        if (reviewed || keptLines.has(line.line)) {
+          const weight = score?.impWeight;
+          const out = rule.addWeight && weight !== undefined ? Buffer.from(JSON.stringify({ ...(JSON.parse(line.text) as object), weight })) : bytes;
+          kept.push({ bytes: out, score: score ? scoreOf(score, rule.by) : Number.NEGATIVE_INFINITY, line: line.line });
+        } else rejected.push(bytes);
       }
-      if (line.problem === undefined && line.text.trim() === '') continue;
-      const score = scoreByLine.get(line.line);
-      const reviewed = reviewedLines.has(line.line);
-      if (!score && !reviewed) {
-        if (usableLines.has(line.line)) unscored += 1;
-        else unusable += 1;
-        rejected.push(bytes);
-        continue;
-      }
-      if (reviewed || keptLines.has(line.line)) {
-        const weight = score?.impWeight;
-        const out = rule.addWeight && weight !== undefined ? Buffer.from(JSON.stringify({ ...(JSON.parse(line.text) as object), weight })) : bytes;
-        kept.push({ bytes: out, score: score ? scoreOf(score, rule.by) : Number.NEGATIVE_INFINITY, line: line.line });
-      } else rejected.push(bytes);
     }
   } finally {
     await handle.close();

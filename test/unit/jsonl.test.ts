@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { indexJsonlLines, readJsonlLines, type JsonlLine } from '../../src/core/data/jsonl';
+import { indexJsonlLines, readJsonlLineBatches, readJsonlLines, type JsonlLine } from '../../src/core/data/jsonl';
 import { computeRowId, loadDataset, parseJsonlFile, resolveLabels, type ParsedFile } from '../../src/core/data/dataset';
 import { inferLabelNames, LabelMap } from '../../src/core/data/labels';
 import { fieldChoices } from '../../src/core/data/fields';
@@ -201,6 +201,75 @@ describe('indexJsonlLines', () => {
     const lines = await readAll(file);
     assert.deepEqual([...index], lines.map((l) => l.byteOffset));
   });
+});
+
+describe('readJsonlLineBatches (chunks decoded in bulk)', () => {
+  /** What every line must be, worked out from the whole file's bytes one line at a time. */
+  function expectedLines(content: Buffer, cap: number): { line: number; byteOffset: number; byteLength: number; text: string; bareCr: boolean; problem: 'utf8' | 'long' | undefined }[] {
+    const out = [];
+    let start = content[0] === 0xef && content[1] === 0xbb && content[2] === 0xbf ? 3 : 0;
+    let line = 0;
+    while (start < content.length) {
+      let end = content.indexOf(0x0a, start);
+      if (end < 0) end = content.length;
+      let bytes = content.subarray(start, end);
+      if (bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, bytes.length - 1);
+      const bareCr = bytes.includes(0x0d);
+      const valid = Buffer.from(bytes.toString('utf8'), 'utf8').equals(bytes);
+      const problem = bytes.length > cap ? ('long' as const) : valid ? undefined : ('utf8' as const);
+      out.push({ line: ++line, byteOffset: start, byteLength: bytes.length, text: problem ? '' : bytes.toString('utf8'), bareCr, problem });
+      start = end + 1;
+    }
+    return out;
+  }
+
+  for (const [name, cap] of [['default limit', undefined], ['a 300-byte limit', 300]] as const) {
+    test(`agrees line for line with a reference over several chunks: BOM, CRLF, bare CR, non-ASCII, invalid UTF-8, long lines (${name})`, async () => {
+      const parts: Buffer[] = [Buffer.from([0xef, 0xbb, 0xbf])];
+      for (let i = 0; i < 60_000; i++) {
+        const kind = i % 997;
+        let line: Buffer;
+        if (i === 30_000) line = Buffer.from([...Buffer.from('{"text":"caf'), 0xe9, ...Buffer.from('","label":1}')]);
+        else if (kind === 7 && i > 40_000 && i < 45_000) line = Buffer.from(`{"text":"${'x'.repeat(400 + (i % 50))}","label":0}`);
+        else if (kind === 11) line = Buffer.from('{"text":"a\rb","label":0}\r');
+        else if (kind === 13) line = Buffer.from('');
+        else line = Buffer.from(`{"text":"row ${i} ${i % 3 === 0 ? 'naïve café ✓ 😀' : 'plain'}","label":${i % 2}}${i % 4 === 0 ? '\r' : ''}`);
+        parts.push(line, Buffer.from('\n'));
+      }
+      // A final line without a newline, split over the last chunk boundary with the rest.
+      parts.push(Buffer.from('{"text":"last","label":0}'));
+      const content = Buffer.concat(parts);
+      assert.ok(content.length > 2 << 20, 'the file spans several read chunks');
+      const file = writeFile(content);
+      const limit = cap ?? 1 << 20;
+      const expected = expectedLines(content, limit);
+      const actual: JsonlLine[] = [];
+      let batches = 0;
+      for await (const batch of readJsonlLineBatches(file, undefined, { maxLineBytes: limit })) {
+        batches += 1;
+        actual.push(...batch);
+      }
+      assert.ok(batches >= 3 && batches < 10, `one batch per read chunk (${batches})`);
+      // Most chunks hold only valid lines within the limit: their lines come from the bulk path (not plain objects).
+      const bulk = actual.filter((l) => Object.getPrototypeOf(l) !== Object.prototype).length;
+      assert.ok(bulk > actual.length / 2, `lines decoded in bulk: ${bulk} of ${actual.length}`);
+      assert.equal(actual.length, expected.length);
+      expected.forEach((e, i) => {
+        const a = actual[i]!;
+        const where = `line ${e.line}`;
+        assert.deepEqual([a.line, a.byteOffset, a.byteLength, a.text, a.bareCr], [e.line, e.byteOffset, e.byteLength, e.text, e.bareCr], where);
+        if (e.problem === 'utf8') assert.match(a.problem ?? '', /^not valid UTF-8 \(byte 0xe9 at byte 13 of the line\)/, where);
+        else if (e.problem === 'long') assert.match(a.problem ?? '', /over the limit of 300 bytes/, where);
+        else assert.equal(a.problem, undefined, where);
+        if (e.problem !== 'long') assert.ok(Buffer.from(a.bytes!).equals(content.subarray(e.byteOffset, e.byteOffset + e.byteLength)), `${where}: bytes`);
+        else assert.equal(a.bytes, undefined, where);
+      });
+      // The one-line-at-a-time reader gives the same lines.
+      const single: JsonlLine[] = [];
+      for await (const line of readJsonlLines(file, undefined, { maxLineBytes: limit })) single.push(line);
+      assert.deepEqual(single.map((l) => [l.line, l.byteOffset, l.text, l.problem]), actual.map((l) => [l.line, l.byteOffset, l.text, l.problem]));
+    });
+  }
 });
 
 describe('parseJsonlFile', () => {

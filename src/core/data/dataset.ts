@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { DimpError, throwIfCancelled, yieldToEventLoop } from '../errors';
-import { readJsonlLines } from './jsonl';
+import { readJsonlLineBatches } from './jsonl';
 import { describeDetectableFields, detectFields, type FieldMapping, type FieldOverrides } from './fields';
 import { describeLabelNames, describeRawLabel, inferLabelSpace, LabelMap, type RawLabel } from './labels';
 
@@ -217,40 +217,43 @@ export async function parseJsonlFile(file: string, options: ReadOptions = {}): P
   };
   await refuseBinaryFormats(file);
   try {
-    for await (const line of readJsonlLines(file, options.signal, { maxLineBytes: options.maxRowBytes })) {
-      totalLines = line.line;
-      if (line.line % 8192 === 0) {
-        options.onProgress?.(line.line);
+    for await (const batch of readJsonlLineBatches(file, options.signal, { maxLineBytes: options.maxRowBytes })) {
+      if (batch.length > 0 && totalLines > 0) {
+        // Once per read chunk (1 MiB): progress, and a turn for the event loop.
+        options.onProgress?.(totalLines);
         await yieldToEventLoop();
         throwIfCancelled(options.signal);
       }
-      if (line.bareCr) bareCrLines += 1;
-      if (line.problem !== undefined) {
-        startsWithArray ??= false;
-        problems.push({ file, line: line.line, reason: line.problem });
-        continue;
-      }
-      if (line.text.trim() === '') {
-        blankLines += 1;
-        continue;
-      }
-      startsWithArray ??= line.text.trimStart().startsWith('[');
-      const parsedObject = parseJsonObject(line.text);
-      if ('reason' in parsedObject) {
-        const reason = line.bareCr ? `${parsedObject.reason} (the line holds CR (\\r) characters: the file may use CR-only line endings, which JSON Lines does not allow)` : parsedObject.reason;
-        problems.push({ file, line: line.line, reason });
-        continue;
-      }
-      const object: JsonObjectLine = { line: line.line, byteOffset: line.byteOffset, byteLength: line.byteLength, value: parsedObject.value };
-      if (fields) {
-        toParsedLine(object, fields, file, lines, problems);
-        continue;
-      }
-      pending.push(object);
-      if (pending.length === DETECTION_SAMPLE) {
-        fields = decide();
-        for (const held of pending) toParsedLine(held, fields, file, lines, problems);
-        pending.length = 0;
+      for (const line of batch) {
+        totalLines = line.line;
+        if (line.bareCr) bareCrLines += 1;
+        if (line.problem !== undefined) {
+          startsWithArray ??= false;
+          problems.push({ file, line: line.line, reason: line.problem });
+          continue;
+        }
+        if (line.text.trim() === '') {
+          blankLines += 1;
+          continue;
+        }
+        startsWithArray ??= line.text.trimStart().startsWith('[');
+        const parsedObject = parseJsonObject(line.text);
+        if ('reason' in parsedObject) {
+          const reason = line.bareCr ? `${parsedObject.reason} (the line holds CR (\\r) characters: the file may use CR-only line endings, which JSON Lines does not allow)` : parsedObject.reason;
+          problems.push({ file, line: line.line, reason });
+          continue;
+        }
+        const object: JsonObjectLine = { line: line.line, byteOffset: line.byteOffset, byteLength: line.byteLength, value: parsedObject.value };
+        if (fields) {
+          toParsedLine(object, fields, file, lines, problems);
+          continue;
+        }
+        pending.push(object);
+        if (pending.length === DETECTION_SAMPLE) {
+          fields = decide();
+          for (const held of pending) toParsedLine(held, fields, file, lines, problems);
+          pending.length = 0;
+        }
       }
     }
   } catch (error) {

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { throwIfCancelled } from '../errors';
 
 /** The most bytes one line (one row) may hold by default: 1 MiB. Longer lines are reported and skipped. */
@@ -70,12 +70,45 @@ export function firstInvalidUtf8(bytes: Uint8Array): number {
 }
 
 /**
+ * A line decoded in bulk with the rest of its chunk: valid UTF-8, within the row limit, no BOM. Its
+ * bytes are cut from the chunk only when asked for.
+ */
+class ChunkLine implements JsonlLine {
+  constructor(
+    readonly line: number,
+    readonly byteOffset: number,
+    readonly byteLength: number,
+    readonly text: string,
+    readonly bareCr: boolean,
+    private readonly chunk: Buffer,
+    private readonly start: number,
+  ) {}
+
+  get bytes(): Buffer {
+    return this.chunk.subarray(this.start, this.start + this.byteLength);
+  }
+}
+
+/**
  * Streams the lines of a UTF-8 file with their line numbers and byte offsets. Accepts a BOM and
  * LF or CRLF endings; a final line without a newline is still yielded. A line that is not valid
  * UTF-8 is never repaired (no U+FFFD): it comes with a `problem` and its bytes. A line longer than
  * `maxLineBytes` is not held in memory: it comes with a `problem`, its offset and length only.
  */
 export async function* readJsonlLines(file: string, signal?: AbortSignal, options: ReadLinesOptions = {}): AsyncGenerator<JsonlLine> {
+  // A plain loop: `yield*` over an array in an async generator adds an await per line.
+  for await (const batch of readJsonlLineBatches(file, signal, options)) for (const line of batch) yield line;
+}
+
+/**
+ * The lines of {@link readJsonlLines} a read chunk (1 MiB) at a time: one await per chunk instead of one
+ * per line. The complete lines of a chunk are found by scanning its bytes for `\n`; when they are all
+ * valid UTF-8 (one check for the whole run of lines) and within the row limit, they are decoded with one
+ * call and split, and each line's bytes are cut out only if asked for. Otherwise (invalid UTF-8, a line
+ * over the limit, a BOM, a line that spans chunks) those lines go through the line-by-line path, which
+ * says exactly which line and byte is wrong.
+ */
+export async function* readJsonlLineBatches(file: string, signal?: AbortSignal, options: ReadLinesOptions = {}): AsyncGenerator<JsonlLine[]> {
   const cap = options.maxLineBytes ?? DEFAULT_MAX_ROW_BYTES;
   // The line being read: its parts (dropped once it is over the cap), raw length, BOM and CR state.
   let parts: Buffer[] = [];
@@ -129,23 +162,89 @@ export async function* readJsonlLines(file: string, signal?: AbortSignal, option
     return line;
   };
 
+  // Line ends of the chunk being read, reused from chunk to chunk.
+  let ends = new Int32Array(1 << 14);
   const stream = createReadStream(file, { highWaterMark: 1 << 20 });
   let position = 0;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     throwIfCancelled(signal);
+    const batch: JsonlLine[] = [];
     let from = 0;
-    for (;;) {
-      const nl = chunk.indexOf(LF, from);
-      if (nl < 0) break;
-      append(chunk.subarray(from, nl));
-      yield finish();
+    // A line carried over from the previous chunk (or line 1, which may start with a BOM) ends line by line.
+    if (length > 0 || lineNumber === 0) {
+      const nl = chunk.indexOf(LF, 0);
+      if (nl < 0) {
+        append(chunk);
+        position += chunk.length;
+        continue;
+      }
+      append(chunk.subarray(0, nl));
+      batch.push(finish());
       from = nl + 1;
       lineStart = position + from;
     }
+    // The complete lines that follow, all at once.
+    let count = 0;
+    let longest = 0;
+    for (let at = from; ; ) {
+      const nl = chunk.indexOf(LF, at);
+      if (nl < 0) break;
+      if (count === ends.length) {
+        const grown = new Int32Array(ends.length * 2);
+        grown.set(ends);
+        ends = grown;
+      }
+      ends[count++] = nl;
+      longest = Math.max(longest, nl - at);
+      at = nl + 1;
+    }
+    const last = count > 0 ? ends[count - 1]! : from - 1;
+    const run = chunk.subarray(from, Math.max(from, last));
+    // ASCII (most JSON Lines, where non-ASCII text is often \u-escaped) is copied as Latin-1, its own decoding.
+    const ascii = count > 0 && isAscii(run);
+    if (count > 0 && longest <= cap && (ascii || isUtf8(run))) {
+      const texts = chunk.toString(ascii ? 'latin1' : 'utf8', from, last).split('\n');
+      const hasCr = run.indexOf(CR) >= 0;
+      let start = from;
+      for (let i = 0; i < count; i++) {
+        const end = ends[i]!;
+        let text = texts[i]!;
+        let byteLength = end - start;
+        let lineBareCr = false;
+        if (hasCr) {
+          const cr = text.indexOf('\r');
+          if (cr >= 0) {
+            if (cr === text.length - 1) {
+              text = text.slice(0, -1);
+              byteLength -= 1;
+            } else {
+              lineBareCr = true;
+              if (text.endsWith('\r')) {
+                text = text.slice(0, -1);
+                byteLength -= 1;
+              }
+            }
+          }
+        }
+        lineNumber += 1;
+        batch.push(new ChunkLine(lineNumber, position + start, byteLength, text, lineBareCr, chunk, start));
+        start = end + 1;
+      }
+      from = last + 1;
+    } else {
+      for (let i = 0; i < count; i++) {
+        lineStart = position + from;
+        append(chunk.subarray(from, ends[i]!));
+        batch.push(finish());
+        from = ends[i]! + 1;
+      }
+    }
+    lineStart = position + from;
     if (from < chunk.length) append(chunk.subarray(from));
     position += chunk.length;
+    if (batch.length > 0) yield batch;
   }
-  if (length > 0) yield finish();
+  if (length > 0) yield [finish()];
 }
 
 /**

@@ -13,9 +13,10 @@ export interface TrainableClassifier<Features> {
   /**
    * Applies one SGD step from dLoss/dLogits of the last forward batch. When `maxGradNorm` is set and the
    * global L2 norm of the parameter gradient exceeds it, the whole gradient is scaled down to that norm.
-   * Returns the norm before clipping.
+   * Returns the norm before clipping; a model may skip computing it (and return NaN) when `reportNorm` is
+   * false and there is no clipping.
    */
-  backward(gradLogits: Float32Array, learningRate: number, maxGradNorm?: number | null): number;
+  backward(gradLogits: Float32Array, learningRate: number, maxGradNorm?: number | null, reportNorm?: boolean): number;
   /** Chooses the optimiser of `backward` (`sgd` when never called); models without the choice use SGD. */
   useOptimizer?(kind: 'sgd' | 'adam', options?: { adamEpsilon?: number }): void;
   /** A copy of the parameters, to restore the best epoch. */

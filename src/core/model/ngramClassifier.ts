@@ -174,7 +174,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     this.lastExamples = examples;
   }
 
-  backward(gradLogits: Float32Array, learningRate: number, maxGradNorm: number | null = null): number {
+  backward(gradLogits: Float32Array, learningRate: number, maxGradNorm: number | null = null, reportNorm = true): number {
     const features = this.lastFeatures;
     if (!features) throw new Error('backward called before forward');
     const { dim, numClasses } = this.shape;
@@ -199,6 +199,13 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
         }
         gradHidden[h + d] = gh;
       }
+    }
+    // Without clipping, and when the caller does not want the norm, only the rows the batch touches are needed.
+    if (maxGradNorm === null && !reportNorm) {
+      const slots = this.gatherRows(features, examples);
+      if (this.optimizer === 'adam') this.adamUpdate(learningRate, 1, slots);
+      else this.sgdUpdate(learningRate);
+      return NaN;
     }
     // Sparse part. Each feature occurrence of example b adds v_b = dL/dh_b / n_b to its embedding row, so
     // row r's gradient is G_r = Σ_b c_rb · v_b (c_rb: occurrences of r in b) and, exactly,
@@ -284,12 +291,57 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       this.adamUpdate(learningRate, maxGradNorm !== null && norm > maxGradNorm ? maxGradNorm / norm : 1, slots);
       return norm;
     }
-    const step = maxGradNorm !== null && norm > maxGradNorm ? (learningRate * maxGradNorm) / norm : learningRate;
-    for (let i = 0; i < weight.length; i++) weight[i]! -= step * gradWeight[i]!;
-    for (let c = 0; c < numClasses; c++) this.bias[c]! -= step * gradBias[c]!;
-    const emb = this.embeddings;
-    o = 0;
+    this.sgdUpdate(maxGradNorm !== null && norm > maxGradNorm ? (learningRate * maxGradNorm) / norm : learningRate);
+    return norm;
+  }
+
+  /**
+   * Allocates the rows of the batch's buckets (in order of occurrence) and numbers the distinct ones:
+   * `occurrenceRow[o]` is the row of occurrence o, `slotRow[s]` the s-th distinct row, `rowSlot[row]` its slot.
+   * Returns the number of distinct rows.
+   */
+  private gatherRows(features: FeatureMatrix, examples: ArrayLike<number>): number {
+    const { ids, offsets } = features;
+    const count = examples.length;
+    let occurrences = 0;
+    for (let b = 0; b < count; b++) occurrences += offsets[examples[b]! + 1]! - offsets[examples[b]!]!;
+    this.occurrenceRow = growInt32(this.occurrenceRow, occurrences);
+    this.slotRow = growInt32(this.slotRow, occurrences);
+    const { occurrenceRow, slotRow } = this;
+    const rowOf = this.rowOf;
+    const stamp = ++this.batchStamp;
+    let slots = 0;
+    let o = 0;
     for (let b = 0; b < count; b++) {
+      const example = examples[b]!;
+      for (let k = offsets[example]!, end = offsets[example + 1]!; k < end; k++, o++) {
+        const bucket = ids[k]!;
+        let row = rowOf[bucket]!;
+        if (row === 0) row = this.allocateRow(bucket);
+        occurrenceRow[o] = row;
+        // allocateRow may grow rowStamp and rowSlot: read them after it.
+        if (this.rowStamp[row] !== stamp) {
+          this.rowStamp[row] = stamp;
+          this.rowSlot[row] = slots;
+          slotRow[slots++] = row;
+        }
+      }
+    }
+    return slots;
+  }
+
+  /** A plain SGD step of `step` from the gradients `backward` has just gathered. */
+  private sgdUpdate(step: number): void {
+    const { dim, numClasses } = this.shape;
+    const { weight, gradWeight, gradBias, gradHidden, occurrenceRow } = this;
+    const bias = this.bias;
+    for (let i = 0; i < weight.length; i++) weight[i]! -= step * gradWeight[i]!;
+    for (let c = 0; c < numClasses; c++) bias[c]! -= step * gradBias[c]!;
+    const emb = this.embeddings;
+    const { offsets } = this.lastFeatures!;
+    const examples = this.lastExamples;
+    let o = 0;
+    for (let b = 0; b < examples.length; b++) {
       const example = examples[b]!;
       const n = offsets[example + 1]! - offsets[example]!;
       const scale = step / Math.max(1, n);
@@ -306,7 +358,6 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
         for (; d < dim; d++) emb[e + d]! -= scale * gradHidden[h + d]!;
       }
     }
-    return norm;
   }
 
   /**
@@ -315,33 +366,35 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
    * occurrences first.
    */
   private adamUpdate(learningRate: number, clip: number, slots: number): void {
-    const { dim, numClasses } = this.shape;
+    const { dim } = this.shape;
     const t = ++this.adamStep;
     const stepSize = (learningRate * Math.sqrt(1 - ADAM_BETA2 ** t)) / (1 - ADAM_BETA1 ** t);
     const epsilonHat = this.adamEpsilon * Math.sqrt(1 - ADAM_BETA2 ** t);
-    const apply = (param: Float32Array, m: Float32Array, v: Float32Array, index: number, gradient: number): void => {
-      const g = gradient * clip;
-      const mi = (m[index] = ADAM_BETA1 * m[index]! + (1 - ADAM_BETA1) * g);
-      const vi = (v[index] = ADAM_BETA2 * v[index]! + (1 - ADAM_BETA2) * g * g);
-      param[index]! -= (stepSize * mi) / (Math.sqrt(vi) + epsilonHat);
-    };
-    for (let i = 0; i < this.weight.length; i++) apply(this.weight, this.adamWeight.m, this.adamWeight.v, i, this.gradWeight[i]!);
-    for (let c = 0; c < numClasses; c++) apply(this.bias, this.adamBias.m, this.adamBias.v, c, this.gradBias[c]!);
-    // Each occurrence of row r in example b adds dL/dh_b / n_b to r's gradient.
+    adamStep(this.weight, this.adamWeight.m, this.adamWeight.v, 0, this.gradWeight, 0, this.weight.length, clip, stepSize, epsilonHat);
+    adamStep(this.bias, this.adamBias.m, this.adamBias.v, 0, this.gradBias, 0, this.bias.length, clip, stepSize, epsilonHat);
+    // Each occurrence of row r in example b adds dL/dh_b / n_b to r's gradient, summed in order of occurrence.
     if (this.slotGradient.length < slots * dim) this.slotGradient = new Float32Array(Math.max(slots * dim, this.slotGradient.length * 2));
     const gradient = this.slotGradient;
     gradient.fill(0, 0, slots * dim);
-    const features = this.lastFeatures!;
+    const { offsets } = this.lastFeatures!;
     const examples = this.lastExamples;
+    const { occurrenceRow, rowSlot, gradHidden } = this;
     let o = 0;
     for (let b = 0; b < examples.length; b++) {
       const example = examples[b]!;
-      const n = features.offsets[example + 1]! - features.offsets[example]!;
+      const n = offsets[example + 1]! - offsets[example]!;
       const share = 1 / Math.max(1, n);
       const h = b * dim;
       for (let k = 0; k < n; k++, o++) {
-        const g = this.rowSlot[this.occurrenceRow[o]!]! * dim;
-        for (let d = 0; d < dim; d++) gradient[g + d]! += share * this.gradHidden[h + d]!;
+        const g = rowSlot[occurrenceRow[o]!]! * dim;
+        let d = 0;
+        for (; d + 3 < dim; d += 4) {
+          gradient[g + d]! += share * gradHidden[h + d]!;
+          gradient[g + d + 1]! += share * gradHidden[h + d + 1]!;
+          gradient[g + d + 2]! += share * gradHidden[h + d + 2]!;
+          gradient[g + d + 3]! += share * gradHidden[h + d + 3]!;
+        }
+        for (; d < dim; d++) gradient[g + d]! += share * gradHidden[h + d]!;
       }
     }
     if (this.adamEmbeddings.m.length < this.embeddings.length) {
@@ -354,11 +407,8 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     }
     const { m, v } = this.adamEmbeddings;
     const emb = this.embeddings;
-    for (let slot = 0; slot < slots; slot++) {
-      const e = this.slotRow[slot]! * dim;
-      const g = slot * dim;
-      for (let d = 0; d < dim; d++) apply(emb, m, v, e + d, gradient[g + d]!);
-    }
+    const slotRow = this.slotRow;
+    for (let slot = 0; slot < slots; slot++) adamStep(emb, m, v, slotRow[slot]! * dim, gradient, slot * dim, dim, clip, stepSize, epsilonHat);
   }
 
   snapshot(): ClassifierSnapshot {
@@ -392,6 +442,34 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     };
   }
 
+  /**
+   * Makes room for the rows the buckets in `ids` will need (those not allocated yet), once: training then
+   * never grows (and copies) the table and its Adam moments, and holds no slack. Changes no value.
+   */
+  reserveRowsFor(ids: Int32Array): void {
+    const seen = new Uint8Array(this.shape.buckets);
+    let needed = 0;
+    for (let k = 0; k < ids.length; k++) {
+      const bucket = ids[k]!;
+      if (seen[bucket] === 0 && this.rowOf[bucket] === 0) needed += 1;
+      seen[bucket] = 1;
+    }
+    const length = (this.rows + needed) * this.shape.dim;
+    if (length <= this.embeddings.length) return;
+    const grown = new Float32Array(length);
+    grown.set(this.embeddings);
+    this.embeddings = grown;
+    if (this.adamEmbeddings.m.length > 0) {
+      for (const key of ['m', 'v'] as const) {
+        const moment = new Float32Array(length);
+        moment.set(this.adamEmbeddings[key]);
+        this.adamEmbeddings[key] = moment;
+      }
+    }
+    this.rowStamp = growInt32(this.rowStamp, this.rows + needed);
+    this.rowSlot = growInt32(this.rowSlot, this.rows + needed);
+  }
+
   /** Number of embedding rows allocated so far (including the zero row). */
   get allocatedRows(): number {
     return this.rows;
@@ -417,6 +495,37 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       this.rowSlot = growInt32(this.rowSlot, row + 1);
     }
     return row;
+  }
+}
+
+const ONE_MINUS_BETA1 = 1 - ADAM_BETA1;
+const ONE_MINUS_BETA2 = 1 - ADAM_BETA2;
+
+/**
+ * Adam on `length` coordinates from `at` of `param` (and its moments `m`, `v`), with gradients from `from` of
+ * `gradient` scaled by `clip`. The moments are computed in double precision and stored as Float32; the step
+ * uses the unrounded moments.
+ */
+function adamStep(
+  param: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  at: number,
+  gradient: Float32Array,
+  from: number,
+  length: number,
+  clip: number,
+  stepSize: number,
+  epsilonHat: number,
+): void {
+  for (let i = 0; i < length; i++) {
+    const index = at + i;
+    const g = gradient[from + i]! * clip;
+    const mi = ADAM_BETA1 * m[index]! + ONE_MINUS_BETA1 * g;
+    const vi = ADAM_BETA2 * v[index]! + ONE_MINUS_BETA2 * g * g;
+    m[index] = mi;
+    v[index] = vi;
+    param[index]! -= (stepSize * mi) / (Math.sqrt(vi) + epsilonHat);
   }
 }
 

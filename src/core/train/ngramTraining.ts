@@ -123,6 +123,7 @@ export async function trainNgram(request: NgramTrainingRequest, context: Trainer
   const model = new NgramClassifier({ buckets: settings.featurizer.buckets, dim: settings.dim, numClasses: request.numClasses }, deriveSeed(request.seed, 'init'), settings.init);
   if (request.initialParameters) model.restore(NgramClassifier.fromParameters(request.initialParameters).snapshot());
   const train = { ...toEvaluationSet(featurizer, request.rows), quality: request.quality, diversity: request.diversity };
+  model.reserveRowsFor(train.features.ids);
   const validation = request.validation && request.validation.length > 0 ? toEvaluationSet(featurizer, request.validation) : undefined;
   const test = request.test && request.test.length > 0 ? toEvaluationSet(featurizer, request.test) : undefined;
   const result = await trainClassifier(

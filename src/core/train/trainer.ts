@@ -231,7 +231,8 @@ export async function trainClassifier<Features>(
             'Set a maximum weight (--max-weight), a gradient-norm limit, or a lower learning rate.',
         );
       }
-      model.backward(buffers.gradLogits.subarray(0, n * numClasses), learningRate, options.maxGradNorm);
+      // The norm is not reported: the model may skip it when it does not clip.
+      model.backward(buffers.gradLogits.subarray(0, n * numClasses), learningRate, options.maxGradNorm, false);
       for (let b = 0; b < n; b++) lastWeights[batch[b]!] = buffers.weights[b]!;
       epochObjective += objective * n;
       epochCrossEntropy += crossEntropy * n;

@@ -1,0 +1,242 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Row } from '../../src/core/data/dataset';
+import { Featurizer, type FeatureMatrix } from '../../src/core/model/featurizer';
+import { NgramClassifier, type NgramParameters } from '../../src/core/model/ngramClassifier';
+import { SeededRandom } from '../../src/core/random';
+import { DEFAULT_CLASSIFIER_SETTINGS, trainNgram } from '../../src/core/train/ngramTraining';
+import { batchLoss, type BatchLossBuffers } from '../../src/core/train/trainer';
+
+// The n-gram classifier's kernels (embedding-bag forward, sparse backward, lazy Adam) checked against a
+// plain scalar reference written from the definitions: one row at a time, one coordinate at a time, with
+// Float32 storage rounding (Math.fround) wherever the model stores into a Float32Array. In deterministic
+// (single-thread) mode the two must agree bit for bit, step after step.
+
+const ADAM_BETA1 = 0.9;
+const ADAM_BETA2 = 0.999;
+const f = Math.fround;
+
+/** The reference: the same model, written without any of the kernels' tricks. */
+class ReferenceNgram {
+  readonly rowOf = new Map<number, Float32Array>();
+  readonly order: number[] = [];
+  readonly moments = new Map<number, { m: Float32Array; v: Float32Array }>();
+  weight: Float32Array;
+  bias: Float32Array;
+  mWeight: Float32Array;
+  vWeight: Float32Array;
+  mBias: Float32Array;
+  vBias: Float32Array;
+  step = 0;
+  hidden: Float32Array[] = [];
+
+  constructor(
+    readonly dim: number,
+    readonly numClasses: number,
+    initial: NgramParameters,
+    readonly optimizer: 'sgd' | 'adam',
+    readonly epsilon = 1e-8,
+  ) {
+    this.weight = initial.weight.slice();
+    this.bias = initial.bias.slice();
+    this.mWeight = new Float32Array(this.weight.length);
+    this.vWeight = new Float32Array(this.weight.length);
+    this.mBias = new Float32Array(this.bias.length);
+    this.vBias = new Float32Array(this.bias.length);
+  }
+
+  forward(features: FeatureMatrix, examples: readonly number[]): Float32Array {
+    const { dim, numClasses } = this;
+    const logits = new Float32Array(examples.length * numClasses);
+    this.hidden = examples.map((example, b) => {
+      const h = new Float32Array(dim);
+      const start = features.offsets[example]!;
+      const end = features.offsets[example + 1]!;
+      for (let k = start; k < end; k++) {
+        const row = this.rowOf.get(features.ids[k]!);
+        if (row) for (let d = 0; d < dim; d++) h[d] = f(h[d]! + row[d]!);
+      }
+      const scale = 1 / Math.max(1, end - start);
+      for (let d = 0; d < dim; d++) h[d] = f(h[d]! * scale);
+      for (let c = 0; c < numClasses; c++) {
+        let z = this.bias[c]!;
+        for (let d = 0; d < dim; d++) if (h[d] !== 0) z = f(z + h[d]! * this.weight[d * numClasses + c]!);
+        logits[b * numClasses + c] = z;
+      }
+      return h;
+    });
+    return logits;
+  }
+
+  backward(features: FeatureMatrix, examples: readonly number[], gradLogits: Float32Array, learningRate: number): void {
+    const { dim, numClasses } = this;
+    const gradWeight = new Float32Array(dim * numClasses);
+    const gradBias = new Float32Array(numClasses);
+    const gradHidden = examples.map((_, b) => {
+      const gh = new Float32Array(dim);
+      for (let c = 0; c < numClasses; c++) gradBias[c] = f(gradBias[c]! + gradLogits[b * numClasses + c]!);
+      for (let d = 0; d < dim; d++) {
+        let sum = 0;
+        for (let c = 0; c < numClasses; c++) {
+          const g = gradLogits[b * numClasses + c]!;
+          gradWeight[d * numClasses + c] = f(gradWeight[d * numClasses + c]! + this.hidden[b]![d]! * g);
+          sum += this.weight[d * numClasses + c]! * g;
+        }
+        gh[d] = f(sum);
+      }
+      return gh;
+    });
+    // Rows are created the first time a batch touches their bucket, in the order of occurrence.
+    const rowGradients = new Map<number, Float32Array>();
+    const touched: number[] = [];
+    examples.forEach((example, b) => {
+      const start = features.offsets[example]!;
+      const end = features.offsets[example + 1]!;
+      const share = 1 / Math.max(1, end - start);
+      for (let k = start; k < end; k++) {
+        const bucket = features.ids[k]!;
+        if (!this.rowOf.has(bucket)) {
+          this.rowOf.set(bucket, new Float32Array(dim));
+          this.order.push(bucket);
+          this.moments.set(bucket, { m: new Float32Array(dim), v: new Float32Array(dim) });
+        }
+        let g = rowGradients.get(bucket);
+        if (!g) {
+          g = new Float32Array(dim);
+          rowGradients.set(bucket, g);
+          touched.push(bucket);
+        }
+        if (this.optimizer === 'adam') for (let d = 0; d < dim; d++) g[d] = f(g[d]! + share * gradHidden[b]![d]!);
+      }
+    });
+    if (this.optimizer === 'sgd') {
+      for (let i = 0; i < this.weight.length; i++) this.weight[i] = f(this.weight[i]! - learningRate * gradWeight[i]!);
+      for (let c = 0; c < numClasses; c++) this.bias[c] = f(this.bias[c]! - learningRate * gradBias[c]!);
+      examples.forEach((example, b) => {
+        const start = features.offsets[example]!;
+        const end = features.offsets[example + 1]!;
+        const scale = learningRate / Math.max(1, end - start);
+        for (let k = start; k < end; k++) {
+          const row = this.rowOf.get(features.ids[k]!)!;
+          for (let d = 0; d < dim; d++) row[d] = f(row[d]! - scale * gradHidden[b]![d]!);
+        }
+      });
+      return;
+    }
+    const t = ++this.step;
+    const stepSize = (learningRate * Math.sqrt(1 - ADAM_BETA2 ** t)) / (1 - ADAM_BETA1 ** t);
+    const epsilonHat = this.epsilon * Math.sqrt(1 - ADAM_BETA2 ** t);
+    const apply = (param: Float32Array, m: Float32Array, v: Float32Array, i: number, g: number): void => {
+      const mi = ADAM_BETA1 * m[i]! + (1 - ADAM_BETA1) * g;
+      const vi = ADAM_BETA2 * v[i]! + (1 - ADAM_BETA2) * g * g;
+      m[i] = mi;
+      v[i] = vi;
+      param[i] = f(param[i]! - (stepSize * mi) / (Math.sqrt(vi) + epsilonHat));
+    };
+    for (let i = 0; i < this.weight.length; i++) apply(this.weight, this.mWeight, this.vWeight, i, gradWeight[i]!);
+    for (let c = 0; c < numClasses; c++) apply(this.bias, this.mBias, this.vBias, c, gradBias[c]!);
+    for (const bucket of touched) {
+      const { m, v } = this.moments.get(bucket)!;
+      const g = rowGradients.get(bucket)!;
+      for (let d = 0; d < dim; d++) apply(this.rowOf.get(bucket)!, m, v, d, g[d]!);
+    }
+  }
+}
+
+/** Random rows of feature ids, with repeats within rows and buckets shared across rows. */
+function randomFeatures(random: SeededRandom, rows: number, buckets: number): FeatureMatrix {
+  const offsets = new Int32Array(rows + 1);
+  const ids: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    const n = r % 11 === 0 ? 0 : 1 + random.nextInt(40);
+    for (let k = 0; k < n; k++) ids.push(random.next() < 0.3 ? random.nextInt(8) : random.nextInt(buckets));
+    offsets[r + 1] = ids.length;
+  }
+  return { ids: Int32Array.from(ids), offsets, count: rows };
+}
+
+function assertSameBits(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    if (!Object.is(actual[i], expected[i])) assert.fail(`${what}[${i}]: ${actual[i]} vs reference ${expected[i]}`);
+  }
+}
+
+function compare(model: NgramClassifier, reference: ReferenceNgram, dim: number, what: string): void {
+  const p = model.parameters();
+  assertSameBits(p.weight, reference.weight, `${what} weight`);
+  assertSameBits(p.bias, reference.bias, `${what} bias`);
+  assert.equal(p.rows - 1, reference.order.length, `${what}: embedding rows`);
+  reference.order.forEach((bucket, i) => {
+    const row = p.rowOf[bucket]!;
+    assert.equal(row, i + 1, `${what}: bucket ${bucket} gets row ${i + 1}`);
+    assertSameBits(p.embeddings.subarray(row * dim, (row + 1) * dim), reference.rowOf.get(bucket)!, `${what} row ${row}`);
+  });
+}
+
+describe('n-gram kernels against the scalar reference', () => {
+  for (const optimizer of ['adam', 'sgd'] as const) {
+    for (const [dim, reportNorm] of [[64, false], [7, false], [64, true]] as const) {
+      test(`${optimizer}, dim ${dim}${reportNorm ? ', norm reported' : ''}: bit-identical parameters after every step`, () => {
+        const numClasses = 3;
+        const buckets = 4096; // more distinct buckets than the initial 1,024 rows: the table grows (or is reserved)
+        const random = new SeededRandom(11 + dim);
+        const features = randomFeatures(random, 300, buckets);
+        const labels = Int32Array.from({ length: features.count }, () => random.nextInt(numClasses));
+        const model = new NgramClassifier({ buckets, dim, numClasses }, 5);
+        // Reserving the rows up front (before or after the optimiser's moments exist) must change no value.
+        if (dim === 7) model.reserveRowsFor(features.ids);
+        model.useOptimizer(optimizer);
+        if (reportNorm) model.reserveRowsFor(features.ids);
+        const reference = new ReferenceNgram(dim, numClasses, model.parameters(), optimizer);
+        const batchSize = 16;
+        const buffers: BatchLossBuffers = { probabilities: new Float32Array(batchSize * numClasses), gradLogits: new Float32Array(batchSize * numClasses), weights: new Float32Array(batchSize) };
+        const order = Int32Array.from({ length: features.count }, (_, i) => i);
+        for (let epoch = 0; epoch < 3; epoch++) {
+          random.shuffle(order);
+          for (let start = 0; start < features.count; start += batchSize) {
+            const examples = Array.from(order.subarray(start, Math.min(start + batchSize, features.count)));
+            const n = examples.length;
+            const logits = new Float32Array(n * numClasses);
+            model.forward(features, examples, logits);
+            const expected = reference.forward(features, examples);
+            assertSameBits(logits, expected, `logits at epoch ${epoch}, row ${start}`);
+            const batchLabels = examples.map((e) => labels[e]!);
+            batchLoss(logits, batchLabels, numClasses, 'ce', { epsilon: 1e-6, maxWeight: null }, undefined, undefined, buffers);
+            const gradLogits = buffers.gradLogits.slice(0, n * numClasses);
+            const learningRate = optimizer === 'adam' ? 0.01 : 0.5;
+            model.backward(gradLogits, learningRate, null, reportNorm);
+            reference.backward(features, examples, gradLogits, learningRate);
+          }
+          compare(model, reference, dim, `epoch ${epoch + 1}`);
+        }
+      });
+    }
+  }
+
+  test('the same seed trains the same model, single texts and pairs, in every optimiser', async () => {
+    const random = new SeededRandom(3);
+    const words = Array.from({ length: 300 }, (_, i) => `w${i.toString(36)}`);
+    const sentence = (): string => Array.from({ length: 5 + random.nextInt(20) }, () => words[random.nextInt(words.length)]).join(' ');
+    const row = (i: number, texts: string[]): Row => ({ line: i + 1, byteOffset: 0, byteLength: 0, rawLabel: String(i % 2), rowId: `r${i}`, texts, label: i % 2 }) as unknown as Row;
+    const single = Array.from({ length: 200 }, (_, i) => row(i, [sentence()]));
+    const pairs = Array.from({ length: 200 }, (_, i) => row(i, [sentence(), sentence()]));
+    for (const rows of [single, pairs]) {
+      for (const settings of [DEFAULT_CLASSIFIER_SETTINGS, { ...DEFAULT_CLASSIFIER_SETTINGS, optimizer: 'sgd' as const, maxGradNorm: 1, init: 'fasttext' as const }]) {
+        const train = (): Promise<NgramParameters> =>
+          trainNgram({ rows, numClasses: 2, settings: { ...settings, epochs: 3 }, loss: 'dimp', seed: 9, quality: new Float32Array(rows.length).fill(0.7) }).then((t) => t.model.parameters());
+        const [a, b] = [await train(), await train()];
+        assertSameBits(a.embeddings, b.embeddings, 'embeddings');
+        assertSameBits(a.weight, b.weight, 'weight');
+        assertSameBits(a.rowOf, b.rowOf, 'rowOf');
+      }
+    }
+  });
+
+  test('pairs are featurised the same way one row at a time and all at once', () => {
+    const featurizer = new Featurizer(DEFAULT_CLASSIFIER_SETTINGS.featurizer);
+    const rows = [{ texts: ["It's a test, isn't it?", 'A test it is.'] }, { texts: ['', 'only the second'] }, { texts: ['one text'] }];
+    const all = featurizer.featurizeAll(rows);
+    rows.forEach((row, i) => assertSameBits(all.ids.subarray(all.offsets[i]!, all.offsets[i + 1]!), featurizer.featurize(row.texts), `row ${i}`));
+  });
+});
