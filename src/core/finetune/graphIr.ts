@@ -125,6 +125,8 @@ export class GraphIr {
   private readonly ranks = new Map<string, number>();
   /** Static lengths of 1-D integer tensors (shape arguments). */
   private readonly lengths = new Map<string, number>();
+  /** Integer vectors the graph fixes without being constants (the Shape of a 1-D tensor of known length). */
+  private readonly values = new Map<string, number[]>();
 
   constructor(
     readonly model: onnx.ModelProto,
@@ -182,7 +184,7 @@ export class GraphIr {
 
   /** Constant integer values of a tensor, or undefined. */
   ints(name: string): number[] | undefined {
-    return this.constants.get(name)?.ints;
+    return this.constants.get(name)?.ints ?? this.values.get(name);
   }
 
   private setConstant(name: string, tensor: onnx.ITensorProto): void {
@@ -190,6 +192,16 @@ export class GraphIr {
     this.constants.set(name, k);
     this.ranks.set(name, k.dims.length);
     this.elementTypes.set(name, k.dataType);
+  }
+
+  /**
+   * The length of an elementwise op's 1-D output: the longest known input length, when every input of known
+   * rank is a vector or scalar (shape arithmetic; the other inputs broadcast against it).
+   */
+  private setVectorLength(out: string, inputs: readonly string[]): void {
+    if (inputs.some((x) => (this.ranks.get(x) ?? 0) > 1)) return;
+    const lengths = inputs.map((x) => (this.ranks.get(x) === 0 ? 1 : this.length(x))).filter((x): x is number => x !== undefined);
+    if (lengths.length > 0 && this.ranks.get(out) === 1) this.lengths.set(out, Math.max(...lengths));
   }
 
   /** Rank, element type and static length of each output, as far as the inputs fix them. */
@@ -271,8 +283,7 @@ export class GraphIr {
         const indices = inputs.map((_, i) => i);
         setRank(maxRank(indices));
         setType(type(0));
-        const lengths = indices.map(len).filter((x): x is number => x !== undefined);
-        if (lengths.length === inputs.length && lengths.length > 0) this.lengths.set(out, Math.max(...lengths));
+        this.setVectorLength(out, inputs);
         return;
       }
       case 'Equal':
@@ -284,11 +295,12 @@ export class GraphIr {
       case 'Or':
         setRank(maxRank([0, 1]));
         setType(DataType.BOOL);
+        this.setVectorLength(out, inputs);
         return;
       case 'Where':
         setRank(maxRank([0, 1, 2]));
         setType(type(1));
-        if (len(1) !== undefined && len(2) !== undefined) this.lengths.set(out, Math.max(len(1)!, len(2)!));
+        this.setVectorLength(out, inputs);
         return;
       case 'MatMul': {
         const a = r(0);
@@ -314,6 +326,7 @@ export class GraphIr {
         setRank(1);
         setType(DataType.INT64);
         const rank = r(0);
+        if (rank === 1 && len(0) !== undefined && !attribute(node, 'start') && !attribute(node, 'end')) this.values.set(out, [len(0)!]);
         if (rank !== undefined) {
           const clamp = (x: number): number => Math.min(Math.max(x < 0 ? x + rank : x, 0), rank);
           this.lengths.set(out, Math.max(0, clamp(intAttr(node, 'end', rank)) - clamp(intAttr(node, 'start', 0))));
@@ -326,6 +339,8 @@ export class GraphIr {
         return;
       case 'ConstantOfShape': {
         setRank(len(0));
+        const shape = inputs[0] ? this.ints(inputs[0]) : undefined;
+        if (shape?.length === 1) this.lengths.set(out, shape[0]!);
         setType(attribute(node, 'value')?.t?.dataType ?? DataType.FLOAT);
         return;
       }
@@ -340,6 +355,8 @@ export class GraphIr {
         if (len(1) === 1) {
           const target = inputs[1] ? this.ints(inputs[1]) : undefined;
           if (target && target[0]! > 0) this.lengths.set(out, target[0]!);
+          else if (target?.[0] === -1 && r(0) === 0) this.lengths.set(out, 1);
+          else if (target?.[0] === -1 && r(0) === 1 && len(0) !== undefined) this.lengths.set(out, len(0)!);
         }
         return;
       case 'Expand': {

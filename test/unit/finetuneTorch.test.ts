@@ -1,0 +1,36 @@
+/**
+ * The training graph of a real `torch.onnx.export` of a (tiny, random) BertForSequenceClassification against
+ * torch.autograd on the same weights and batch. Needs Python with torch, transformers and onnx
+ * (scripts/export-minilm.sh sets up .cache/py; or set DIMP_TORCH_PYTHON); skipped, saying so, without it.
+ */
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { compareWithTorch, runTorchReference, torchPython } from '../../scripts/finetuneParity';
+import { REPO_ROOT, temporaryFolder } from './helpers';
+
+const python = torchPython(REPO_ROOT);
+const skip = python ? false : `no Python with torch at ${path.join(REPO_ROOT, '.cache', 'py')} (run scripts/export-minilm.sh, or set DIMP_TORCH_PYTHON)`;
+
+describe('parity with torch.autograd on a torch.onnx.export of BertForSequenceClassification', { skip }, () => {
+  const folder = temporaryFolder();
+  after(() => folder.cleanup());
+  before(() => runTorchReference(python!, REPO_ROOT, folder.dir, ['--model', 'tiny', '--batch', '4', '--length', '12', '--labels', '3', '--seed', '3']));
+
+  test('float64 training graph: loss, p(gold) and every gradient within 1e-6', async (t) => {
+    const report = await compareWithTorch(folder.dir, 'float64', 1);
+    t.diagnostic(JSON.stringify(report));
+    assert.deepEqual(report.unmatched, []);
+    assert.ok(report.weights >= 40);
+    assert.ok(report.lossRelative < 1e-6, `loss differs by ${report.lossRelative.toExponential(2)}`);
+    assert.ok(report.goldProbabilityAbs < 1e-6);
+    assert.ok(report.gradientRelative < 1e-6, `${report.worstWeight}: ${report.gradientRelative.toExponential(2)}`);
+  });
+
+  test('float32 training graph (what users run): within 1e-4', async (t) => {
+    const report = await compareWithTorch(folder.dir, 'float32', 1);
+    t.diagnostic(JSON.stringify(report));
+    assert.ok(report.lossRelative < 1e-4, `loss differs by ${report.lossRelative.toExponential(2)}`);
+    assert.ok(report.gradientRelative < 1e-4, `${report.worstWeight}: ${report.gradientRelative.toExponential(2)}`);
+  });
+});
