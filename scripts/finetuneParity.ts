@@ -7,6 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
+import { DEFAULT_ADAMW } from '../src/core/finetune/adamw';
+import { FineTuner } from '../src/core/finetune/fineTuner';
 import { toFloat64Model } from '../src/core/finetune/precision';
 import { buildTrainingGraph, TRAINING_GRAPH, type TrainingGraph } from '../src/core/finetune/trainingGraph';
 import { tensorFloats } from '../src/core/finetune/graphIr';
@@ -142,4 +144,79 @@ function initialValues(bytes: Uint8Array): Map<string, Float64Array> {
     if (floats) values.set(t.name, floats);
   }
   return values;
+}
+
+/** What finetune_parity.py --steps writes: the Trainer-style run's settings, batches and per-step record. */
+interface TorchCurve {
+  settings: { lr: number; warmup: number; weight_decay: number; max_grad_norm: number; steps: number };
+  batches: TorchReference['batch'][];
+  steps: { loss: number; cross_entropy: number; grad_norm: number; learning_rate: number }[];
+}
+
+/** The same run by the FineTuner, step by step, against torch's loss curve. */
+export interface CurveReport {
+  steps: number;
+  /** max over steps of |loss − torch|. */
+  lossAbs: number;
+  /** max over steps of |loss − torch| / |torch|. */
+  lossRelative: number;
+  /** max over steps of |grad norm − torch| / torch. */
+  gradNormRelative: number;
+  first: { ours: number; torch: number };
+  last: { ours: number; torch: number };
+  /** Mean milliseconds of one step (session run and AdamW update). */
+  stepMs: number;
+}
+
+/** Runs the curve's steps with the FineTuner from `dir/model.onnx` and compares them with torch's. */
+export async function compareTrainingCurve(dir: string, threads?: number): Promise<CurveReport> {
+  const curve = JSON.parse(readFileSync(path.join(dir, 'curve.json'), 'utf8')) as TorchCurve;
+  const file = path.join(dir, 'model.onnx');
+  const tuner = await FineTuner.open(new Uint8Array(readFileSync(file)), file, {
+    intraOpThreads: threads,
+    optimizer: {
+      ...DEFAULT_ADAMW,
+      learningRate: curve.settings.lr,
+      warmupSteps: curve.settings.warmup,
+      weightDecay: curve.settings.weight_decay,
+      maxGradNorm: curve.settings.max_grad_norm,
+      totalSteps: curve.settings.steps,
+    },
+  });
+  let lossAbs = 0;
+  let lossRelative = 0;
+  let gradNormRelative = 0;
+  const losses: number[] = [];
+  const started = performance.now();
+  try {
+    for (let step = 0; step < curve.steps.length; step++) {
+      const batch = curve.batches[step % curve.batches.length]!;
+      const rows = batch.labels.length;
+      const length = batch.input_ids[0]!.length;
+      const ids = (matrix: number[][]): Ort.Tensor => tensor('int64', BigInt64Array.from(matrix.flat(), BigInt), [rows, length]);
+      const result = await tuner.step({
+        modelFeeds: { input_ids: ids(batch.input_ids), attention_mask: ids(batch.attention_mask), token_type_ids: ids(batch.token_type_ids) },
+        labels: batch.labels,
+        quality: batch.quality,
+        rowWeight: batch.row_weight,
+      });
+      const expected = curve.steps[step]!;
+      losses.push(result.loss);
+      lossAbs = Math.max(lossAbs, Math.abs(result.loss - expected.loss));
+      lossRelative = Math.max(lossRelative, Math.abs(result.loss - expected.loss) / Math.abs(expected.loss));
+      gradNormRelative = Math.max(gradNormRelative, Math.abs(result.gradNorm - expected.grad_norm) / expected.grad_norm);
+    }
+  } finally {
+    await tuner.release();
+  }
+  const n = curve.steps.length;
+  return {
+    steps: n,
+    lossAbs,
+    lossRelative,
+    gradNormRelative,
+    first: { ours: losses[0]!, torch: curve.steps[0]!.loss },
+    last: { ours: losses[n - 1]!, torch: curve.steps[n - 1]!.loss },
+    stepMs: (performance.now() - started) / n,
+  };
 }

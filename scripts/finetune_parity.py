@@ -10,9 +10,12 @@ The loss (as src/core/finetune/trainingGraph.ts and src/core/train/trainer.ts de
   p_i = softmax(z_i)[y_i],  w_i = row_weight_i + q_i / max(p_i, eps) with p detached,  loss = mean_i w_i * CE_i
 
 Usage: python scripts/finetune_parity.py OUT_DIR --model tiny|minilm [--batch B] [--length L] [--labels C] [--seed S]
+                                         [--steps N --lr LR --warmup W --weight-decay WD --max-grad-norm G]
 Writes OUT_DIR/model.onnx, OUT_DIR/parity.json (batch, loss, p(gold), weights, gradient index) and
 OUT_DIR/gradients.f64 (float64 little-endian, in the index's order; keyed by ONNX initializer name, with torch's
-[out, in] Linear weights transposed where the exporter stored them as MatMul operands).
+[out, in] Linear weights transposed where the exporter stored them as MatMul operands). With --steps, also
+OUT_DIR/curve.json: the loss of N float32 training steps as the Hugging Face Trainer takes them (torch AdamW,
+get_linear_schedule_with_warmup, clip_grad_norm_, weight decay on matrices only), cycling over 4 seeded batches.
 """
 from __future__ import annotations
 
@@ -137,6 +140,44 @@ def onnx_gradient_names(model: torch.nn.Module, onnx_file: Path) -> list[tuple[s
     return matched
 
 
+def train_curve(model: torch.nn.Module, options: argparse.Namespace) -> dict:
+    """N optimiser steps in float32 as the Trainer takes them; returns the batches and the per-step record."""
+    from transformers import get_linear_schedule_with_warmup
+
+    batches = [
+        make_batch(model.config.vocab_size, options.batch, options.length, options.labels, options.seed + 10 + k)
+        for k in range(min(options.steps, 4))
+    ]
+    named = list(model.named_parameters())
+    groups = [
+        {"params": [p for _, p in named if p.ndim >= 2], "weight_decay": options.weight_decay},
+        {"params": [p for _, p in named if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=options.lr, betas=(0.9, 0.999), eps=1e-8)
+    schedule = get_linear_schedule_with_warmup(optimizer, options.warmup, options.steps)
+    wrapped = Logits(model).eval()
+    steps = []
+    for step in range(options.steps):
+        batch = batches[step % len(batches)]
+        logits = wrapped(*(torch.from_numpy(batch[n]) for n in INPUTS))
+        loss, ce, _, _ = weighted_loss(
+            logits, torch.from_numpy(batch["labels"]),
+            torch.from_numpy(batch["quality"]).float(), torch.from_numpy(batch["row_weight"]).float(),
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), options.max_grad_norm)
+        rate = schedule.get_last_lr()[0]
+        optimizer.step()
+        schedule.step()
+        steps.append({"loss": loss.item(), "cross_entropy": ce.item(), "grad_norm": float(norm), "learning_rate": rate})
+    return {
+        "settings": {"lr": options.lr, "warmup": options.warmup, "weight_decay": options.weight_decay, "max_grad_norm": options.max_grad_norm, "steps": options.steps},
+        "batches": [{k: v.tolist() for k, v in b.items()} for b in batches],
+        "steps": steps,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out")
@@ -145,6 +186,11 @@ def main() -> int:
     parser.add_argument("--length", type=int, default=12)
     parser.add_argument("--labels", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=0)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--warmup", type=int, default=0)
+    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--max-grad-norm", type=float, default=1.0)
     options = parser.parse_args()
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     out = Path(options.out)
@@ -155,6 +201,12 @@ def main() -> int:
     export(model, batch, out / "model.onnx")
     names = onnx_gradient_names(model, out / "model.onnx")
 
+    if options.steps > 0:
+        # From the exported weights, before the float64 copy below (which .double() makes in place).
+        import copy
+
+        curve = train_curve(copy.deepcopy(model).float().train(False), options)
+        (out / "curve.json").write_text(json.dumps(curve))
     model = model.double().eval()
     logits = Logits(model).eval()(*(torch.from_numpy(batch[n]) for n in INPUTS))
     loss, ce, p_gold, weight = weighted_loss(

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { compareWithTorch, runTorchReference, torchPython } from '../../scripts/finetuneParity';
+import { compareTrainingCurve, compareWithTorch, runTorchReference, torchPython } from '../../scripts/finetuneParity';
 import { REPO_ROOT, temporaryFolder } from './helpers';
 
 const python = torchPython(REPO_ROOT);
@@ -15,7 +15,10 @@ const skip = python ? false : `no Python with torch at ${path.join(REPO_ROOT, '.
 describe('parity with torch.autograd on a torch.onnx.export of BertForSequenceClassification', { skip }, () => {
   const folder = temporaryFolder();
   after(() => folder.cleanup());
-  before(() => runTorchReference(python!, REPO_ROOT, folder.dir, ['--model', 'tiny', '--batch', '4', '--length', '12', '--labels', '3', '--seed', '3']));
+  before(() => runTorchReference(python!, REPO_ROOT, folder.dir, [
+      ...['--model', 'tiny', '--batch', '4', '--length', '12', '--labels', '3', '--seed', '3'],
+      ...['--steps', '20', '--lr', '1e-3', '--warmup', '4', '--weight-decay', '0.01', '--max-grad-norm', '1'],
+    ]));
 
   test('float64 training graph: loss, p(gold) and every gradient within 1e-6', async (t) => {
     const report = await compareWithTorch(folder.dir, 'float64', 1);
@@ -32,5 +35,13 @@ describe('parity with torch.autograd on a torch.onnx.export of BertForSequenceCl
     t.diagnostic(JSON.stringify(report));
     assert.ok(report.lossRelative < 1e-4, `loss differs by ${report.lossRelative.toExponential(2)}`);
     assert.ok(report.gradientRelative < 1e-4, `${report.worstWeight}: ${report.gradientRelative.toExponential(2)}`);
+  });
+
+  test('20 AdamW steps (warm-up, linear decay, weight decay, clipping) follow the Trainer-style torch loop within 1e-5', async (t) => {
+    const report = await compareTrainingCurve(folder.dir, 1);
+    t.diagnostic(JSON.stringify(report));
+    assert.equal(report.steps, 20);
+    assert.ok(report.lossAbs < 1e-5, `loss differs by up to ${report.lossAbs.toExponential(2)}`);
+    assert.ok(report.gradNormRelative < 1e-4, `gradient norm differs by ${report.gradNormRelative.toExponential(2)}`);
   });
 });
