@@ -75,9 +75,7 @@ export async function compareWithTorch(dir: string, precision: 'float32' | 'floa
   const floats = (values: ArrayLike<number>, dims: number[]): Ort.Tensor =>
     precision === 'float64' ? tensor('float64', Float64Array.from(values), dims) : tensor('float32', Float32Array.from(values), dims);
   const feeds: Record<string, Ort.Tensor> = {
-    input_ids: ids(batch.input_ids),
-    attention_mask: ids(batch.attention_mask),
-    token_type_ids: ids(batch.token_type_ids),
+    ...modelFeeds(graph.modelInputs, batch, ids),
     [TRAINING_GRAPH.labels]: tensor('int64', BigInt64Array.from(batch.labels, BigInt), [rows]),
     [TRAINING_GRAPH.quality]: floats(batch.quality, [rows]),
     [TRAINING_GRAPH.rowWeight]: floats(batch.row_weight, [rows]),
@@ -133,6 +131,18 @@ export async function compareWithTorch(dir: string, precision: 'float32' | 'floa
     unmatched: graph.parameters.filter((p) => !byName.has(p.name)).map((p) => p.name),
     stepMs,
   };
+}
+
+/** The feeds of the inputs the exported graph takes (DistilBERT and RoBERTa exports have no token types). */
+function modelFeeds(names: readonly string[], batch: TorchReference['batch'], ids: (matrix: number[][]) => Ort.Tensor): Record<string, Ort.Tensor> {
+  const all: Record<string, number[][]> = { input_ids: batch.input_ids, attention_mask: batch.attention_mask, token_type_ids: batch.token_type_ids };
+  return Object.fromEntries(
+    names.map((name) => {
+      const matrix = all[name];
+      if (!matrix) throw new Error(`the exported graph takes an input ${name} the reference batch does not have`);
+      return [name, ids(matrix)];
+    }),
+  );
 }
 
 /** The float values of a model's initializers. */
@@ -195,7 +205,7 @@ export async function compareTrainingCurve(dir: string, threads?: number): Promi
       const length = batch.input_ids[0]!.length;
       const ids = (matrix: number[][]): Ort.Tensor => tensor('int64', BigInt64Array.from(matrix.flat(), BigInt), [rows, length]);
       const result = await tuner.step({
-        modelFeeds: { input_ids: ids(batch.input_ids), attention_mask: ids(batch.attention_mask), token_type_ids: ids(batch.token_type_ids) },
+        modelFeeds: modelFeeds(tuner.graph.modelInputs, batch, ids),
         labels: batch.labels,
         quality: batch.quality,
         rowWeight: batch.row_weight,

