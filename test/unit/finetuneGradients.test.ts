@@ -333,5 +333,22 @@ describe('the training graph', () => {
     };
     assert.throws(() => buildTrainingGraph(encodeModel(graph, 12, 'old'), 'old.onnx'), (error: unknown) => error instanceof DimpError && /opset 12/.test(error.message) && /opset_version=14/.test(error.message));
   });
+
+  test('Dropout in training mode is refused; with training_mode false it is the identity', () => {
+    const graph = (training: boolean): Uint8Array =>
+      encodeModel(
+        {
+          name: 'dropout',
+          input: [],
+          output: [valueInfo('logits', DataType.FLOAT, [1, 2])],
+          initializer: [initializer('p_a', [1, 2], Float32Array.from([1, 2])), { name: 'training', dims: [], dataType: DataType.BOOL, rawData: Uint8Array.of(training ? 1 : 0) }],
+          node: [{ opType: 'Dropout', input: ['p_a', '', 'training'], output: ['logits'], name: 'the_dropout' }],
+        },
+        17,
+        'dropout',
+      );
+    assert.throws(() => buildTrainingGraph(graph(true), 'dropout.onnx'), (error: unknown) => error instanceof DimpError && /Dropout node "the_dropout"/.test(error.message) && /eval mode/.test(error.message));
+    assert.equal(buildTrainingGraph(graph(false), 'dropout.onnx').parameters.length, 1);
+  });
 });
 

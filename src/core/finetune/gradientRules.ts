@@ -188,8 +188,20 @@ const elementwise = (backward: (c: RuleContext, g: string, x: string, y: string)
 export const GRADIENT_RULES: ReadonlyMap<string, GradientRule> = new Map<string, GradientRule>([
   ...NON_DIFFERENTIABLE.map((op): [string, GradientRule] => [op, { differentiable: () => [], backward: () => [] }]),
   ['Identity', identity],
-  // Inference graphs run Dropout as the identity (no training_mode input set); the mask output has no gradient.
-  ['Dropout', identity],
+  // Inference graphs run Dropout as the identity (no training_mode input); the mask output has no gradient.
+  [
+    'Dropout',
+    {
+      differentiable: first,
+      backward: (c) => {
+        const trainingMode = c.node.input[2];
+        if (trainingMode && c.ir.ints(trainingMode)?.[0] !== 0) {
+          c.fail('dropout with a training_mode input is not supported yet; export the model in eval mode');
+        }
+        return [gradient(c)];
+      },
+    },
+  ],
   [
     'Cast',
     {

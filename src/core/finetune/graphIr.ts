@@ -51,7 +51,7 @@ export function tensorDims(tensor: onnx.ITensorProto): number[] {
   return (tensor.dims ?? []).map(toNumber);
 }
 
-/** The values of an integer tensor proto (int64, int32), or undefined for other types. */
+/** The values of an integer or boolean tensor proto (int64, int32, bool as 0/1), or undefined for other types. */
 export function tensorInts(tensor: onnx.ITensorProto): number[] | undefined {
   const type = tensor.dataType ?? 0;
   const raw = tensor.rawData && tensor.rawData.length > 0 ? tensor.rawData : undefined;
@@ -69,6 +69,7 @@ export function tensorInts(tensor: onnx.ITensorProto): number[] | undefined {
     }
     return [...(tensor.int32Data ?? [])];
   }
+  if (type === DataType.BOOL) return raw ? Array.from(raw) : [...(tensor.int32Data ?? [])];
   return undefined;
 }
 
