@@ -229,6 +229,21 @@ const CASES: OpCase[] = [
     ],
     yDims: [2, 3, 4],
   },
+  { name: 'CumSum, forward and reverse', parameters: { p_a: { dims: [2, 3] } }, constants: { axis1: { dims: [], int64: [1] } }, nodes: [node('CumSum', ['p_a', 'axis1'], ['c']), node('CumSum', ['c', 'axis1'], ['y'], [attr.int('reverse', 1), attr.int('exclusive', 1)])], yDims: [2, 3] },
+  {
+    name: 'GatherElements with repeated indices',
+    parameters: { p_a: { dims: [2, 3] } },
+    constants: { picks: { dims: [2, 2], int64: [2, 2, 0, 1] } },
+    nodes: [node('GatherElements', ['p_a', 'picks'], ['y'], [attr.int('axis', 1)])],
+    yDims: [2, 2],
+  },
+  {
+    name: 'Clip with both bounds',
+    parameters: { p_a: { dims: [2, 3] } },
+    constants: { low: { dims: [], float: [-0.3] }, high: { dims: [], float: [0.4] } },
+    nodes: [node('Clip', ['p_a', 'low', 'high'], ['y'])],
+    yDims: [2, 3],
+  },
   { name: 'Identity, Dropout (inference)', parameters: { p_a: { dims: [2, 3] } }, nodes: [node('Identity', ['p_a'], ['i']), { opType: 'Dropout', input: ['i'], output: ['y'], name: 'dropout', attribute: [] }], yDims: [2, 3] },
   {
     name: 'a weight used twice (gradients add up)',

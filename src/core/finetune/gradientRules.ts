@@ -359,6 +359,48 @@ export const GRADIENT_RULES: ReadonlyMap<string, GradientRule> = new Map<string,
       },
     },
   ],
+  [
+    'CumSum',
+    {
+      differentiable: first,
+      // The gradient of a running sum is the running sum of the gradient in the other direction.
+      backward: (c) => [
+        c.emit.op('CumSum', [gradient(c), c.node.input[1]!], [attr.int('exclusive', intAttr(c.node, 'exclusive', 0)), attr.int('reverse', 1 - intAttr(c.node, 'reverse', 0))]),
+      ],
+    },
+  ],
+  [
+    'GatherElements',
+    {
+      differentiable: first,
+      backward: (c) => {
+        const [data, indices] = c.node.input as [string, string];
+        const e = c.emit;
+        const zeros = e.op('ConstantOfShape', [e.op('Shape', [data])], [attr.tensor('value', e.floatValue(0))]);
+        return [e.op('ScatterElements', [zeros, indices, gradient(c)], [attr.int('axis', intAttr(c.node, 'axis', 0)), attr.string('reduction', 'add')])];
+      },
+    },
+  ],
+  [
+    'Clip',
+    {
+      differentiable: first,
+      // The gradient passes where the input lies within [min, max] (bounds are optional inputs).
+      backward: (c) => {
+        const [x, low, high] = c.node.input as [string, string | undefined, string | undefined];
+        const e = c.emit;
+        const g = gradient(c);
+        const zero = e.op('CastLike', [e.float(0), g]);
+        let inside: string | undefined;
+        if (low) inside = e.op('GreaterOrEqual', [x, low]);
+        if (high) {
+          const below = e.op('LessOrEqual', [x, high]);
+          inside = inside ? e.op('And', [inside, below]) : below;
+        }
+        return [inside ? e.op('Where', [inside, g, zero]) : g];
+      },
+    },
+  ],
   ['MatMul', { differentiable: all, backward: matMulBackward }],
   ['Gemm', { differentiable: all, backward: gemmBackward }],
   ['Gather', { differentiable: first, backward: gatherBackward }],

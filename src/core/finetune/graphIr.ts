@@ -261,6 +261,10 @@ export class GraphIr {
       case 'Softmax':
       case 'LogSoftmax':
       case 'LayerNormalization':
+      case 'CumSum':
+      case 'Clip':
+      case 'ScatterElements':
+      case 'ScatterND':
       case 'Not':
         setRank(r(0));
         setType(type(0));
@@ -310,6 +314,10 @@ export class GraphIr {
         setType(type(0));
         return;
       }
+      case 'GatherElements':
+        setRank(r(1));
+        setType(type(0));
+        return;
       case 'Gemm':
         setRank(2);
         setType(type(0));
