@@ -84,4 +84,43 @@ describe('the FineTuner on a 2-layer BERT-like classifier', () => {
       await exported.release();
     }
   });
+
+  test('gradient accumulation over micro-batches takes the step the whole batch takes', async () => {
+    const weights = randomBertWeights({ ...BERT_TINY, vocabSize: 40, maxPositions: 16 }, 22, 2);
+    const modelBytes = buildBertOnnx(weights, { output: 'sequence-classification', idType: 'int64', tokenTypeIds: true });
+    const length = 5;
+    const batchOf = (rows: number[]) => {
+      const ids = BigInt64Array.from(rows.flatMap((r) => Array.from({ length }, (_, t) => BigInt(2 + ((r * 11 + t * 5) % 37)))));
+      const ones = new BigInt64Array(rows.length * length).fill(1n);
+      return {
+        modelFeeds: { input_ids: tensor('int64', ids, [rows.length, length]), attention_mask: tensor('int64', ones, [rows.length, length]), token_type_ids: tensor('int64', new BigInt64Array(rows.length * length), [rows.length, length]) },
+        labels: rows.map((r) => r % 2),
+        quality: rows.map((r) => (r % 3 === 0 ? 0.8 : 0)),
+        rowWeight: rows.map((r) => (r % 3 === 0 ? 0 : 1.2)),
+      };
+    };
+    const options = { intraOpThreads: 1, optimizer: { ...DEFAULT_ADAMW, learningRate: 1e-3, totalSteps: 3 } };
+    const whole = await FineTuner.open(modelBytes, 'tiny-bert.onnx', options);
+    const parts = await FineTuner.open(modelBytes, 'tiny-bert.onnx', options);
+    try {
+      for (let step = 0; step < 3; step++) {
+        const a = await whole.step(batchOf([0, 1, 2, 3, 4]));
+        const b = await parts.stepAccumulated([batchOf([0, 1]), batchOf([2, 3, 4])]);
+        assert.ok(Math.abs(a.loss - b.loss) < 1e-6 * Math.abs(a.loss), `step ${step}: loss ${a.loss} vs ${b.loss}`);
+        assert.ok(Math.abs(a.gradNorm - b.gradNorm) < 1e-5 * a.gradNorm, `step ${step}: gradient norm ${a.gradNorm} vs ${b.gradNorm}`);
+        assert.deepEqual(Array.from(b.goldProbability, (p) => p.toFixed(5)), Array.from(a.goldProbability, (p) => p.toFixed(5)));
+      }
+      // The key biases' gradients are zero up to float32 rounding (softmax ignores a shift common to all keys),
+      // and Adam scales that noise up to steps of ±lr: only the other weights can be compared.
+      for (const p of whole.graph.parameters.filter((q) => !q.name.endsWith('key.bias'))) {
+        const x = whole.weight(p.name)!;
+        const y = parts.weight(p.name)!;
+        for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i]! - y[i]!) < 1e-5, `${p.name}[${i}]: ${x[i]} vs ${y[i]}`);
+      }
+    } finally {
+      await whole.release();
+      await parts.release();
+    }
+  });
 });
+

@@ -111,6 +111,36 @@ export class FineTuner {
     return { ...result, ...this.optimizer.update(gradients) };
   }
 
+  /**
+   * One optimiser step on a batch given as micro-batches (gradient accumulation, for batches that do not fit in
+   * memory at once). Each micro-batch's mean loss and gradient count in proportion to its rows, so the step is
+   * the one the whole batch would give: loss = Σₖ (nₖ/N)·lossₖ, gradient likewise.
+   */
+  async stepAccumulated(microBatches: readonly FineTuneBatch[]): Promise<StepResult> {
+    if (microBatches.length === 0) throw new Error('no micro-batches to step on');
+    const total = microBatches.reduce((n, b) => n + b.labels.length, 0);
+    const sums = this.graph.parameters.map((p) => new Float32Array(this.weights.get(p.name)!.length));
+    let loss = 0;
+    let crossEntropy = 0;
+    const goldProbability = new Float32Array(total);
+    const lossWeight = new Float32Array(total);
+    let offset = 0;
+    for (const batch of microBatches) {
+      const result = await this.backward(batch);
+      const share = batch.labels.length / total;
+      loss += share * result.loss;
+      crossEntropy += share * result.crossEntropy;
+      result.gradients.forEach((g, k) => {
+        const sum = sums[k]!;
+        for (let i = 0; i < g.length; i++) sum[i]! += share * g[i]!;
+      });
+      goldProbability.set(result.goldProbability, offset);
+      lossWeight.set(result.lossWeight, offset);
+      offset += batch.labels.length;
+    }
+    return { loss, crossEntropy, goldProbability, lossWeight, ...this.optimizer.update(sums) };
+  }
+
   /** The user's model with the trained weights in place of the original ones: an ordinary inference graph. */
   exportModel(): Uint8Array {
     const model = onnx.ModelProto.decode(this.modelBytes);
