@@ -162,6 +162,8 @@ const CASES: OpCase[] = [
     nodes: [node('ReduceSum', ['p_a', 'axis1'], ['y'], [attr.int('keepdims', 0)])],
     yDims: [2, 4],
   },
+  { name: 'ReduceL2 keepdims=1 (sentence-embedding normalisation)', parameters: { p_a: { dims: [2, 3] } }, nodes: [node('ReduceL2', ['p_a'], ['n'], [axes('axes', [-1]), attr.int('keepdims', 1)]), node('Div', ['p_a', 'n'], ['y'])], yDims: [2, 3] },
+  { name: 'ReduceL2 keepdims=0', parameters: { p_a: { dims: [2, 3, 2] } }, nodes: [node('ReduceL2', ['p_a'], ['y'], [axes('axes', [1]), attr.int('keepdims', 0)])], yDims: [2, 2] },
   {
     name: 'LayerNormalization over the last axis',
     parameters: { p_x: { dims: [2, 3, 4] }, p_g: { dims: [4], range: [0.5, 1.5] }, p_b: { dims: [4] } },

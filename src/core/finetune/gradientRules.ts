@@ -430,6 +430,20 @@ export const GRADIENT_RULES: ReadonlyMap<string, GradientRule> = new Map<string,
       },
     },
   ],
+  [
+    'ReduceL2',
+    {
+      differentiable: first,
+      // y = √(Σ x²): ∂x = g · x / y, with g and y broadcast back over the reduced axes (a zero norm gives NaN,
+      // as in torch; sentence-transformers exports guard it with Max/Clip before dividing by it).
+      backward: (c) => {
+        const x = c.node.input[0]!;
+        const gx = expandReduced(c, gradient(c));
+        const y = expandReduced(c, c.node.output[0]!);
+        return [c.emit.op('Div', [c.emit.op('Mul', [gx, x]), y])];
+      },
+    },
+  ],
   ['LayerNormalization', { differentiable: all, backward: layerNormBackward }],
   [
     'Where',
