@@ -152,9 +152,10 @@ export async function openModelSession(
 
 /** Builds a tensor for a session input. */
 export function tensor(type: 'float32', data: Float32Array, dims: readonly number[]): Ort.Tensor;
+export function tensor(type: 'float64', data: Float64Array, dims: readonly number[]): Ort.Tensor;
 export function tensor(type: 'int32', data: Int32Array, dims: readonly number[]): Ort.Tensor;
 export function tensor(type: 'int64', data: BigInt64Array, dims: readonly number[]): Ort.Tensor;
-export function tensor(type: 'float32' | 'int32' | 'int64', data: Float32Array | Int32Array | BigInt64Array, dims: readonly number[]): Ort.Tensor {
+export function tensor(type: 'float32' | 'float64' | 'int32' | 'int64', data: Float32Array | Float64Array | Int32Array | BigInt64Array, dims: readonly number[]): Ort.Tensor {
   const runtime = onnxRuntime();
   return new runtime.Tensor(type, data as Float32Array, dims);
 }
