@@ -35,12 +35,12 @@ interface Task {
 }
 
 /** A recipe: the defaults, or one change to them (an ablation row). */
-type VariantName = 'default' | 'adam-eps' | 'linear-decay' | 'checkers-row-bias' | 'sgd' | 'no-ptb' | 'calibration' | 'fasttext-init' | 'checkers-sgd' | 'checker-unigrams' | 'warm-start' | 'minilm';
+type VariantName = 'default' | 'adam-eps' | 'linear-decay' | 'quality-ensemble' | 'sgd' | 'no-ptb' | 'calibration' | 'fasttext-init' | 'checkers-sgd' | 'checker-unigrams' | 'warm-start' | 'minilm';
 
 const VARIANTS: Record<Exclude<VariantName, 'default' | 'minilm'>, string> = {
   'adam-eps': "Adam's ε 0.003 for the classifier and the checkers",
+  'quality-ensemble': 'quality checker: 5 models differing only in their seed, logits averaged into one',
   'linear-decay': 'learning rate decayed linearly to 0 over the run (as fastText and the HF Trainer), for the classifier and the checkers',
-  'checkers-row-bias': "checkers' lazy Adam bias-corrects each embedding row by its own step count (a late row's first step is lr, not up to 3.2 × lr)",
   sgd: 'classifier trained with plain SGD (lr 0.5, batch 8, linear decay, gradient norm clipped at 1: the previous default)',
   'no-ptb': 'no treebank normalisation of the text (HTML entities and contractions left as written: the previous tokeniser)',
   calibration: 'quality checker temperature-scaled on the validation rows (the previous default)',
@@ -107,10 +107,10 @@ function variantSettings(variant: VariantName): JobSettings & { calibrateQuality
   switch (variant) {
     case 'adam-eps':
       return { ...base, settings: { ...base.settings, adamEpsilon: 3e-3 }, checkerSettings: { ...base.checkerSettings, adamEpsilon: 3e-3 }, calibrateQuality: false };
+    case 'quality-ensemble':
+      return { ...base, checkerSettings: { ...base.checkerSettings, qualityEnsemble: 5 }, calibrateQuality: false };
     case 'linear-decay':
       return { ...base, settings: { ...base.settings, schedule: 'linear' }, checkerSettings: { ...base.checkerSettings, schedule: 'linear' }, calibrateQuality: false };
-    case 'checkers-row-bias':
-      return { ...base, checkerSettings: { ...base.checkerSettings, adamBiasCorrection: 'row' }, calibrateQuality: false };
     case 'sgd':
       return { ...base, settings: { ...base.settings, optimizer: 'sgd', learningRate: 0.5, batchSize: 8, schedule: 'linear', maxGradNorm: 1 }, calibrateQuality: false };
     case 'no-ptb':

@@ -111,34 +111,6 @@ describe('lazy Adam', () => {
   });
 });
 
-describe('lazy Adam bias correction', () => {
-  // One row of bucket 1 in the first batch, then one of bucket 2 (never seen before) in the second: bucket 2's
-  // first step, from zero, is its embedding after the second batch. Its moments are m = 0.1·g, v = 0.001·g².
-  // Global correction (step t = 2): m̂/√v̂ = (0.1/(1 − 0.9²)) / √(0.001/(1 − 0.999²)) = 0.52632 / 0.70729 = 0.74413
-  // per unit sign of g. Row correction (the row's first step): m̂/√v̂ = 1, a step of exactly lr.
-  const firstStepOfLateRow = (correction: 'global' | 'row'): number[] => {
-    const dim = 4;
-    const features: FeatureMatrix = { ids: Int32Array.from([1, 2]), offsets: Int32Array.from([0, 1, 2]), count: 2 };
-    const model = new NgramClassifier({ buckets: 8, dim, numClasses: 2 }, 7);
-    model.useOptimizer('adam', { adamBiasCorrection: correction });
-    const logits = new Float32Array(2);
-    for (const example of [0, 1]) {
-      model.forward(features, [example], logits);
-      // A gradient on the logits as CE gives it for label 0 at p = (0.5, 0.5).
-      model.backward(Float32Array.from([-0.5, 0.5]), 0.1, null);
-    }
-    const p = model.parameters();
-    const row = p.rowOf[2]!;
-    return Array.from(p.embeddings.subarray(row * dim, (row + 1) * dim), Math.abs);
-  };
-  test('global: a row first touched at step 2 moves 0.744 × lr per coordinate', () => {
-    for (const step of firstStepOfLateRow('global')) assert.ok(Math.abs(step - 0.1 * 0.74413) < 1e-5, `step ${step}`);
-  });
-  test('row: every row\'s first step is lr per coordinate, whenever it comes', () => {
-    for (const step of firstStepOfLateRow('row')) assert.ok(Math.abs(step - 0.1) < 1e-5, `step ${step}`);
-  });
-});
-
 describe('weight diagnostics', () => {
   test('effective sample size, largest weight and top-1 % share match hand-computed values', () => {
     const even = weightDiagnostics([1, 1, 1, 1]);

@@ -12,12 +12,13 @@ import { DimpError, throwIfCancelled } from '../errors';
 import { pathExists, removeCreatedFolders, temporarySibling, trackCreatedFolders, trackTemporary, writeError, writeFolderAtomic } from '../io/atomic';
 import { pausePoint } from '../io/pausePoint';
 import { loadClassifier, writeNgramModelFiles, type LoadedClassifier } from '../model/modelFolder';
-import type { NgramParameters } from '../model/ngramClassifier';
+import { NgramClassifier, type NgramParameters } from '../model/ngramClassifier';
+import { averageLogits } from '../model/ngramEnsemble';
 import { deriveSeed, SeededRandom } from '../random';
 import { fallbackMessage, type DeviceChoice } from '../runtime/onnxRuntime';
 import { trainEncoderHead, type EncoderHeadSettings } from '../train/encoderHeadTraining';
-import { argmaxRow, expectedCalibrationError, fitTemperature, labelShares } from '../train/metrics';
-import { toEvaluationSet, trainNgram, type NgramSettings } from '../train/ngramTraining';
+import { argmaxRow, evaluateProbabilities, expectedCalibrationError, fitTemperature, labelShares } from '../train/metrics';
+import { toEvaluationSet, trainNgram, type NgramSettings, type TrainedNgram } from '../train/ngramTraining';
 import { predictProbabilities, type TrainResult } from '../train/trainer';
 import type { CheckerReport, CheckersReport, RowScore, Scores } from '../weighting/score';
 import { impWeight, weightDiagnostics, type WeightGuards } from '../weighting/weights';
@@ -116,23 +117,42 @@ async function trainAndSaveChecker(
   }
   let settings = request.checkerSettings;
   const numClasses = request.labelMap.size;
-  let trained = await trainNgram({ rows, numClasses, settings, loss: 'ce', seed: request.seed, validation: selection, initialParameters: warmStart }, { signal: request.signal });
+  // The quality checker may be an ensemble: members differ only in their seed (initialisation and row
+  // order), each keeps its own best epoch, and the exported model averages their logits (averageLogits).
+  const members = name === 'quality' ? Math.max(1, Math.floor(settings.qualityEnsemble ?? 1)) : 1;
+  const fits: TrainedNgram[] = [];
+  const finals: TrainedNgram[] = [];
+  for (let k = 0; k < members; k++) {
+    const seed = k === 0 ? request.seed : deriveSeed(request.seed, `quality-ensemble-${k}`);
+    const fit = await trainNgram({ rows, numClasses, settings, loss: 'ce', seed, validation: selection, initialParameters: warmStart }, { signal: request.signal });
+    fits.push(fit);
+    if (refitOn && selection) {
+      const refit = { ...settings, epochs: fit.result.bestEpoch, rowUpdateBudget: null };
+      finals.push(await trainNgram({ rows: refitOn, numClasses, settings: refit, loss: 'ce', seed, initialParameters: warmStart }, { signal: request.signal }));
+      if (k === 0) settings = refit;
+    } else finals.push(fit);
+  }
+  const trained = fits[0]!;
   const report = checkerReport(trainedOn, rows.length, trained.result, selection, numClasses);
+  if (members > 1) report.members = members;
   if (name === 'quality' && selection) {
     // How well calibrated q is on the rows that chose the epoch; temperature scaling on them is optional
-    // (the `calibration` ablation of EVALUATION.md).
+    // (the `calibration` ablation of EVALUATION.md). An ensemble is measured as the averaged model.
+    const measured = members > 1 ? NgramClassifier.fromParameters(averageLogits(fits.map((f) => f.model.parameters()))) : trained.model;
     const held = toEvaluationSet(trained.featurizer, selection);
-    const probabilities = predictProbabilities(trained.model, held.features, held.count);
+    const probabilities = predictProbabilities(measured, held.features, held.count);
+    if (members > 1) {
+      const scores = evaluateProbabilities(probabilities, held.labels, numClasses);
+      report.selectionAccuracy = scores.accuracy;
+      report.selectionMacroF1 = scores.macroF1;
+    }
     report.selectionCalibrationError = expectedCalibrationError(probabilities, held.labels, numClasses);
     if (request.calibrateQuality === true) report.temperature = fitTemperature(probabilities, held.labels, numClasses);
   }
-  if (refitOn && selection) {
-    settings = { ...settings, epochs: trained.result.bestEpoch, rowUpdateBudget: null };
-    trained = await trainNgram({ rows: refitOn, numClasses, settings, loss: 'ce', seed: request.seed, initialParameters: warmStart }, { signal: request.signal });
-    report.rows = refitOn.length;
-  }
-  const parameters = trained.model.parameters();
-  const untempered = report.temperature !== undefined ? trained.model.parameters() : parameters;
+  if (refitOn && selection) report.rows = refitOn.length;
+  const exported = (): NgramParameters => (members > 1 ? averageLogits(finals.map((f) => f.model.parameters())) : finals[0]!.model.parameters());
+  const parameters = exported();
+  const untempered = report.temperature !== undefined ? exported() : parameters;
   if (report.temperature !== undefined) {
     // Dividing the logits by T is dividing the output layer by T: the exported model is calibrated itself.
     for (let i = 0; i < parameters.weight.length; i++) parameters.weight[i]! /= report.temperature;

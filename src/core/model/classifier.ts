@@ -17,7 +17,7 @@ export interface TrainableClassifier<Features> {
    */
   backward(gradLogits: Float32Array, learningRate: number, maxGradNorm?: number | null): number;
   /** Chooses the optimiser of `backward` (`sgd` when never called); models without the choice use SGD. */
-  useOptimizer?(kind: 'sgd' | 'adam', options?: { adamEpsilon?: number; adamBiasCorrection?: 'global' | 'row' }): void;
+  useOptimizer?(kind: 'sgd' | 'adam', options?: { adamEpsilon?: number }): void;
   /** A copy of the parameters, to restore the best epoch. */
   snapshot(): ClassifierSnapshot;
   restore(snapshot: ClassifierSnapshot): void;

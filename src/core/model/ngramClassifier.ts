@@ -43,14 +43,6 @@ const ADAM_BETA2 = 0.999;
 /** Adam's ε when none is given (Kingma & Ba's). */
 export const DEFAULT_ADAM_EPSILON = 1e-8;
 
-/**
- * How lazy Adam bias-corrects an embedding row's moments. `global`: from the global step count (PyTorch's
- * SparseAdam, TensorFlow's LazyAdam): a row first touched late takes a first step of about 3.2 × the
- * learning rate (m̂/√v̂ = 0.1/√0.001). `row`: from the number of steps that touched the row, as if each row
- * had its own Adam: every row's first step is the learning rate, whenever it comes.
- */
-export type AdamBiasCorrection = 'global' | 'row';
-
 interface NgramSnapshot extends ClassifierSnapshot {
   kind: 'ngram';
   parameters: NgramParameters;
@@ -90,9 +82,6 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   // Adam state: step count, first and second moments (embedding moments grow with the rows).
   private adamStep = 0;
   private adamEpsilon = DEFAULT_ADAM_EPSILON;
-  private adamBiasCorrection: AdamBiasCorrection = 'global';
-  /** Steps that touched each embedding row (`row` bias correction). */
-  private adamRowSteps = new Int32Array(0);
   private adamWeight = { m: new Float32Array(0), v: new Float32Array(0) };
   private adamBias = { m: new Float32Array(0), v: new Float32Array(0) };
   private adamEmbeddings = { m: new Float32Array(0), v: new Float32Array(0) };
@@ -129,12 +118,10 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   }
 
   /** Chooses the optimiser of the following steps and resets its state. */
-  useOptimizer(kind: OptimizerKind, options: { adamEpsilon?: number; adamBiasCorrection?: AdamBiasCorrection } = {}): void {
+  useOptimizer(kind: OptimizerKind, options: { adamEpsilon?: number } = {}): void {
     this.optimizer = kind;
     this.adamEpsilon = options.adamEpsilon ?? DEFAULT_ADAM_EPSILON;
-    this.adamBiasCorrection = options.adamBiasCorrection ?? 'global';
     this.adamStep = 0;
-    this.adamRowSteps = new Int32Array(0);
     if (kind === 'adam') {
       this.adamWeight = { m: new Float32Array(this.weight.length), v: new Float32Array(this.weight.length) };
       this.adamBias = { m: new Float32Array(this.bias.length), v: new Float32Array(this.bias.length) };
@@ -367,25 +354,6 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     }
     const { m, v } = this.adamEmbeddings;
     const emb = this.embeddings;
-    if (this.adamBiasCorrection === 'row') {
-      if (this.adamRowSteps.length < this.rows) this.adamRowSteps = growInt32(this.adamRowSteps, Math.max(this.rows, 1024));
-      const rowSteps = this.adamRowSteps;
-      for (let slot = 0; slot < slots; slot++) {
-        const row = this.slotRow[slot]!;
-        const tr = ++rowSteps[row]!;
-        const rowStepSize = (learningRate * Math.sqrt(1 - ADAM_BETA2 ** tr)) / (1 - ADAM_BETA1 ** tr);
-        const rowEpsilon = this.adamEpsilon * Math.sqrt(1 - ADAM_BETA2 ** tr);
-        const e = row * dim;
-        const g = slot * dim;
-        for (let d = 0; d < dim; d++) {
-          const gd = gradient[g + d]! * clip;
-          const mi = (m[e + d] = ADAM_BETA1 * m[e + d]! + (1 - ADAM_BETA1) * gd);
-          const vi = (v[e + d] = ADAM_BETA2 * v[e + d]! + (1 - ADAM_BETA2) * gd * gd);
-          emb[e + d]! -= (rowStepSize * mi) / (Math.sqrt(vi) + rowEpsilon);
-        }
-      }
-      return;
-    }
     for (let slot = 0; slot < slots; slot++) {
       const e = this.slotRow[slot]! * dim;
       const g = slot * dim;
@@ -409,7 +377,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     this.embeddings.set(p.embeddings.subarray(0, p.rows * this.shape.dim));
     this.weight.set(p.weight);
     this.bias.set(p.bias);
-    this.useOptimizer(this.optimizer, { adamEpsilon: this.adamEpsilon, adamBiasCorrection: this.adamBiasCorrection });
+    this.useOptimizer(this.optimizer, { adamEpsilon: this.adamEpsilon });
   }
 
   /** A compact copy of the parameters: only allocated embedding rows. */

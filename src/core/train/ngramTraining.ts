@@ -1,7 +1,7 @@
 import type { LossKind } from '../events';
 import type { Row } from '../data/dataset';
 import { DEFAULT_FEATURIZER, Featurizer, type FeatureMatrix, type FeaturizerConfig } from '../model/featurizer';
-import { NgramClassifier, type AdamBiasCorrection, type NgramInit, type NgramParameters, type OptimizerKind } from '../model/ngramClassifier';
+import { NgramClassifier, type NgramInit, type NgramParameters, type OptimizerKind } from '../model/ngramClassifier';
 import { deriveSeed } from '../random';
 import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../weighting/weights';
 import { trainClassifier, type EvaluationSet, type TrainerContext, type TrainResult } from './trainer';
@@ -20,8 +20,6 @@ export interface NgramSettings {
    * steps lazy Adam gives rare n-grams' rows (see EVALUATION.md).
    */
   adamEpsilon?: number;
-  /** How lazy Adam bias-corrects embedding rows (see AdamBiasCorrection); absent: `global`. */
-  adamBiasCorrection?: AdamBiasCorrection;
   /** How the parameters start (see NgramInit); absent: `zero-embeddings`. */
   init?: NgramInit;
   learningRate: number;
@@ -37,6 +35,11 @@ export interface NgramSettings {
    */
   rowUpdateBudget?: number | null;
   maxEpochs?: number;
+  /**
+   * Checkers only: the quality checker is this many models, differing only in their seed, each keeping its
+   * best epoch, with their logits averaged into one exported model (see averageLogits). Absent: 1.
+   */
+  qualityEnsemble?: number;
 }
 
 /** The epochs a training set of `rows` gets under `settings` (see `rowUpdateBudget`). */
@@ -137,7 +140,6 @@ export async function trainNgram(request: NgramTrainingRequest, context: Trainer
       batchSize: settings.batchSize,
       optimizer: settings.optimizer ?? 'sgd',
       adamEpsilon: settings.adamEpsilon,
-      adamBiasCorrection: settings.adamBiasCorrection,
       learningRate: settings.learningRate,
       schedule: settings.schedule,
       maxGradNorm: settings.maxGradNorm,

@@ -14,8 +14,6 @@ export interface TrainerOptions {
   optimizer: 'sgd' | 'adam';
   /** Adam's ε (the denominator's floor); absent: 1e-8. */
   adamEpsilon?: number;
-  /** How lazy Adam bias-corrects embedding rows (see AdamBiasCorrection); absent: global. */
-  adamBiasCorrection?: 'global' | 'row';
   /** Initial learning rate. */
   learningRate: number;
   /** `linear`: decays to 0 over the run (as fastText); `constant`: stays. */
@@ -206,7 +204,7 @@ export async function trainClassifier<Features>(
   let windowLoss = 0;
   let windowSteps = 0;
 
-  model.useOptimizer?.(options.optimizer, { adamEpsilon: options.adamEpsilon, adamBiasCorrection: options.adamBiasCorrection });
+  model.useOptimizer?.(options.optimizer, { adamEpsilon: options.adamEpsilon });
   emit({ type: 'train-start', loss, epochs, rows: train.count, stepsPerEpoch });
   for (let epoch = 1; epoch <= epochs; epoch++) {
     shuffler.shuffle(order);
