@@ -12,12 +12,13 @@ import { DimpError, throwIfCancelled } from '../errors';
 import { pathExists, removeCreatedFolders, temporarySibling, trackCreatedFolders, trackTemporary, writeError, writeFolderAtomic } from '../io/atomic';
 import { pausePoint } from '../io/pausePoint';
 import { loadClassifier, writeNgramModelFiles, type LoadedClassifier } from '../model/modelFolder';
-import type { NgramParameters } from '../model/ngramClassifier';
+import { NgramClassifier, type NgramParameters } from '../model/ngramClassifier';
+import { averageLogits } from '../model/ngramEnsemble';
 import { deriveSeed, SeededRandom } from '../random';
 import { fallbackMessage, type DeviceChoice } from '../runtime/onnxRuntime';
 import { trainEncoderHead, type EncoderHeadSettings } from '../train/encoderHeadTraining';
-import { argmaxRow, expectedCalibrationError, fitTemperature, labelShares } from '../train/metrics';
-import { toEvaluationSet, trainNgram, type NgramSettings } from '../train/ngramTraining';
+import { argmaxRow, evaluateProbabilities, expectedCalibrationError, fitTemperature, labelShares } from '../train/metrics';
+import { toEvaluationSet, trainNgram, type NgramSettings, type TrainedNgram } from '../train/ngramTraining';
 import { predictProbabilities, type TrainResult } from '../train/trainer';
 import type { CheckerReport, CheckersReport, RowScore, Scores } from '../weighting/score';
 import { impWeight, weightDiagnostics, type WeightGuards } from '../weighting/weights';
@@ -107,15 +108,13 @@ async function trainAndSaveChecker(
   const about = { role: name, trainedOn, rows: total, seed: request.seed };
   const selection = choose.length > 0 ? choose : undefined;
   // The training's own progress, as this stage's: the bar moves within a checker's training too (a pair
-  // checker on 10,000 rows takes tens of seconds), and a refit after choosing the epoch is the second half.
-  const phases = refitOn && selection ? 2 : 1;
-  // Every epoch's end reports, and the throttled steps in between.
-  const trainingProgress = (phase: number): EventSink | undefined => {
+  // checker on 10,000 rows takes tens of seconds). Training `phase` of `phases` (ensemble members, refits)
+  // reports at every epoch's end and at the throttled steps in between.
+  const trainingProgress = (phase: number, phases: number, what: 'training' | 'refitting' = 'training'): EventSink | undefined => {
     if (!onEvent) return undefined;
     let epochs = 0;
     const report = (within: number, epoch: number): void => {
       const fraction = (phase + Math.min(1, within)) / phases;
-      const what = phase === 1 ? 'refitting' : 'training';
       onEvent({ type: 'score-progress', stage: `${name}-checker`, done: Math.floor(fraction * total), total, message: `${what} the ${name} checker: epoch ${epoch}${epochs > 0 ? ` of ${epochs}` : ''}` });
     };
     return (event) => {
@@ -128,7 +127,7 @@ async function trainAndSaveChecker(
   if (request.checkerEncoder) {
     const trained = await trainEncoderHead(
       { rows, numClasses: request.labelMap.size, settings: request.checkerEncoder, loss: 'ce', seed: request.seed, device: request.device, validation: selection },
-      { signal: request.signal, onEvent: trainingProgress(0) },
+      { signal: request.signal, onEvent: trainingProgress(0, 1) },
     );
     await trained.save(target, request.labelMap, { dimp_checker: { ...about, settings: request.checkerEncoder } });
     onEvent?.({ type: 'score-progress', stage: `${name}-checker`, done: total, total, message: `${name} checker trained` });
@@ -136,23 +135,44 @@ async function trainAndSaveChecker(
   }
   let settings = request.checkerSettings;
   const numClasses = request.labelMap.size;
-  let trained = await trainNgram({ rows, numClasses, settings, loss: 'ce', seed: request.seed, validation: selection, initialParameters: warmStart }, { signal: request.signal, onEvent: trainingProgress(0) });
+  // The quality checker may be an ensemble: members differ only in their seed (initialisation and row
+  // order), each keeps its own best epoch, and the exported model averages their logits (averageLogits).
+  const members = name === 'quality' ? Math.max(1, Math.floor(settings.qualityEnsemble ?? 1)) : 1;
+  const refits = refitOn && selection ? 2 : 1;
+  const phases = members * refits;
+  const fits: TrainedNgram[] = [];
+  const finals: TrainedNgram[] = [];
+  for (let k = 0; k < members; k++) {
+    const seed = k === 0 ? request.seed : deriveSeed(request.seed, `quality-ensemble-${k}`);
+    const fit = await trainNgram({ rows, numClasses, settings, loss: 'ce', seed, validation: selection, initialParameters: warmStart }, { signal: request.signal, onEvent: trainingProgress(k * refits, phases) });
+    fits.push(fit);
+    if (refitOn && selection) {
+      const refit = { ...settings, epochs: fit.result.bestEpoch, rowUpdateBudget: null };
+      finals.push(await trainNgram({ rows: refitOn, numClasses, settings: refit, loss: 'ce', seed, initialParameters: warmStart }, { signal: request.signal, onEvent: trainingProgress(k * refits + 1, phases, 'refitting') }));
+      if (k === 0) settings = refit;
+    } else finals.push(fit);
+  }
+  const trained = fits[0]!;
   const report = checkerReport(trainedOn, rows.length, trained.result, selection, numClasses);
+  if (members > 1) report.members = members;
   if (name === 'quality' && selection) {
     // How well calibrated q is on the rows that chose the epoch; temperature scaling on them is optional
-    // (the `calibration` ablation of EVALUATION.md).
+    // (the `calibration` ablation of EVALUATION.md). An ensemble is measured as the averaged model.
+    const measured = members > 1 ? NgramClassifier.fromParameters(averageLogits(fits.map((f) => f.model.parameters()))) : trained.model;
     const held = toEvaluationSet(trained.featurizer, selection);
-    const probabilities = predictProbabilities(trained.model, held.features, held.count);
+    const probabilities = predictProbabilities(measured, held.features, held.count);
+    if (members > 1) {
+      const scores = evaluateProbabilities(probabilities, held.labels, numClasses);
+      report.selectionAccuracy = scores.accuracy;
+      report.selectionMacroF1 = scores.macroF1;
+    }
     report.selectionCalibrationError = expectedCalibrationError(probabilities, held.labels, numClasses);
     if (request.calibrateQuality === true) report.temperature = fitTemperature(probabilities, held.labels, numClasses);
   }
-  if (refitOn && selection) {
-    settings = { ...settings, epochs: trained.result.bestEpoch, rowUpdateBudget: null };
-    trained = await trainNgram({ rows: refitOn, numClasses, settings, loss: 'ce', seed: request.seed, initialParameters: warmStart }, { signal: request.signal, onEvent: trainingProgress(1) });
-    report.rows = refitOn.length;
-  }
-  const parameters = trained.model.parameters();
-  const untempered = report.temperature !== undefined ? trained.model.parameters() : parameters;
+  if (refitOn && selection) report.rows = refitOn.length;
+  const exported = (): NgramParameters => (members > 1 ? averageLogits(finals.map((f) => f.model.parameters())) : finals[0]!.model.parameters());
+  const parameters = exported();
+  const untempered = report.temperature !== undefined ? exported() : parameters;
   if (report.temperature !== undefined) {
     // Dividing the logits by T is dividing the output layer by T: the exported model is calibrated itself.
     for (let i = 0; i < parameters.weight.length; i++) parameters.weight[i]! /= report.temperature;

@@ -35,6 +35,11 @@ export interface NgramSettings {
    */
   rowUpdateBudget?: number | null;
   maxEpochs?: number;
+  /**
+   * Checkers only: the quality checker is this many models, differing only in their seed, each keeping its
+   * best epoch, with their logits averaged into one exported model (see averageLogits). Absent: 1.
+   */
+  qualityEnsemble?: number;
 }
 
 /** The epochs a training set of `rows` gets under `settings` (see `rowUpdateBudget`). */

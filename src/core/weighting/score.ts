@@ -67,6 +67,8 @@ export interface CheckerReport {
   temperature?: number;
   /** The checker started from the diversity checker's parameters. */
   warmStart?: 'diversity';
+  /** Members of an ensemble checker (logits averaged); absent: one model. Epochs above are the first member's. */
+  members?: number;
 }
 
 /** Settings and selection of the built-in checkers, recorded in the scores header. */
