@@ -188,19 +188,43 @@ export function pytorchCommand(request: PytorchRunRequest, runDir: string): { co
   return { command: settings.python, args: [...launch, ...trainArgs] };
 }
 
-/** Stops a detached child's whole process group: SIGTERM, then SIGKILL after `graceMs`. */
-function stopGroup(child: ChildProcess, graceMs: number): void {
+/** True while any process of the group `pgid` exists. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stops a detached child's whole process group: SIGTERM, then SIGKILL after `graceMs`; resolves once no
+ * process of the group is left (accelerate's workers can outlive the launcher), or, should one never go
+ * (unkillable), two seconds after the SIGKILL.
+ */
+async function stopGroup(child: ChildProcess, graceMs: number): Promise<void> {
+  const pgid = child.pid;
+  if (pgid === undefined) return;
   const kill = (signal: NodeJS.Signals): void => {
     try {
-      if (child.pid !== undefined) process.kill(-child.pid, signal);
+      process.kill(-pgid, signal);
     } catch {
       // the group is gone already
     }
   };
   kill('SIGTERM');
-  const timer = setTimeout(() => kill('SIGKILL'), graceMs);
-  timer.unref();
-  child.once('close', () => clearTimeout(timer));
+  const started = Date.now();
+  let killed = false;
+  while (groupAlive(pgid)) {
+    const waited = Date.now() - started;
+    if (!killed && waited >= graceMs) {
+      kill('SIGKILL');
+      killed = true;
+    }
+    if (waited >= graceMs + 2000) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** Runs the Python side in `runDir` (an empty staging folder), relaying its events; resolves when it exits 0. */
@@ -237,7 +261,10 @@ async function launch(request: PytorchRunRequest, runDir: string): Promise<void>
     remember(stdoutOther, line);
   });
   createInterface({ input: child.stderr! }).on('line', (line) => remember(stderrTail, line));
-  const onAbort = (): void => stopGroup(child, request.stopGraceMs ?? 10_000);
+  let stopping: Promise<void> | undefined;
+  const onAbort = (): void => {
+    stopping = stopGroup(child, request.stopGraceMs ?? 10_000);
+  };
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
@@ -247,7 +274,11 @@ async function launch(request: PytorchRunRequest, runDir: string): Promise<void>
       });
       child.once('close', (code, killedBy) => resolve({ code, signal: killedBy }));
     });
-    if (signal?.aborted) throw cancelledError();
+    if (signal?.aborted) {
+      // Cancelled: done only when every process of the run is (no worker keeps writing or holding memory).
+      await (stopping ?? stopGroup(child, request.stopGraceMs ?? 10_000));
+      throw cancelledError();
+    }
     if (exit.code !== 0) {
       const tail = [...stderrTail, ...stdoutOther].filter((l) => l.trim() !== '').slice(-12).join('\n');
       const errorLine = [...stderrTail].reverse().find((l) => /^error: |Error: /.test(l));
