@@ -188,6 +188,19 @@ test('hover shows label, q, d, IMP weight, DIMP weight, percentile, preferred la
   assert.ok(text.includes(`percentile (IMP weight) | ${Math.round(score.percentile)} |`), `hover shows the percentile ${Math.round(score.percentile)}:\n${text}`);
 });
 
+test('the hover never says "0th percentile", and says why w ≈ q when d ≈ 1', async () => {
+  const uri = syntheticUri();
+  await syntheticEditor();
+  const lowest = [...scores.values()].sort((a, b) => a.impWeight - b.impWeight)[0]!;
+  const low = await hoverText(uri, lowest.line - 1);
+  assert.match(low, /lowest 1 % of this file/, `the lowest row's hover:\n${low}`);
+  assert.doesNotMatch(low, /\b0th percentile/);
+  const certain = [...scores.values()].find((r) => r.diversity >= 0.995);
+  assert.ok(certain, 'the sample has rows the diversity checker is sure of');
+  const sure = await hoverText(uri, certain.line - 1);
+  assert.match(sure, /≈ 1: the diversity checker is sure of this label, so w ≈ q/, `the hover of line ${certain.line}:\n${sure}`);
+});
+
 test('Problems: likely mislabelled rows are warnings on their lines', async () => {
   const uri = syntheticUri();
   const document = vscode.window.activeTextEditor!.document;
