@@ -431,6 +431,32 @@ test('Select Execution Provider writes the setting and the status bar shows it',
   await waitFor('the status bar to show auto', () => /DIMP · auto/.test(api.statusBarText()));
 });
 
+test('Configure Fields… starts from the fields in use: accepting both pickers as they open keeps them', async () => {
+  await syntheticEditor();
+  const config = vscode.workspace.getConfiguration('dimpCurator');
+  const before = api.messages().length;
+  const done = vscode.commands.executeCommand('dimpCurator.configureFields', syntheticUri());
+  let finished = false;
+  void done.then(() => (finished = true));
+  try {
+    // Enter on each picker, as a user who agrees with what is shown: the text picker (multi-select, the
+    // detected field checked) and then the label picker (the label in use first). Pressing it before a
+    // picker is open does nothing, so it is pressed until the command ends.
+    await waitFor('the command to end after both pickers are accepted', async () => {
+      await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
+      await sleep(100);
+      return finished;
+    });
+    const fresh = vscode.workspace.getConfiguration('dimpCurator', syntheticUri());
+    assert.deepEqual(fresh.get('textFields'), ['sentence'], 'the detected text field was preselected (never the label)');
+    assert.equal(fresh.get('labelField'), 'label');
+    assert.ok(api.messages().slice(before).some((m) => /text sentence, label label/.test(m.text)));
+  } finally {
+    await config.update('textFields', undefined, vscode.ConfigurationTarget.Workspace);
+    await config.update('labelField', undefined, vscode.ConfigurationTarget.Workspace);
+  }
+});
+
 test('Create Project Config writes dimp.config.json from the open files: roles by name, detected fields, labels', async () => {
   const configFile = path.join(workspace(), 'dimp.config.json');
   const before = readFileSync(configFile, 'utf8');
