@@ -457,6 +457,55 @@ test('Configure Fields… starts from the fields in use: accepting both pickers 
   }
 });
 
+test('a sentence-pair file: the review queue shows both texts of a row, and its label apart from the line number', async () => {
+  // A pair project of its own (a subfolder with its dimp.config.json), built from the sample's sentences.
+  const dir = path.join(workspace(), 'pairs');
+  mkdirSync(dir, { recursive: true });
+  const read = (name: string): { text: string; label: string }[] =>
+    readFileSync(path.join(workspace(), name), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const row = JSON.parse(line) as Record<string, unknown>;
+        return { text: String(row.text ?? row.sentence), label: String(row.label) };
+      });
+  const names = ['negative', 'neutral', 'positive'];
+  const pairs = (rows: { text: string; label: string }[], count: number): string =>
+    rows
+      .slice(0, count)
+      .map((row, i) => JSON.stringify({ sentence1: row.text, sentence2: rows[(i + 7) % rows.length]!.text, label: names.includes(row.label) ? row.label : names[Number(row.label)] }))
+      .join('\n') + '\n';
+  writeFileSync(path.join(dir, 'synthetic.jsonl'), pairs(read('synthetic.jsonl'), 300));
+  writeFileSync(path.join(dir, 'real.jsonl'), pairs(read('real_train.jsonl'), 150));
+  writeFileSync(path.join(dir, 'val.jsonl'), pairs(read('real_val.jsonl'), 80));
+  writeFileSync(path.join(dir, 'dimp.config.json'), JSON.stringify({ labels: names, datasets: { synthetic: 'synthetic.jsonl', real: 'real.jsonl', validation: 'val.jsonl' } }, null, 2));
+  const uri = vscode.Uri.file(path.join(dir, 'synthetic.jsonl'));
+  try {
+    await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(uri), { preview: false });
+    await vscode.commands.executeCommand('dimpCurator.scoreSyntheticData', uri);
+    await waitFor('the pair file to be scored', () => api.idle() && existsSync(api.storageFor(uri).scoresFile));
+    await vscode.commands.executeCommand('dimpCurator.clearReviewQueueFilter');
+    await vscode.commands.executeCommand('dimpCurator.showLowestWeightSamples');
+    const { rows, description } = await waitFor('the queue on the pair file', async () => {
+      const state = await api.reviewQueue();
+      return state.description?.startsWith('pairs/synthetic.jsonl') && state.rows.length > 0 && state.rows[0]!.description.startsWith('line ') && state;
+    });
+    assert.match(description ?? '', /^pairs\/synthetic\.jsonl · lowest IMP weight first/);
+    const lines = readFileSync(uri.fsPath, 'utf8').split('\n');
+    const objectAt = (line: number): { sentence1: string; sentence2: string; label: string } => JSON.parse(lines[line - 1]!);
+    // A row whose first text is short enough for both to fit the 120 characters a row shows.
+    const top = rows.find((row) => objectAt(row.line).sentence1.length < 60);
+    assert.ok(top, 'a row with a short first text is listed');
+    const object = objectAt(top.line);
+    assert.match(top.label, new RegExp(`^w [\\d.e+-]+ · label ${object.label}$`), `the label stands apart: ${top.label}`);
+    assert.ok(top.description.startsWith(`line ${top.line} · ${object.sentence1.slice(0, 20)}`), `line number, then the first text: ${top.description}`);
+    assert.ok(top.description.includes(' ‖ ') && (top.description.includes(object.sentence2.slice(0, 15)) || top.description.endsWith('…')), `both texts: ${top.description}`);
+  } finally {
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('Create Project Config writes dimp.config.json from the open files: roles by name, detected fields, labels', async () => {
   const configFile = path.join(workspace(), 'dimp.config.json');
   const before = readFileSync(configFile, 'utf8');
