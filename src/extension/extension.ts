@@ -42,6 +42,8 @@ export interface DimpCuratorApi {
     messages(): readonly { level: 'info' | 'warning' | 'error'; text: string }[];
     /** The `when`-clause context keys the extension set, with their values. */
     contextKeys(): Record<string, unknown>;
+    /** This extension's log folder (VS Code's extension-host log is in the folder above it). */
+    logFolder: string;
   };
 }
 
@@ -95,6 +97,7 @@ export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
       training: training.session,
       messages: shownMessages,
       contextKeys,
+      logFolder: context.logUri.fsPath,
     },
   };
 }

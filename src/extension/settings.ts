@@ -47,12 +47,15 @@ const nonEmpty = (text: string | undefined): string | undefined => (text && text
 
 /**
  * Reads the settings that apply to `scope` (a file or workspace folder). Window-scoped settings (the
- * execution provider, ε, the max weight, the decorations toggle: package.json) are read without the scope:
- * VS Code logs a warning for every window-scoped value read through a resource.
+ * execution provider, ε, the max weight, the decorations toggle: package.json) are read without the scope,
+ * the others through it (or for any resource when there is no scope), so VS Code logs no warning.
  */
 export function readSettings(scope?: vscode.Uri): EditorSettings {
-  const config = vscode.workspace.getConfiguration(SETTINGS_SECTION, scope);
-  const window = scope ? vscode.workspace.getConfiguration(SETTINGS_SECTION) : config;
+  // Resource-scoped settings through the resource, or `null` ("any resource") when there is none: VS Code
+  // logs a warning for every resource-scoped value read without one, and for every window-scoped value read
+  // through one (hence the second configuration for those).
+  const config = vscode.workspace.getConfiguration(SETTINGS_SECTION, scope ?? null);
+  const window = vscode.workspace.getConfiguration(SETTINGS_SECTION);
   return {
     executionProvider: explicit<DeviceChoice>(window, 'executionProvider'),
     labels: config.get<string[]>('labels', []).filter((l) => l.trim() !== ''),

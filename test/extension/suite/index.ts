@@ -4,7 +4,7 @@
  * VS Code's own providers API (hovers, diagnostics, code actions).
  */
 import * as assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ProjectConfig } from '../../../src/core/config';
@@ -585,6 +585,16 @@ async function screenshot(): Promise<void> {
   writeFileSync(results, JSON.stringify({ type: 'screenshot-request', path: file }) + '\n', { flag: 'a' });
   await waitFor('the screenshot', () => existsSync(`${file}.done`), 30_000);
 }
+
+test('reading the settings leaves no scoped-configuration warning in the extension-host log', async () => {
+  // Every feature has run by now (scoring, hovers, Problems, the queue, sorting, export, settings commands).
+  const folder = path.dirname(api.logFolder);
+  const logs = readdirSync(folder).filter((name) => name.endsWith('.log')).map((name) => readFileSync(path.join(folder, name), 'utf8'));
+  const all = logs.join('\n');
+  assert.match(all, /dimp-curator\.dimp-curator/, `the extension host's log (in ${folder}) names this extension's activation`);
+  const warnings = all.split('\n').filter((line) => /scoped configuration/i.test(line) && /dimpCurator/.test(line));
+  assert.deepEqual(warnings, [], 'no warning about how a dimpCurator setting is read');
+});
 
 test('screenshot of the editor (when asked for)', async () => {
   if (!process.env.DIMP_TEST_SCREENSHOT) return;
