@@ -431,6 +431,30 @@ test('Select Execution Provider writes the setting and the status bar shows it',
   await waitFor('the status bar to show auto', () => /DIMP · auto/.test(api.statusBarText()));
 });
 
+test('CUDA asked for where it cannot start: scoring falls back to the CPU and says how to fix it, with no internal paths', async () => {
+  // A real fallback, not a mock: this machine's onnxruntime-node has no CUDA provider (where one is installed and
+  // a GPU is present, CUDA starts and there is nothing to check).
+  const before = api.messages().length;
+  await vscode.commands.executeCommand('dimpCurator.selectExecutionProvider', 'cuda');
+  try {
+    await vscode.commands.executeCommand('dimpCurator.scoreSyntheticData', syntheticUri());
+    await waitFor('the scoring job to end', () => api.idle());
+    const shown = api.messages().slice(before).filter((m) => m.level === 'warning' && /using cpu \(/.test(m.text));
+    if (shown.length === 0 && /DIMP · cuda/.test(api.statusBarText())) {
+      console.log('CUDA started here: no fallback to check');
+      return;
+    }
+    assert.ok(shown.length > 0, `a warning says the CPU is used: ${api.messages().slice(before).map((m) => m.text).join(' | ')}`);
+    for (const { text } of shown) {
+      assert.match(text, /ONNXRUNTIME_NODE_INSTALL=cuda12/, `it says how to get CUDA: ${text}`);
+      assert.match(text, /Select Execution Provider/, `and how to stop asking: ${text}`);
+      assert.doesNotMatch(text, /\/tmp\/|\.tmp-|gen-\d|\/node_modules\//, `no internal path: ${text}`);
+    }
+  } finally {
+    await vscode.commands.executeCommand('dimpCurator.selectExecutionProvider', 'auto');
+  }
+});
+
 test('Configure Fields… starts from the fields in use: accepting both pickers as they open keeps them', async () => {
   await syntheticEditor();
   const config = vscode.workspace.getConfiguration('dimpCurator');
