@@ -1,7 +1,7 @@
 /** The memory estimate printed before fine-tuning: its parts against the formula, and its log line. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { describeFineTuneMemory, estimateFineTuneMemory } from '../../src/core/finetune/memoryEstimate';
+import { describeFineTuneMemory, estimateFineTuneMemory, trainableParameterCount } from '../../src/core/finetune/memoryEstimate';
 
 describe('fine-tuning memory estimate', () => {
   test('parameters count 4 float32 copies; activations grow with batch, length, width and layers', () => {
@@ -20,5 +20,10 @@ describe('fine-tuning memory estimate', () => {
     const line = describeFineTuneMemory({ parameterBytes: 1024 ** 3, activationBytes: 512 * 1024 ** 2, totalBytes: 1.5 * 1024 ** 3 });
     assert.equal(line, 'about 1.5 GiB (weights, gradients and 2 AdamW moments 1.0 GiB + activations at most 512.0 MiB)');
     assert.throws(() => estimateFineTuneMemory({ parameterCount: -1, batchSize: 1, maxLength: 1, hiddenSize: 1, layers: 1, heads: 1 }), /parameterCount/);
+  });
+
+  test('the parameter count multiplies each trained weight\'s dims', () => {
+    assert.equal(trainableParameterCount([{ dims: [3, 4] }, { dims: [4] }, { dims: [] }]), 12 + 4 + 1);
+    assert.equal(trainableParameterCount([]), 0);
   });
 });

@@ -58,3 +58,8 @@ function formatBytes(bytes: number): string {
   }
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
+
+/** How many numbers a training graph trains: the parameter count the estimate starts from. */
+export function trainableParameterCount(parameters: readonly { dims: readonly number[] }[]): number {
+  return parameters.reduce((sum, p) => sum + p.dims.reduce((n, d) => n * d, 1), 0);
+}
