@@ -38,6 +38,11 @@ function makeWorkspace(dir) {
   config.training = { ...config.training, epochs: EPOCHS };
   writeFileSync(path.join(dir, 'dimp.config.json'), JSON.stringify(config, null, 2));
   writeFileSync(path.join(dir, '.vscode', 'settings.json'), JSON.stringify({ 'files.autoSave': 'off' }, null, 2));
+  // A second project whose config names no real set: scoring its file asks for one (once).
+  mkdirSync(path.join(dir, 'other'));
+  const rows = readFileSync(path.join(repoRoot, 'sample', 'synthetic.jsonl'), 'utf8').split('\n').slice(0, 600);
+  writeFileSync(path.join(dir, 'other', 'generated.jsonl'), `${rows.join('\n')}\n`);
+  writeFileSync(path.join(dir, 'other', 'dimp.config.json'), JSON.stringify({ labels: config.labels }, null, 2));
 }
 
 /**
@@ -118,6 +123,43 @@ async function runCommand(page, title) {
   }
 }
 
+/** Opens a workspace file by name with Quick Open (Ctrl+P), as a user does. */
+async function openFile(page, name) {
+  log(`opening ${name} (Quick Open)`);
+  await waitFor(
+    `${name} in an editor`,
+    async () => {
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('Control+P');
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible', timeout: 5000 });
+      await input.fill(name);
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 5000 });
+      await page.keyboard.press('Enter');
+      await page.locator('.tabs-container .tab', { hasText: name }).waitFor({ timeout: 5000 });
+      return true;
+    },
+    90_000,
+  );
+}
+
+/**
+ * Waits for a notification whose text matches `pattern`, read from the notification center (toasts hide
+ * themselves after a while; the center keeps every notification until it is cleared).
+ */
+async function waitForNotification(page, what, pattern, timeoutMs) {
+  return waitFor(
+    what,
+    async () => {
+      const center = page.locator('.notifications-center');
+      if (!(await center.isVisible())) await runCommand(page, 'Notifications: Show Notifications');
+      const texts = await center.locator('.notification-list-item-message').allInnerTexts();
+      return texts.find((text) => pattern.test(text));
+    },
+    timeoutMs,
+  );
+}
+
 async function main() {
   if (!existsSync(vsix)) throw new Error(`${path.relative(repoRoot, vsix)} is missing: run \`npm run package\` first (or \`npm run package -- --target linux-x64\`)`);
   const bundle = path.join(repoRoot, 'dist', 'extension.js');
@@ -190,22 +232,7 @@ async function main() {
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
     await page.locator('.statusbar').waitFor({ timeout: 60_000 });
 
-    log('opening synthetic.jsonl (Quick Open)');
-    await waitFor(
-      'synthetic.jsonl in an editor',
-      async () => {
-        await page.keyboard.press('Escape');
-        await page.keyboard.press('Control+P');
-        const input = page.locator('.quick-input-widget input');
-        await input.waitFor({ state: 'visible', timeout: 5000 });
-        await input.fill('synthetic.jsonl');
-        await page.locator('.quick-input-list .monaco-list-row', { hasText: 'synthetic.jsonl' }).first().waitFor({ timeout: 5000 });
-        await page.keyboard.press('Enter');
-        await page.locator('.tabs-container .tab', { hasText: 'synthetic.jsonl' }).waitFor({ timeout: 5000 });
-        return true;
-      },
-      90_000,
-    );
+    await openFile(page, 'synthetic.jsonl');
 
     const panel = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
     const points = async (card) => Number((await panel.locator(`#${card}-card`).getAttribute('data-points', { timeout: 2000 })) ?? 0);
@@ -365,6 +392,54 @@ async function main() {
     await restoredTab.click();
     await waitFor('the revived panel to show the finished run', async () => (await phase()) === 'finished' && (await points('loss')) === end.loss, 60_000);
     assert((await panel.locator('#run-dir').innerText()) === runDir, 'the revived panel links the same run folder');
+
+    // Scoring a file whose project names no real set asks for one once: the picked file is remembered for
+    // that file, so scoring it again starts at once, and the training picker shows it as last used.
+    log('scoring other/generated.jsonl: the real set is asked for once');
+    await runCommand(page, 'Notifications: Clear All Notifications');
+    await openFile(page, 'generated.jsonl');
+    await runCommand(page, 'DIMP: Score Synthetic Data');
+    await page.locator('.quick-input-widget', { hasText: 'the quality checker needs real data' }).waitFor({ state: 'visible', timeout: 30_000 });
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Real labelled data' }).first().click();
+    // No native dialogs in the browser: VS Code's own file dialog, a quick input that takes a typed path.
+    const dialog = page.locator('.quick-input-widget').filter({ has: page.locator('.quick-input-title', { hasText: /^Real labelled data$/ }) });
+    await dialog.waitFor({ state: 'visible', timeout: 30_000 });
+    const realPath = path.join(dirs.workspace, 'real_train.jsonl');
+    // The dialog fills its input with the folder once it has read it; the path is typed over that.
+    const dialogInput = dialog.locator('input');
+    await waitFor('the file dialog to show its folder', async () => (await dialogInput.inputValue({ timeout: 2000 })).endsWith('/'), 30_000);
+    await waitFor('the file dialog to hold the typed path', async () => {
+      await dialogInput.fill(realPath, { timeout: 2000 });
+      await sleep(200);
+      return (await dialogInput.inputValue({ timeout: 2000 })) === realPath;
+    }, 30_000);
+    await waitFor('the file dialog to accept the typed path', async () => {
+      if (await dialog.isVisible()) await dialog.locator('.monaco-button', { hasText: 'OK' }).click({ timeout: 2000 });
+      return !(await dialog.isVisible());
+    }, 30_000);
+    const scored = /scored \d+ rows of generated\.jsonl/;
+    log(`first scoring: ${await waitForNotification(page, 'the first scoring of generated.jsonl to finish', scored, 180_000)}`);
+    await runCommand(page, 'Notifications: Clear All Notifications');
+    // The first scoring's notification gone, so that only the second one can satisfy the wait below.
+    await waitFor('the notifications to be cleared', async () => {
+      const texts = await page.locator('.notifications-center .notification-list-item-message').allInnerTexts();
+      return !texts.some((text) => scored.test(text));
+    }, 30_000);
+    await page.keyboard.press('Escape');
+    await page.locator('.tabs-container .tab', { hasText: 'generated.jsonl' }).click();
+    log('scoring generated.jsonl again: no question, the remembered real set is used');
+    await runCommand(page, 'DIMP: Score Synthetic Data');
+    // Scoring cannot start before the question is answered: a finished second scoring proves none was asked.
+    log(`second scoring: ${await waitForNotification(page, 'the second scoring of generated.jsonl to finish without a question', scored, 180_000)}`);
+    await page.keyboard.press('Escape');
+    await page.locator('.tabs-container .tab', { hasText: 'generated.jsonl' }).click();
+    await runCommand(page, 'DIMP: Train with DIMP');
+    const realRow = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Real set for scoring' }).first();
+    await realRow.waitFor({ state: 'visible', timeout: 30_000 });
+    const realText = await realRow.innerText();
+    assert(/Real set for scoring: real_train\.jsonl/.test(realText) && /last used/.test(realText), `the training picker shows the real set scoring remembered:\n${realText}`);
+    await page.keyboard.press('Escape');
+
     assert(cspViolations.length === 0, `no Content-Security-Policy violations:\n${cspViolations.join('\n')}`);
     log(`screenshots in ${path.relative(repoRoot, outputDir)}/: ${readdirSync(outputDir).join(', ')}`);
     ok = true;
