@@ -30,6 +30,8 @@ export interface DimpCuratorApi {
     reviewMarksFile(uri: vscode.Uri): string;
     /** The status bar item's text. */
     statusBarText(): string;
+    /** Every scoring progress the status bar showed (the last 5,000), oldest first. */
+    statusBarProgress(): readonly { text: string; percent: number }[];
     /** True when no scoring job runs. */
     idle(): boolean;
     /** Where a file's scores are stored. */
@@ -91,6 +93,7 @@ export function activate(context: vscode.ExtensionContext): DimpCuratorApi {
       reviewQueue: () => reviewQueue.state(),
       reviewMarksFile: (uri) => reviewMarks.fileFor(uri),
       statusBarText: () => statusBar.text,
+      statusBarProgress: () => [...statusBar.progressHistory],
       idle: () => store.busy === 0,
       storageFor: (uri) => store.storageFor(uri),
       reloadScores: () => store.reloadAll(),

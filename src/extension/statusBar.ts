@@ -11,6 +11,8 @@ export class DimpStatusBar implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [this.item];
   private provider: { name: string; note: string | undefined } | undefined;
   private progress: { text: string; percent: number } | undefined;
+  /** The progress shown, oldest first (the last 5,000), for the tests: a bar must never go back. */
+  private readonly progressShown: { text: string; percent: number }[] = [];
 
   constructor() {
     this.item.name = 'DIMP Curator';
@@ -33,7 +35,16 @@ export class DimpStatusBar implements vscode.Disposable {
   /** Shows scoring progress (percent 0–100); undefined hides it. */
   setProgress(progress: { text: string; percent: number } | undefined): void {
     this.progress = progress;
+    if (progress) {
+      this.progressShown.push({ ...progress });
+      if (this.progressShown.length > 5000) this.progressShown.splice(0, this.progressShown.length - 5000);
+    }
     this.render();
+  }
+
+  /** Every progress shown so far (the last 5,000), oldest first, for the tests. */
+  get progressHistory(): readonly { text: string; percent: number }[] {
+    return this.progressShown;
   }
 
   /** The item's current text, for the tests. */

@@ -275,11 +275,16 @@ test('"Relabel as …" changes the label in one undoable edit; the row shows as 
   assert.match(await hoverText(uri, line), /no score/);
   await waitFor('the warning to go', () => !dimpDiagnostics(uri).some((d) => d.range.start.line === line && d.severity === vscode.DiagnosticSeverity.Warning));
 
+  const progressFrom = api.statusBarProgress().length;
   await editor.document.save();
   await waitFor('the changed row to be rescored on save', () => {
     const now = api.decorationsFor(uri);
     return now && !now.buckets.unscored.includes(line) && /^w /.test(now.badges[line] ?? '');
   });
+  // Rescoring's progress (once 94 % → 68 % → 95 %) never goes back.
+  const rescoring = api.statusBarProgress().slice(progressFrom).filter((p) => p.text.startsWith('rescoring')).map((p) => p.percent);
+  assert.ok(rescoring.length > 0, 'the status bar showed the rescoring');
+  rescoring.forEach((percent, i) => assert.ok(i === 0 || percent >= rescoring[i - 1]!, `rescoring progress went back: ${rescoring.map(Math.round).join(', ')}`));
   assert.match(await hoverText(uri, line), /IMP weight q \/ d/);
 
   await vscode.commands.executeCommand('undo');
@@ -506,8 +511,16 @@ test('a sentence-pair file: the review queue shows both texts of a row, and its 
   const uri = vscode.Uri.file(path.join(dir, 'synthetic.jsonl'));
   try {
     await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(uri), { preview: false });
+    const progressFrom = api.statusBarProgress().length;
     await vscode.commands.executeCommand('dimpCurator.scoreSyntheticData', uri);
     await waitFor('the pair file to be scored', () => api.idle() && existsSync(api.storageFor(uri).scoresFile));
+    // The progress of a pair scoring (once stuck at 40 % for most of it): it never goes back, and the
+    // diversity checker's training (20–55 %) moves it epoch by epoch.
+    const shown = api.statusBarProgress().slice(progressFrom).filter((p) => p.text === 'scoring synthetic.jsonl').map((p) => p.percent);
+    assert.ok(shown.length > 0, 'the status bar showed the scoring');
+    shown.forEach((percent, i) => assert.ok(i === 0 || percent >= shown[i - 1]!, `progress went back from ${shown[i - 1]} % to ${percent} %: ${shown.map(Math.round).join(', ')}`));
+    const inDiversityStage = new Set(shown.filter((p) => p >= 20 && p <= 55).map(Math.round));
+    assert.ok(inDiversityStage.size >= 8, `the diversity checker's training moves the bar (${[...inDiversityStage].join(', ')})`);
     await vscode.commands.executeCommand('dimpCurator.clearReviewQueueFilter');
     await vscode.commands.executeCommand('dimpCurator.showLowestWeightSamples');
     const { rows, description } = await waitFor('the queue on the pair file', async () => {
