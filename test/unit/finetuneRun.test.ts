@@ -1,0 +1,171 @@
+/**
+ * Fine-tuning as a product path: a tiny BERT-like classifier fine-tuned with DIMP through runTrainingJob (the
+ * function the CLI, the editor's task and the worker call), on real onnxruntime sessions and the real tokenizer
+ * code. Its run folder's model/ is an ordinary inference folder that loadClassifier, scoring and eval accept.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runEvaluationJob } from '../../src/core/jobs/evaluateJob';
+import { runScoreJob } from '../../src/core/jobs/scoreJob';
+import { resolveJobSettings } from '../../src/core/jobs/settings';
+import { runTrainingJob } from '../../src/core/jobs/trainJob';
+import type { TrainingJobSpec } from '../../src/core/jobs/trainJobSpec';
+import { loadClassifier } from '../../src/core/model/modelFolder';
+import { loadProjectData } from '../../src/core/pipeline';
+import { argmaxRow } from '../../src/core/train/metrics';
+import { DEFAULT_FINETUNE_SETTINGS, type FineTuneSettings } from '../../src/core/train/fineTuneTraining';
+import { readRunConfig, readRunMetrics, readRunWeights } from '../../src/core/train/runFolder';
+import type { CoreEvent } from '../../src/core/events';
+import { temporaryFolder } from './helpers';
+import { tinyModelFolder } from './transformerFixtures';
+
+const ITEMS = ['headphones', 'speaker', 'microphone', 'battery', 'charger', 'keyboard', 'delivery', 'sound'];
+
+/** An easy, separable two-label set: praise is positive, complaints negative. */
+function rows(count: number, offset: number): { sentence: string; label: string }[] {
+  return Array.from({ length: count }, (_, i) => {
+    const item = ITEMS[(Math.floor(i / 2) + offset) % ITEMS.length]!;
+    return i % 2 === 0
+      ? { sentence: `The ${item} is excellent. Great value, I would highly recommend it.`, label: 'positive' }
+      : { sentence: `The ${item} is terrible. Poor quality, I would not recommend it.`, label: 'negative' };
+  });
+}
+
+const writeJsonl = (file: string, lines: readonly object[]): void => fs.writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+
+describe('fine-tuning a transformer classifier through runTrainingJob', () => {
+  let dir: string;
+  let cleanup: () => void;
+  let modelDir: string;
+  let spec: (name: string, settings?: Partial<FineTuneSettings>) => TrainingJobSpec;
+
+  before(async () => {
+    ({ dir, cleanup } = temporaryFolder());
+    writeJsonl(path.join(dir, 'synthetic.jsonl'), rows(32, 0));
+    writeJsonl(path.join(dir, 'real.jsonl'), rows(16, 3));
+    writeJsonl(path.join(dir, 'validation.jsonl'), rows(12, 5));
+    writeJsonl(path.join(dir, 'test.jsonl'), rows(12, 6));
+    modelDir = (await tinyModelFolder(path.join(dir, 'tiny-bert'), { seed: 5, labels: ['negative', 'positive'] })).dir;
+    const job = resolveJobSettings({}, {});
+    spec = (name, settings = {}) => ({
+      loss: 'dimp',
+      synthetic: { path: path.join(dir, 'synthetic.jsonl') },
+      real: { path: path.join(dir, 'real.jsonl') },
+      validation: { path: path.join(dir, 'validation.jsonl') },
+      test: { path: path.join(dir, 'test.jsonl') },
+      labels: ['negative', 'positive'],
+      scoresFile: path.join(dir, 'synthetic.scores.jsonl'),
+      settings: job.settings,
+      checkerSettings: job.checkerSettings,
+      finetune: { ...DEFAULT_FINETUNE_SETTINGS, model: modelDir, epochs: 4, batchSize: 8, learningRate: 1e-3, maxLength: 32, ...settings },
+      seed: 3,
+      guards: job.guards,
+      device: 'cpu',
+      outDir: path.join(dir, 'runs'),
+      runName: name,
+    });
+  });
+  after(() => cleanup());
+
+  test('DIMP fine-tuning learns the set, and model/ is an inference folder with the best epoch weights', async () => {
+    const events: CoreEvent[] = [];
+    const run = await runTrainingJob(spec('dimp-run'), { onEvent: (e) => events.push(e) });
+    assert.equal(run.scored, true, 'scored the synthetic rows first with checkers trained on the real rows');
+
+    // The memory estimate is reported before the first step.
+    const memoryLine = events.findIndex((e) => e.type === 'log' && /memory about .* AdamW moments/.test(e.message));
+    assert.ok(memoryLine >= 0 && memoryLine < events.findIndex((e) => e.type === 'train-progress'), 'memory estimate before training');
+
+    const metrics = (await readRunMetrics(run.runDir))!;
+    assert.equal(metrics.epochs.length, 4);
+    assert.ok(metrics.epochs[3]!.trainCrossEntropy < 0.5 * metrics.epochs[0]!.trainCrossEntropy, `cross-entropy per epoch: ${metrics.epochs.map((e) => e.trainCrossEntropy.toFixed(3)).join(' → ')}`);
+    assert.equal(metrics.validation?.accuracy, 1, 'the separable set is learned');
+    assert.equal(metrics.finetune?.optimizerSteps, 16);
+    assert.ok(metrics.finetune!.parameters > 100_000 && metrics.finetune!.memory.totalBytes > metrics.finetune!.parameters * 16);
+    assert.equal(metrics.provider, 'cpu');
+    // DIMP weights q/p(gold) are recorded per row, and differ across rows.
+    const weights = (await readRunWeights(run.runDir))!;
+    assert.equal(weights.size, 16, "one weight per distinct row (duplicate lines share a row id)");
+    assert.ok(new Set([...weights.values()].map((w) => w.toFixed(4))).size > 1);
+    const config = (await readRunConfig(run.runDir))!;
+    assert.equal(config.model, 'finetune');
+
+    // The reported test score comes from model/ loaded afresh; it equals the trainer's own score of the best epoch.
+    assert.deepEqual(metrics.test, metrics.epochs[metrics.bestEpoch - 1]!.test);
+    const folder = path.join(run.runDir, 'model');
+    assert.deepEqual(fs.readdirSync(folder).sort(), ['config.json', 'model.onnx', 'tokenizer.json', 'tokenizer_config.json']);
+    const modelConfig = JSON.parse(fs.readFileSync(path.join(folder, 'config.json'), 'utf8')) as Record<string, unknown>;
+    assert.deepEqual(modelConfig.id2label, { 0: 'negative', 1: 'positive' });
+    assert.equal((modelConfig.dimp_finetune as { epoch: number }).epoch, metrics.bestEpoch);
+    // The weights changed: the fine-tuned model predicts the validation rows, the original does not all of them.
+    const data = await loadProjectData({ validation: { path: path.join(dir, 'validation.jsonl') } }, { labels: ['negative', 'positive'] });
+    const accuracyOf = async (model: string): Promise<number> => {
+      const classifier = await loadClassifier(model, 'cpu');
+      try {
+        const p = await classifier.predict(data.validation!.rows);
+        return data.validation!.rows.filter((r, i) => argmaxRow(p, i, 2) === r.label).length / data.validation!.rows.length;
+      } finally {
+        await classifier.dispose();
+      }
+    };
+    assert.equal(await accuracyOf(folder), metrics.validation!.accuracy);
+    assert.ok((await accuracyOf(modelDir)) < 1, 'the random model does not already separate the set');
+
+    // `eval` and `score --quality-model` accept the folder.
+    const evaluation = await runEvaluationJob({ modelDir: folder, data: { path: path.join(dir, 'test.jsonl') }, device: 'cpu' });
+    assert.equal(evaluation.accuracy, metrics.test!.accuracy);
+    const scored = await runScoreJob({
+      synthetic: { path: path.join(dir, 'synthetic.jsonl') },
+      qualityModel: folder,
+      scoresFile: path.join(dir, 'rescored.scores.jsonl'),
+      checkersDir: path.join(dir, 'rescored.checkers'),
+      checkerSettings: resolveJobSettings({}, {}).checkerSettings,
+      seed: 1,
+      guards: resolveJobSettings({}, {}).guards,
+      device: 'cpu',
+    });
+    assert.equal(scored.scores.rows.length, 32);
+    const q = scored.scores.rows.map((r) => r.quality);
+    assert.ok(q.every((x) => x > 0 && x < 1));
+    assert.ok(q.reduce((a, b) => a + b, 0) / q.length > 0.5, `the fine-tuned checker favours the gold labels: ${q.map((x) => x.toFixed(2)).join(' ')}`);
+  });
+
+  test('gradient accumulation: two passes of 4 rows make the step one pass of 8 makes', async () => {
+    const whole = await runTrainingJob(spec('whole', { epochs: 1 }), {});
+    const accumulated = await runTrainingJob(spec('accumulated', { epochs: 1, batchSize: 4, gradientAccumulation: 2 }), {});
+    const [a, b] = [(await readRunMetrics(whole.runDir))!, (await readRunMetrics(accumulated.runDir))!];
+    assert.equal(a.finetune?.optimizerSteps, 4);
+    assert.equal(b.finetune?.optimizerSteps, 4);
+    // Same rows per step, same order: the same losses up to float32 summation order.
+    assert.ok(Math.abs(a.epochs[0]!.trainLoss - b.epochs[0]!.trainLoss) < 1e-4 * Math.abs(a.epochs[0]!.trainLoss), `${a.epochs[0]!.trainLoss} vs ${b.epochs[0]!.trainLoss}`);
+  });
+
+  test('cancellation stops fine-tuning and leaves no run folder, whole or partial', async () => {
+    const controller = new AbortController();
+    const runs = path.join(dir, 'runs');
+    const before = fs.existsSync(runs) ? fs.readdirSync(runs).sort() : [];
+    await assert.rejects(
+      runTrainingJob(spec('cancelled', { epochs: 50 }), {
+        signal: controller.signal,
+        onEvent: (e) => {
+          if (e.type === 'train-progress') controller.abort();
+        },
+      }),
+      /cancel/i,
+    );
+    assert.deepEqual(fs.readdirSync(runs).sort(), before);
+  });
+
+  test('a model folder without tokenizer.json is refused by name before training', async () => {
+    const broken = path.join(dir, 'no-tokenizer');
+    fs.cpSync(modelDir, broken, { recursive: true });
+    fs.rmSync(path.join(broken, 'tokenizer.json'));
+    await assert.rejects(runTrainingJob({ ...spec('broken'), loss: 'ce', finetune: { ...spec('broken').finetune!, model: broken } }), (error: Error) => {
+      assert.match(error.message, /no tokenizer\.json/);
+      return true;
+    });
+    assert.equal(fs.existsSync(path.join(dir, 'runs', 'broken')), false);
+  });
+});
