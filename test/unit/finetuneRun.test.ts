@@ -18,6 +18,7 @@ import { argmaxRow } from '../../src/core/train/metrics';
 import { DEFAULT_FINETUNE_SETTINGS, type FineTuneSettings } from '../../src/core/train/fineTuneTraining';
 import { readRunConfig, readRunMetrics, readRunWeights } from '../../src/core/train/runFolder';
 import type { CoreEvent } from '../../src/core/events';
+import { runCli, startCli } from './cliProcess';
 import { temporaryFolder } from './helpers';
 import { tinyModelFolder } from './transformerFixtures';
 
@@ -158,14 +159,71 @@ describe('fine-tuning a transformer classifier through runTrainingJob', () => {
     assert.deepEqual(fs.readdirSync(runs).sort(), before);
   });
 
-  test('a model folder without tokenizer.json is refused by name before training', async () => {
+  test('a model folder without tokenizer.json is refused by name before scoring or training', async () => {
     const broken = path.join(dir, 'no-tokenizer');
     fs.cpSync(modelDir, broken, { recursive: true });
     fs.rmSync(path.join(broken, 'tokenizer.json'));
-    await assert.rejects(runTrainingJob({ ...spec('broken'), loss: 'ce', finetune: { ...spec('broken').finetune!, model: broken } }), (error: Error) => {
+    const scoresFile = path.join(dir, 'broken.scores.jsonl');
+    await assert.rejects(runTrainingJob({ ...spec('broken'), scoresFile, finetune: { ...spec('broken').finetune!, model: broken } }), (error: Error) => {
       assert.match(error.message, /no tokenizer\.json/);
       return true;
     });
     assert.equal(fs.existsSync(path.join(dir, 'runs', 'broken')), false);
+    assert.equal(fs.existsSync(scoresFile), false, 'refused before scoring first');
+  });
+});
+
+describe('dimp-curator train --finetune', () => {
+  let dir: string;
+  let cleanup: () => void;
+  let args: string[];
+
+  before(async () => {
+    ({ dir, cleanup } = temporaryFolder());
+    writeJsonl(path.join(dir, 'synthetic.jsonl'), rows(16, 0));
+    writeJsonl(path.join(dir, 'validation.jsonl'), rows(8, 5));
+    await tinyModelFolder(path.join(dir, 'tiny-bert'), { seed: 5, labels: ['negative', 'positive'] });
+    args = ['train', '--finetune', 'tiny-bert', '--loss', 'ce', '--synthetic', 'synthetic.jsonl', '--validation', 'validation.jsonl', '--max-length', '32', '--out', 'runs', '--device', 'cpu'];
+  });
+  after(() => cleanup());
+
+  test('--help documents the flags and their defaults', () => {
+    const help = runCli(dir, ['train', '--help']);
+    assert.equal(help.code, 0);
+    for (const flag of ['--finetune DIR', '--warmup X', '--weight-decay X', '--grad-accum N', '--max-length N', '--lr X', '--batch-size N']) assert.ok(help.stdout.includes(flag), flag);
+    assert.match(help.stdout, /--epochs 3 --batch-size 16 --lr 2e-5 --warmup 0\.1 --weight-decay 0\.01/);
+  });
+
+  test('the flags reach the run: recorded settings, optimiser steps from --batch-size and --grad-accum', () => {
+    const run = runCli(dir, [...args, '--name', 'flags', '--epochs', '2', '--batch-size', '4', '--grad-accum', '2', '--lr', '1e-3', '--warmup', '0.25', '--weight-decay', '0', '--max-grad-norm', 'none']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /memory about/);
+    const config = JSON.parse(fs.readFileSync(path.join(dir, 'runs', 'flags', 'config.json'), 'utf8')) as { model: string; settings: FineTuneSettings };
+    assert.equal(config.model, 'finetune');
+    assert.deepEqual(config.settings, { model: path.join(dir, 'tiny-bert'), epochs: 2, batchSize: 4, gradientAccumulation: 2, learningRate: 1e-3, warmupRatio: 0.25, weightDecay: 0, maxGradNorm: null, maxLength: 32 });
+    const metrics = JSON.parse(fs.readFileSync(path.join(dir, 'runs', 'flags', 'metrics.json'), 'utf8')) as { finetune: { optimizerSteps: number } };
+    assert.equal(metrics.finetune.optimizerSteps, 4, '16 rows in steps of 4 × 2, two epochs');
+  });
+
+  test('clear errors: a setting out of range, a folder that is not there, two trainers at once', () => {
+    const warmup = runCli(dir, [...args, '--name', 'bad', '--warmup', '2']);
+    assert.equal(warmup.code, 2);
+    assert.match(warmup.stderr, /--warmup/);
+    const missing = runCli(dir, [...args, '--name', 'bad', '--finetune', 'no-such-model']);
+    assert.equal(missing.code, 4);
+    assert.match(missing.stderr, /no-such-model/);
+    const both = runCli(dir, [...args, '--name', 'bad', '--encoder', 'tiny-bert']);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /choose one/);
+    assert.equal(fs.existsSync(path.join(dir, 'runs', 'bad')), false);
+  });
+
+  test('Ctrl-C during fine-tuning cancels it and leaves no run folder', async () => {
+    const running = startCli(dir, [...args, '--name', 'interrupted', '--epochs', '3'], 'train:epoch');
+    await running.waitFor('DIMP_CURATOR_PAUSED train:epoch');
+    running.child.kill('SIGINT');
+    const exit = await running.exited;
+    assert.equal(exit.code, 130, exit.stderr);
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'runs')).filter((name) => name.includes('interrupted')), []);
   });
 });

@@ -12,6 +12,7 @@ import type { DeviceChoice } from '../runtime/onnxRuntime';
 import type { HeadKind } from '../model/transformer/headClassifier';
 import type { PoolingChoice } from '../model/transformer/messages';
 import { DEFAULT_ENCODER_HEAD_SETTINGS, type EncoderHeadSettings } from '../train/encoderHeadTraining';
+import { checkFineTuneSettings, DEFAULT_FINETUNE_SETTINGS, type FineTuneSettings } from '../train/fineTuneTraining';
 import { DEFAULT_PYTORCH_SETTINGS, type PytorchEngineSettings } from '../train/pytorchEngine';
 import { DEFAULT_FILTER_KEEP } from '../train/run';
 import { checkerSettingsFrom, DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from '../train/ngramTraining';
@@ -175,4 +176,19 @@ export function resolvePytorchSettings(config: ProjectConfig, overrides: Pytorch
     launcher,
     launchArgs: overrides.launchArgs ?? section.launchArgs ?? DEFAULT_PYTORCH_SETTINGS.launchArgs,
   };
+}
+
+/** Fine-tuning values a front end sets; each absent one takes its default (DEFAULT_FINETUNE_SETTINGS). */
+export type FineTuneOverrides = Partial<Omit<FineTuneSettings, 'model'>> & { model: string };
+
+/**
+ * The settings of a fine-tuning run: the front end's values, then the defaults of the common BERT recipe
+ * (the classifier's training section does not apply: its learning rate and epochs suit the built-in model).
+ * Values out of range are a usage error naming the setting.
+ */
+export function resolveFineTuneSettings(overrides: FineTuneOverrides): FineTuneSettings {
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as FineTuneOverrides;
+  const settings: FineTuneSettings = { ...DEFAULT_FINETUNE_SETTINGS, ...defined, model: path.resolve(overrides.model) };
+  checkFineTuneSettings(settings);
+  return settings;
 }

@@ -114,6 +114,15 @@ export function checkFineTuneSettings(settings: FineTuneSettings): void {
   if (settings.maxGradNorm !== null && !(settings.maxGradNorm > 0)) throw new DimpError('usage', `fine-tuning: the gradient-norm limit must be positive or none, got ${settings.maxGradNorm}`);
 }
 
+/**
+ * Checks that the folder to fine-tune has its files (config.json, tokenizer.json, the graph) and the settings
+ * are in range: for a job to fail before it reads data or scores, not after.
+ */
+export async function checkFineTuneModel(settings: FineTuneSettings): Promise<void> {
+  checkFineTuneSettings(settings);
+  await readTransformerFolder(settings.model, await readConfigJson(settings.model));
+}
+
 /** The id inputs the graph takes, with their element types; anything else is refused by name. */
 function idInputs(modelBytes: Uint8Array, graphFile: string): Map<string, 'int64' | 'int32'> {
   const graph = onnx.ModelProto.decode(modelBytes).graph as onnx.GraphProto;
