@@ -219,7 +219,8 @@ export const FINETUNE_OPTIONS: Record<string, OptionSpec> = {
 };
 
 /**
- * Fine-tuning settings from flags, then defaults (`resolveFineTuneSettings`); undefined without --finetune.
+ * Fine-tuning settings from flags, then the config's `finetune` section, then defaults (`resolveFineTuneSettings`);
+ * undefined without --finetune.
  * --epochs, --batch-size, --lr, --max-length and --max-grad-norm are shared with the other trainers; their
  * fine-tuning defaults are those of DEFAULT_FINETUNE_SETTINGS.
  */
@@ -227,7 +228,7 @@ export function fineTuneSettings(context: CommandContext): FineTuneSettings | un
   const values = context.values;
   const model = stringFlag(values, 'finetune');
   if (model === undefined) return undefined;
-  return resolveFineTuneSettings({
+  return resolveFineTuneSettings(context.project.config, {
     model,
     epochs: numberFlag(values, 'epochs', { min: 1, max: 1000, integer: true }),
     batchSize: numberFlag(values, 'batch-size', { min: 1, max: 65536, integer: true }),

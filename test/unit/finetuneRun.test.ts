@@ -18,6 +18,7 @@ import { argmaxRow } from '../../src/core/train/metrics';
 import { DEFAULT_FINETUNE_SETTINGS, type FineTuneSettings } from '../../src/core/train/fineTuneTraining';
 import { readRunConfig, readRunMetrics, readRunWeights } from '../../src/core/train/runFolder';
 import type { CoreEvent } from '../../src/core/events';
+import { resolveTrainingJob, type EditorTrainingSettings } from '../../src/extension/training/jobRequest';
 import { runCli, startCli } from './cliProcess';
 import { temporaryFolder } from './helpers';
 import { tinyModelFolder } from './transformerFixtures';
@@ -225,5 +226,47 @@ describe('dimp-curator train --finetune', () => {
     const exit = await running.exited;
     assert.equal(exit.code, 130, exit.stderr);
     assert.deepEqual(fs.readdirSync(path.join(dir, 'runs')).filter((name) => name.includes('interrupted')), []);
+  });
+});
+
+describe('the editor\'s model kind "fine-tune a transformer" (a dimp task with "model": "finetune")', () => {
+  const editor: EditorTrainingSettings = {
+    labels: [],
+    epsilon: undefined,
+    maxWeight: undefined,
+    device: 'cpu',
+    realData: undefined,
+    qualityModel: undefined,
+    diversityModel: undefined,
+    textFields: [],
+    labelField: undefined,
+    trusted: true,
+  };
+
+  test('resolves the config\'s finetune section and the task\'s epochs, and runs to an inference folder', async () => {
+    const { dir, cleanup } = temporaryFolder();
+    try {
+      writeJsonl(path.join(dir, 'synthetic.jsonl'), rows(16, 0));
+      writeJsonl(path.join(dir, 'validation.jsonl'), rows(8, 5));
+      await tinyModelFolder(path.join(dir, 'models', 'tiny-bert'), { seed: 5, labels: ['negative', 'positive'] });
+      const config = { datasets: { synthetic: 'synthetic.jsonl', validation: 'validation.jsonl' }, finetune: { model: 'models/tiny-bert', batchSize: 8, learningRate: 1e-3, maxLength: 32, maxGradNorm: null } };
+      fs.writeFileSync(path.join(dir, 'dimp.config.json'), JSON.stringify(config));
+      const resolve = (extra: Partial<EditorTrainingSettings>) =>
+        resolveTrainingJob({ type: 'dimp', loss: 'ce', model: 'finetune', epochs: 2 }, { workspaceFolder: dir, settingsFor: () => ({ ...editor, ...extra }) });
+      const { spec, info } = await resolve({});
+      assert.deepEqual(spec.finetune, { ...DEFAULT_FINETUNE_SETTINGS, model: path.join(dir, 'models', 'tiny-bert'), epochs: 2, batchSize: 8, learningRate: 1e-3, maxLength: 32, maxGradNorm: null });
+      assert.equal(info.epochs, 2);
+      await assert.rejects(resolve({ trusted: false }), /trust the workspace/);
+
+      const run = await runTrainingJob(spec);
+      assert.equal((await readRunConfig(run.runDir))?.model, 'finetune');
+      const classifier = await loadClassifier(path.join(run.runDir, 'model'), 'cpu');
+      await classifier.dispose();
+
+      fs.writeFileSync(path.join(dir, 'dimp.config.json'), JSON.stringify({ datasets: config.datasets }));
+      await assert.rejects(resolve({}), /"finetune": \{"model": "DIR"\}/);
+    } finally {
+      cleanup();
+    }
   });
 });

@@ -178,17 +178,31 @@ export function resolvePytorchSettings(config: ProjectConfig, overrides: Pytorch
   };
 }
 
-/** Fine-tuning values a front end sets; each absent one takes its default (DEFAULT_FINETUNE_SETTINGS). */
-export type FineTuneOverrides = Partial<Omit<FineTuneSettings, 'model'>> & { model: string };
+/** Fine-tuning values a front end sets; each absent one comes from the config's `finetune` section, then the defaults. */
+export type FineTuneOverrides = Partial<FineTuneSettings>;
 
 /**
- * The settings of a fine-tuning run: the front end's values, then the defaults of the common BERT recipe
- * (the classifier's training section does not apply: its learning rate and epochs suit the built-in model).
- * Values out of range are a usage error naming the setting.
+ * The settings of a fine-tuning run: the front end's values, then the config's `finetune` section, then the
+ * defaults of the common BERT recipe (DEFAULT_FINETUNE_SETTINGS; the `training` section does not apply: its
+ * learning rate and epochs suit the built-in model). A model folder must be named; values out of range are a
+ * usage error naming the setting.
  */
-export function resolveFineTuneSettings(overrides: FineTuneOverrides): FineTuneSettings {
-  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as FineTuneOverrides;
-  const settings: FineTuneSettings = { ...DEFAULT_FINETUNE_SETTINGS, ...defined, model: path.resolve(overrides.model) };
+export function resolveFineTuneSettings(config: ProjectConfig, overrides: FineTuneOverrides = {}): FineTuneSettings {
+  const section = config.finetune ?? {};
+  const model = overrides.model ?? section.model;
+  if (!model) throw new DimpError('usage', 'fine-tuning needs a classifier folder: --finetune DIR, or "finetune": {"model": "DIR"} in dimp.config.json');
+  const d = DEFAULT_FINETUNE_SETTINGS;
+  const settings: FineTuneSettings = {
+    model: path.resolve(model),
+    epochs: overrides.epochs ?? section.epochs ?? d.epochs,
+    batchSize: overrides.batchSize ?? section.batchSize ?? d.batchSize,
+    gradientAccumulation: overrides.gradientAccumulation ?? section.gradientAccumulation ?? d.gradientAccumulation,
+    learningRate: overrides.learningRate ?? section.learningRate ?? d.learningRate,
+    warmupRatio: overrides.warmupRatio ?? section.warmupRatio ?? d.warmupRatio,
+    weightDecay: overrides.weightDecay ?? section.weightDecay ?? d.weightDecay,
+    maxGradNorm: firstDefined(overrides.maxGradNorm, section.maxGradNorm, d.maxGradNorm),
+    maxLength: overrides.maxLength ?? section.maxLength ?? d.maxLength,
+  };
   checkFineTuneSettings(settings);
   return settings;
 }
