@@ -134,6 +134,24 @@ describe('fine-tuning a transformer classifier through runTrainingJob', () => {
     assert.ok(q.reduce((a, b) => a + b, 0) / q.length > 0.5, `the fine-tuned checker favours the gold labels: ${q.map((x) => x.toFixed(2)).join(' ')}`);
   });
 
+  test('an encoder folder (token vectors, no logits) is fine-tuned with a new linear head into a classifier folder', async () => {
+    const encoder = (await tinyModelFolder(path.join(dir, 'tiny-encoder'), { seed: 5 })).dir;
+    const run = await runTrainingJob({ ...spec('encoder-run'), finetune: { ...spec('encoder-run').finetune!, model: encoder } });
+    const metrics = (await readRunMetrics(run.runDir))!;
+    assert.deepEqual(metrics.finetune?.newHead, { pooling: 'mean', input: 'last_hidden_state' });
+    // A new head starts near chance: cross-entropy ≈ ln 2, then falls.
+    assert.ok(Math.abs(metrics.epochs[0]!.trainCrossEntropy - Math.LN2) < 0.1, `first epoch CE ${metrics.epochs[0]!.trainCrossEntropy}`);
+    assert.ok(metrics.epochs[3]!.trainCrossEntropy < metrics.epochs[0]!.trainCrossEntropy - 0.05);
+    assert.equal(metrics.validation?.accuracy, 1);
+    const folder = path.join(run.runDir, 'model');
+    const modelConfig = JSON.parse(fs.readFileSync(path.join(folder, 'config.json'), 'utf8')) as { architectures: string[]; id2label: Record<string, string> };
+    assert.deepEqual(modelConfig.architectures, ['DimpEncoderWithHead']);
+    assert.deepEqual(modelConfig.id2label, { 0: 'negative', 1: 'positive' });
+    const evaluation = await runEvaluationJob({ modelDir: folder, data: { path: path.join(dir, 'validation.jsonl') }, device: 'cpu' });
+    assert.equal(evaluation.accuracy, metrics.validation!.accuracy, 'model/ gives the predictions the trainer selected the epoch on');
+    assert.deepEqual(fs.readdirSync(encoder).sort(), ['config.json', 'model.onnx', 'tokenizer.json', 'tokenizer_config.json'], 'the encoder folder is left as it was');
+  });
+
   test('gradient accumulation: two passes of 4 rows make the step one pass of 8 makes', async () => {
     const whole = await runTrainingJob(spec('whole', { epochs: 1 }), {});
     const accumulated = await runTrainingJob(spec('accumulated', { epochs: 1, batchSize: 4, gradientAccumulation: 2 }), {});

@@ -16,7 +16,9 @@ import { DimpError, throwIfCancelled, yieldToEventLoop } from '../errors';
 import { DEFAULT_ADAMW } from '../finetune/adamw';
 import { FineTuner, type FineTuneBatch } from '../finetune/fineTuner';
 import { describeFineTuneMemory, estimateFineTuneMemory, trainableParameterCount, type FineTuneMemoryEstimate } from '../finetune/memoryEstimate';
+import { appendPoolingAndHead } from '../model/transformer/encoderHead';
 import { readConfigJson, readTransformerFolder, modelMaxLength, type TransformerConfigJson, type TransformerFolder } from '../model/transformer/folder';
+import { HEAD_PREFIX, type HeadParameters } from '../model/transformer/headClassifier';
 import { FEEDABLE_INPUTS } from '../model/transformer/engine';
 import { padBatch, TextTokenizer, tokenizerLimits, type EncodedRow } from '../model/transformer/tokenizer';
 import { deriveSeed, SeededRandom } from '../random';
@@ -84,6 +86,8 @@ export interface FineTuneSummary {
   maxLength: number;
   optimizerSteps: number;
   memory: FineTuneMemoryEstimate;
+  /** Set when the model was an encoder and got a new linear head. */
+  newHead?: { pooling: 'mean' | 'cls'; input: string };
 }
 
 /** The outcome: how training went, and the model folder of the best epoch already written. */
@@ -207,8 +211,56 @@ function declaredClasses(modelBytes: Uint8Array): number | undefined {
   return value > 0 ? value : undefined;
 }
 
+/** Token-vector outputs an encoder export has, in order of preference (as the engine's). */
+const TOKEN_OUTPUTS = ['last_hidden_state', 'token_embeddings'];
+
+/** Standard deviation of a new head's weights: BERT's initializer_range, as `from_pretrained(…, num_labels=K)`. */
+const NEW_HEAD_STD = 0.02;
+
+/** The encoder graph with a new head, and how it was added; undefined when the graph already has logits. */
+interface NewHead {
+  modelBytes: Uint8Array;
+  pooling: 'mean' | 'cls';
+  output: string;
+}
+
+/**
+ * An encoder export (token vectors, no logits) becomes a classifier: mean pooling over the attention mask (or
+ * the first token when the graph takes no mask) and a linear layer initialised as Hugging Face initialises a new
+ * classification head (weights N(0, 0.02²) from the seed, biases 0). Both the encoder and the head are trained.
+ */
+function addNewHead(modelBytes: Uint8Array, graphFile: string, types: Map<string, 'int64' | 'int32'>, hidden: number | undefined, numClasses: number, seed: number): NewHead | undefined {
+  const graph = onnx.ModelProto.decode(modelBytes).graph as onnx.GraphProto;
+  const outputs = (graph.output as onnx.ValueInfoProto[]).map((o) => o.name);
+  if (outputs.includes('logits')) return undefined;
+  const output = TOKEN_OUTPUTS.find((name) => outputs.includes(name));
+  if (!output) {
+    throw new DimpError('badModel', `the graph has no logits output and no token vectors to put a new head on (outputs: ${outputs.join(', ')}); export a *ForSequenceClassification model or a feature-extraction encoder`, { file: graphFile });
+  }
+  const declared = (graph.output as onnx.ValueInfoProto[]).find((o) => o.name === output)?.type?.tensorType?.shape?.dim?.[2]?.dimValue;
+  const width = hidden ?? (declared === null || declared === undefined ? undefined : typeof declared === 'number' ? declared : declared.toNumber());
+  if (!width) throw new DimpError('badModel', `the width of ${output} is not known: config.json needs hidden_size`, { file: graphFile });
+  const random = new SeededRandom(deriveSeed(seed, 'init'));
+  const gaussian = (): number => Math.sqrt(-2 * Math.log(1 - random.next())) * Math.cos(2 * Math.PI * random.next());
+  const head: HeadParameters = {
+    shape: { kind: 'linear', inputDim: width, hiddenUnits: 0, numClasses },
+    // No standardisation: a new head sees the encoder's vectors as they are (both are trained together).
+    mean: new Float32Array(width),
+    scale: new Float32Array(width).fill(1),
+    hiddenWeight: new Float32Array(0),
+    hiddenBias: new Float32Array(0),
+    outputWeight: Float32Array.from({ length: width * numClasses }, () => NEW_HEAD_STD * gaussian()),
+    outputBias: new Float32Array(numClasses),
+  };
+  const pooling = types.has('attention_mask') ? 'mean' : 'cls';
+  return { modelBytes: appendPoolingAndHead(modelBytes, { pooling, embeddingOutput: output, head }, graphFile), pooling, output };
+}
+
+/** The head's standardisation stays fixed (identity for a new head): it is not a weight to train. */
+const FIXED_HEAD_TENSORS = new Set([`${HEAD_PREFIX}mean`, `${HEAD_PREFIX}scale`]);
+
 /** Writes the inference folder: the trained graph, config.json with the run's labels, the tokenizer files. */
-async function writeModelFolder(dir: string, files: TransformerFolder, modelBytes: Uint8Array, labelMap: LabelMap, maxLength: number, extra: Record<string, unknown>): Promise<void> {
+async function writeModelFolder(dir: string, files: TransformerFolder, modelBytes: Uint8Array, labelMap: LabelMap, maxLength: number, extra: Record<string, unknown>, newHead: NewHead | undefined): Promise<void> {
   await fs.mkdir(dir, { recursive: true });
   await fs.writeFile(path.join(dir, 'model.onnx'), modelBytes);
   for (const name of TOKENIZER_FILES) {
@@ -219,6 +271,7 @@ async function writeModelFolder(dir: string, files: TransformerFolder, modelByte
   await fs.writeFile(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ ...files.tokenizerConfig, model_max_length: maxLength }, null, 2) + '\n');
   const config: TransformerConfigJson = {
     ...files.config,
+    ...(newHead ? { architectures: ['DimpEncoderWithHead'] } : {}),
     id2label: labelMap.toId2Label(),
     label2id: labelMap.toLabel2Id(),
     num_labels: labelMap.size,
@@ -247,13 +300,17 @@ export async function fineTuneClassifier(request: FineTuneRequest, modelDir: str
 
   const config = await readConfigJson(settings.model);
   const files = await readTransformerFolder(settings.model, config);
-  const modelBytes = await fs.readFile(files.graphFile);
-  const types = idInputs(modelBytes, files.graphFile);
+  const original = await fs.readFile(files.graphFile);
+  const types = idInputs(original, files.graphFile);
+  const hidden = asNumber(config.hidden_size) ?? asNumber(config.dim);
+  const newHead = addNewHead(original, files.graphFile, types, hidden, numClasses, request.seed);
+  const modelBytes = newHead?.modelBytes ?? original;
+  if (newHead) emit({ type: 'log', level: 'info', message: `the model is an encoder (${newHead.output}, no logits): fine-tuning it with a new linear head on ${newHead.pooling}-pooled token vectors` });
   const classes = declaredClasses(modelBytes);
   if (classes !== undefined && classes !== numClasses) {
     throw new DimpError('badModel', `the model's logits have ${classes} labels but the data have ${numClasses} (${labelMap.names.join(', ')}); export the model with num_labels=${numClasses}`, { file: files.graphFile });
   }
-  const modelLabels = config.id2label ? Object.keys(config.id2label).sort((a, b) => Number(a) - Number(b)).map((k) => config.id2label![k]!) : [];
+  const modelLabels = config.id2label && !newHead ? Object.keys(config.id2label).sort((a, b) => Number(a) - Number(b)).map((k) => config.id2label![k]!) : [];
   if (modelLabels.length > 0 && modelLabels.join('\n') !== labelMap.names.join('\n')) {
     emit({ type: 'log', level: 'warning', message: `the model's labels (${modelLabels.join(', ')}) are not the data's (${labelMap.names.join(', ')}): output i is trained as the data's label i, and model/config.json names the data's labels` });
   }
@@ -275,7 +332,7 @@ export async function fineTuneClassifier(request: FineTuneRequest, modelDir: str
   const tuner = await FineTuner.open(modelBytes, files.graphFile, {
     device: request.device,
     intraOpThreads: request.intraOpThreads,
-    graph: { epsilon: guards.epsilon, maxWeight: guards.maxWeight },
+    graph: { epsilon: guards.epsilon, maxWeight: guards.maxWeight, trainable: (name, dims) => !FIXED_HEAD_TENSORS.has(name) && dims.reduce((a, b) => a * b, 1) > 1 },
     optimizer: {
       ...DEFAULT_ADAMW,
       learningRate: settings.learningRate,
@@ -289,7 +346,6 @@ export async function fineTuneClassifier(request: FineTuneRequest, modelDir: str
     const { provider, fallbackReason } = tuner.provider;
     if (fallbackReason) emit({ type: 'log', level: 'warning', message: fallbackMessage('fine-tuning', provider, fallbackReason) });
     const parameters = trainableParameterCount(tuner.graph.parameters);
-    const hidden = asNumber(config.hidden_size) ?? asNumber(config.dim);
     const layers = asNumber(config.num_hidden_layers) ?? asNumber(config.n_layers);
     const heads = asNumber(config.num_attention_heads) ?? asNumber(config.n_heads);
     const memory = estimateFineTuneMemory({ parameterCount: parameters, batchSize: settings.batchSize, maxLength, hiddenSize: hidden ?? 0, layers: layers ?? 0, heads: heads ?? 0, gradientAccumulation: settings.gradientAccumulation });
@@ -315,6 +371,12 @@ export async function fineTuneClassifier(request: FineTuneRequest, modelDir: str
       rowWeight: Array.from(members, rowWeightOf),
     });
 
+    const finetuneRecord = (epoch: number): Record<string, unknown> => ({
+      epoch,
+      max_length: maxLength,
+      source: path.resolve(settings.model),
+      ...(newHead ? { new_head: { kind: 'linear', pooling: newHead.pooling, input: newHead.output } } : {}),
+    });
     const shuffler = new SeededRandom(deriveSeed(request.seed, 'shuffle'));
     const order = Int32Array.from({ length: count }, (_, i) => i);
     const lastWeights = new Float32Array(count).fill(1);
@@ -378,7 +440,7 @@ export async function fineTuneClassifier(request: FineTuneRequest, modelDir: str
         validationScores = await score(validation);
         if (!best || validationScores.accuracy > best.accuracy) {
           best = { epoch, accuracy: validationScores.accuracy };
-          await writeModelFolder(modelDir, files, tuner.exportModel(), labelMap, maxLength, { ...context.extra, dimp_finetune: { epoch, max_length: maxLength, source: path.resolve(settings.model) } });
+          await writeModelFolder(modelDir, files, tuner.exportModel(), labelMap, maxLength, { ...context.extra, dimp_finetune: finetuneRecord(epoch) }, newHead);
         }
       }
       const record: EpochRecord = {
@@ -399,7 +461,7 @@ export async function fineTuneClassifier(request: FineTuneRequest, modelDir: str
       throwIfCancelled(signal);
     }
     const bestEpoch = best?.epoch ?? settings.epochs;
-    if (!best) await writeModelFolder(modelDir, files, tuner.exportModel(), labelMap, maxLength, { ...context.extra, dimp_finetune: { epoch: bestEpoch, max_length: maxLength, source: path.resolve(settings.model) } });
+    if (!best) await writeModelFolder(modelDir, files, tuner.exportModel(), labelMap, maxLength, { ...context.extra, dimp_finetune: finetuneRecord(bestEpoch) }, newHead);
     const seconds = (performance.now() - runStart) / 1000;
     emit({ type: 'train-done', bestEpoch, validation: records[bestEpoch - 1]?.validation, seconds });
     return {
@@ -414,6 +476,7 @@ export async function fineTuneClassifier(request: FineTuneRequest, modelDir: str
         maxLength,
         optimizerSteps: step,
         memory,
+        ...(newHead ? { newHead: { pooling: newHead.pooling, input: newHead.output } } : {}),
       },
     };
   } finally {
