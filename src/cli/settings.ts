@@ -212,7 +212,7 @@ export function pythonPackageDir(): string {
 
 /** Flags of fine-tuning a transformer classifier (--epochs, --batch-size, --lr, --max-length and --max-grad-norm apply too). */
 export const FINETUNE_OPTIONS: Record<string, OptionSpec> = {
-  finetune: { type: 'string', value: 'DIR', description: 'fine-tune this transformer classifier (Hugging Face folder: config.json, tokenizer.json, an ONNX *ForSequenceClassification graph) instead of the built-in model' },
+  finetune: { type: 'string', value: 'DIR', description: 'fine-tune this transformer classifier (Hugging Face folder: config.json, tokenizer.json, an ONNX *ForSequenceClassification graph; an encoder gets a new linear head) instead of the built-in model' },
   warmup: { type: 'string', value: 'X', description: `fine-tuning: share of the optimiser steps of linear learning-rate warm-up, 0–1 (default ${DEFAULT_FINETUNE_SETTINGS.warmupRatio})` },
   'weight-decay': { type: 'string', value: 'X', description: `fine-tuning: AdamW weight decay (default ${DEFAULT_FINETUNE_SETTINGS.weightDecay})` },
   'grad-accum': { type: 'string', value: 'N', description: `fine-tuning: batches accumulated into one optimiser step (default ${DEFAULT_FINETUNE_SETTINGS.gradientAccumulation})` },

@@ -6,7 +6,8 @@ import { defaultRunName, defaultRunsDir } from '../../core/jobs/trainJobSpec';
 import { DEFAULT_FILTER_KEEP, type RunSummary } from '../../core/train/run';
 import { LOSS_KINDS, type LossKind } from '../../protocol/events';
 import { describeDiagnostics, dominanceWarning } from '../../core/weighting/weights';
-import { DATA_OPTIONS, deviceFlag, labelsFlag, stringFlag, type Command } from '../command';
+import { DATA_OPTIONS, deviceFlag, labelsFlag, stringFlag, type Command, type OptionSpec } from '../command';
+import { DEFAULT_FINETUNE_SETTINGS } from '../../core/train/fineTuneTraining';
 import { datasetSource, embeddingCacheFlag, jobSettings, ENCODER_OPTIONS, encoderHeadSettings, FINETUNE_OPTIONS, fineTuneSettings, PYTORCH_OPTIONS, pytorchSettings, pythonPackageDir, TRAINING_OPTIONS } from '../settings';
 import { defaultCheckersDir, defaultScoresPath } from './score';
 
@@ -26,6 +27,12 @@ export function describeRun(run: RunSummary): string {
   );
 }
 
+/** A shared flag's spec with its default under --finetune added to its description. */
+function withFineTuneDefault(options: Record<string, OptionSpec>, flag: string, value: number | string): Record<string, OptionSpec> {
+  const spec = options[flag]!;
+  return { [flag]: { ...spec, description: spec.description.replace(/\)$/, `; with --finetune ${value})`) } };
+}
+
 /** `dimp-curator train`. */
 export const trainCommand: Command = {
   name: 'train',
@@ -36,7 +43,8 @@ export const trainCommand: Command = {
     'model/ is the encoder with the head appended: a sequence-classifier folder any ONNX runtime can serve.\n' +
     'Writes one run folder: model/ (ONNX + config.json), metrics.json, weights.jsonl, train-log.jsonl, config.json.\n\n' +
     'With --finetune DIR, every weight of a transformer classifier (a Hugging Face folder with config.json, tokenizer.json\n' +
-    'and an ONNX *ForSequenceClassification graph, e.g. from `optimum-cli export onnx --task text-classification`) is\n' +
+    'and an ONNX *ForSequenceClassification graph, e.g. from `optimum-cli export onnx --task text-classification`;\n' +
+    'an encoder export gets a new linear head on mean-pooled token vectors) is\n' +
     'trained on onnxruntime-node, no Python: AdamW with linear decay after --warmup, --weight-decay, --max-grad-norm,\n' +
     '--grad-accum batches per step. Defaults: --epochs 3 --batch-size 16 --lr 2e-5 --warmup 0.1 --weight-decay 0.01\n' +
     '--max-grad-norm 1 --max-length 128. --device cuda runs it on the GPU where onnxruntime\'s CUDA provider is installed\n' +
@@ -68,6 +76,12 @@ export const trainCommand: Command = {
     ...TRAINING_OPTIONS,
     ...ENCODER_OPTIONS,
     ...DATA_OPTIONS,
+    // Shared flags whose fine-tuning defaults differ from the built-in classifier's.
+    ...withFineTuneDefault(TRAINING_OPTIONS, 'epochs', DEFAULT_FINETUNE_SETTINGS.epochs),
+    ...withFineTuneDefault(TRAINING_OPTIONS, 'batch-size', DEFAULT_FINETUNE_SETTINGS.batchSize),
+    ...withFineTuneDefault(TRAINING_OPTIONS, 'lr', '2e-5'),
+    ...withFineTuneDefault(TRAINING_OPTIONS, 'max-grad-norm', DEFAULT_FINETUNE_SETTINGS.maxGradNorm ?? 'none'),
+    ...withFineTuneDefault(ENCODER_OPTIONS, 'max-length', DEFAULT_FINETUNE_SETTINGS.maxLength),
   },
   async run(context) {
     const loss = (stringFlag(context.values, 'loss') ?? context.project.config.training?.loss ?? 'dimp') as LossKind;
