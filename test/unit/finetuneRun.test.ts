@@ -224,6 +224,16 @@ describe('dimp-curator train --finetune', () => {
     assert.equal(metrics.finetune.optimizerSteps, 4, '16 rows in steps of 4 × 2, two epochs');
   });
 
+  test('--device cuda: runs on CUDA where its provider is installed, else on the CPU with the reported fallback', () => {
+    const run = runCli(dir, [...args, '--name', 'cuda', '--epochs', '1', '--device', 'cuda']);
+    assert.equal(run.code, 0, run.stderr);
+    const metrics = JSON.parse(fs.readFileSync(path.join(dir, 'runs', 'cuda', 'metrics.json'), 'utf8')) as { provider: string; finetune: { provider: string; fallbackReason?: string } };
+    if (metrics.finetune.provider === 'cuda') return;
+    assert.equal(metrics.finetune.provider, 'cpu');
+    assert.match(metrics.finetune.fallbackReason ?? '', /cuda/i);
+    assert.match(run.stderr, /warning: fine-tuning: using cpu \(cuda: /);
+  });
+
   test('clear errors: a setting out of range, a folder that is not there, two trainers at once', () => {
     const warmup = runCli(dir, [...args, '--name', 'bad', '--warmup', '2']);
     assert.equal(warmup.code, 2);

@@ -53,7 +53,7 @@ export class FineTuner {
     private readonly weights: Map<string, Float32Array>,
     readonly optimizer: AdamW,
     private readonly logitsOutput: string,
-    private readonly sessionOptions: { device: DeviceChoice; intraOpThreads: number | undefined },
+    private readonly intraOpThreads: number | undefined,
   ) {}
 
   /** The inference graph with the trained weights as inputs (opened on first use by `logits`). */
@@ -76,7 +76,7 @@ export class FineTuner {
     );
     const outputs = ((onnx.ModelProto.decode(modelBytes).graph as onnx.GraphProto).output as onnx.ValueInfoProto[]).map((o) => o.name);
     const logitsOutput = options.graph?.logitsOutput ?? (outputs.length === 1 ? outputs[0]! : 'logits');
-    return new FineTuner(modelBytes, graph, session, weights, optimizer, logitsOutput, { device: options.device ?? 'cpu', intraOpThreads: options.intraOpThreads });
+    return new FineTuner(modelBytes, graph, session, weights, optimizer, logitsOutput, options.intraOpThreads);
   }
 
   /** The execution provider the session runs on, and why another was not used. */
@@ -168,7 +168,8 @@ export class FineTuner {
   async logits(modelFeeds: Record<string, Ort.Tensor>): Promise<Float32Array> {
     if (!this.inference) {
       const names = new Set(this.graph.parameters.map((p) => p.name));
-      this.inference = await openModelSession(weightsAsInputs(this.modelBytes, names), this.sessionOptions.device, { intraOpThreads: this.sessionOptions.intraOpThreads });
+      // The provider the training session got: a device that failed there is not tried (and reported) again.
+      this.inference = await openModelSession(weightsAsInputs(this.modelBytes, names), this.session.provider as DeviceChoice, { intraOpThreads: this.intraOpThreads });
     }
     const feeds: Record<string, Ort.Tensor> = { ...modelFeeds };
     for (const p of this.graph.parameters) feeds[p.name] = tensor('float32', this.weights.get(p.name)!, p.dims);

@@ -355,7 +355,7 @@ export async function fineTuneClassifier(request: FineTuneRequest, modelDir: str
       message:
         `fine-tuning ${config.model_type ?? 'transformer'} (${parameters.toLocaleString('en-US')} parameters in ${tuner.graph.parameters.length} tensors) on ${provider}: ` +
         `memory ${describeFineTuneMemory(memory)}${hidden && layers && heads ? '' : ' (activations not estimated: config.json lacks hidden_size, num_hidden_layers or num_attention_heads)'}; ` +
-        `${totalSteps} optimiser steps of ${settings.batchSize * settings.gradientAccumulation} rows, up to ${maxLength} tokens each`,
+        `${totalSteps} optimiser step${totalSteps === 1 ? '' : 's'} of ${settings.batchSize * settings.gradientAccumulation} rows, up to ${maxLength} tokens each`,
     });
 
     const quality = request.quality;
