@@ -22,7 +22,7 @@ export function describeRun(run: RunSummary): string {
     (run.weightDiagnostics ? `weights: ${describeDiagnostics(run.weightDiagnostics)}\n` : '') +
     (run.weightDiagnostics && dominanceWarning(run.weightDiagnostics) ? `warning: ${dominanceWarning(run.weightDiagnostics)}\n` : '') +
     (run.encoder ? `encoder: ${run.encoder.description} on ${run.encoder.provider} · ${run.encoder.cachedRows} rows from the embedding cache, ${run.encoder.computedRows} texts encoded\n` : '') +
-    (run.finetune ? `fine-tuned: ${run.finetune.parameters.toLocaleString('en-US')} parameters, ${run.finetune.optimizerSteps} optimiser steps on ${run.finetune.provider}\n` : '') +
+    (run.finetune ? `fine-tuned: ${run.finetune.parameters.toLocaleString('en-US')} parameters, ${run.finetune.optimizerSteps} optimiser step${run.finetune.optimizerSteps === 1 ? '' : 's'} on ${run.finetune.provider}\n` : '') +
     `run folder: ${run.runDir}`
   );
 }

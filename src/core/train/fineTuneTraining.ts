@@ -199,6 +199,14 @@ async function predict(tuner: FineTuner, feeder: BatchFeeder, encoded: readonly 
   return out;
 }
 
+/** Name and shape of every float initializer of a graph. */
+function floatInitializers(modelBytes: Uint8Array): { name: string; dims: number[] }[] {
+  const graph = onnx.ModelProto.decode(modelBytes).graph as onnx.GraphProto;
+  return (graph.initializer as onnx.TensorProto[])
+    .filter((t) => t.dataType === onnx.TensorProto.DataType.FLOAT || t.dataType === onnx.TensorProto.DataType.DOUBLE)
+    .map((t) => ({ name: t.name, dims: (t.dims as (number | { toNumber(): number })[]).map((d) => (typeof d === 'number' ? d : d.toNumber())) }));
+}
+
 /** The logits' width the graph declares, when it does. */
 function declaredClasses(modelBytes: Uint8Array): number | undefined {
   const graph = onnx.ModelProto.decode(modelBytes).graph as onnx.GraphProto;
@@ -329,10 +337,31 @@ export async function fineTuneClassifier(request: FineTuneRequest, modelDir: str
   const passesPerEpoch = Math.ceil(count / settings.batchSize);
   const stepsPerEpoch = Math.ceil(passesPerEpoch / settings.gradientAccumulation);
   const totalSteps = stepsPerEpoch * settings.epochs;
+  const trainable = (name: string, dims: readonly number[]): boolean => !FIXED_HEAD_TENSORS.has(name) && dims.reduce((a, b) => a * b, 1) > 1;
+  // The estimate comes before the training graph and its session exist: those are what may not fit. It counts
+  // every trainable float initializer (the few the loss does not reach included: an upper bound).
+  const layers = asNumber(config.num_hidden_layers) ?? asNumber(config.n_layers);
+  const heads = asNumber(config.num_attention_heads) ?? asNumber(config.n_heads);
+  const memory = estimateFineTuneMemory({
+    parameterCount: trainableParameterCount(floatInitializers(modelBytes).filter((t) => trainable(t.name, t.dims))),
+    batchSize: settings.batchSize,
+    maxLength,
+    hiddenSize: hidden ?? 0,
+    layers: layers ?? 0,
+    heads: heads ?? 0,
+    gradientAccumulation: settings.gradientAccumulation,
+  });
+  emit({
+    type: 'log',
+    level: 'info',
+    message:
+      `fine-tuning needs memory ${describeFineTuneMemory(memory)} for batches of ${settings.batchSize} rows of up to ${maxLength} tokens` +
+      `${hidden && layers && heads ? '' : ' (activations not estimated: config.json lacks hidden_size, num_hidden_layers or num_attention_heads)'}`,
+  });
   const tuner = await FineTuner.open(modelBytes, files.graphFile, {
     device: request.device,
     intraOpThreads: request.intraOpThreads,
-    graph: { epsilon: guards.epsilon, maxWeight: guards.maxWeight, trainable: (name, dims) => !FIXED_HEAD_TENSORS.has(name) && dims.reduce((a, b) => a * b, 1) > 1 },
+    graph: { epsilon: guards.epsilon, maxWeight: guards.maxWeight, trainable },
     optimizer: {
       ...DEFAULT_ADAMW,
       learningRate: settings.learningRate,
@@ -346,16 +375,12 @@ export async function fineTuneClassifier(request: FineTuneRequest, modelDir: str
     const { provider, fallbackReason } = tuner.provider;
     if (fallbackReason) emit({ type: 'log', level: 'warning', message: fallbackMessage('fine-tuning', provider, fallbackReason) });
     const parameters = trainableParameterCount(tuner.graph.parameters);
-    const layers = asNumber(config.num_hidden_layers) ?? asNumber(config.n_layers);
-    const heads = asNumber(config.num_attention_heads) ?? asNumber(config.n_heads);
-    const memory = estimateFineTuneMemory({ parameterCount: parameters, batchSize: settings.batchSize, maxLength, hiddenSize: hidden ?? 0, layers: layers ?? 0, heads: heads ?? 0, gradientAccumulation: settings.gradientAccumulation });
     emit({
       type: 'log',
       level: 'info',
       message:
         `fine-tuning ${config.model_type ?? 'transformer'} (${parameters.toLocaleString('en-US')} parameters in ${tuner.graph.parameters.length} tensors) on ${provider}: ` +
-        `memory ${describeFineTuneMemory(memory)}${hidden && layers && heads ? '' : ' (activations not estimated: config.json lacks hidden_size, num_hidden_layers or num_attention_heads)'}; ` +
-        `${totalSteps} optimiser step${totalSteps === 1 ? '' : 's'} of ${settings.batchSize * settings.gradientAccumulation} rows, up to ${maxLength} tokens each`,
+        `${totalSteps} optimiser step${totalSteps === 1 ? '' : 's'} of ${settings.batchSize * settings.gradientAccumulation} rows`,
     });
 
     const quality = request.quality;
