@@ -234,6 +234,14 @@ describe('dimp-curator train --finetune', () => {
     assert.match(run.stderr, /warning: fine-tuning: using cpu \(cuda: /);
   });
 
+  test('labels in another order than the model\'s: trained as the data\'s, with a warning that says how to keep the model\'s', () => {
+    const run = runCli(dir, [...args, '--name', 'reordered', '--epochs', '1', '--labels', 'positive,negative']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /warning: the model's labels \(negative, positive\) are not the data's \(positive, negative\).*--labels negative,positive/);
+    const modelConfig = JSON.parse(fs.readFileSync(path.join(dir, 'runs', 'reordered', 'model', 'config.json'), 'utf8')) as { id2label: Record<string, string> };
+    assert.deepEqual(modelConfig.id2label, { 0: 'positive', 1: 'negative' });
+  });
+
   test('clear errors: a setting out of range, a folder that is not there, two trainers at once', () => {
     const warmup = runCli(dir, [...args, '--name', 'bad', '--warmup', '2']);
     assert.equal(warmup.code, 2);

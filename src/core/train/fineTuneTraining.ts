@@ -320,7 +320,14 @@ export async function fineTuneClassifier(request: FineTuneRequest, modelDir: str
   }
   const modelLabels = config.id2label && !newHead ? Object.keys(config.id2label).sort((a, b) => Number(a) - Number(b)).map((k) => config.id2label![k]!) : [];
   if (modelLabels.length > 0 && modelLabels.join('\n') !== labelMap.names.join('\n')) {
-    emit({ type: 'log', level: 'warning', message: `the model's labels (${modelLabels.join(', ')}) are not the data's (${labelMap.names.join(', ')}): output i is trained as the data's label i, and model/config.json names the data's labels` });
+    const sameSet = modelLabels.length === labelMap.size && modelLabels.every((name) => labelMap.names.includes(name));
+    emit({
+      type: 'log',
+      level: 'warning',
+      message:
+        `the model's labels (${modelLabels.join(', ')}) are not the data's (${labelMap.names.join(', ')}): output i is trained as the data's label i, and model/config.json names the data's labels` +
+        (sameSet ? `; to keep what the model's outputs already mean, give the labels in the model's order (--labels ${modelLabels.join(',')})` : ''),
+    });
   }
   const limit = modelMaxLength(config, tokenizerLimits(files.tokenizerJson, files.tokenizerConfig).maxLength);
   const maxLength = Math.min(settings.maxLength, limit);
