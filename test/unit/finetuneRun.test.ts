@@ -16,6 +16,11 @@ import { loadClassifier } from '../../src/core/model/modelFolder';
 import { loadProjectData } from '../../src/core/pipeline';
 import { argmaxRow } from '../../src/core/train/metrics';
 import { DEFAULT_FINETUNE_SETTINGS, type FineTuneSettings } from '../../src/core/train/fineTuneTraining';
+import { weightsAsInputs } from '../../src/core/finetune/fineTuner';
+import { tensorFloats } from '../../src/core/finetune/graphIr';
+import { openModelSession, tensor } from '../../src/core/runtime/onnxRuntime';
+import { onnx } from 'onnx-proto';
+import { BERT_TINY, buildBertOnnx, randomBertWeights } from '../../scripts/test-models';
 import { readRunConfig, readRunMetrics, readRunWeights } from '../../src/core/train/runFolder';
 import type { CoreEvent } from '../../src/core/events';
 import { resolveTrainingJob, type EditorTrainingSettings } from '../../src/extension/training/jobRequest';
@@ -36,6 +41,35 @@ function rows(count: number, offset: number): { sentence: string; label: string 
 }
 
 const writeJsonl = (file: string, lines: readonly object[]): void => fs.writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+
+describe('weightsAsInputs (the graph the fine-tuner evaluates epochs with)', () => {
+  test('fed the initializers it took out, it gives the logits of the inference graph', async () => {
+    const bytes = buildBertOnnx(randomBertWeights({ ...BERT_TINY, vocabSize: 40, maxPositions: 16 }, 8, 3), { output: 'sequence-classification', idType: 'int64', tokenTypeIds: true });
+    const initializers = (onnx.ModelProto.decode(bytes).graph as onnx.GraphProto).initializer as onnx.TensorProto[];
+    const trained = initializers.filter((t) => t.dataType === onnx.TensorProto.DataType.FLOAT && t.dims.length >= 2);
+    const [rows, length] = [3, 7];
+    const ids = BigInt64Array.from({ length: rows * length }, (_, i) => BigInt(1 + ((i * 11) % 39)));
+    const feeds = {
+      input_ids: tensor('int64', ids, [rows, length]),
+      attention_mask: tensor('int64', new BigInt64Array(rows * length).fill(1n), [rows, length]),
+      token_type_ids: tensor('int64', new BigInt64Array(rows * length), [rows, length]),
+    };
+    const plain = await openModelSession(bytes, 'cpu');
+    const open = await openModelSession(weightsAsInputs(bytes, new Set(trained.map((t) => t.name))), 'cpu');
+    try {
+      assert.equal(open.inputNames.length, 3 + trained.length);
+      const weightFeeds = Object.fromEntries(trained.map((t) => [t.name, tensor('float32', Float32Array.from(tensorFloats(t)!), t.dims.map(Number))]));
+      const expected = (await plain.run(feeds)).logits!.data as Float32Array;
+      const actual = (await open.run({ ...feeds, ...weightFeeds })).logits!.data as Float32Array;
+      // Equal up to float32 rounding (the plain graph may fold constants the other cannot).
+      assert.equal(actual.length, expected.length);
+      expected.forEach((z, i) => assert.ok(Math.abs(actual[i]! - z) <= 1e-5 * Math.max(1, Math.abs(z)), `logit ${i}: ${actual[i]} vs ${z}`));
+    } finally {
+      await plain.release();
+      await open.release();
+    }
+  });
+});
 
 describe('fine-tuning a transformer classifier through runTrainingJob', () => {
   let dir: string;
