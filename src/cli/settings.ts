@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import type { HeadKind } from '../core/model/transformer/headClassifier';
 import { DEFAULT_ENCODER_HEAD_SETTINGS, type EncoderHeadSettings } from '../core/train/encoderHeadTraining';
 import { DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from '../core/train/ngramTraining';
-import { HEADS, POOLINGS, PYTHON_ENV_VARIABLE, resolveEncoderHeadSettings, resolveJobSettings, resolvePytorchSettings, type JobSettings, type SettingOverrides } from '../core/jobs/settings';
+import { HEADS, POOLINGS, PYTHON_ENV_VARIABLE, resolveEncoderHeadSettings, resolveFineTuneSettings, resolveJobSettings, resolvePytorchSettings, type JobSettings, type SettingOverrides } from '../core/jobs/settings';
+import { DEFAULT_FINETUNE_SETTINGS, type FineTuneSettings } from '../core/train/fineTuneTraining';
 import type { PytorchEngineSettings } from '../core/train/pytorchEngine';
 import type { PoolingChoice } from '../core/model/transformer/messages';
 import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../core/weighting/weights';
@@ -207,4 +208,35 @@ export function pytorchSettings(context: CommandContext): PytorchEngineSettings 
 export function pythonPackageDir(): string {
   const candidates = [path.join(__dirname, '..', 'python'), path.join(__dirname, '..', '..', '..', 'python')];
   return candidates.find((dir) => existsSync(path.join(dir, 'dimp_curator', 'train.py'))) ?? candidates[0]!;
+}
+
+/** Flags of fine-tuning a transformer classifier (--epochs, --batch-size, --lr, --max-length and --max-grad-norm apply too). */
+export const FINETUNE_OPTIONS: Record<string, OptionSpec> = {
+  finetune: { type: 'string', value: 'DIR', description: 'fine-tune this transformer classifier (Hugging Face folder: config.json, tokenizer.json, an ONNX *ForSequenceClassification graph; an encoder gets a new linear head) instead of the built-in model' },
+  warmup: { type: 'string', value: 'X', description: `fine-tuning: share of the optimiser steps of linear learning-rate warm-up, 0–1 (default ${DEFAULT_FINETUNE_SETTINGS.warmupRatio})` },
+  'weight-decay': { type: 'string', value: 'X', description: `fine-tuning: AdamW weight decay (default ${DEFAULT_FINETUNE_SETTINGS.weightDecay})` },
+  'grad-accum': { type: 'string', value: 'N', description: `fine-tuning: batches accumulated into one optimiser step (default ${DEFAULT_FINETUNE_SETTINGS.gradientAccumulation})` },
+};
+
+/**
+ * Fine-tuning settings from flags, then the config's `finetune` section, then defaults (`resolveFineTuneSettings`);
+ * undefined without --finetune.
+ * --epochs, --batch-size, --lr, --max-length and --max-grad-norm are shared with the other trainers; their
+ * fine-tuning defaults are those of DEFAULT_FINETUNE_SETTINGS.
+ */
+export function fineTuneSettings(context: CommandContext): FineTuneSettings | undefined {
+  const values = context.values;
+  const model = stringFlag(values, 'finetune');
+  if (model === undefined) return undefined;
+  return resolveFineTuneSettings(context.project.config, {
+    model,
+    epochs: numberFlag(values, 'epochs', { min: 1, max: 1000, integer: true }),
+    batchSize: numberFlag(values, 'batch-size', { min: 1, max: 65536, integer: true }),
+    gradientAccumulation: numberFlag(values, 'grad-accum', { min: 1, max: 65536, integer: true }),
+    learningRate: numberFlag(values, 'lr', { min: 1e-12, max: 100 }),
+    warmupRatio: numberFlag(values, 'warmup', { min: 0, max: 1 }),
+    weightDecay: numberFlag(values, 'weight-decay', { min: 0, max: 100 }),
+    maxGradNorm: maxGradNormFlag(context),
+    maxLength: numberFlag(values, 'max-length', { min: 4, max: 1 << 20, integer: true }),
+  });
 }

@@ -61,6 +61,21 @@ export interface PytorchConfig {
   launchArgs?: string[];
 }
 
+/** Fine-tuning a transformer classifier on onnxruntime-node (`train --finetune`, the editor's "fine-tune a transformer"). */
+export interface FineTuneConfig {
+  /** The classifier folder to fine-tune (relative to this file's folder): config.json, tokenizer.json, an ONNX graph with logits. */
+  model?: string;
+  epochs?: number;
+  batchSize?: number;
+  gradientAccumulation?: number;
+  learningRate?: number;
+  warmupRatio?: number;
+  weightDecay?: number;
+  /** null: no clipping. */
+  maxGradNorm?: number | null;
+  maxLength?: number;
+}
+
 /**
  * `dimp.config.json` at the workspace root: datasets, models and training for a project, read by the
  * extension and the CLI alike. Relative paths are relative to the file's folder.
@@ -76,6 +91,8 @@ export interface ProjectConfig {
   encoder?: EncoderConfig;
   /** Train on PyTorch (Hugging Face Trainer + accelerate) when the engine chosen is `pytorch`. */
   pytorch?: PytorchConfig;
+  /** Fine-tune a transformer classifier (every weight) on onnxruntime-node. */
+  finetune?: FineTuneConfig;
   device?: DeviceChoice;
   /** Folder for run folders, default `runs`. */
   output?: string;
@@ -146,6 +163,10 @@ export async function loadProjectConfig(explicit: string | undefined, dir: strin
   if (config.pytorch !== undefined && (typeof config.pytorch !== 'object' || Array.isArray(config.pytorch))) {
     throw new DimpError('usage', '"pytorch" must be an object ({"pythonPath": …, "model": …})', { file });
   }
+  if (config.finetune !== undefined && (typeof config.finetune !== 'object' || config.finetune === null || Array.isArray(config.finetune) || (config.finetune.model !== undefined && typeof config.finetune.model !== 'string'))) {
+    throw new DimpError('usage', '"finetune" must be an object ({"model": "classifier folder", "epochs": …})', { file });
+  }
+  const finetune = config.finetune && { ...config.finetune, ...(config.finetune.model ? { model: path.resolve(base, config.finetune.model) } : {}) };
   // A path (it names a folder) is relative to this file; a bare command (python3) or hub name stays as it is.
   const relative = (value: string | undefined): string | undefined => (value && /[\\/]/.test(value) && !value.includes('://') ? path.resolve(base, value) : value);
   const pytorch = config.pytorch && {
@@ -159,6 +180,7 @@ export async function loadProjectConfig(explicit: string | undefined, dir: strin
       ...config,
       datasets,
       ...(pytorch ? { pytorch } : {}),
+      ...(finetune ? { finetune } : {}),
       ...(models ? { models: models as ProjectConfig['models'] } : {}),
       ...(encoder ? { encoder } : {}),
       output: config.output && path.resolve(base, config.output),

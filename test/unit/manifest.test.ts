@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { EncoderConfig, ProjectConfig, PytorchConfig, TrainingConfig } from '../../src/core/config';
+import type { EncoderConfig, FineTuneConfig, ProjectConfig, PytorchConfig, TrainingConfig } from '../../src/core/config';
 import { LOSS_KINDS } from '../../src/core/events';
 import { CommandId } from '../../src/protocol/commands';
 import { DEVICE_CHOICES } from '../../src/core/runtime/onnxRuntime';
@@ -100,13 +100,16 @@ function validate(value: unknown, node: Schema, at = '$'): string[] {
 }
 
 // Every key of the config types, so that a key added to ProjectConfig without the schema fails to compile here.
-const PROJECT_KEYS: Record<keyof ProjectConfig, true> = { labels: true, datasets: true, models: true, training: true, checkers: true, encoder: true, pytorch: true, device: true, output: true, maxRowBytes: true };
+const PROJECT_KEYS: Record<keyof ProjectConfig, true> = { labels: true, datasets: true, models: true, training: true, checkers: true, encoder: true, pytorch: true, finetune: true, device: true, output: true, maxRowBytes: true };
 const TRAINING_KEYS: Record<keyof TrainingConfig, true> = {
   loss: true, filterKeep: true, epochs: true, batchSize: true, optimizer: true, learningRate: true, dim: true, seed: true, epsilon: true, maxWeight: true, maxGradNorm: true,
 };
 const ENCODER_KEYS: Record<keyof EncoderConfig, true> = { path: true, pooling: true, head: true, hiddenUnits: true, maxLength: true, epochs: true, batchSize: true, learningRate: true, cacheDir: true };
 const PYTORCH_KEYS: Record<keyof PytorchConfig, true> = {
   pythonPath: true, model: true, epochs: true, batchSize: true, learningRate: true, maxLength: true, weightDecay: true, warmupRatio: true, launcher: true, launchArgs: true,
+};
+const FINETUNE_KEYS: Record<keyof FineTuneConfig, true> = {
+  model: true, epochs: true, batchSize: true, gradientAccumulation: true, learningRate: true, warmupRatio: true, weightDecay: true, maxGradNorm: true, maxLength: true,
 };
 const CHECKER_KEYS: Record<keyof NonNullable<ProjectConfig['checkers']>, true> = { epochs: true, batchSize: true, learningRate: true, dim: true, optimizer: true };
 const DATASET_KEYS: Record<keyof NonNullable<ProjectConfig['datasets']>, true> = { synthetic: true, real: true, validation: true, test: true };
@@ -127,6 +130,7 @@ describe('dimp.config.json schema', () => {
     assert.deepEqual(keysOf(top.encoder), Object.keys(ENCODER_KEYS).sort());
     assert.deepEqual(keysOf(top.checkers), Object.keys(CHECKER_KEYS).sort());
     assert.deepEqual(keysOf(top.pytorch), Object.keys(PYTORCH_KEYS).sort());
+    assert.deepEqual(keysOf(top.finetune), Object.keys(FINETUNE_KEYS).sort());
     assert.deepEqual(keysOf(top.datasets), Object.keys(DATASET_KEYS).sort());
   });
 

@@ -6,8 +6,9 @@ import { defaultRunName, defaultRunsDir } from '../../core/jobs/trainJobSpec';
 import { DEFAULT_FILTER_KEEP, type RunSummary } from '../../core/train/run';
 import { LOSS_KINDS, type LossKind } from '../../protocol/events';
 import { describeDiagnostics, dominanceWarning } from '../../core/weighting/weights';
-import { DATA_OPTIONS, deviceFlag, labelsFlag, stringFlag, type Command } from '../command';
-import { datasetSource, embeddingCacheFlag, jobSettings, ENCODER_OPTIONS, encoderHeadSettings, PYTORCH_OPTIONS, pytorchSettings, pythonPackageDir, TRAINING_OPTIONS } from '../settings';
+import { DATA_OPTIONS, deviceFlag, labelsFlag, stringFlag, type Command, type OptionSpec } from '../command';
+import { DEFAULT_FINETUNE_SETTINGS } from '../../core/train/fineTuneTraining';
+import { datasetSource, embeddingCacheFlag, jobSettings, ENCODER_OPTIONS, encoderHeadSettings, FINETUNE_OPTIONS, fineTuneSettings, PYTORCH_OPTIONS, pytorchSettings, pythonPackageDir, TRAINING_OPTIONS } from '../settings';
 import { defaultCheckersDir, defaultScoresPath } from './score';
 
 
@@ -21,24 +22,39 @@ export function describeRun(run: RunSummary): string {
     (run.weightDiagnostics ? `weights: ${describeDiagnostics(run.weightDiagnostics)}\n` : '') +
     (run.weightDiagnostics && dominanceWarning(run.weightDiagnostics) ? `warning: ${dominanceWarning(run.weightDiagnostics)}\n` : '') +
     (run.encoder ? `encoder: ${run.encoder.description} on ${run.encoder.provider} · ${run.encoder.cachedRows} rows from the embedding cache, ${run.encoder.computedRows} texts encoded\n` : '') +
+    (run.finetune ? `fine-tuned: ${run.finetune.parameters.toLocaleString('en-US')} parameters, ${run.finetune.optimizerSteps} optimiser step${run.finetune.optimizerSteps === 1 ? '' : 's'} on ${run.finetune.provider}\n` : '') +
     `run folder: ${run.runDir}`
   );
+}
+
+/** A shared flag's spec with its default under --finetune added to its description. */
+function withFineTuneDefault(options: Record<string, OptionSpec>, flag: string, value: number | string): Record<string, OptionSpec> {
+  const spec = options[flag]!;
+  return { [flag]: { ...spec, description: spec.description.replace(/\)$/, `; with --finetune ${value})`) } };
 }
 
 /** `dimp-curator train`. */
 export const trainCommand: Command = {
   name: 'train',
-  summary: 'Train the built-in classifier, or a head on a frozen transformer encoder, on synthetic data with CE, IMP or DIMP loss.',
+  summary: 'Train the built-in classifier, a head on a frozen transformer encoder, or fine-tune a transformer, on synthetic data with CE, IMP or DIMP loss.',
   details:
     'imp and dimp need quality scores: --scores FILE from `dimp-curator score`, or --real FILE to score first.\n' +
     'With --encoder DIR, a linear or mlp head is trained on the encoder\'s pooled embeddings (cached in --cache) and\n' +
     'model/ is the encoder with the head appended: a sequence-classifier folder any ONNX runtime can serve.\n' +
     'Writes one run folder: model/ (ONNX + config.json), metrics.json, weights.jsonl, train-log.jsonl, config.json.\n\n' +
+    'With --finetune DIR, every weight of a transformer classifier (a Hugging Face folder with config.json, tokenizer.json\n' +
+    'and an ONNX *ForSequenceClassification graph, e.g. from `optimum-cli export onnx --task text-classification`;\n' +
+    'an encoder export gets a new linear head on mean-pooled token vectors) is\n' +
+    'trained on onnxruntime-node, no Python: AdamW with linear decay after --warmup, --weight-decay, --max-grad-norm,\n' +
+    '--grad-accum batches per step. Defaults: --epochs 3 --batch-size 16 --lr 2e-5 --warmup 0.1 --weight-decay 0.01\n' +
+    '--max-grad-norm 1 --max-length 128. --device cuda runs it on the GPU where onnxruntime\'s CUDA provider is installed\n' +
+    '(else on the CPU, with a warning). model/ is the same model with the best epoch\'s weights: --quality-model and eval take it.\n\n' +
     'With --engine pytorch, a Hugging Face model (--model DIR) is fine-tuned on the Hugging Face Trainer with the same\n' +
     'loss, launched by `accelerate launch` (its config, or --launch-args, decides GPUs and machines) with the Python of\n' +
     '--python (else "pytorch.pythonPath" in dimp.config.json, else $DIMP_CURATOR_PYTHON, else python3); --epochs,\n' +
     '--batch-size (per device), --lr and --max-length apply to it. model/ then holds the Hugging Face files and model.onnx.\n\n' +
     'Example:\n  dimp-curator train --synthetic syn.jsonl --scores syn.scores.jsonl --loss dimp --validation val.jsonl --test test.jsonl\n' +
+    '  dimp-curator train --finetune models/bert-sst2 --synthetic syn.jsonl --scores syn.scores.jsonl --validation val.jsonl --device cuda\n' +
     '  dimp-curator train --engine pytorch --python .venv/bin/python --model bert-base-uncased --synthetic syn.jsonl --scores syn.scores.jsonl \\\n' +
     '      --launch-args="--num_processes 2"',
   options: {
@@ -55,16 +71,26 @@ export const trainCommand: Command = {
     out: { type: 'string', value: 'DIR', description: "parent folder of run folders (default: the config's output, else runs/ next to dimp.config.json, else ./runs)" },
     name: { type: 'string', value: 'NAME', description: 'run folder name (default: <loss>-<time>)' },
     force: { type: 'boolean', description: 'scoring first: replace <synthetic>.scores.jsonl even when it is not a scores file (an input is never replaced)' },
+    ...FINETUNE_OPTIONS,
     ...PYTORCH_OPTIONS,
     ...TRAINING_OPTIONS,
     ...ENCODER_OPTIONS,
     ...DATA_OPTIONS,
+    // Shared flags whose fine-tuning defaults differ from the built-in classifier's.
+    ...withFineTuneDefault(TRAINING_OPTIONS, 'epochs', DEFAULT_FINETUNE_SETTINGS.epochs),
+    ...withFineTuneDefault(TRAINING_OPTIONS, 'batch-size', DEFAULT_FINETUNE_SETTINGS.batchSize),
+    ...withFineTuneDefault(TRAINING_OPTIONS, 'lr', '2e-5'),
+    ...withFineTuneDefault(TRAINING_OPTIONS, 'max-grad-norm', DEFAULT_FINETUNE_SETTINGS.maxGradNorm ?? 'none'),
+    ...withFineTuneDefault(ENCODER_OPTIONS, 'max-length', DEFAULT_FINETUNE_SETTINGS.maxLength),
   },
   async run(context) {
     const loss = (stringFlag(context.values, 'loss') ?? context.project.config.training?.loss ?? 'dimp') as LossKind;
     if (!LOSS_KINDS.includes(loss)) throw new DimpError('usage', `--loss must be one of ${LOSS_KINDS.join(', ')}, got "${loss}"`);
     const engine = stringFlag(context.values, 'engine') ?? 'builtin';
     if (engine !== 'builtin' && engine !== 'pytorch') throw new DimpError('usage', `--engine must be builtin or pytorch, got "${engine}"`);
+    const finetune = fineTuneSettings(context);
+    if (finetune && engine === 'pytorch') throw new DimpError('usage', '--finetune trains on onnxruntime-node; --engine pytorch fine-tunes with --model instead: choose one');
+    if (finetune && stringFlag(context.values, 'encoder') !== undefined) throw new DimpError('usage', '--finetune trains every weight of a classifier, --encoder a head on a frozen encoder: choose one');
     const synthetic = datasetSource(context, 'synthetic', 'synthetic', true)!;
     const settings = jobSettings(context);
     const explicitScores = stringFlag(context.values, 'scores');
@@ -90,7 +116,8 @@ export const trainCommand: Command = {
         scoreFirst: explicitScores ? 'when-needed' : 'always',
         checkersDir: path.resolve(stringFlag(context.values, 'checkers') ?? defaultCheckersDir(scoresFile)),
         settings: settings.settings,
-        encoder: engine === 'pytorch' ? undefined : encoderHeadSettings(context),
+        encoder: engine === 'pytorch' || finetune ? undefined : encoderHeadSettings(context),
+        finetune,
         pytorch: engine === 'pytorch' ? { settings: pytorchSettings(context), packageDir: pythonPackageDir() } : undefined,
         checkerSettings: settings.checkerSettings,
         checkerEncoder: encoderHeadSettings(context, { trainingFlags: false }),
@@ -115,6 +142,7 @@ export const trainCommand: Command = {
       provider: run.provider,
       ...(run.weightDiagnostics ? { weightDiagnostics: run.weightDiagnostics } : {}),
       ...(run.encoder ? { encoder: run.encoder } : {}),
+      ...(run.finetune ? { finetune: run.finetune } : {}),
     });
     return ExitCode.ok;
   },

@@ -52,7 +52,12 @@ export class FineTuner {
     private readonly session: ModelSession,
     private readonly weights: Map<string, Float32Array>,
     readonly optimizer: AdamW,
+    private readonly logitsOutput: string,
+    private readonly intraOpThreads: number | undefined,
   ) {}
+
+  /** The inference graph with the trained weights as inputs (opened on first use by `logits`). */
+  private inference: ModelSession | undefined;
 
   /** Builds the training graph of a float32 ONNX classifier and opens its session. */
   static async open(modelBytes: Uint8Array, file: string, options: FineTunerOptions): Promise<FineTuner> {
@@ -69,7 +74,9 @@ export class FineTuner {
       graph.parameters.map((p) => ({ name: p.name, dims: p.dims, values: weights.get(p.name)! })),
       options.optimizer,
     );
-    return new FineTuner(modelBytes, graph, session, weights, optimizer);
+    const outputs = ((onnx.ModelProto.decode(modelBytes).graph as onnx.GraphProto).output as onnx.ValueInfoProto[]).map((o) => o.name);
+    const logitsOutput = options.graph?.logitsOutput ?? (outputs.length === 1 ? outputs[0]! : 'logits');
+    return new FineTuner(modelBytes, graph, session, weights, optimizer, logitsOutput, options.intraOpThreads);
   }
 
   /** The execution provider the session runs on, and why another was not used. */
@@ -153,8 +160,46 @@ export class FineTuner {
     return onnx.ModelProto.encode(model).finish();
   }
 
-  /** Frees the session. */
+  /**
+   * The logits `[rows, classes]` of the model with the current weights (no loss, no gradient): for evaluating
+   * between steps. Runs the user's own graph with the trained initializers turned into inputs, so the
+   * weights are fed, not copied into a new session after every epoch.
+   */
+  async logits(modelFeeds: Record<string, Ort.Tensor>): Promise<Float32Array> {
+    if (!this.inference) {
+      const names = new Set(this.graph.parameters.map((p) => p.name));
+      // The provider the training session got: a device that failed there is not tried (and reported) again.
+      this.inference = await openModelSession(weightsAsInputs(this.modelBytes, names), this.session.provider as DeviceChoice, { intraOpThreads: this.intraOpThreads });
+    }
+    const feeds: Record<string, Ort.Tensor> = { ...modelFeeds };
+    for (const p of this.graph.parameters) feeds[p.name] = tensor('float32', this.weights.get(p.name)!, p.dims);
+    const out = await this.inference.run(feeds);
+    return out[this.logitsOutput]!.data as Float32Array;
+  }
+
+  /** Frees the sessions. */
   async release(): Promise<void> {
+    await this.inference?.release();
+    this.inference = undefined;
     await this.session.release();
   }
+}
+
+/** The model with the named initializers removed and declared as graph inputs of the same type and shape. */
+export function weightsAsInputs(modelBytes: Uint8Array, names: ReadonlySet<string>): Uint8Array {
+  const model = onnx.ModelProto.decode(modelBytes);
+  const graph = model.graph as onnx.GraphProto;
+  const moved = (graph.initializer as onnx.TensorProto[]).filter((t) => names.has(t.name));
+  graph.initializer = (graph.initializer as onnx.TensorProto[]).filter((t) => !names.has(t.name));
+  const declared = new Set((graph.input as onnx.ValueInfoProto[]).map((v) => v.name));
+  for (const t of moved) {
+    if (declared.has(t.name)) continue;
+    graph.input.push(
+      onnx.ValueInfoProto.create({
+        name: t.name,
+        type: { tensorType: { elemType: t.dataType, shape: { dim: (t.dims as (number | { toNumber(): number })[]).map((d) => ({ dimValue: typeof d === 'number' ? d : d.toNumber() })) } } },
+      }),
+    );
+  }
+  return onnx.ModelProto.encode(model).finish();
 }

@@ -12,6 +12,7 @@ import type { DeviceChoice } from '../runtime/onnxRuntime';
 import type { HeadKind } from '../model/transformer/headClassifier';
 import type { PoolingChoice } from '../model/transformer/messages';
 import { DEFAULT_ENCODER_HEAD_SETTINGS, type EncoderHeadSettings } from '../train/encoderHeadTraining';
+import { checkFineTuneSettings, DEFAULT_FINETUNE_SETTINGS, type FineTuneSettings } from '../train/fineTuneTraining';
 import { DEFAULT_PYTORCH_SETTINGS, type PytorchEngineSettings } from '../train/pytorchEngine';
 import { DEFAULT_FILTER_KEEP } from '../train/run';
 import { checkerSettingsFrom, DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from '../train/ngramTraining';
@@ -175,4 +176,33 @@ export function resolvePytorchSettings(config: ProjectConfig, overrides: Pytorch
     launcher,
     launchArgs: overrides.launchArgs ?? section.launchArgs ?? DEFAULT_PYTORCH_SETTINGS.launchArgs,
   };
+}
+
+/** Fine-tuning values a front end sets; each absent one comes from the config's `finetune` section, then the defaults. */
+export type FineTuneOverrides = Partial<FineTuneSettings>;
+
+/**
+ * The settings of a fine-tuning run: the front end's values, then the config's `finetune` section, then the
+ * defaults of the common BERT recipe (DEFAULT_FINETUNE_SETTINGS; the `training` section does not apply: its
+ * learning rate and epochs suit the built-in model). A model folder must be named; values out of range are a
+ * usage error naming the setting.
+ */
+export function resolveFineTuneSettings(config: ProjectConfig, overrides: FineTuneOverrides = {}): FineTuneSettings {
+  const section = config.finetune ?? {};
+  const model = overrides.model ?? section.model;
+  if (!model) throw new DimpError('usage', 'fine-tuning needs a classifier folder: --finetune DIR, or "finetune": {"model": "DIR"} in dimp.config.json');
+  const d = DEFAULT_FINETUNE_SETTINGS;
+  const settings: FineTuneSettings = {
+    model: path.resolve(model),
+    epochs: overrides.epochs ?? section.epochs ?? d.epochs,
+    batchSize: overrides.batchSize ?? section.batchSize ?? d.batchSize,
+    gradientAccumulation: overrides.gradientAccumulation ?? section.gradientAccumulation ?? d.gradientAccumulation,
+    learningRate: overrides.learningRate ?? section.learningRate ?? d.learningRate,
+    warmupRatio: overrides.warmupRatio ?? section.warmupRatio ?? d.warmupRatio,
+    weightDecay: overrides.weightDecay ?? section.weightDecay ?? d.weightDecay,
+    maxGradNorm: firstDefined(overrides.maxGradNorm, section.maxGradNorm, d.maxGradNorm),
+    maxLength: overrides.maxLength ?? section.maxLength ?? d.maxLength,
+  };
+  checkFineTuneSettings(settings);
+  return settings;
 }

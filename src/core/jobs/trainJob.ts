@@ -9,6 +9,7 @@ import { readScores, writeScores, type Scores } from '../weighting/score';
 import { scoreChangedRows, storedCheckers, type CheckerFolders } from './rescore';
 import { defaultCheckersDir, defaultScoresFile, type TrainingJobSpec } from './trainJobSpec';
 import { runPytorchTraining } from '../train/pytorchEngine';
+import { checkFineTuneModel } from '../train/fineTuneTraining';
 import { runTraining, type RunSummary } from '../train/run';
 import type { TrainerContext } from '../train/trainer';
 
@@ -61,6 +62,7 @@ export async function runTrainingJob(
   // cannot be written is an error before any file is read or any model trained.
   await checkOutputPath(spec.outDir, 'runs folder', 'folder');
   await sweepStaleTemporaries(await outputTarget(spec.outDir));
+  if (spec.finetune) await checkFineTuneModel(spec.finetune);
   if (needsScores && (spec.real !== undefined || spec.qualityModel !== undefined)) {
     const scoresFile = spec.scoresFile ?? defaultScoresFile(spec.synthetic.path);
     await checkScoreOutputs({ scoresFile, checkersDir: spec.checkersDir ?? defaultCheckersDir(scoresFile), synthetic: spec.synthetic, real: spec.real, validation: spec.validation, force: spec.force });
@@ -159,7 +161,8 @@ export async function runTrainingJob(
     validation: data.validation,
     test: data.test,
     settings: spec.settings,
-    encoder: spec.encoder,
+    encoder: spec.finetune ? undefined : spec.encoder,
+    finetune: spec.finetune,
     seed: spec.seed,
     guards: spec.guards,
     device: spec.device,

@@ -7,6 +7,7 @@ import type { DeviceChoice } from '../runtime/onnxRuntime';
 import type { WeightGuards } from '../weighting/weights';
 import type { CheckerTrainingOptions } from './checkers';
 import type { EncoderHeadSettings } from '../train/encoderHeadTraining';
+import type { FineTuneSettings } from '../train/fineTuneTraining';
 import type { NgramSettings } from '../train/ngramTraining';
 import type { PytorchEngineSettings } from '../train/pytorchEngine';
 
@@ -41,6 +42,8 @@ export interface TrainingJobSpec extends CheckerTrainingOptions {
   settings: NgramSettings;
   /** Train a head on this frozen transformer encoder instead of the built-in model. */
   encoder?: EncoderHeadSettings;
+  /** Fine-tune this transformer classifier (every weight, on onnxruntime-node) instead of the built-in model. */
+  finetune?: FineTuneSettings;
   /**
    * Train on the PyTorch engine (Hugging Face Trainer under accelerate) instead: its settings and the folder
    * holding the `dimp_curator` Python package (the front end knows where it ships).

@@ -11,6 +11,7 @@ import type { DeviceChoice } from '../runtime/onnxRuntime';
 import { scoresByRowId, type Scores } from '../weighting/score';
 import { weightDiagnostics, type WeightGuards } from '../weighting/weights';
 import { trainEncoderHead, type EncoderHeadSettings, type EncoderSummary } from './encoderHeadTraining';
+import { fineTuneClassifier, type FineTuneSettings, type FineTuneSummary } from './fineTuneTraining';
 import { evaluateProbabilities } from './metrics';
 import { trainNgram, type NgramSettings } from './ngramTraining';
 import { runPaths, writeRunConfig, writeRunMetrics, writeRunWeights, type RunConfigFile, type RunMetrics } from './runFolder';
@@ -32,6 +33,8 @@ export interface TrainRunRequest {
   settings: NgramSettings;
   /** Train a head on this frozen transformer encoder instead of the built-in model (`settings` then unused). */
   encoder?: EncoderHeadSettings;
+  /** Fine-tune this transformer classifier instead of the built-in model (`settings` then unused). */
+  finetune?: FineTuneSettings;
   seed: number;
   guards: WeightGuards;
   device: DeviceChoice;
@@ -124,8 +127,8 @@ export async function runTraining(request: TrainRunRequest): Promise<RunSummary>
         seed: request.seed,
         guards: request.guards,
         ...(loss === 'filter' ? { filterKeep } : {}),
-        settings: request.encoder ?? request.settings,
-        model: request.encoder ? 'encoder-head' : 'ngram',
+        settings: request.finetune ?? request.encoder ?? request.settings,
+        model: request.finetune ? 'finetune' : request.encoder ? 'encoder-head' : 'ngram',
         device: request.device,
         labels: [...labelMap.names],
         data: {
@@ -151,7 +154,24 @@ export async function runTraining(request: TrainRunRequest): Promise<RunSummary>
       const modelDir = runPaths(tmp).model;
       let result: TrainResult;
       let encoder: EncoderSummary | undefined;
-      if (request.encoder) {
+      let finetune: FineTuneSummary | undefined;
+      if (request.finetune) {
+        const trained = await fineTuneClassifier(
+          { ...common, settings: request.finetune, labelMap, device: request.device },
+          modelDir,
+          {
+            signal,
+            onEvent: sink,
+            afterEpoch: async (epoch, epochSignal) => {
+              await pausePoint('train:epoch', epochSignal);
+              await request.afterEpoch?.(epoch, epochSignal);
+            },
+            extra: { dimp_run: { loss, seed: request.seed } },
+          },
+        );
+        result = trained.result;
+        finetune = trained.summary;
+      } else if (request.encoder) {
         const trained = await trainEncoderHead({ ...common, settings: request.encoder, device: request.device }, { signal, onEvent: sink });
         await fs.mkdir(modelDir);
         await trained.writeFiles(modelDir, labelMap, { dimp_run: { loss, seed: request.seed } });
@@ -172,7 +192,7 @@ export async function runTraining(request: TrainRunRequest): Promise<RunSummary>
 
       // The reported test score is that of the exported model, run through onnxruntime.
       let test: EvalScores | undefined;
-      let provider = encoder?.provider ?? 'cpu';
+      let provider = finetune?.provider ?? encoder?.provider ?? 'cpu';
       if (request.test && request.test.rows.length > 0) {
         const exported = await loadClassifier(modelDir, request.device);
         try {
@@ -196,6 +216,7 @@ export async function runTraining(request: TrainRunRequest): Promise<RunSummary>
         provider,
         ...(loss !== 'ce' && loss !== 'filter' ? { weightDiagnostics: weightDiagnostics(result.lastWeights) } : {}),
         ...(encoder ? { encoder } : {}),
+        ...(finetune ? { finetune } : {}),
       };
       await writeRunMetrics(tmp, metrics);
       await writeRunWeights(

@@ -16,6 +16,7 @@ import type { DeviceChoice } from '../runtime/onnxRuntime';
 import type { ScoresHeader } from '../weighting/score';
 import type { WeightDiagnostics, WeightGuards } from '../weighting/weights';
 import type { EncoderHeadSettings, EncoderSummary } from './encoderHeadTraining';
+import type { FineTuneSettings, FineTuneSummary } from './fineTuneTraining';
 import type { NgramSettings } from './ngramTraining';
 import type { EpochRecord } from './trainer';
 
@@ -56,9 +57,12 @@ export interface RunConfigFile {
   seed: number;
   guards: WeightGuards;
   filterKeep?: number;
-  settings: NgramSettings | EncoderHeadSettings | PytorchRunSettings;
-  /** `pytorch`: fine-tuned on the Hugging Face Trainer (python/dimp_curator), `model/` holds its files and `model.onnx`. */
-  model: 'ngram' | 'encoder-head' | 'pytorch';
+  settings: NgramSettings | EncoderHeadSettings | FineTuneSettings | PytorchRunSettings;
+  /**
+   * `pytorch`: fine-tuned on the Hugging Face Trainer (python/dimp_curator), `model/` holds its files and `model.onnx`;
+   * `finetune`: a transformer classifier fine-tuned on onnxruntime-node, `model/` is its inference folder.
+   */
+  model: 'ngram' | 'encoder-head' | 'finetune' | 'pytorch';
   device: DeviceChoice;
   labels: string[];
   data: {
@@ -103,6 +107,8 @@ export interface RunMetrics {
   weightDiagnostics?: WeightDiagnostics;
   /** The frozen encoder of an encoder + head run: provider, pooling, cache use. */
   encoder?: EncoderSummary;
+  /** A fine-tuned transformer: provider, parameters trained, optimiser steps, the memory estimate. */
+  finetune?: FineTuneSummary;
   /** A PyTorch run: versions, processes and the ONNX exporter used. */
   engine?: { name: 'pytorch'; torch: string; transformers: string; processes: number; onnxExporter: string | null };
 }

@@ -11,7 +11,7 @@ import { DimpError } from '../../core/errors';
 import { pathExists } from '../../core/io/atomic';
 import type { DatasetSource } from '../../core/pipeline';
 import type { DeviceChoice } from '../../core/runtime/onnxRuntime';
-import { resolveDevice, resolveJobSettings, resolvePytorchSettings } from '../../core/jobs/settings';
+import { resolveDevice, resolveFineTuneSettings, resolveJobSettings, resolvePytorchSettings } from '../../core/jobs/settings';
 import { resolveCheckerChoice } from '../../core/jobs/trust';
 import { defaultRunName, defaultRunsDir, defaultScoresFile, jobOutputs, type TrainingJobSpec } from '../../core/jobs/trainJobSpec';
 import { LOSS_KINDS, type LossKind } from '../../protocol/events';
@@ -21,11 +21,12 @@ import type { TrainingJobInfo } from '../../protocol/trainingPanel';
 export const DIMP_TASK_TYPE = 'dimp';
 
 /**
- * Model kinds a run can name: `ngram` forces the built-in n-gram classifier; `pytorch` fine-tunes the config's
+ * Model kinds a run can name: `ngram` forces the built-in n-gram classifier; `finetune` fine-tunes the config's
+ * `finetune.model` (a transformer classifier) on onnxruntime-node; `pytorch` fine-tunes the config's
  * `pytorch.model` on the PyTorch engine (Hugging Face Trainer under accelerate); absent, the config decides (a
  * head on its `encoder` when it names one, as the CLI does, else the built-in classifier).
  */
-export const TRAINABLE_MODEL_KINDS = ['ngram', 'pytorch'] as const;
+export const TRAINABLE_MODEL_KINDS = ['ngram', 'finetune', 'pytorch'] as const;
 
 /** A trainable model kind. */
 export type TrainableModelKind = (typeof TRAINABLE_MODEL_KINDS)[number];
@@ -125,6 +126,20 @@ async function freshRunName(outDir: string, loss: LossKind, now: Date): Promise<
 }
 
 /**
+ * The fine-tuning settings of a run: the config's `finetune` section (its model folder) and the definition's
+ * epochs. The model is one the workspace names, so, as its checkers, not run in an untrusted workspace.
+ */
+function fineTuneFor(config: LoadedConfig['config'], settings: EditorTrainingSettings, epochs: number | undefined, configFile: string | undefined): NonNullable<TrainingJobSpec['finetune']> {
+  if (!settings.trusted) throw new DimpError('usage', 'fine-tuning runs the model the workspace names; trust the workspace to use it (the built-in classifier works without)');
+  try {
+    return resolveFineTuneSettings(config, { epochs });
+  } catch (error) {
+    if (error instanceof DimpError && configFile === undefined) throw new DimpError('usage', `${error.message} (no dimp.config.json was found: create one with DIMP: Create Project Config)`);
+    throw error;
+  }
+}
+
+/**
  * The PyTorch engine of a run: the Python from `dimpCurator.pythonPath`, else the config's; the rest from the
  * config's `pytorch` section. It runs a Python program the workspace names, so not in an untrusted workspace.
  */
@@ -152,7 +167,7 @@ export function validateTaskDefinition(definition: { [key: string]: unknown }): 
     throw new DimpError('usage', `"epochs" of a dimp task must be an integer from 1 to 1000; got ${JSON.stringify(epochs)}`);
   }
   if (definition.model !== undefined && !TRAINABLE_MODEL_KINDS.includes(definition.model as TrainableModelKind)) {
-    throw new DimpError('usage', `"model" must be one of ${TRAINABLE_MODEL_KINDS.join(', ')} (the built-in n-gram classifier, or the PyTorch engine); got ${JSON.stringify(definition.model)}`);
+    throw new DimpError('usage', `"model" must be one of ${TRAINABLE_MODEL_KINDS.join(', ')} (the built-in n-gram classifier, a fine-tuned transformer, or the PyTorch engine); got ${JSON.stringify(definition.model)}`);
   }
   return definition as unknown as DimpTaskDefinition;
 }
@@ -208,6 +223,7 @@ export async function resolveTrainingJob(
   const runName = await freshRunName(outDir, definition.loss, now);
   const labels = settings.labels.length > 0 ? [...settings.labels] : config.labels;
   const pytorch = definition.model === 'pytorch' ? pytorchEngineFor(config, settings, definition.epochs, project.file) : undefined;
+  const finetune = definition.model === 'finetune' ? fineTuneFor(config, settings, definition.epochs, project.file) : undefined;
   const storage = definition.scores ? undefined : settings.scoreStorageFor?.(synthetic.path);
   const spec: TrainingJobSpec = {
     loss: definition.loss,
@@ -227,8 +243,9 @@ export async function resolveTrainingJob(
     // The config's encoder, as the CLI uses it: checkers and classifier are heads on it (`"model": "ngram"`
     // keeps the built-in classifier).
     checkerEncoder: models.checkerEncoder,
-    encoder: definition.model === 'ngram' || pytorch || !models.checkerEncoder ? undefined : { ...models.checkerEncoder, epochs: definition.epochs ?? models.checkerEncoder.epochs },
+    encoder: definition.model === 'ngram' || pytorch || finetune || !models.checkerEncoder ? undefined : { ...models.checkerEncoder, epochs: definition.epochs ?? models.checkerEncoder.epochs },
     ...(pytorch ? { pytorch } : {}),
+    ...(finetune ? { finetune } : {}),
     seed: tuned.seed,
     guards: tuned.guards,
     filterKeep: tuned.filterKeep,
@@ -244,7 +261,7 @@ export async function resolveTrainingJob(
     validationFile: spec.validation?.path,
     testFile: spec.test?.path,
     runDir: path.join(outDir, runName),
-    epochs: spec.pytorch?.settings.epochs ?? spec.encoder?.epochs ?? spec.settings.epochs,
+    epochs: spec.pytorch?.settings.epochs ?? spec.finetune?.epochs ?? spec.encoder?.epochs ?? spec.settings.epochs,
     outputs: [...jobOutputs(spec), ...(scoreMetaFile ? [scoreMetaFile] : [])],
     startedAt: now.getTime(),
   };

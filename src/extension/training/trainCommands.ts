@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { showErrorMessage, showWarningMessage } from '../ui';
 import { entryPath, findProjectConfig, loadProjectConfig, type ProjectConfig } from '../../core/config';
 import { PYTHON_ENV_VARIABLE } from '../../core/jobs/settings';
+import { DEFAULT_FINETUNE_SETTINGS } from '../../core/train/fineTuneTraining';
 import { DEFAULT_CLASSIFIER_SETTINGS } from '../../core/train/ngramTraining';
 import { DEFAULT_PYTORCH_SETTINGS, pytorchEngineStatus } from '../../core/train/pytorchEngine';
 import type { LossKind } from '../../protocol/events';
@@ -21,6 +22,7 @@ const ROLE_HELP: Record<DatasetRole, string> = {
 };
 const MODEL_TITLES: Record<TrainableModelKind, string> = {
   ngram: 'Built-in n-gram classifier (fastText architecture, exported to ONNX)',
+  finetune: 'Fine-tune a transformer (onnxruntime, no Python)',
   pytorch: 'PyTorch (Hugging Face Trainer)',
 };
 
@@ -35,7 +37,8 @@ export interface ModelChoice {
 }
 
 /**
- * The model kinds Train with … offers: the built-in classifier always; the PyTorch engine with the probe of
+ * The model kinds Train with … offers: the built-in classifier always; fine-tuning when the config names the
+ * classifier to fine-tune (`finetune.model`) and the workspace is trusted; the PyTorch engine with the probe of
  * the configured Python (`dimpCurator.pythonPath`, else the config's, else $DIMP_CURATOR_PYTHON, else python3):
  * available when it has torch, transformers, accelerate and datasets.
  */
@@ -45,8 +48,20 @@ export async function modelChoices(config: ProjectConfig, pythonPath: string | u
   // Probing runs the interpreter: not one an untrusted workspace names.
   const status = trusted ? await pytorchEngineStatus(python) : { python, available: false, description: 'not in an untrusted workspace', missing: 'trust the workspace to use the PyTorch engine' };
   const model = config.pytorch?.model;
+  const finetuneModel = config.finetune?.model;
   return [
     { modelKind: 'ngram', label: MODEL_TITLES.ngram, available: true, description: 'no Python needed' },
+    {
+      modelKind: 'finetune',
+      label: MODEL_TITLES.finetune,
+      available: trusted && finetuneModel !== undefined,
+      description: finetuneModel ? path.basename(finetuneModel) : 'no model named',
+      detail: !trusted
+        ? 'trust the workspace to fine-tune the model it names'
+        : finetuneModel === undefined
+          ? 'name the classifier to fine-tune: "finetune": {"model": "…"} in dimp.config.json (config.json, tokenizer.json and an ONNX graph with logits)'
+          : `fine-tunes every weight of ${finetuneModel} with AdamW on onnxruntime (the device of dimpCurator.device)`,
+    },
     {
       modelKind: 'pytorch',
       label: MODEL_TITLES.pytorch,
@@ -111,6 +126,9 @@ function resolveDataset(role: DatasetRole, choices: TrainingChoices, config: Pro
 
 function resolveEpochs(choices: TrainingChoices, config: ProjectConfig): Resolved<number> {
   if (choices.epochs !== undefined) return { value: choices.epochs, source: 'last used' };
+  if (choices.model === 'finetune') {
+    return config.finetune?.epochs !== undefined ? { value: config.finetune.epochs, source: 'dimp.config.json' } : { value: DEFAULT_FINETUNE_SETTINGS.epochs, source: 'default' };
+  }
   if (choices.model === 'pytorch') {
     return config.pytorch?.epochs !== undefined ? { value: config.pytorch.epochs, source: 'dimp.config.json' } : { value: DEFAULT_PYTORCH_SETTINGS.epochs, source: 'default' };
   }

@@ -89,7 +89,7 @@ class TrainingTerminal implements vscode.Pseudoterminal {
       this.jobId = info.jobId;
       this.writeEmitter.fire(
         `${LOSS_TITLES[spec.loss]} · ${spec.synthetic.path}\r\n` +
-          `${configFile ? `config: ${configFile}\r\n` : ''}validation: ${spec.validation?.path ?? 'none'} · test: ${spec.test?.path ?? 'none'} · epochs: ${info.epochs}${spec.pytorch ? ` · engine: PyTorch (${spec.pytorch.settings.model}, ${spec.pytorch.settings.python})` : ''}\r\n` +
+          `${configFile ? `config: ${configFile}\r\n` : ''}validation: ${spec.validation?.path ?? 'none'} · test: ${spec.test?.path ?? 'none'} · epochs: ${info.epochs}${spec.pytorch ? ` · engine: PyTorch (${spec.pytorch.settings.model}, ${spec.pytorch.settings.python})` : ''}${spec.finetune ? ` · fine-tuning ${spec.finetune.model}` : ''}\r\n` +
           `run folder: ${info.runDir} (appears when the run finishes)\r\nCtrl-C or closing this terminal cancels the run.\r\n\r\n`,
       );
       for (const warning of warnings) this.writeEmitter.fire(`warning: ${warning}\r\n`);
