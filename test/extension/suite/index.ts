@@ -17,6 +17,7 @@ import type { DimpCuratorApi } from '../../../src/extension/extension';
 import type { ScoreMeta } from '../../../src/protocol/scoring';
 import { runRegisteredTests, sleep, test, waitFor } from './harness';
 import { registerReviewQueueTests } from './reviewQueue';
+import { registerFineTuneTests } from './finetune';
 import { registerPytorchEngineTests } from './pytorchEngine';
 import { registerTrainingTests } from './training';
 
@@ -658,6 +659,9 @@ registerTrainingTests(() => api, workspace);
 
 // The PyTorch engine last: it adds a config section, a task and a run of its own.
 registerPytorchEngineTests(() => api, workspace);
+
+// Fine-tuning a transformer on onnxruntime: a config section, a model folder, a task and a run of its own.
+registerFineTuneTests(() => api, workspace);
 
 /** Entry point called by the extension host (extensionTestsPath). */
 export async function run(): Promise<void> {
