@@ -78,6 +78,8 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   private slotShared = new Int32Array(256);
   private sharedCounts = new Int32Array(256);
   private gram = new Float64Array(64);
+  // Forward: the row offsets of one example's trained buckets.
+  private bag = new Int32Array(256);
   private optimizer: OptimizerKind = 'sgd';
   // Adam state: step count, first and second moments (embedding moments grow with the rows).
   private adamStep = 0;
@@ -145,22 +147,15 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       const start = offsets[example]!;
       const end = offsets[example + 1]!;
       const h = b * dim;
-      hidden.fill(0, h, h + dim);
+      // The row offsets of the example's trained buckets, in order (untrained buckets add nothing).
+      if (this.bag.length < end - start) this.bag = new Int32Array(Math.max(end - start, this.bag.length * 2));
+      const bag = this.bag;
+      let n = 0;
       for (let k = start; k < end; k++) {
         const row = rowOf[ids[k]!]!;
-        if (row === 0) continue;
-        const e = row * dim;
-        let d = 0;
-        for (; d + 3 < dim; d += 4) {
-          hidden[h + d]! += emb[e + d]!;
-          hidden[h + d + 1]! += emb[e + d + 1]!;
-          hidden[h + d + 2]! += emb[e + d + 2]!;
-          hidden[h + d + 3]! += emb[e + d + 3]!;
-        }
-        for (; d < dim; d++) hidden[h + d]! += emb[e + d]!;
+        if (row !== 0) bag[n++] = row * dim;
       }
-      const scale = 1 / Math.max(1, end - start);
-      for (let d = 0; d < dim; d++) hidden[h + d]! *= scale;
+      embeddingBagMean(emb, bag, n, dim, 1 / Math.max(1, end - start), hidden, h);
       const z = b * numClasses;
       for (let c = 0; c < numClasses; c++) logits[z + c] = this.bias[c]!;
       for (let d = 0; d < dim; d++) {
@@ -495,6 +490,53 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       this.rowSlot = growInt32(this.rowSlot, row + 1);
     }
     return row;
+  }
+}
+
+/**
+ * The mean of embedding rows: `out[at + d] = (Σ_j emb[bag[j] + d]) · scale` for d < dim, the sum taken over
+ * j in order with Float32 rounding after every addition (as `out[at + d] += …` into a Float32Array does),
+ * then multiplied by `scale` in double precision and rounded to Float32. Eight coordinates at a time are
+ * summed in locals (Math.fround is the Float32 store's rounding), not through memory: the same values, bit
+ * for bit, without a load and store per addition.
+ */
+export function embeddingBagMean(emb: Float32Array, bag: Int32Array, n: number, dim: number, scale: number, out: Float32Array, at: number): void {
+  const f = Math.fround;
+  let d = 0;
+  for (; d + 7 < dim; d += 8) {
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    let s4 = 0;
+    let s5 = 0;
+    let s6 = 0;
+    let s7 = 0;
+    for (let j = 0; j < n; j++) {
+      const e = bag[j]! + d;
+      s0 = f(s0 + emb[e]!);
+      s1 = f(s1 + emb[e + 1]!);
+      s2 = f(s2 + emb[e + 2]!);
+      s3 = f(s3 + emb[e + 3]!);
+      s4 = f(s4 + emb[e + 4]!);
+      s5 = f(s5 + emb[e + 5]!);
+      s6 = f(s6 + emb[e + 6]!);
+      s7 = f(s7 + emb[e + 7]!);
+    }
+    const o = at + d;
+    out[o] = s0 * scale;
+    out[o + 1] = s1 * scale;
+    out[o + 2] = s2 * scale;
+    out[o + 3] = s3 * scale;
+    out[o + 4] = s4 * scale;
+    out[o + 5] = s5 * scale;
+    out[o + 6] = s6 * scale;
+    out[o + 7] = s7 * scale;
+  }
+  for (; d < dim; d++) {
+    let sum = 0;
+    for (let j = 0; j < n; j++) sum = f(sum + emb[bag[j]! + d]!);
+    out[at + d] = sum * scale;
   }
 }
 
