@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { DimpError, throwIfCancelled, yieldToEventLoop } from '../errors';
 import { readJsonlLineBatches } from './jsonl';
@@ -70,11 +70,21 @@ const DETECTION_SAMPLE = 200;
 
 /** The identity of a row: a hash of its texts and its label as written (so `0` and `"0"` agree). */
 export function computeRowId(texts: readonly string[], rawLabel: RawLabel): string {
-  const hash = createHash('sha1');
-  for (const text of texts) hash.update(text).update('\u0000');
-  hash.update(typeof rawLabel === 'string' ? rawLabel.trim() : JSON.stringify(rawLabel) ?? '');
+  const label = typeof rawLabel === 'string' ? rawLabel.trim() : JSON.stringify(rawLabel) ?? '';
+  // SHA-1 of each text followed by U+0000, then the label (the separators keep the UTF-8 of the whole the
+  // UTF-8 of its parts). One-shot `crypto.hash` where Node has it (20.12+): no Hash object per row, whose
+  // native memory lives until a garbage collection (≈ 240 B of RSS a row while a file is read), twice as fast.
+  const digest = oneShotHash ? oneShotHash('sha1', `${texts.join('\u0000')}\u0000${label}`, 'buffer') : legacyDigest(texts, label);
   // The first 8 bytes in hex: a flat 16-character string (a slice of the 40-character hex would keep it alive).
-  return hash.digest().toString('hex', 0, 8);
+  return digest.toString('hex', 0, 8);
+}
+
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash;
+
+function legacyDigest(texts: readonly string[], label: string): Buffer {
+  const hash = crypto.createHash('sha1');
+  for (const text of texts) hash.update(text).update('\u0000');
+  return hash.update(label).digest();
 }
 
 /** A line's JSON object, or why the line is not one. */

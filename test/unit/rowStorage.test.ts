@@ -1,0 +1,69 @@
+// Issue 14, score memory: rows are kept for a whole score job, so how they are stored matters (761 → 295 B
+// of heap per row). These tests hold the values to what they were: the row id is the SHA-1 definition, the
+// texts are exactly the row's texts, and a row has exactly its named fields.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { computeRowId, loadDataset } from '../../src/core/data/dataset';
+import type { RawLabel } from '../../src/core/data/labels';
+
+/** The row id as first defined: SHA-1 of each text then U+0000, then the label as written, updated piece by piece. */
+function referenceRowId(texts: readonly string[], rawLabel: RawLabel): string {
+  const hash = createHash('sha1');
+  for (const text of texts) hash.update(text).update('\u0000');
+  hash.update(typeof rawLabel === 'string' ? rawLabel.trim() : JSON.stringify(rawLabel) ?? '');
+  return hash.digest('hex').slice(0, 16);
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dimp-rows-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('row storage', () => {
+  test('row ids are the SHA-1 definition for single texts, pairs, numeric and text labels, non-ASCII and lone surrogates', () => {
+    const cases: [string[], RawLabel][] = [
+      [['a plain sentence'], 1],
+      [['a plain sentence'], '1'],
+      [['a plain sentence'], ' positive '],
+      [['first of a pair', 'second of a pair'], 0],
+      [['', ''], 'x'],
+      [['naïve café — 日本語 😀'], 'pos'],
+      [['ends with a lone high surrogate \ud83d', '\ude00 starts with a lone low one'], 2],
+      [['nul \u0000 inside'], -3.5],
+      [['x'.repeat(100_000)], 7],
+    ];
+    for (const [texts, label] of cases) {
+      const id = computeRowId(texts, label);
+      assert.equal(id, referenceRowId(texts, label), `${JSON.stringify(texts).slice(0, 60)} / ${JSON.stringify(label)}`);
+      assert.match(id, /^[0-9a-f]{16}$/);
+    }
+    // The pieces stay apart: moving text across the separator changes the id.
+    assert.notEqual(computeRowId(['ab', 'c'], 1), computeRowId(['a', 'bc'], 1));
+  });
+
+  test('rows read from a file: exactly their fields, texts of their own length, the same values', async () => {
+    const file = path.join(dir, 'pairs.jsonl');
+    const objects = [
+      { s1: 'The cat sat.', s2: 'A cat was sitting.', label: 1 },
+      { s1: 'Héllo “world”', s2: 'bye', label: 0 },
+    ];
+    fs.writeFileSync(file, objects.map((o) => JSON.stringify(o)).join('\n') + '\n');
+    const pairs = await loadDataset(file, ['0', '1'], { fields: { text: ['s1', 's2'], label: 'label' } });
+    const single = await loadDataset(file, ['0', '1'], { fields: { text: ['s1'], label: 'label' } });
+    let offset = 0;
+    objects.forEach((o, i) => {
+      const line = JSON.stringify(o);
+      for (const [dataset, texts] of [[pairs, [o.s1, o.s2]], [single, [o.s1]]] as const) {
+        const row = dataset.rows[i]!;
+        assert.deepEqual(Object.keys(row), ['line', 'byteOffset', 'byteLength', 'texts', 'rawLabel', 'rowId', 'label']);
+        assert.deepEqual(row.texts, texts);
+        assert.equal(row.texts.length, texts.length);
+        assert.equal(row.rowId, referenceRowId(texts, o.label));
+        assert.deepEqual([row.line, row.byteOffset, row.byteLength, row.rawLabel, row.label], [i + 1, offset, Buffer.byteLength(line), o.label, o.label]);
+      }
+      offset += Buffer.byteLength(line) + 1;
+    });
+  });
+});
