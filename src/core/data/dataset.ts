@@ -68,6 +68,9 @@ export interface ReadOptions {
 
 const DETECTION_SAMPLE = 200;
 
+/** One-shot hashing (Node 20.12+), absent from older runtimes. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash;
+
 /** The identity of a row: a hash of its texts and its label as written (so `0` and `"0"` agree). */
 export function computeRowId(texts: readonly string[], rawLabel: RawLabel): string {
   const label = typeof rawLabel === 'string' ? rawLabel.trim() : JSON.stringify(rawLabel) ?? '';
@@ -79,9 +82,8 @@ export function computeRowId(texts: readonly string[], rawLabel: RawLabel): stri
   return digest.toString('hex', 0, 8);
 }
 
-const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash;
-
-function legacyDigest(texts: readonly string[], label: string): Buffer {
+/** The row id's digest piece by piece (`createHash`): the path of runtimes without `crypto.hash`; exported for its test. */
+export function legacyDigest(texts: readonly string[], label: string): Buffer {
   const hash = crypto.createHash('sha1');
   for (const text of texts) hash.update(text).update('\u0000');
   return hash.update(label).digest();
