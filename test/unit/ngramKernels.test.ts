@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Row } from '../../src/core/data/dataset';
 import { Featurizer, type FeatureMatrix } from '../../src/core/model/featurizer';
-import { NgramClassifier, type NgramParameters } from '../../src/core/model/ngramClassifier';
+import { embeddingBagMean, lazyAdamRows, NgramClassifier, type NgramParameters } from '../../src/core/model/ngramClassifier';
 import { SeededRandom } from '../../src/core/random';
 import { DEFAULT_CLASSIFIER_SETTINGS, trainNgram } from '../../src/core/train/ngramTraining';
 import { batchLoss, type BatchLossBuffers } from '../../src/core/train/trainer';
@@ -239,4 +239,78 @@ describe('n-gram kernels against the scalar reference', () => {
     const all = featurizer.featurizeAll(rows);
     rows.forEach((row, i) => assertSameBits(all.ids.subarray(all.offsets[i]!, all.offsets[i + 1]!), featurizer.featurize(row.texts), `row ${i}`));
   });
+});
+
+// The two kernels on their own, against the code they replaced (sums through a Float32Array buffer, then
+// adamStep on the buffer): random rows, repeated rows, -0 entries, dims with and without a remainder of 8.
+describe('embeddingBagMean and lazyAdamRows against the buffered loops they replaced', () => {
+  const dims = [64, 7, 8, 13, 1];
+  const randomTable = (random: SeededRandom, rows: number, dim: number): Float32Array =>
+    Float32Array.from({ length: rows * dim }, (_, i) => (i % 97 === 0 ? -0 : (random.next() * 2 - 1) * (i % 5 === 0 ? 1e-3 : 1)));
+
+  for (const dim of dims) {
+    test(`embeddingBagMean, dim ${dim}`, () => {
+      const random = new SeededRandom(100 + dim);
+      const emb = randomTable(random, 50, dim);
+      for (let trial = 0; trial < 200; trial++) {
+        const n = trial % 17 === 0 ? 0 : 1 + random.nextInt(60);
+        const bag = Int32Array.from({ length: n }, () => random.nextInt(50) * dim);
+        const total = n + random.nextInt(3); // features whose buckets were never trained count in the mean
+        const scale = 1 / Math.max(1, total);
+        // The replaced loop: accumulate into a zeroed Float32Array, then scale it in place.
+        const expected = new Float32Array(dim + 3);
+        for (const e of bag) for (let d = 0; d < dim; d++) expected[2 + d]! += emb[e + d]!;
+        for (let d = 0; d < dim; d++) expected[2 + d]! *= scale;
+        const actual = new Float32Array(dim + 3);
+        embeddingBagMean(emb, bag, n, dim, scale, actual, 2);
+        assertSameBits(actual, expected, `trial ${trial}`);
+      }
+    });
+
+    test(`lazyAdamRows, dim ${dim}`, () => {
+      const random = new SeededRandom(200 + dim);
+      const rows = 40;
+      const [emb, m, v] = [randomTable(random, rows, dim), randomTable(random, rows, dim).map(Math.abs), randomTable(random, rows, dim).map((x) => x * x)];
+      const [emb2, m2, v2] = [emb.slice(), m.slice(), v.slice()];
+      for (let step = 1; step <= 30; step++) {
+        const count = 1 + random.nextInt(16);
+        const gradHidden = randomTable(random, count, dim);
+        const share = Float64Array.from({ length: count }, () => 1 / (1 + random.nextInt(30)));
+        // Occurrences in order: (example, row); rows repeat within and across examples.
+        const occurrences: [number, number][] = [];
+        for (let b = 0; b < count; b++) for (let k = random.nextInt(12); k > 0; k--) occurrences.push([b, 1 + random.nextInt(rows - 1)]);
+        const slotOf = new Map<number, number>();
+        for (const [, row] of occurrences) if (!slotOf.has(row)) slotOf.set(row, slotOf.size);
+        const slots = slotOf.size;
+        const slotRow = Int32Array.from(slotOf.keys());
+        const clip = step % 3 === 0 ? 0.37 : 1;
+        const stepSize = 0.01 * Math.sqrt(1 - ADAM_BETA2 ** step) / (1 - ADAM_BETA1 ** step);
+        const epsilonHat = 1e-8 * Math.sqrt(1 - ADAM_BETA2 ** step);
+        // The replaced loops: every occurrence's share of dL/dh added into a per-slot Float32Array buffer, then
+        // Adam on each slot's buffer (moments in double, stored as Float32; the step from the unrounded moments).
+        const gradient = new Float32Array(slots * dim);
+        for (const [b, row] of occurrences) for (let d = 0; d < dim; d++) gradient[slotOf.get(row)! * dim + d]! += share[b]! * gradHidden[b * dim + d]!;
+        for (let slot = 0; slot < slots; slot++) {
+          for (let d = 0; d < dim; d++) {
+            const index = slotRow[slot]! * dim + d;
+            const g = gradient[slot * dim + d]! * clip;
+            const mi = ADAM_BETA1 * m2[index]! + (1 - ADAM_BETA1) * g;
+            const vi = ADAM_BETA2 * v2[index]! + (1 - ADAM_BETA2) * g * g;
+            m2[index] = mi;
+            v2[index] = vi;
+            emb2[index]! -= (stepSize * mi) / (Math.sqrt(vi) + epsilonHat);
+          }
+        }
+        // The kernel's input: each slot's examples, in order of occurrence.
+        const slotStart = new Int32Array(slots + 1);
+        const lists = Array.from({ length: slots }, () => [] as number[]);
+        for (const [b, row] of occurrences) lists[slotOf.get(row)!]!.push(b);
+        lists.forEach((list, slot) => (slotStart[slot + 1] = slotStart[slot]! + list.length));
+        lazyAdamRows(emb, m, v, dim, slotRow, slots, slotStart, Int32Array.from(lists.flat()), share, gradHidden, clip, stepSize, epsilonHat);
+        assertSameBits(emb, emb2, `embeddings after step ${step}`);
+        assertSameBits(m, m2, `first moments after step ${step}`);
+        assertSameBits(v, v2, `second moments after step ${step}`);
+      }
+    });
+  }
 });

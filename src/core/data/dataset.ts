@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { DimpError, throwIfCancelled, yieldToEventLoop } from '../errors';
 import { readJsonlLineBatches } from './jsonl';
@@ -68,12 +68,25 @@ export interface ReadOptions {
 
 const DETECTION_SAMPLE = 200;
 
+/** One-shot hashing (Node 20.12+), absent from older runtimes. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash;
+
 /** The identity of a row: a hash of its texts and its label as written (so `0` and `"0"` agree). */
 export function computeRowId(texts: readonly string[], rawLabel: RawLabel): string {
-  const hash = createHash('sha1');
+  const label = typeof rawLabel === 'string' ? rawLabel.trim() : JSON.stringify(rawLabel) ?? '';
+  // SHA-1 of each text followed by U+0000, then the label (the separators keep the UTF-8 of the whole the
+  // UTF-8 of its parts). One-shot `crypto.hash` where Node has it (20.12+): no Hash object per row, whose
+  // native memory lives until a garbage collection (≈ 240 B of RSS a row while a file is read), twice as fast.
+  const digest = oneShotHash ? oneShotHash('sha1', `${texts.join('\u0000')}\u0000${label}`, 'buffer') : legacyDigest(texts, label);
+  // The first 8 bytes in hex: a flat 16-character string (a slice of the 40-character hex would keep it alive).
+  return digest.toString('hex', 0, 8);
+}
+
+/** The row id's digest piece by piece (`createHash`): the path of runtimes without `crypto.hash`; exported for its test. */
+export function legacyDigest(texts: readonly string[], label: string): Buffer {
+  const hash = crypto.createHash('sha1');
   for (const text of texts) hash.update(text).update('\u0000');
-  hash.update(typeof rawLabel === 'string' ? rawLabel.trim() : JSON.stringify(rawLabel) ?? '');
-  return hash.digest('hex').slice(0, 16);
+  return hash.update(label).digest();
 }
 
 /** A line's JSON object, or why the line is not one. */
@@ -110,7 +123,8 @@ export function rowFromObject(value: Record<string, unknown>, fields: FieldMappi
     // Labels are matched exactly as written: " 1 " is not silently read as "1".
     if (rawLabel !== rawLabel.trim()) return { reason: `label ${describeRawLabel(rawLabel)} has spaces around it; labels are matched exactly (write ${describeRawLabel(rawLabel.trim())})` };
   }
-  const pair = texts as [string] | [string, string];
+  // A literal of the exact length: an array grown by push keeps room for 17 elements (≈ 130 B a row kept for the whole job).
+  const pair: [string] | [string, string] = texts.length === 1 ? [texts[0]!] : [texts[0]!, texts[1]!];
   return { texts: pair, rawLabel, rowId: computeRowId(pair, rawLabel) };
 }
 
@@ -290,7 +304,8 @@ interface JsonObjectLine {
 function toParsedLine({ line, byteOffset, byteLength, value }: JsonObjectLine, fields: FieldMapping, file: string, lines: ParsedLine[], problems: LineProblem[]): void {
   const row = rowFromObject(value, fields);
   if ('reason' in row) problems.push({ file, line, reason: row.reason });
-  else lines.push({ line, byteOffset, byteLength, ...row });
+  // An object literal with every field (not a spread): one compact shape, no out-of-object property store.
+  else lines.push({ line, byteOffset, byteLength, texts: row.texts, rawLabel: row.rawLabel, rowId: row.rowId });
 }
 
 /**
@@ -305,7 +320,8 @@ export function resolveLabels(parsed: ParsedFile, labelMap: LabelMap): Dataset {
       problems.push({ file: parsed.file, line: line.line, reason: `unknown label ${describeRawLabel(line.rawLabel)} (known: ${describeLabelNames(labelMap.names)})` });
       continue;
     }
-    rows.push({ ...line, label });
+    // Every field named (not a spread): rows are kept for the whole job, and a spread's copy costs about twice the memory.
+    rows.push({ line: line.line, byteOffset: line.byteOffset, byteLength: line.byteLength, texts: line.texts, rawLabel: line.rawLabel, rowId: line.rowId, label });
   }
   problems.sort((a, b) => a.line - b.line);
   return { file: parsed.file, fields: parsed.fields, labelMap, rows, problems, blankLines: parsed.blankLines, totalLines: parsed.totalLines };

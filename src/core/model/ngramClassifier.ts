@@ -78,6 +78,8 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   private slotShared = new Int32Array(256);
   private sharedCounts = new Int32Array(256);
   private gram = new Float64Array(64);
+  // Forward: the row offsets of one example's trained buckets.
+  private bag = new Int32Array(256);
   private optimizer: OptimizerKind = 'sgd';
   // Adam state: step count, first and second moments (embedding moments grow with the rows).
   private adamStep = 0;
@@ -86,7 +88,10 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   private adamBias = { m: new Float32Array(0), v: new Float32Array(0) };
   private adamEmbeddings = { m: new Float32Array(0), v: new Float32Array(0) };
   private slotRow = new Int32Array(256);
-  private slotGradient = new Float32Array(256 * 64);
+  // Lazy Adam: each slot's occurrences (slotOccurrence[slotStart[s] .. slotStart[s+1]) holds their examples) and each example's 1/n.
+  private slotStart = new Int32Array(256);
+  private slotOccurrence = new Int32Array(256);
+  private exampleShare = new Float64Array(64);
   private readonly init: NgramInit;
   private readonly rowRandom: SeededRandom;
 
@@ -145,22 +150,15 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       const start = offsets[example]!;
       const end = offsets[example + 1]!;
       const h = b * dim;
-      hidden.fill(0, h, h + dim);
+      // The row offsets of the example's trained buckets, in order (untrained buckets add nothing).
+      if (this.bag.length < end - start) this.bag = new Int32Array(Math.max(end - start, this.bag.length * 2));
+      const bag = this.bag;
+      let n = 0;
       for (let k = start; k < end; k++) {
         const row = rowOf[ids[k]!]!;
-        if (row === 0) continue;
-        const e = row * dim;
-        let d = 0;
-        for (; d + 3 < dim; d += 4) {
-          hidden[h + d]! += emb[e + d]!;
-          hidden[h + d + 1]! += emb[e + d + 1]!;
-          hidden[h + d + 2]! += emb[e + d + 2]!;
-          hidden[h + d + 3]! += emb[e + d + 3]!;
-        }
-        for (; d < dim; d++) hidden[h + d]! += emb[e + d]!;
+        if (row !== 0) bag[n++] = row * dim;
       }
-      const scale = 1 / Math.max(1, end - start);
-      for (let d = 0; d < dim; d++) hidden[h + d]! *= scale;
+      embeddingBagMean(emb, bag, n, dim, 1 / Math.max(1, end - start), hidden, h);
       const z = b * numClasses;
       for (let c = 0; c < numClasses; c++) logits[z + c] = this.bias[c]!;
       for (let d = 0; d < dim; d++) {
@@ -373,30 +371,35 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     adamStep(this.weight, this.adamWeight.m, this.adamWeight.v, 0, this.gradWeight, 0, this.weight.length, clip, stepSize, epsilonHat);
     adamStep(this.bias, this.adamBias.m, this.adamBias.v, 0, this.gradBias, 0, this.bias.length, clip, stepSize, epsilonHat);
     // Each occurrence of row r in example b adds dL/dh_b / n_b to r's gradient, summed in order of occurrence.
-    if (this.slotGradient.length < slots * dim) this.slotGradient = new Float32Array(Math.max(slots * dim, this.slotGradient.length * 2));
-    const gradient = this.slotGradient;
-    gradient.fill(0, 0, slots * dim);
+    // The occurrences are grouped by slot first (a stable counting sort keeps that order within a slot), so
+    // that each row's gradient is summed in locals and stepped at once (lazyAdamRows).
     const { offsets } = this.lastFeatures!;
     const examples = this.lastExamples;
-    const { occurrenceRow, rowSlot, gradHidden } = this;
-    let o = 0;
-    for (let b = 0; b < examples.length; b++) {
-      const example = examples[b]!;
-      const n = offsets[example + 1]! - offsets[example]!;
-      const share = 1 / Math.max(1, n);
-      const h = b * dim;
-      for (let k = 0; k < n; k++, o++) {
-        const g = rowSlot[occurrenceRow[o]!]! * dim;
-        let d = 0;
-        for (; d + 3 < dim; d += 4) {
-          gradient[g + d]! += share * gradHidden[h + d]!;
-          gradient[g + d + 1]! += share * gradHidden[h + d + 1]!;
-          gradient[g + d + 2]! += share * gradHidden[h + d + 2]!;
-          gradient[g + d + 3]! += share * gradHidden[h + d + 3]!;
-        }
-        for (; d < dim; d++) gradient[g + d]! += share * gradHidden[h + d]!;
-      }
+    const count = examples.length;
+    const { occurrenceRow, rowSlot } = this;
+    if (this.exampleShare.length < count) this.exampleShare = new Float64Array(Math.max(count, this.exampleShare.length * 2));
+    const share = this.exampleShare;
+    let occurrences = 0;
+    for (let b = 0; b < count; b++) {
+      const n = offsets[examples[b]! + 1]! - offsets[examples[b]!]!;
+      share[b] = 1 / Math.max(1, n);
+      occurrences += n;
     }
+    this.slotStart = growInt32(this.slotStart, slots + 1);
+    this.slotOccurrence = growInt32(this.slotOccurrence, occurrences);
+    const { slotStart, slotOccurrence } = this;
+    slotStart.fill(0, 0, slots + 1);
+    for (let o = 0; o < occurrences; o++) slotStart[rowSlot[occurrenceRow[o]!]! + 1]! += 1;
+    for (let slot = 0; slot < slots; slot++) slotStart[slot + 1]! += slotStart[slot]!;
+    // slotOccurrence lists, per slot, the examples of its occurrences (in order of occurrence).
+    let o = 0;
+    for (let b = 0; b < count; b++) {
+      const n = offsets[examples[b]! + 1]! - offsets[examples[b]!]!;
+      for (let k = 0; k < n; k++, o++) slotOccurrence[slotStart[rowSlot[occurrenceRow[o]!]!]!++] = b;
+    }
+    // slotStart[slot] now holds the end of the slot's list: shift back to the starts.
+    for (let slot = slots; slot > 0; slot--) slotStart[slot] = slotStart[slot - 1]!;
+    slotStart[0] = 0;
     if (this.adamEmbeddings.m.length < this.embeddings.length) {
       const grow = (old: Float32Array): Float32Array<ArrayBuffer> => {
         const grown = new Float32Array(this.embeddings.length);
@@ -406,9 +409,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       this.adamEmbeddings = { m: grow(this.adamEmbeddings.m), v: grow(this.adamEmbeddings.v) };
     }
     const { m, v } = this.adamEmbeddings;
-    const emb = this.embeddings;
-    const slotRow = this.slotRow;
-    for (let slot = 0; slot < slots; slot++) adamStep(emb, m, v, slotRow[slot]! * dim, gradient, slot * dim, dim, clip, stepSize, epsilonHat);
+    lazyAdamRows(this.embeddings, m, v, dim, this.slotRow, slots, slotStart, slotOccurrence, share, this.gradHidden, clip, stepSize, epsilonHat);
   }
 
   snapshot(): ClassifierSnapshot {
@@ -498,6 +499,53 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   }
 }
 
+/**
+ * The mean of embedding rows: `out[at + d] = (Σ_j emb[bag[j] + d]) · scale` for d < dim, the sum taken over
+ * j in order with Float32 rounding after every addition (as `out[at + d] += …` into a Float32Array does),
+ * then multiplied by `scale` in double precision and rounded to Float32. Eight coordinates at a time are
+ * summed in locals (Math.fround is the Float32 store's rounding), not through memory: the same values, bit
+ * for bit, without a load and store per addition.
+ */
+export function embeddingBagMean(emb: Float32Array, bag: Int32Array, n: number, dim: number, scale: number, out: Float32Array, at: number): void {
+  const f = Math.fround;
+  let d = 0;
+  for (; d + 7 < dim; d += 8) {
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    let s4 = 0;
+    let s5 = 0;
+    let s6 = 0;
+    let s7 = 0;
+    for (let j = 0; j < n; j++) {
+      const e = bag[j]! + d;
+      s0 = f(s0 + emb[e]!);
+      s1 = f(s1 + emb[e + 1]!);
+      s2 = f(s2 + emb[e + 2]!);
+      s3 = f(s3 + emb[e + 3]!);
+      s4 = f(s4 + emb[e + 4]!);
+      s5 = f(s5 + emb[e + 5]!);
+      s6 = f(s6 + emb[e + 6]!);
+      s7 = f(s7 + emb[e + 7]!);
+    }
+    const o = at + d;
+    out[o] = s0 * scale;
+    out[o + 1] = s1 * scale;
+    out[o + 2] = s2 * scale;
+    out[o + 3] = s3 * scale;
+    out[o + 4] = s4 * scale;
+    out[o + 5] = s5 * scale;
+    out[o + 6] = s6 * scale;
+    out[o + 7] = s7 * scale;
+  }
+  for (; d < dim; d++) {
+    let sum = 0;
+    for (let j = 0; j < n; j++) sum = f(sum + emb[bag[j]! + d]!);
+    out[at + d] = sum * scale;
+  }
+}
+
 const ONE_MINUS_BETA1 = 1 - ADAM_BETA1;
 const ONE_MINUS_BETA2 = 1 - ADAM_BETA2;
 
@@ -526,6 +574,86 @@ function adamStep(
     m[index] = mi;
     v[index] = vi;
     param[index]! -= (stepSize * mi) / (Math.sqrt(vi) + epsilonHat);
+  }
+}
+
+/** Adam on one coordinate (see adamStep): the moments stored as Float32, the step from the unrounded ones. */
+function adamCoordinate(param: Float32Array, m: Float32Array, v: Float32Array, index: number, g: number, stepSize: number, epsilonHat: number): void {
+  const mi = ADAM_BETA1 * m[index]! + ONE_MINUS_BETA1 * g;
+  const vi = ADAM_BETA2 * v[index]! + ONE_MINUS_BETA2 * g * g;
+  m[index] = mi;
+  v[index] = vi;
+  param[index]! -= (stepSize * mi) / (Math.sqrt(vi) + epsilonHat);
+}
+
+/**
+ * Lazy Adam on the embedding rows a batch touched. Row `slotRow[s]`'s gradient is Σ share[b] · gradHidden[b]
+ * over the examples b of its occurrences (`slotOccurrence[slotStart[s] .. slotStart[s+1])`), summed in that
+ * order with Float32 rounding after every addition (as accumulating into a Float32Array does), then scaled
+ * by `clip` and stepped. Eight coordinates at a time are summed in locals and stepped at once: the same
+ * arithmetic in the same order as summing every row's gradient into a buffer and calling adamStep on it.
+ */
+export function lazyAdamRows(
+  emb: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  dim: number,
+  slotRow: Int32Array,
+  slots: number,
+  slotStart: Int32Array,
+  slotOccurrence: Int32Array,
+  share: Float64Array,
+  gradHidden: Float32Array,
+  clip: number,
+  stepSize: number,
+  epsilonHat: number,
+): void {
+  const f = Math.fround;
+  for (let slot = 0; slot < slots; slot++) {
+    const at = slotRow[slot]! * dim;
+    const first = slotStart[slot]!;
+    const last = slotStart[slot + 1]!;
+    let d = 0;
+    for (; d + 7 < dim; d += 8) {
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let s4 = 0;
+      let s5 = 0;
+      let s6 = 0;
+      let s7 = 0;
+      for (let q = first; q < last; q++) {
+        const b = slotOccurrence[q]!;
+        const c = share[b]!;
+        const h = b * dim + d;
+        s0 = f(s0 + c * gradHidden[h]!);
+        s1 = f(s1 + c * gradHidden[h + 1]!);
+        s2 = f(s2 + c * gradHidden[h + 2]!);
+        s3 = f(s3 + c * gradHidden[h + 3]!);
+        s4 = f(s4 + c * gradHidden[h + 4]!);
+        s5 = f(s5 + c * gradHidden[h + 5]!);
+        s6 = f(s6 + c * gradHidden[h + 6]!);
+        s7 = f(s7 + c * gradHidden[h + 7]!);
+      }
+      const x = at + d;
+      adamCoordinate(emb, m, v, x, s0 * clip, stepSize, epsilonHat);
+      adamCoordinate(emb, m, v, x + 1, s1 * clip, stepSize, epsilonHat);
+      adamCoordinate(emb, m, v, x + 2, s2 * clip, stepSize, epsilonHat);
+      adamCoordinate(emb, m, v, x + 3, s3 * clip, stepSize, epsilonHat);
+      adamCoordinate(emb, m, v, x + 4, s4 * clip, stepSize, epsilonHat);
+      adamCoordinate(emb, m, v, x + 5, s5 * clip, stepSize, epsilonHat);
+      adamCoordinate(emb, m, v, x + 6, s6 * clip, stepSize, epsilonHat);
+      adamCoordinate(emb, m, v, x + 7, s7 * clip, stepSize, epsilonHat);
+    }
+    for (; d < dim; d++) {
+      let sum = 0;
+      for (let q = first; q < last; q++) {
+        const b = slotOccurrence[q]!;
+        sum = f(sum + share[b]! * gradHidden[b * dim + d]!);
+      }
+      adamCoordinate(emb, m, v, at + d, sum * clip, stepSize, epsilonHat);
+    }
   }
 }
 
