@@ -1,5 +1,5 @@
 // `npm run bench`: every figure is a ratio to a baseline measured in the same run. Writes BENCHMARKS.md.
-// Usage: node out/scripts/bench.js [--data DIR] [--out FILE] [--quick] [--curve 10000,100000,1000000] [--only trainer,pairs,onnx,jsonl,memory,external]
+// Usage: node out/scripts/bench.js [--data DIR] [--out FILE] [--quick] [--curve 10000,100000,1000000] [--only trainer,pairs,onnx,jsonl,memory,external,finetune]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -237,26 +237,24 @@ function peakMemory(scratch: string, sizes: readonly number[]): void {
   );
 }
 
-/** Sections that other benchmark scripts print (transformer pipeline, editor), when they are built. */
-function externalSections(): void {
-  for (const [script, title] of [
-    ['bench-transformer.js', 'Transformer pipeline vs raw session.run'],
-    ['bench-editor.js', 'Editor: decorations and hovers'],
-  ] as const) {
+/** Sections that other benchmark scripts print, when they are built. */
+function externalSections(scripts: readonly (readonly [script: string, title: string, args: readonly string[]])[]): void {
+  for (const [script, title, args] of scripts) {
     const file = path.join(__dirname, script);
     if (!existsSync(file)) {
       sections.push(`## ${title}\n\nNot measured: \`scripts/${script.replace('.js', '.ts')}\` is not part of this build yet.\n`);
       continue;
     }
-    const run = spawnSync(process.execPath, [file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
+    const run = spawnSync(process.execPath, [file, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
     sections.push(run.status === 0 ? run.stdout.trim() + '\n' : `## ${title}\n\nFailed (exit ${run.status}).\n`);
   }
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { data: { type: 'string' }, out: { type: 'string' }, quick: { type: 'boolean' }, curve: { type: 'string' }, only: { type: 'string' } } });
-  // --only trainer,pairs,onnx,jsonl,memory,external: a subset of the sections (the report then holds only those).
-  const only = new Set((values.only ?? 'trainer,pairs,onnx,jsonl,memory,external').split(','));
+  // --only trainer,pairs,onnx,jsonl,memory,external,finetune: a subset of the sections (the report then holds only those).
+  // finetune (MiniLM against PyTorch) says it was skipped where the Python of scripts/export-minilm.sh is absent.
+  const only = new Set((values.only ?? 'trainer,pairs,onnx,jsonl,memory,external,finetune').split(','));
   const curve = values.curve ? values.curve.split(',').map(Number) : values.quick ? [20_000, 60_000] : [10_000, 100_000, 300_000];
   const dataDir = path.resolve(values.data ?? path.join(root, '..', 'shared', 'data'));
   const out = path.resolve(values.out ?? path.join(root, 'BENCHMARKS.md'));
@@ -283,7 +281,16 @@ async function main(): Promise<void> {
       log('peak memory of scoring…');
       peakMemory(scratch, curve);
     }
-    if (only.has('external')) externalSections();
+    if (only.has('external')) {
+      externalSections([
+        ['bench-transformer.js', 'Transformer pipeline vs raw session.run', []],
+        ['bench-editor.js', 'Editor: decorations and hovers', []],
+      ]);
+    }
+    if (only.has('finetune')) {
+      log('fine-tuning vs PyTorch CPU…');
+      externalSections([['bench-finetune.js', 'Fine-tuning vs PyTorch CPU', values.quick ? ['--rounds', '3'] : []]]);
+    }
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

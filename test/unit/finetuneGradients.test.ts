@@ -92,6 +92,14 @@ const CASES: OpCase[] = [
     nodes: [node('Pow', ['p_a', 'two'], ['y'])],
     yDims: [2, 3],
   },
+  {
+    // Exponent 2 takes a shortcut (a^1 = a); another constant exponent the general rule.
+    name: 'Pow with the constant exponent 3',
+    parameters: { p_a: { dims: [2, 3], range: [0.5, 1.5] } },
+    constants: { three: { dims: [], float: [3] } },
+    nodes: [node('Pow', ['p_a', 'three'], ['y'])],
+    yDims: [2, 3],
+  },
   { name: 'Pow with a trainable exponent', parameters: { p_a: { dims: [2, 3], range: [0.5, 1.5] }, p_e: { dims: [3], range: [0.5, 2] } }, nodes: [node('Pow', ['p_a', 'p_e'], ['y'])], yDims: [2, 3] },
   { name: 'Sqrt', parameters: { p_a: { dims: [2, 3], range: [0.5, 2] } }, nodes: [node('Sqrt', ['p_a'], ['y'])], yDims: [2, 3] },
   // onnxruntime has no float64 Erf: the forward runs in float32 between Casts, so the differences carry

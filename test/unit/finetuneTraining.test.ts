@@ -34,6 +34,28 @@ describe('AdamW and the linear schedule', () => {
     assert.ok(Math.abs(bias.values[0]! - (0.5 - move(4 * step.clipScale))) < 1e-6);
   });
 
+  test('skipping rows that never had a gradient gives the dense update bit for bit, with and without weight decay', () => {
+    // An embedding of 6 rows × 3 and a bias; each step's batch touches a few rows (zero gradient elsewhere),
+    // rows 4 and 5 only late, row 5 with −0; a touched row then has zero gradients in later steps.
+    const touched = [[0, 1], [1], [], [2, 4], [0], [5], [3]];
+    for (const weightDecay of [0, 0.1]) {
+      const settings = { ...DEFAULT_ADAMW, learningRate: 0.05, weightDecay, warmupSteps: 2, maxGradNorm: 0.5, totalSteps: touched.length };
+      const embedding = Float32Array.from({ length: 18 }, (_, i) => Math.sin(i + 1));
+      const bias = Float32Array.from([0.3, -0.2, 0.1]);
+      const optimizer = new AdamW([{ name: 'emb', dims: [6, 3], values: embedding }, { name: 'b', dims: [3], values: bias }], settings);
+      const dense = denseAdamW([embedding.slice(), bias.slice()], [true, false], settings);
+      touched.forEach((rows, step) => {
+        const g = new Float32Array(18);
+        for (const row of rows) for (let j = 0; j < 3; j++) g[row * 3 + j] = row === 5 && j === 0 ? -0 : Math.cos(step * 7 + row * 3 + j);
+        const gb = Float32Array.from([step % 3 === 0 ? 0 : 0.2, -0.1, 0.05 * step]);
+        optimizer.update([g, gb]);
+        dense.update([g, gb]);
+        assert.deepEqual(Array.from(embedding), Array.from(dense.values[0]!), `weight decay ${weightDecay}, step ${step}: embedding`);
+        assert.deepEqual(Array.from(bias), Array.from(dense.values[1]!), `weight decay ${weightDecay}, step ${step}: bias`);
+      });
+    }
+  });
+
   test('a gradient that is not finite stops training with a message', () => {
     const optimizer = new AdamW([{ name: 'w', dims: [1], values: Float32Array.from([1]) }], { ...DEFAULT_ADAMW, totalSteps: 1 });
     assert.throws(() => optimizer.update([Float32Array.from([Number.NaN])]), /diverged/);
@@ -124,3 +146,35 @@ describe('the FineTuner on a 2-layer BERT-like classifier', () => {
   });
 });
 
+/**
+ * The dense AdamW update as first written (every weight every step, in float32 storage): the reference that the
+ * row-skipping optimiser must match bit for bit.
+ */
+function denseAdamW(values: Float32Array[], decays: boolean[], settings: typeof DEFAULT_ADAMW & { totalSteps: number }): { values: Float32Array[]; update: (gradients: Float32Array[]) => void } {
+  const m = values.map((v) => new Float32Array(v.length));
+  const v2 = values.map((v) => new Float32Array(v.length));
+  let step = 0;
+  return {
+    values,
+    update: (gradients) => {
+      const { beta1, beta2, epsilon, weightDecay, maxGradNorm } = settings;
+      let squares = 0;
+      for (const g of gradients) for (let i = 0; i < g.length; i++) squares += g[i]! * g[i]!;
+      const clipScale = maxGradNorm === null ? 1 : Math.min(1, maxGradNorm / (Math.sqrt(squares) + 1e-6));
+      const learningRate = linearScheduleRate(settings, step);
+      step += 1;
+      const stepSize = learningRate / (1 - beta1 ** step);
+      const correction2Root = Math.sqrt(1 - beta2 ** step);
+      values.forEach((w, k) => {
+        const g = gradients[k]!;
+        for (let i = 0; i < w.length; i++) {
+          const gi = g[i]! * clipScale;
+          m[k]![i] = beta1 * m[k]![i]! + (1 - beta1) * gi;
+          v2[k]![i] = beta2 * v2[k]![i]! + (1 - beta2) * gi * gi;
+          const theta = decays[k] && weightDecay !== 0 ? w[i]! * (1 - learningRate * weightDecay) : w[i]!;
+          w[i] = theta - (stepSize * m[k]![i]!) / (Math.sqrt(v2[k]![i]!) / correction2Root + epsilon);
+        }
+      });
+    },
+  };
+}

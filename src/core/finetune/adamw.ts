@@ -59,11 +59,23 @@ export interface AdamWStep {
   clipScale: number;
 }
 
-/** AdamW over a fixed list of tensors. */
+/**
+ * AdamW over a fixed list of tensors.
+ *
+ * Rows that never had a gradient (an embedding's rows for tokens no batch has held yet: most of a 30,522-row
+ * vocabulary early in a run) are skipped, exactly: with m = v = 0 and g = 0 the dense update leaves m and v at 0
+ * and θ at θ·(1 − lr·λ), so only the decay is applied to them (nothing without weight decay). A row joins the
+ * dense update at its first non-zero gradient and stays there (its moments then decay every step, as
+ * torch.optim.AdamW's do). The weights, moments and their bits are those of the dense update.
+ */
 export class AdamW {
   private readonly firstMoment: Float32Array[];
   private readonly secondMoment: Float32Array[];
   private readonly decays: boolean[];
+  /** Values per row: the first dimension indexes rows; a 1-D tensor is one row. */
+  private readonly rowLength: number[];
+  /** 1 for each row that has had a non-zero gradient (its moments are no longer zero). */
+  private readonly activeRows: Uint8Array[];
   /** Optimiser steps taken. */
   step = 0;
 
@@ -74,6 +86,9 @@ export class AdamW {
     this.firstMoment = tensors.map((t) => new Float32Array(t.values.length));
     this.secondMoment = tensors.map((t) => new Float32Array(t.values.length));
     this.decays = tensors.map((t) => t.dims.length >= 2);
+    const rows = tensors.map((t) => (t.dims.length >= 2 && t.dims[0]! > 0 ? t.dims[0]! : 1));
+    this.rowLength = tensors.map((t, k) => t.values.length / rows[k]!);
+    this.activeRows = rows.map((n) => new Uint8Array(n));
   }
 
   /**
@@ -81,36 +96,106 @@ export class AdamW {
    * clip to maxGradNorm, then for each weight θ with gradient g at step t (1-based):
    *   θ ← θ·(1 − lr·λ);  m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  θ ← θ − (lr/(1−β₁ᵗ)) · m / (√v/√(1−β₂ᵗ) + ε)
    */
-  update(gradients: readonly ArrayLike<number>[]): AdamWStep {
+  update(gradients: readonly Float32Array[]): AdamWStep {
     const { beta1, beta2, epsilon, weightDecay, maxGradNorm } = this.settings;
     if (gradients.length !== this.tensors.length) throw new Error(`AdamW: ${gradients.length} gradients for ${this.tensors.length} tensors`);
+    this.tensors.forEach((tensor, k) => {
+      const length = gradients[k]!.length;
+      if (length !== tensor.values.length) throw new Error(`AdamW: gradient of ${tensor.name} has ${length} values, the weight ${tensor.values.length}`);
+    });
     let squares = 0;
-    for (const g of gradients) for (let i = 0; i < g.length; i++) squares += g[i]! * g[i]!;
+    for (const g of gradients) squares += sumOfSquares(g);
     const gradNorm = Math.sqrt(squares);
     if (!Number.isFinite(gradNorm)) throw new Error(`the gradient's norm is ${gradNorm}: training diverged`);
     // clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
     const clipScale = maxGradNorm === null ? 1 : Math.min(1, maxGradNorm / (gradNorm + 1e-6));
     const learningRate = linearScheduleRate(this.settings, this.step);
     this.step += 1;
-    const correction1 = 1 - beta1 ** this.step;
-    const correction2Root = Math.sqrt(1 - beta2 ** this.step);
-    const stepSize = learningRate / correction1;
-    const decay = 1 - learningRate * weightDecay;
-    this.tensors.forEach((tensor, k) => {
+    const constants: StepConstants = {
+      clipScale,
+      beta1,
+      beta2,
+      // As the dense formula computes them, so that the bits are the same.
+      oneMinusBeta1: 1 - beta1,
+      oneMinusBeta2: 1 - beta2,
+      stepSize: learningRate / (1 - beta1 ** this.step),
+      correction2Root: Math.sqrt(1 - beta2 ** this.step),
+      epsilon,
+      decay: 1,
+    };
+    // A zero row's update is θ − 0/(0 + ε) only while ε > 0; with ε = 0 every row takes the dense update.
+    const skipsZeroRows = epsilon > 0;
+    for (let k = 0; k < this.tensors.length; k++) {
+      const values = this.tensors[k]!.values;
       const g = gradients[k]!;
-      const values = tensor.values;
-      if (g.length !== values.length) throw new Error(`AdamW: gradient of ${tensor.name} has ${g.length} values, the weight ${values.length}`);
       const m = this.firstMoment[k]!;
       const v = this.secondMoment[k]!;
-      const decays = this.decays[k]! && weightDecay !== 0;
-      for (let i = 0; i < values.length; i++) {
-        const gi = g[i]! * clipScale;
-        m[i] = beta1 * m[i]! + (1 - beta1) * gi;
-        v[i] = beta2 * v[i]! + (1 - beta2) * gi * gi;
-        const theta = decays ? values[i]! * decay : values[i]!;
-        values[i] = theta - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / correction2Root + epsilon);
+      const decay = this.decays[k]! && weightDecay !== 0 ? 1 - learningRate * weightDecay : 1;
+      constants.decay = decay;
+      const rowLength = this.rowLength[k]!;
+      const active = this.activeRows[k]!;
+      for (let row = 0, start = 0; row < active.length; row++, start += rowLength) {
+        const end = start + rowLength;
+        if (active[row] === 0) {
+          if (skipsZeroRows && isZero(g, start, end)) {
+            if (decay !== 1) decayRange(values, start, end, decay);
+            continue;
+          }
+          active[row] = 1;
+        }
+        adamwRange(values, g, m, v, start, end, constants);
       }
-    });
+    }
     return { learningRate, gradNorm, clipScale };
+  }
+}
+
+/** The per-step numbers of the update. */
+interface StepConstants {
+  clipScale: number;
+  beta1: number;
+  beta2: number;
+  oneMinusBeta1: number;
+  oneMinusBeta2: number;
+  /** lr / (1 − β₁ᵗ). */
+  stepSize: number;
+  /** √(1 − β₂ᵗ). */
+  correction2Root: number;
+  epsilon: number;
+  /** 1 − lr·λ, or 1 for tensors without weight decay. */
+  decay: number;
+}
+
+/** Σ g² in float64. */
+function sumOfSquares(g: Float32Array): number {
+  let squares = 0;
+  for (let i = 0; i < g.length; i++) {
+    const x = g[i]!;
+    squares += x * x;
+  }
+  return squares;
+}
+
+/** Whether g[start..end) is all zeros (−0 included). */
+function isZero(g: Float32Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (g[i] !== 0) return false;
+  return true;
+}
+
+/** θ ← θ·decay on [start, end): the dense update of a row whose moments and gradient are zero. */
+function decayRange(values: Float32Array, start: number, end: number, decay: number): void {
+  for (let i = start; i < end; i++) values[i] = values[i]! * decay;
+}
+
+/** The dense AdamW update on [start, end), in the order of operations of the formula above. */
+function adamwRange(values: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, start: number, end: number, c: StepConstants): void {
+  const { clipScale, beta1, beta2, oneMinusBeta1, oneMinusBeta2, stepSize, correction2Root, epsilon, decay } = c;
+  for (let i = start; i < end; i++) {
+    const gi = g[i]! * clipScale;
+    const mi = Math.fround(beta1 * m[i]! + oneMinusBeta1 * gi);
+    const vi = Math.fround(beta2 * v[i]! + oneMinusBeta2 * gi * gi);
+    m[i] = mi;
+    v[i] = vi;
+    values[i] = values[i]! * decay - (stepSize * mi) / (Math.sqrt(vi) / correction2Root + epsilon);
   }
 }
