@@ -2,7 +2,10 @@
 // data (../shared/data), paired seeds, through the job functions the CLI runs (runScoreJob, runTrainingJob:
 // real files on disk, ONNX export, test scores from onnxruntime). Writes EVALUATION.md.
 // Usage: node out/scripts/eval.js [--seeds N] [--ablation-seeds N] [--minilm-seeds N] [--jobs N] [--data DIR]
-//        [--minilm DIR] [--sources sst2/fewgen_s13,…] [--no-reference] [--out FILE]
+//        [--minilm DIR] [--sources sst2/fewgen_s13,…] [--variants default,weight-decay,…] [--no-reference] [--out FILE]
+//        Hand runs: [--losses ce,dimp] (only these losses; with CE alone nothing is scored) [--set JSON] (merged
+//        into the classifier's settings of every cell and of the full-set reference) [--checker-set JSON]
+//        [--reference-only] [--reference-seeds N] [--seed-from N] (default cells: seeds N … --seeds) [--cells-json FILE] (every cell and reference, for pairing)
 import { execSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -35,13 +38,16 @@ interface Task {
 }
 
 /** A recipe: the defaults, or one change to them (an ablation row). */
-type VariantName = 'default' | 'adam-eps' | 'linear-decay' | 'quality-ensemble' | 'sgd' | 'no-ptb' | 'calibration' | 'fasttext-init' | 'checkers-sgd' | 'checker-unigrams' | 'warm-start' | 'minilm';
+type VariantName = 'default' | 'no-feature-dropout' | 'checker-dropout' | 'weight-decay' | 'adam-eps' | 'linear-decay' | 'quality-ensemble' | 'sgd' | 'no-ptb' | 'calibration' | 'fasttext-init' | 'checkers-sgd' | 'checker-unigrams' | 'warm-start' | 'minilm';
 
 const VARIANTS: Record<Exclude<VariantName, 'default' | 'minilm'>, string> = {
+  'no-feature-dropout': 'classifier without n-gram dropout (the previous default)',
+  'checker-dropout': 'n-gram dropout 0.5 in the checkers too',
+  'weight-decay': "decoupled weight decay λ 0.1 for the classifier (AdamW's, rows a batch does not touch brought up to date lazily)",
   'adam-eps': "Adam's ε 0.003 for the classifier and the checkers",
   'quality-ensemble': 'quality checker: 5 models differing only in their seed, logits averaged into one',
   'linear-decay': 'learning rate decayed linearly to 0 over the run (as fastText and the HF Trainer), for the classifier and the checkers',
-  sgd: 'classifier trained with plain SGD (lr 0.5, batch 8, linear decay, gradient norm clipped at 1: the previous default)',
+  sgd: 'classifier trained with plain SGD (lr 0.5, batch 8, linear decay, gradient norm clipped at 1, no n-gram dropout: an earlier default)',
   'no-ptb': 'no treebank normalisation of the text (HTML entities and contractions left as written: the previous tokeniser)',
   calibration: 'quality checker temperature-scaled on the validation rows (the previous default)',
   'fasttext-init': "fastText's initialisation (embeddings ±1/dim, output layer zero) for the classifier and the checkers",
@@ -57,6 +63,11 @@ interface CellJob {
   losses: LossKind[];
   scratch: string;
   minilm?: string;
+  /** Hand runs: merged into the classifier's and the checkers' settings (`--set`, `--checker-set`). */
+  set?: Partial<NgramSettings>;
+  checkerSet?: Partial<NgramSettings>;
+  /** CE on the small real set alone as well (the main table's column). */
+  smallReal: boolean;
 }
 
 interface LossResult {
@@ -105,6 +116,12 @@ function variantSettings(variant: VariantName): JobSettings & { calibrateQuality
   const base = resolveJobSettings({});
   const withFeaturizer = (s: NgramSettings): NgramSettings => ({ ...s, featurizer: { ...s.featurizer, normalize: 'none' } });
   switch (variant) {
+    case 'no-feature-dropout':
+      return { ...base, settings: { ...base.settings, featureDropout: 0 }, calibrateQuality: false };
+    case 'checker-dropout':
+      return { ...base, checkerSettings: { ...base.checkerSettings, featureDropout: 0.5 }, calibrateQuality: false };
+    case 'weight-decay':
+      return { ...base, settings: { ...base.settings, weightDecay: 0.1 }, calibrateQuality: false };
     case 'adam-eps':
       return { ...base, settings: { ...base.settings, adamEpsilon: 3e-3 }, checkerSettings: { ...base.checkerSettings, adamEpsilon: 3e-3 }, calibrateQuality: false };
     case 'quality-ensemble':
@@ -112,7 +129,7 @@ function variantSettings(variant: VariantName): JobSettings & { calibrateQuality
     case 'linear-decay':
       return { ...base, settings: { ...base.settings, schedule: 'linear' }, checkerSettings: { ...base.checkerSettings, schedule: 'linear' }, calibrateQuality: false };
     case 'sgd':
-      return { ...base, settings: { ...base.settings, optimizer: 'sgd', learningRate: 0.5, batchSize: 8, schedule: 'linear', maxGradNorm: 1 }, calibrateQuality: false };
+      return { ...base, settings: { ...base.settings, optimizer: 'sgd', learningRate: 0.5, batchSize: 8, schedule: 'linear', maxGradNorm: 1, featureDropout: 0 }, calibrateQuality: false };
     case 'no-ptb':
       return { ...base, settings: withFeaturizer(base.settings), checkerSettings: withFeaturizer(base.checkerSettings), calibrateQuality: false };
     case 'calibration':
@@ -150,12 +167,18 @@ async function runCell(job: CellJob): Promise<Cell> {
   const real = file('real.jsonl', checkerLines!);
   const validation = file('validation.jsonl', validationLines!);
   const test = task.realTest ?? file('test.jsonl', rest!);
-  const settings = variantSettings(variant);
+  const variantDefaults = variantSettings(variant);
+  const settings = {
+    ...variantDefaults,
+    settings: { ...variantDefaults.settings, ...job.set },
+    checkerSettings: { ...variantDefaults.checkerSettings, ...job.checkerSet },
+  };
   const encoder: EncoderHeadSettings | undefined =
     variant === 'minilm' && job.minilm ? { ...DEFAULT_ENCODER_HEAD_SETTINGS, encoder: job.minilm, cacheDir: path.join(dir, 'embeddings') } : undefined;
   const scoresFile = path.join(dir, 'synthetic.scores.jsonl');
   const common = { labels: LABELS, seed, guards: settings.guards, device: 'cpu' as const };
-  const scored = await runScoreJob({
+  const needsScores = job.losses.some((loss) => loss !== 'ce');
+  const scored = needsScores ? await runScoreJob({
     ...common,
     synthetic: { path: task.synthetic },
     real: { path: real },
@@ -167,7 +190,7 @@ async function runCell(job: CellJob): Promise<Cell> {
     embeddingCacheDir: encoder?.cacheDir,
     calibrateQuality: settings.calibrateQuality,
     qualityWarmStart: settings.qualityWarmStart,
-  });
+  }) : undefined;
   const results: Partial<Record<LossKind, LossResult>> = {};
   const train = async (loss: LossKind, synthetic: string): Promise<LossResult> => {
     const run = await runTrainingJob({
@@ -189,8 +212,8 @@ async function runCell(job: CellJob): Promise<Cell> {
   };
   for (const loss of job.losses) results[loss] = await train(loss, task.synthetic);
   // CE on the quality checker's real rows alone: what the small real set gives without synthetic data.
-  const smallRealOnly = variant === 'default' ? (await train('ce', real)).accuracy : undefined;
-  const checkers = scored.scores.header.checkers;
+  const smallRealOnly = job.smallReal ? (await train('ce', real)).accuracy : undefined;
+  const checkers = scored?.scores.header.checkers;
   const testLabels = readFileSync(test, 'utf8').split('\n').filter((line) => line.trim()).map((line) => String((JSON.parse(line) as { label: unknown }).label));
   const counts = new Map<string, number>();
   for (const label of testLabels) counts.set(label, (counts.get(label) ?? 0) + 1);
@@ -205,7 +228,7 @@ async function runCell(job: CellJob): Promise<Cell> {
     testMajority,
     qualityChecker: checkers?.quality && { accuracy: checkers.quality.selectionAccuracy, majority: checkers.quality.selectionMajority, temperature: checkers.quality.temperature },
     diversityChecker: checkers?.diversity && { accuracy: checkers.diversity.selectionAccuracy },
-    impDiagnostics: scored.scores.header.diagnostics,
+    impDiagnostics: scored?.scores.header.diagnostics,
     seconds: (Date.now() - started) / 1000,
   };
 }
@@ -275,6 +298,13 @@ async function main(): Promise<void> {
       sources: { type: 'string' },
       variants: { type: 'string' },
       'no-reference': { type: 'boolean' },
+      losses: { type: 'string' },
+      set: { type: 'string' },
+      'checker-set': { type: 'string' },
+      'reference-only': { type: 'boolean' },
+      'reference-seeds': { type: 'string' },
+      'cells-json': { type: 'string' },
+      'seed-from': { type: 'string' },
     },
   });
   const root = path.resolve(__dirname, '..', '..');
@@ -316,11 +346,20 @@ async function main(): Promise<void> {
   const sstTasks = tasks.filter((t) => t.name.startsWith('sst2/'));
   const jobs: CellJob[] = [];
   const variants = values.variants ? (values.variants.split(',') as VariantName[]) : undefined;
-  if (!variants || variants.includes('default')) for (const task of tasks) for (let seed = 1; seed <= seeds; seed++) jobs.push({ task, seed, variant: 'default', losses: ALL_LOSSES, scratch });
-  for (const variant of (Object.keys(VARIANTS) as VariantName[]).filter((v) => !variants || variants.includes(v))) {
-    for (const task of sstTasks) for (let seed = 1; seed <= Math.min(ablationSeeds, seeds); seed++) jobs.push({ task, seed, variant, losses: ABLATION_LOSSES, scratch });
+  const lossesWanted = values.losses ? (values.losses.split(',') as LossKind[]) : undefined;
+  const set = values.set ? (JSON.parse(values.set) as Partial<NgramSettings>) : undefined;
+  const checkerSet = values['checker-set'] ? (JSON.parse(values['checker-set']) as Partial<NgramSettings>) : undefined;
+  const hand = { set, checkerSet, scratch };
+  if (values['reference-only']) {
+    // no cells
+  } else {
+    const firstSeed = Number(values['seed-from'] ?? 1);
+    if (!variants || variants.includes('default')) for (const task of tasks) for (let seed = firstSeed; seed <= seeds; seed++) jobs.push({ ...hand, task, seed, variant: 'default', losses: lossesWanted ?? ALL_LOSSES, smallReal: !lossesWanted });
+    for (const variant of (Object.keys(VARIANTS) as VariantName[]).filter((v) => !variants || variants.includes(v))) {
+      for (const task of sstTasks) for (let seed = 1; seed <= Math.min(ablationSeeds, seeds); seed++) jobs.push({ ...hand, task, seed, variant, losses: lossesWanted ?? ABLATION_LOSSES, smallReal: false });
+    }
+    if (hasMinilm && (!variants || variants.includes('minilm'))) for (const task of sstTasks) for (let seed = 1; seed <= minilmSeeds; seed++) jobs.push({ ...hand, task, seed, variant: 'minilm', losses: lossesWanted ?? ABLATION_LOSSES, minilm, smallReal: false });
   }
-  if (hasMinilm && (!variants || variants.includes('minilm'))) for (const task of sstTasks) for (let seed = 1; seed <= minilmSeeds; seed++) jobs.push({ task, seed, variant: 'minilm', losses: ABLATION_LOSSES, scratch, minilm });
   process.stderr.write(`${jobs.length} cells on ${workers} worker thread(s)\n`);
   let done = 0;
   let cells: Cell[];
@@ -331,7 +370,7 @@ async function main(): Promise<void> {
   }
 
   // Reference: CE on SST-2's real training rows, three ways (the default recipe over-fits a large clean set).
-  const fullReal: { what: string; accuracy: number }[] = [];
+  const fullReal: { what: string; accuracy: number; seed: number; testByEpoch: number[] }[] = [];
   if (sstTasks.length > 0 && !values['no-reference']) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'dimp-eval-full-'));
     try {
@@ -342,15 +381,28 @@ async function main(): Promise<void> {
       writeFileSync(trainFile, rest!.join('\n') + '\n');
       const defaults = resolveJobSettings({});
       const sgd = resolveJobSettings({}, { optimizer: 'sgd', learningRate: 0.5, batchSize: 8, maxGradNorm: 1 });
-      const references: { what: string; settings: JobSettings; synthetic: string; validation?: string }[] = [
+      const standard: { what: string; settings: JobSettings; synthetic: string; validation?: string; seed?: number }[] = [
         { what: 'the defaults, all 67,349 rows, last epoch', settings: defaults, synthetic: path.join(sst2, 'real_train.jsonl') },
         { what: 'the defaults, best epoch on 2,000 held-out rows', settings: defaults, synthetic: trainFile, validation: validationFile },
-        { what: '`--optimizer sgd --lr 0.5 --batch-size 8 --max-grad-norm 1` (the previous default), all rows, last epoch', settings: { ...sgd, settings: { ...sgd.settings, schedule: 'linear' } }, synthetic: path.join(sst2, 'real_train.jsonl') },
+        { what: '`--optimizer sgd --lr 0.5 --batch-size 8 --max-grad-norm 1` (the previous default), all rows, last epoch', settings: { ...sgd, settings: { ...sgd.settings, schedule: 'linear', featureDropout: 0 } }, synthetic: path.join(sst2, 'real_train.jsonl') },
         // Adam with a large ε is momentum SGD on small-gradient coordinates (rare n-grams' rows): it does not
         // over-fit this set, but costs the synthetic sets (under-trained in 10 epochs; see EVALUATION.md).
-        { what: "Adam's ε 0.01 with linear decay, all rows, last epoch", settings: { ...defaults, settings: { ...defaults.settings, adamEpsilon: 0.01, schedule: 'linear' } }, synthetic: path.join(sst2, 'real_train.jsonl') },
+        { what: "Adam's ε 0.01 with linear decay, no n-gram dropout, all rows, last epoch", settings: { ...defaults, settings: { ...defaults.settings, adamEpsilon: 0.01, schedule: 'linear', featureDropout: 0 } }, synthetic: path.join(sst2, 'real_train.jsonl') },
+        { what: 'the defaults without n-gram dropout (the previous default), all rows, last epoch', settings: { ...defaults, settings: { ...defaults.settings, featureDropout: 0 } }, synthetic: path.join(sst2, 'real_train.jsonl') },
       ];
+      // Hand runs (`--set`, `--reference-only`): the defaults with the change, all rows, last epoch, per seed.
+      const handRun = set !== undefined || values['reference-only'] === true;
+      const references = handRun
+        ? Array.from({ length: Number(values['reference-seeds'] ?? 1) }, (_, i) => ({
+            what: `the defaults${set ? ` with ${JSON.stringify(set)}` : ''}, all rows, last epoch, seed ${i + 1}`,
+            settings: { ...defaults, settings: { ...defaults.settings, ...set } },
+            synthetic: path.join(sst2, 'real_train.jsonl'),
+            validation: undefined as string | undefined,
+            seed: i + 1,
+          }))
+        : standard;
       for (const [i, reference] of references.entries()) {
+        const testByEpoch: number[] = [];
         const run = await runTrainingJob({
           loss: 'ce',
           synthetic: { path: reference.synthetic },
@@ -359,19 +411,21 @@ async function main(): Promise<void> {
           labels: LABELS,
           settings: reference.settings.settings,
           checkerSettings: reference.settings.checkerSettings,
-          seed: 1,
+          seed: reference.seed ?? 1,
           guards: reference.settings.guards,
           device: 'cpu',
           outDir: dir,
           runName: `full-${i}`,
-        });
-        fullReal.push({ what: reference.what, accuracy: run.test!.accuracy });
-        process.stderr.write(`sst2 ce on real training rows, ${reference.what}: ${pct(run.test!.accuracy)}\n`);
+        }, { onEvent: (event) => void (event.type === 'train-epoch' && event.test && testByEpoch.push(event.test.accuracy)) });
+        fullReal.push({ what: reference.what, accuracy: run.test!.accuracy, seed: reference.seed ?? 1, testByEpoch });
+        process.stderr.write(`sst2 ce on real training rows, ${reference.what}: ${pct(run.test!.accuracy)} (by epoch ${testByEpoch.map(pct).join(' ')})\n`);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   }
+
+  if (values['cells-json']) await writeFileAtomic(path.resolve(values['cells-json']), JSON.stringify({ set, checkerSet, variants, cells, fullReal }, null, 1));
 
   let commit = 'unknown';
   try {
@@ -511,8 +565,8 @@ ${minilmRows.join('\n')}`
 - Text: lower-cased, HTML entities decoded, contractions split as the Penn Treebank writes them; word uni+bigrams
   hashed into ${s.settings.featurizer.buckets.toLocaleString('en-US')} buckets; embedding dim ${s.settings.dim}.
 - Classifier: ${s.settings.optimizer === 'adam' ? 'Adam (lazy on the embedding rows a batch touches)' : 'SGD'}, learning rate ${s.settings.learningRate} (${s.settings.schedule}), batch ${s.settings.batchSize},
-  ${s.settings.epochs} epochs, ${s.settings.maxGradNorm === null ? 'no gradient clipping' : `gradient norm clipped at ${s.settings.maxGradNorm}`}; the epoch with the best validation accuracy is kept.
-- Checkers: the same recipe, ⌈${cs.rowUpdateBudget?.toLocaleString('en-US')} / rows⌉ epochs between ${cs.epochs} and ${cs.maxEpochs}; each keeps its best epoch on the
+  ${s.settings.featureDropout ? `n-gram dropout ${s.settings.featureDropout} (each training step leaves out that share of a row's n-grams), ` : ''}${s.settings.epochs} epochs, ${s.settings.maxGradNorm === null ? 'no gradient clipping' : `gradient norm clipped at ${s.settings.maxGradNorm}`}; the epoch with the best validation accuracy is kept.
+- Checkers: the same recipe${cs.featureDropout ? '' : ' without n-gram dropout'}, ⌈${cs.rowUpdateBudget?.toLocaleString('en-US')} / rows⌉ epochs between ${cs.epochs} and ${cs.maxEpochs}; each keeps its best epoch on the
   validation rows; q is the quality checker's own probability, not temperature-scaled (as in the paper; scaling
   is the \`calibration\` ablation). The diversity checker is trained on the whole synthetic set and scores it
   in-sample (PRODUCT §2). Settings follow the paper unless a change gains more than twice its standard error

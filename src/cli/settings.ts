@@ -27,6 +27,7 @@ export const TRAINING_OPTIONS: Record<string, OptionSpec> = {
   epsilon: { type: 'string', value: 'X', description: `smallest weight denominator (default ${DEFAULT_WEIGHT_GUARDS.epsilon})` },
   'max-weight': { type: 'string', value: 'X', description: 'cap on every weight (default: none)' },
   'max-grad-norm': { type: 'string', value: 'X', description: `clip each step's gradient L2 norm at X, or none (default ${DEFAULT_CLASSIFIER_SETTINGS.maxGradNorm ?? 'none'})` },
+  'feature-dropout': { type: 'string', value: 'P', description: `share of each row's n-grams left out in every training step, 0 to below 1 (default ${DEFAULT_CLASSIFIER_SETTINGS.featureDropout ?? 0})` },
 };
 
 function charNgramsFlag(context: CommandContext): [number, number] | null | undefined {
@@ -49,6 +50,7 @@ export function settingOverrides(context: CommandContext): SettingOverrides {
     dim: numberFlag(values, 'dim', { min: 1, max: 4096, integer: true }),
     optimizer: optimizerFlag(context),
     maxGradNorm: maxGradNormFlag(context),
+    featureDropout: numberFlag(values, 'feature-dropout', { min: 0, max: 0.99 }),
     wordNgrams: numberFlag(values, 'word-ngrams', { min: 1, max: 3, integer: true }),
     charNgrams: charNgramsFlag(context),
     seed: numberFlag(values, 'seed', { min: 0, max: 2 ** 32 - 1, integer: true }),

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Row } from '../../src/core/data/dataset';
 import { Featurizer, type FeatureMatrix } from '../../src/core/model/featurizer';
-import { embeddingBagMean, lazyAdamRows, NgramClassifier, type NgramParameters } from '../../src/core/model/ngramClassifier';
+import { dropFeatureOccurrences, embeddingBagMean, lazyAdamRows, NgramClassifier, type NgramParameters } from '../../src/core/model/ngramClassifier';
 import { SeededRandom } from '../../src/core/random';
 import { DEFAULT_CLASSIFIER_SETTINGS, trainNgram } from '../../src/core/train/ngramTraining';
 import { batchLoss, type BatchLossBuffers } from '../../src/core/train/trainer';
@@ -36,6 +36,8 @@ class ReferenceNgram {
     initial: NgramParameters,
     readonly optimizer: 'sgd' | 'adam',
     readonly epsilon = 1e-8,
+    /** Decoupled weight decay, dense: every step shrinks the output weights and every row by (1 − lr·λ). */
+    readonly weightDecay = 0,
   ) {
     this.weight = initial.weight.slice();
     this.bias = initial.bias.slice();
@@ -109,6 +111,11 @@ class ReferenceNgram {
         if (this.optimizer === 'adam') for (let d = 0; d < dim; d++) g[d] = f(g[d]! + share * gradHidden[b]![d]!);
       }
     });
+    if (this.weightDecay > 0) {
+      const factor = 1 - learningRate * this.weightDecay;
+      for (let i = 0; i < this.weight.length; i++) this.weight[i] = f(this.weight[i]! * factor);
+      for (const row of this.rowOf.values()) for (let d = 0; d < dim; d++) row[d] = f(row[d]! * factor);
+    }
     if (this.optimizer === 'sgd') {
       for (let i = 0; i < this.weight.length; i++) this.weight[i] = f(this.weight[i]! - learningRate * gradWeight[i]!);
       for (let c = 0; c < numClasses; c++) this.bias[c] = f(this.bias[c]! - learningRate * gradBias[c]!);
@@ -238,6 +245,114 @@ describe('n-gram kernels against the scalar reference', () => {
     const rows = [{ texts: ["It's a test, isn't it?", 'A test it is.'] }, { texts: ['', 'only the second'] }, { texts: ['one text'] }];
     const all = featurizer.featurizeAll(rows);
     rows.forEach((row, i) => assertSameBits(all.ids.subarray(all.offsets[i]!, all.offsets[i + 1]!), featurizer.featurize(row.texts), `row ${i}`));
+  });
+
+  for (const optimizer of ['adam', 'sgd'] as const) {
+    test(`${optimizer} with weight decay: rows brought up to date lazily equal a dense decay of every row at every step`, () => {
+      const numClasses = 2;
+      const dim = 8;
+      const buckets = 2048;
+      const random = new SeededRandom(21);
+      // Many rare buckets: most rows go untouched for many steps, then come back.
+      const features = randomFeatures(random, 200, buckets);
+      const labels = Int32Array.from({ length: features.count }, () => random.nextInt(numClasses));
+      const weightDecay = 5;
+      const learningRate = optimizer === 'adam' ? 0.01 : 0.1;
+      const model = new NgramClassifier({ buckets, dim, numClasses }, 4);
+      model.useOptimizer(optimizer, { weightDecay });
+      const reference = new ReferenceNgram(dim, numClasses, model.parameters(), optimizer, 1e-8, weightDecay);
+      const batchSize = 8;
+      const buffers: BatchLossBuffers = { probabilities: new Float32Array(batchSize * numClasses), gradLogits: new Float32Array(batchSize * numClasses), weights: new Float32Array(batchSize) };
+      const close = (actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void => {
+        for (let i = 0; i < expected.length; i++) {
+          const tolerance = 1e-5 * Math.max(1e-3, Math.abs(expected[i]!));
+          if (!(Math.abs(actual[i]! - expected[i]!) <= tolerance)) assert.fail(`${what}[${i}]: ${actual[i]} vs dense reference ${expected[i]}`);
+        }
+      };
+      let decayed = 0;
+      for (let epoch = 0; epoch < 2; epoch++) {
+        for (let start = 0; start < features.count; start += batchSize) {
+          const examples = Array.from({ length: Math.min(batchSize, features.count - start) }, (_, i) => start + i);
+          const n = examples.length;
+          const logits = new Float32Array(n * numClasses);
+          model.forward(features, examples, logits, true);
+          close(logits, reference.forward(features, examples), `logits at epoch ${epoch}, row ${start}`);
+          batchLoss(logits, examples.map((e) => labels[e]!), numClasses, 'ce', { epsilon: 1e-6, maxWeight: null }, undefined, undefined, buffers);
+          const gradLogits = buffers.gradLogits.slice(0, n * numClasses);
+          model.backward(gradLogits, learningRate, null, false);
+          reference.backward(features, examples, gradLogits, learningRate);
+        }
+        const p = model.parameters();
+        close(p.weight, reference.weight, `epoch ${epoch + 1} weight`);
+        reference.order.forEach((bucket) => {
+          const row = p.rowOf[bucket]!;
+          const expected = reference.rowOf.get(bucket)!;
+          close(p.embeddings.subarray(row * dim, (row + 1) * dim), expected, `epoch ${epoch + 1} bucket ${bucket}`);
+          if (expected.some((x) => x !== 0)) decayed += 1;
+        });
+      }
+      assert.ok(decayed > 100, `the check covered many trained rows (${decayed})`);
+    });
+  }
+
+  test('feature dropout keeps each occurrence with probability 1 − p, in order, never empties a row, and is seeded', () => {
+    const random = new SeededRandom(5);
+    const features = randomFeatures(random, 400, 1000);
+    const examples = Array.from({ length: 400 }, (_, i) => 399 - i);
+    const dropped = dropFeatureOccurrences(features, examples, 0.5, new SeededRandom(9));
+    assert.equal(dropped.count, 400);
+    let kept = 0;
+    let total = 0;
+    examples.forEach((example, b) => {
+      const source = Array.from(features.ids.subarray(features.offsets[example]!, features.offsets[example + 1]!));
+      const row = Array.from(dropped.ids.subarray(dropped.offsets[b]!, dropped.offsets[b + 1]!));
+      total += source.length;
+      kept += row.length;
+      if (source.length === 0) assert.equal(row.length, 0, `row ${b} stays empty`);
+      else assert.ok(row.length >= 1, `row ${b} keeps at least one feature`);
+      // A subsequence of the row's features.
+      let i = 0;
+      for (const id of row) {
+        while (i < source.length && source[i] !== id) i++;
+        assert.ok(i < source.length, `row ${b}: ${id} is one of the row's features, in order`);
+        i++;
+      }
+    });
+    assert.ok(Math.abs(kept / total - 0.5) < 0.05, `kept ${kept} of ${total}`);
+    assert.deepEqual(dropFeatureOccurrences(features, examples, 0.5, new SeededRandom(9)), dropped);
+    assert.deepEqual(Array.from(dropFeatureOccurrences(features, examples, 0, new SeededRandom(9)).ids), examples.flatMap((e) => Array.from(features.ids.subarray(features.offsets[e]!, features.offsets[e + 1]!))));
+  });
+
+  test('feature dropout changes training steps only: evaluation passes see every feature', () => {
+    const numClasses = 2;
+    const buckets = 512;
+    const random = new SeededRandom(8);
+    const features = randomFeatures(random, 64, buckets);
+    const labels = Array.from({ length: features.count }, () => random.nextInt(numClasses));
+    const withDropout = new NgramClassifier({ buckets, dim: 8, numClasses }, 3);
+    const without = new NgramClassifier({ buckets, dim: 8, numClasses }, 3);
+    withDropout.useOptimizer('adam', { featureDropout: 0.5 });
+    without.useOptimizer('adam');
+    const examples = Array.from({ length: 32 }, (_, i) => i);
+    const buffers: BatchLossBuffers = { probabilities: new Float32Array(32 * numClasses), gradLogits: new Float32Array(32 * numClasses), weights: new Float32Array(32) };
+    // One training step each: the dropout model steps on the kept features (the same draws as dropFeatureOccurrences).
+    const kept = dropFeatureOccurrences(features, examples, 0.5, new SeededRandom(3 ^ 0x27d4eb2f));
+    const keptExamples = examples.map((_, b) => b);
+    for (const [model, input, rows] of [[withDropout, features, examples], [without, kept, keptExamples]] as const) {
+      const logits = new Float32Array(32 * numClasses);
+      model.forward(input, rows, logits, true);
+      batchLoss(logits, examples.map((e) => labels[e]!), numClasses, 'ce', { epsilon: 1e-6, maxWeight: null }, undefined, undefined, buffers);
+      model.backward(buffers.gradLogits.slice(0, 32 * numClasses), 0.01, null, false);
+    }
+    assertSameBits(withDropout.parameters().embeddings, without.parameters().embeddings, 'embeddings after one step');
+    assertSameBits(withDropout.parameters().weight, without.parameters().weight, 'weight after one step');
+    // Evaluation passes (training absent) use every feature, whatever the dropout.
+    const a = new Float32Array(64 * numClasses);
+    const b = new Float32Array(64 * numClasses);
+    const all = Array.from({ length: 64 }, (_, i) => i);
+    withDropout.forward(features, all, a);
+    without.forward(features, all, b);
+    assertSameBits(a, b, 'evaluation logits');
   });
 });
 

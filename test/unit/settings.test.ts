@@ -21,6 +21,15 @@ test('--max-grad-norm: a number, "none" for no clipping, the config’s value, e
   assert.throws(() => classifierSettings(context({ 'max-grad-norm': 'zero' })), DimpError);
 });
 
+test('--feature-dropout: the classifier drops half its n-grams by default, the checkers none; the flag sets it', () => {
+  assert.equal(classifierSettings(context({})).featureDropout, 0.5);
+  assert.equal(jobSettings(context({})).checkerSettings.featureDropout, 0);
+  assert.equal(classifierSettings(context({ 'feature-dropout': '0' })).featureDropout, 0);
+  assert.equal(classifierSettings(context({ 'feature-dropout': '0.2' })).featureDropout, 0.2);
+  assert.equal(jobSettings(context({ 'feature-dropout': '0.2' })).checkerSettings.featureDropout, 0, 'the flag shapes the classifier only');
+  assert.throws(() => classifierSettings(context({ 'feature-dropout': '1' })), /feature-dropout/);
+});
+
 test('--char-ngrams and --word-ngrams shape the featurizer', () => {
   const settings = classifierSettings(context({ 'char-ngrams': '3-5', 'word-ngrams': '3' }));
   assert.deepEqual(settings.featurizer.charNgrams, [3, 5]);

@@ -35,6 +35,8 @@ export interface SettingOverrides {
   optimizer?: OptimizerKind;
   /** null: no clipping. */
   maxGradNorm?: number | null;
+  /** The classifier's n-gram dropout, 0 ≤ p < 1. */
+  featureDropout?: number;
   wordNgrams?: number;
   /** null: no character n-grams. */
   charNgrams?: FeaturizerConfig['charNgrams'];
@@ -77,6 +79,7 @@ export function resolveJobSettings(config: ProjectConfig, overrides: SettingOver
       learningRate: overrides.learningRate ?? t.learningRate ?? d.learningRate,
       dim: overrides.dim ?? t.dim ?? d.dim,
       maxGradNorm: firstDefined(overrides.maxGradNorm, t.maxGradNorm, d.maxGradNorm),
+      featureDropout: overrides.featureDropout ?? d.featureDropout,
     },
     checkerSettings: checkerSettingsFrom(config.checkers),
     seed: overrides.seed ?? t.seed ?? 1,

@@ -7,9 +7,10 @@ export interface TrainableClassifier<Features> {
   readonly numClasses: number;
   /**
    * Computes logits of `examples` (indices into `features`) into `logits` (`examples.length × numClasses`)
-   * and keeps what `backward` needs.
+   * and keeps what `backward` needs. `training`: a training step's pass (a model may then apply its
+   * training-only regularisation, such as feature dropout); absent: an evaluation pass.
    */
-  forward(features: Features, examples: ArrayLike<number>, logits: Float32Array): void;
+  forward(features: Features, examples: ArrayLike<number>, logits: Float32Array, training?: boolean): void;
   /**
    * Applies one SGD step from dLoss/dLogits of the last forward batch. When `maxGradNorm` is set and the
    * global L2 norm of the parameter gradient exceeds it, the whole gradient is scaled down to that norm.
@@ -18,10 +19,17 @@ export interface TrainableClassifier<Features> {
    */
   backward(gradLogits: Float32Array, learningRate: number, maxGradNorm?: number | null, reportNorm?: boolean): number;
   /** Chooses the optimiser of `backward` (`sgd` when never called); models without the choice use SGD. */
-  useOptimizer?(kind: 'sgd' | 'adam', options?: { adamEpsilon?: number }): void;
+  useOptimizer?(kind: 'sgd' | 'adam', options?: TrainingOptions): void;
   /** A copy of the parameters, to restore the best epoch. */
   snapshot(): ClassifierSnapshot;
   restore(snapshot: ClassifierSnapshot): void;
+}
+
+/** Optimiser and regularisation settings a model may take (see NgramClassifier.useOptimizer). */
+export interface TrainingOptions {
+  adamEpsilon?: number;
+  weightDecay?: number;
+  featureDropout?: number;
 }
 
 /** Opaque saved parameters of a classifier. */

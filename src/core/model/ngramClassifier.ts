@@ -1,5 +1,5 @@
 import { SeededRandom } from '../random';
-import type { ClassifierSnapshot, TrainableClassifier } from './classifier';
+import type { ClassifierSnapshot, TrainableClassifier, TrainingOptions } from './classifier';
 import type { FeatureMatrix } from './featurizer';
 
 /** Hyper-parameters of the n-gram classifier's shape. */
@@ -87,6 +87,16 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   private adamWeight = { m: new Float32Array(0), v: new Float32Array(0) };
   private adamBias = { m: new Float32Array(0), v: new Float32Array(0) };
   private adamEmbeddings = { m: new Float32Array(0), v: new Float32Array(0) };
+  // Decoupled weight decay (AdamW's, also with SGD): every step multiplies the output weights and every
+  // embedding row by (1 − lr·λ). Rows a batch does not touch are brought up to date lazily: `decayLog` is
+  // the running Σ log(1 − lr·λ) over steps, `rowDecayLog[row]` its value when the row was last brought up
+  // to date, so a row is exactly where the dense update would have put it whenever it is read.
+  private weightDecay = 0;
+  private decayLog = 0;
+  private rowDecayLog = new Float64Array(1024);
+  // Feature dropout: a training pass keeps each occurrence with probability 1 − p, in a batch-local matrix.
+  private featureDropout = 0;
+  private readonly dropoutRandom: SeededRandom;
   private slotRow = new Int32Array(256);
   // Lazy Adam: each slot's occurrences (slotOccurrence[slotStart[s] .. slotStart[s+1]) holds their examples) and each example's 1/n.
   private slotStart = new Int32Array(256);
@@ -109,6 +119,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     this.init = init;
     const random = new SeededRandom(seed);
     this.rowRandom = new SeededRandom(seed ^ 0x5bd1e995);
+    this.dropoutRandom = new SeededRandom(seed ^ 0x27d4eb2f);
     if (init === 'zero-embeddings') {
       const bound = 1 / Math.sqrt(shape.dim);
       for (let i = 0; i < this.weight.length; i++) this.weight[i] = (random.next() * 2 - 1) * bound;
@@ -122,10 +133,19 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     return model;
   }
 
-  /** Chooses the optimiser of the following steps and resets its state. */
-  useOptimizer(kind: OptimizerKind, options: { adamEpsilon?: number } = {}): void {
+  /**
+   * Chooses the optimiser of the following steps and resets its state. `weightDecay` (λ, absent: 0) is
+   * decoupled weight decay: each step first multiplies the output weights (not the bias) and every
+   * embedding row by (1 − lr·λ), as AdamW does.
+   */
+  useOptimizer(kind: OptimizerKind, options: TrainingOptions = {}): void {
+    this.syncAllRows();
     this.optimizer = kind;
     this.adamEpsilon = options.adamEpsilon ?? DEFAULT_ADAM_EPSILON;
+    this.weightDecay = options.weightDecay ?? 0;
+    if (!(this.weightDecay >= 0)) throw new Error(`weight decay must be 0 or more, got ${this.weightDecay}`);
+    this.featureDropout = options.featureDropout ?? 0;
+    if (!(this.featureDropout >= 0 && this.featureDropout < 1)) throw new Error(`feature dropout must be in [0, 1), got ${this.featureDropout}`);
     this.adamStep = 0;
     if (kind === 'adam') {
       this.adamWeight = { m: new Float32Array(this.weight.length), v: new Float32Array(this.weight.length) };
@@ -134,7 +154,11 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     }
   }
 
-  forward(features: FeatureMatrix, examples: ArrayLike<number>, logits: Float32Array): void {
+  forward(features: FeatureMatrix, examples: ArrayLike<number>, logits: Float32Array, training = false): void {
+    if (training && this.featureDropout > 0) {
+      features = dropFeatureOccurrences(features, examples, this.featureDropout, this.dropoutRandom);
+      examples = Int32Array.from({ length: examples.length }, (_, b) => b);
+    }
     const { dim, numClasses } = this.shape;
     const count = examples.length;
     if (this.hidden.length < count * dim) {
@@ -156,7 +180,9 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       let n = 0;
       for (let k = start; k < end; k++) {
         const row = rowOf[ids[k]!]!;
-        if (row !== 0) bag[n++] = row * dim;
+        if (row === 0) continue;
+        if (this.rowDecayLog[row] !== this.decayLog) this.syncRow(row);
+        bag[n++] = row * dim;
       }
       embeddingBagMean(emb, bag, n, dim, 1 / Math.max(1, end - start), hidden, h);
       const z = b * numClasses;
@@ -201,6 +227,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     // Without clipping, and when the caller does not want the norm, only the rows the batch touches are needed.
     if (maxGradNorm === null && !reportNorm) {
       const slots = this.gatherRows(features, examples);
+      if (this.weightDecay > 0) this.decayStep(learningRate, slots);
       if (this.optimizer === 'adam') this.adamUpdate(learningRate, 1, slots);
       else this.sgdUpdate(learningRate);
       return NaN;
@@ -285,6 +312,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       }
     }
     const norm = Math.sqrt(squared);
+    if (this.weightDecay > 0) this.decayStep(learningRate, slots);
     if (this.optimizer === 'adam') {
       this.adamUpdate(learningRate, maxGradNorm !== null && norm > maxGradNorm ? maxGradNorm / norm : 1, slots);
       return norm;
@@ -326,6 +354,35 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       }
     }
     return slots;
+  }
+
+  /**
+   * This step's decoupled weight decay: the output weights and, lazily, every embedding row shrink by
+   * (1 − lr·λ); the `slots` rows the batch is about to update are brought up to date now.
+   */
+  private decayStep(learningRate: number, slots: number): void {
+    const factor = 1 - learningRate * this.weightDecay;
+    if (!(factor > 0)) throw new Error(`learning rate × weight decay must be below 1, got ${learningRate} × ${this.weightDecay}`);
+    this.decayLog += Math.log(factor);
+    const weight = this.weight;
+    for (let i = 0; i < weight.length; i++) weight[i]! *= factor;
+    const slotRow = this.slotRow;
+    for (let slot = 0; slot < slots; slot++) this.syncRow(slotRow[slot]!);
+  }
+
+  /** Applies the decay `row` has missed since it was last brought up to date. */
+  private syncRow(row: number): void {
+    const scale = Math.exp(this.decayLog - this.rowDecayLog[row]!);
+    this.rowDecayLog[row] = this.decayLog;
+    const dim = this.shape.dim;
+    const emb = this.embeddings;
+    for (let i = row * dim, end = (row + 1) * dim; i < end; i++) emb[i]! *= scale;
+  }
+
+  /** Brings every embedding row up to date with the weight decay (before the parameters are read). */
+  private syncAllRows(): void {
+    if (this.decayLog === 0) return;
+    for (let row = 1; row < this.rows; row++) if (this.rowDecayLog[row] !== this.decayLog) this.syncRow(row);
   }
 
   /** A plain SGD step of `step` from the gradients `backward` has just gathered. */
@@ -413,6 +470,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   }
 
   snapshot(): ClassifierSnapshot {
+    this.syncAllRows();
     return { kind: 'ngram', parameters: this.parameters() } as NgramSnapshot;
   }
 
@@ -428,11 +486,15 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     this.embeddings.set(p.embeddings.subarray(0, p.rows * this.shape.dim));
     this.weight.set(p.weight);
     this.bias.set(p.bias);
-    this.useOptimizer(this.optimizer, { adamEpsilon: this.adamEpsilon });
+    // The restored rows are up to date: start the decay's bookkeeping afresh.
+    this.decayLog = 0;
+    this.rowDecayLog = new Float64Array(Math.max(p.rows, 1024));
+    this.useOptimizer(this.optimizer, { adamEpsilon: this.adamEpsilon, weightDecay: this.weightDecay });
   }
 
   /** A compact copy of the parameters: only allocated embedding rows. */
   parameters(): NgramParameters {
+    this.syncAllRows();
     return {
       shape: { ...this.shape },
       rowOf: this.rowOf.slice(),
@@ -469,6 +531,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     }
     this.rowStamp = growInt32(this.rowStamp, this.rows + needed);
     this.rowSlot = growInt32(this.rowSlot, this.rows + needed);
+    this.rowDecayLog = growFloat64(this.rowDecayLog, this.rows + needed);
   }
 
   /** Number of embedding rows allocated so far (including the zero row). */
@@ -495,6 +558,9 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       this.rowStamp = growInt32(this.rowStamp, row + 1);
       this.rowSlot = growInt32(this.rowSlot, row + 1);
     }
+    // A new row starts now: it has missed no decay.
+    this.rowDecayLog = growFloat64(this.rowDecayLog, row + 1);
+    this.rowDecayLog[row] = this.decayLog;
     return row;
   }
 }
@@ -544,6 +610,31 @@ export function embeddingBagMean(emb: Float32Array, bag: Int32Array, n: number, 
     for (let j = 0; j < n; j++) sum = f(sum + emb[bag[j]! + d]!);
     out[at + d] = sum * scale;
   }
+}
+
+/**
+ * Feature dropout of one batch: the rows `examples` of `features` as a batch-local matrix (row b is
+ * examples[b]), each feature occurrence kept with probability 1 − `dropout` in its order; a non-empty row
+ * that would lose every occurrence keeps one drawn at random.
+ */
+export function dropFeatureOccurrences(features: FeatureMatrix, examples: ArrayLike<number>, dropout: number, random: SeededRandom): FeatureMatrix {
+  const { ids, offsets } = features;
+  const count = examples.length;
+  let total = 0;
+  for (let b = 0; b < count; b++) total += offsets[examples[b]! + 1]! - offsets[examples[b]!]!;
+  const out = new Int32Array(total);
+  const outOffsets = new Int32Array(count + 1);
+  const keep = 1 - dropout;
+  let o = 0;
+  for (let b = 0; b < count; b++) {
+    const start = offsets[examples[b]!]!;
+    const end = offsets[examples[b]! + 1]!;
+    const first = o;
+    for (let k = start; k < end; k++) if (random.next() < keep) out[o++] = ids[k]!;
+    if (o === first && end > start) out[o++] = ids[start + Math.floor(random.next() * (end - start))]!;
+    outOffsets[b + 1] = o;
+  }
+  return { ids: out.subarray(0, o), offsets: outOffsets, count };
 }
 
 const ONE_MINUS_BETA1 = 1 - ADAM_BETA1;
@@ -660,6 +751,13 @@ export function lazyAdamRows(
 function growInt32(array: Int32Array<ArrayBuffer>, needed: number): Int32Array<ArrayBuffer> {
   if (needed <= array.length) return array;
   const grown = new Int32Array(Math.max(needed, array.length * 2));
+  grown.set(array);
+  return grown;
+}
+
+function growFloat64(array: Float64Array<ArrayBuffer>, needed: number): Float64Array<ArrayBuffer> {
+  if (needed <= array.length) return array;
+  const grown = new Float64Array(Math.max(needed, array.length * 2));
   grown.set(array);
   return grown;
 }

@@ -20,6 +20,16 @@ export interface NgramSettings {
    * steps lazy Adam gives rare n-grams' rows (see EVALUATION.md).
    */
   adamEpsilon?: number;
+  /**
+   * Decoupled weight decay λ (AdamW's): each step shrinks the output weights and every embedding row by
+   * lr·λ, rows a batch does not touch included (brought up to date lazily). Absent: 0.
+   */
+  weightDecay?: number;
+  /**
+   * Feature (n-gram) dropout: in each training step every feature occurrence of a row is left out with this
+   * probability (at least one is kept), as the word dropout of deep averaging networks. Absent: 0.
+   */
+  featureDropout?: number;
   /** How the parameters start (see NgramInit); absent: `zero-embeddings`. */
   init?: NgramInit;
   learningRate: number;
@@ -51,8 +61,10 @@ export function epochsFor(settings: NgramSettings, rows: number): number {
 
 /**
  * Defaults for the classifier, chosen once for every source (EVALUATION.md): Adam at 0.01 with batches
- * of 32, 10 epochs and the best epoch on the real validation rows. Plain SGD had no setting that was both
- * stable under large weights and well trained on small, noisy sets.
+ * of 32, 10 epochs and the best epoch on the real validation rows, half of each row's n-grams dropped in
+ * every training step. Plain SGD had no setting that was both stable under large weights and well trained
+ * on small, noisy sets; the n-gram dropout curbs lazy Adam's over-fit of rare n-grams (all of SST-2's
+ * training rows: 77.6 → 79.2 %) and lifts fewgen_s42's CE by 1.4 points.
  */
 export const DEFAULT_CLASSIFIER_SETTINGS: NgramSettings = {
   featurizer: DEFAULT_FEATURIZER,
@@ -63,14 +75,16 @@ export const DEFAULT_CLASSIFIER_SETTINGS: NgramSettings = {
   learningRate: 0.01,
   schedule: 'constant',
   maxGradNorm: null,
+  featureDropout: 0.5,
 };
 
 /**
  * Defaults for the checkers: the classifier's recipe, with more passes over small sets (a budget of
- * 16,000 row updates, up to 40 epochs: 400 real rows get 40). Both checkers keep their best epoch on real
+ * 16,000 row updates, up to 40 epochs: 400 real rows get 40) and no n-gram dropout (it did not help them:
+ * the `checker-dropout` ablation). Both checkers keep their best epoch on real
  * rows the classifier never trains on (see `scoreSynthetic`).
  */
-export const DEFAULT_CHECKER_SETTINGS: NgramSettings = { ...DEFAULT_CLASSIFIER_SETTINGS, rowUpdateBudget: 16_000, maxEpochs: 40 };
+export const DEFAULT_CHECKER_SETTINGS: NgramSettings = { ...DEFAULT_CLASSIFIER_SETTINGS, featureDropout: 0, rowUpdateBudget: 16_000, maxEpochs: 40 };
 
 /** The checkers' settings: a project's `checkers` section (dimp.config.json) over the checker defaults. */
 export function checkerSettingsFrom(overrides: Partial<Pick<NgramSettings, 'epochs' | 'batchSize' | 'learningRate' | 'dim' | 'optimizer'>> = {}): NgramSettings {
@@ -141,6 +155,8 @@ export async function trainNgram(request: NgramTrainingRequest, context: Trainer
       batchSize: settings.batchSize,
       optimizer: settings.optimizer ?? 'sgd',
       adamEpsilon: settings.adamEpsilon,
+      weightDecay: settings.weightDecay,
+      featureDropout: settings.featureDropout,
       learningRate: settings.learningRate,
       schedule: settings.schedule,
       maxGradNorm: settings.maxGradNorm,

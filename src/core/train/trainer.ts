@@ -14,6 +14,10 @@ export interface TrainerOptions {
   optimizer: 'sgd' | 'adam';
   /** Adam's ε (the denominator's floor); absent: 1e-8. */
   adamEpsilon?: number;
+  /** Decoupled weight decay λ (AdamW's: each step shrinks the weights by lr·λ); absent: 0. */
+  weightDecay?: number;
+  /** Share of a row's features dropped at random in each training step (models that support it); absent: 0. */
+  featureDropout?: number;
   /** Initial learning rate. */
   learningRate: number;
   /** `linear`: decays to 0 over the run (as fastText); `constant`: stays. */
@@ -204,7 +208,7 @@ export async function trainClassifier<Features>(
   let windowLoss = 0;
   let windowSteps = 0;
 
-  model.useOptimizer?.(options.optimizer, { adamEpsilon: options.adamEpsilon });
+  model.useOptimizer?.(options.optimizer, { adamEpsilon: options.adamEpsilon, weightDecay: options.weightDecay, featureDropout: options.featureDropout });
   emit({ type: 'train-start', loss, epochs, rows: train.count, stepsPerEpoch });
   for (let epoch = 1; epoch <= epochs; epoch++) {
     shuffler.shuffle(order);
@@ -221,7 +225,7 @@ export async function trainClassifier<Features>(
         if (train.quality) batchQuality[b] = train.quality[row]!;
         if (train.diversity) batchDiversity[b] = train.diversity[row]!;
       }
-      model.forward(train.features, batch, logits);
+      model.forward(train.features, batch, logits, true);
       const { objective, crossEntropy } = batchLoss(logits, batchLabels.subarray(0, n), numClasses, loss, guards, batchQuality, batchDiversity, buffers);
       const learningRate = options.schedule === 'linear' ? options.learningRate * (1 - step / totalSteps) : options.learningRate;
       if (!Number.isFinite(objective)) {
