@@ -27,6 +27,8 @@ export interface TrainingConfig {
   maxWeight?: number | null;
   /** Clip each step's gradient L2 norm at this value; null or absent for none (the default). */
   maxGradNorm?: number | null;
+  /** The classifier's n-gram dropout: the share of each row's n-grams left out in every training step, 0 ≤ p < 1 (default 0.5). */
+  featureDropout?: number;
 }
 
 /** A frozen transformer encoder to train heads on (`--encoder`); paths are relative to the config file. */
@@ -152,6 +154,10 @@ export async function loadProjectConfig(explicit: string | undefined, dir: strin
     quality: config.models.quality && path.resolve(base, config.models.quality),
     diversity: config.models.diversity && path.resolve(base, config.models.diversity),
   };
+  const dropout = config.training?.featureDropout;
+  if (dropout !== undefined && !(typeof dropout === 'number' && dropout >= 0 && dropout < 1)) {
+    throw new DimpError('usage', `"training.featureDropout" must be a number from 0 to below 1, got ${JSON.stringify(dropout)}`, { file });
+  }
   if (config.encoder !== undefined && (typeof config.encoder !== 'object' || typeof config.encoder.path !== 'string')) {
     throw new DimpError('usage', '"encoder" must be {"path": "encoder folder", …}', { file });
   }

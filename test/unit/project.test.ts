@@ -90,6 +90,17 @@ describe('loadProjectConfig', () => {
     await assert.rejects(loadProjectConfig(file, dir), isUsageErrorAbout(file));
   });
 
+  test('training.featureDropout outside [0, 1) is an error naming the file and the setting', async () => {
+    for (const value of [1, -0.1, '0.5']) {
+      const file = path.join(dir, `dropout-${String(value)}.json`);
+      fs.writeFileSync(file, JSON.stringify({ training: { featureDropout: value } }));
+      await assert.rejects(loadProjectConfig(file, dir), (error: Error) => isUsageErrorAbout(file)(error) && /training\.featureDropout/.test(error.message));
+    }
+    const ok = path.join(dir, 'dropout-ok.json');
+    fs.writeFileSync(ok, JSON.stringify({ training: { featureDropout: 0 } }));
+    assert.equal((await loadProjectConfig(ok, dir)).config.training?.featureDropout, 0);
+  });
+
   test('an explicit path that does not exist is an error', async () => {
     const missing = path.join(dir, 'nowhere', 'dimp.config.json');
     await assert.rejects(loadProjectConfig(missing, dir), isUsageErrorAbout(missing));

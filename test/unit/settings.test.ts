@@ -28,6 +28,10 @@ test('--feature-dropout: the classifier drops half its n-grams by default, the c
   assert.equal(classifierSettings(context({ 'feature-dropout': '0.2' })).featureDropout, 0.2);
   assert.equal(jobSettings(context({ 'feature-dropout': '0.2' })).checkerSettings.featureDropout, 0, 'the flag shapes the classifier only');
   assert.throws(() => classifierSettings(context({ 'feature-dropout': '1' })), /feature-dropout/);
+  // dimp.config.json's training.featureDropout, under the flag.
+  assert.equal(classifierSettings(context({}, { training: { featureDropout: 0 } })).featureDropout, 0);
+  assert.equal(classifierSettings(context({ 'feature-dropout': '0.3' }, { training: { featureDropout: 0 } })).featureDropout, 0.3);
+  assert.equal(jobSettings(context({}, { training: { featureDropout: 0.2 } })).checkerSettings.featureDropout, 0, 'the config shapes the classifier only');
 });
 
 test('--char-ngrams and --word-ngrams shape the featurizer', () => {

@@ -79,7 +79,7 @@ export function resolveJobSettings(config: ProjectConfig, overrides: SettingOver
       learningRate: overrides.learningRate ?? t.learningRate ?? d.learningRate,
       dim: overrides.dim ?? t.dim ?? d.dim,
       maxGradNorm: firstDefined(overrides.maxGradNorm, t.maxGradNorm, d.maxGradNorm),
-      featureDropout: overrides.featureDropout ?? d.featureDropout,
+      featureDropout: overrides.featureDropout ?? t.featureDropout ?? d.featureDropout,
     },
     checkerSettings: checkerSettingsFrom(config.checkers),
     seed: overrides.seed ?? t.seed ?? 1,
