@@ -17,7 +17,7 @@ import type { ScoreMeta } from '../../../src/core/jobs/storedScores';
 import type { DimpCuratorApi } from '../../../src/extension/extension';
 import { modelChoices } from '../../../src/extension/training/trainCommands';
 import { tinyModelFolder } from '../../unit/transformerFixtures';
-import { taskNamed, test, waitFor } from './harness';
+import { runTask, taskNamed, test, waitFor } from './harness';
 
 type TestingApi = DimpCuratorApi['testing'];
 
@@ -55,17 +55,7 @@ export function registerFineTuneTests(getApi: () => TestingApi, workspace: () =>
       tasks.tasks.push({ type: 'dimp', loss: 'dimp', synthetic: 'finetune-rows.jsonl', model: 'finetune', epochs: 2, label: FINETUNE_RUN });
       writeFileSync(tasksFile, JSON.stringify(tasks, null, 2));
       const task = await taskNamed(FINETUNE_RUN);
-      let resolveEnded: () => void = () => undefined;
-      const ended = new Promise<void>((resolve) => (resolveEnded = resolve));
-      const listener = vscode.tasks.onDidEndTask((event) => {
-        if (event.execution.task.name === FINETUNE_RUN) resolveEnded();
-      });
-      try {
-        await vscode.tasks.executeTask(task);
-        await ended;
-      } finally {
-        listener.dispose();
-      }
+      await (await runTask(task)).ended;
 
       const state = api.training.currentState;
       assert.equal(state.phase, 'finished', state.message);

@@ -55,3 +55,17 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | fals
 export async function taskNamed(label: string): Promise<vscode.Task> {
   return waitFor(`the dimp task "${label}" from tasks.json`, async () => (await vscode.tasks.fetchTasks({ type: 'dimp' })).find((t) => t.name === label), 30_000);
 }
+
+/** Runs a task and resolves when it has ended. */
+export async function runTask(task: vscode.Task): Promise<{ execution: vscode.TaskExecution; ended: Promise<void> }> {
+  let resolveEnded: () => void = () => undefined;
+  const ended = new Promise<void>((resolve) => (resolveEnded = resolve));
+  const listener = vscode.tasks.onDidEndTask((event) => {
+    if (event.execution.task.name === task.name) {
+      listener.dispose();
+      resolveEnded();
+    }
+  });
+  const execution = await vscode.tasks.executeTask(task);
+  return { execution, ended };
+}

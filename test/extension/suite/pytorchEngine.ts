@@ -17,7 +17,7 @@ import type { ProjectConfig } from '../../../src/core/config';
 import { pytorchEngineStatus } from '../../../src/core/train/pytorchEngine';
 import type { DimpCuratorApi } from '../../../src/extension/extension';
 import { modelChoices } from '../../../src/extension/training/trainCommands';
-import { taskNamed, test, waitFor } from './harness';
+import { runTask, taskNamed, test, waitFor } from './harness';
 
 type TestingApi = DimpCuratorApi['testing'];
 
@@ -78,17 +78,7 @@ export function registerPytorchEngineTests(getApi: () => TestingApi, workspace: 
       tasks.tasks.push({ type: 'dimp', loss: 'dimp', synthetic: 'pytorch-rows.jsonl', model: 'pytorch', epochs: 1, label: PYTORCH_RUN });
       writeFileSync(tasksFile, JSON.stringify(tasks, null, 2));
       const task = await taskNamed(PYTORCH_RUN);
-      let resolveEnded: () => void = () => undefined;
-      const ended = new Promise<void>((resolve) => (resolveEnded = resolve));
-      const listener = vscode.tasks.onDidEndTask((event) => {
-        if (event.execution.task.name === PYTORCH_RUN) resolveEnded();
-      });
-      try {
-        await vscode.tasks.executeTask(task);
-        await ended;
-      } finally {
-        listener.dispose();
-      }
+      await (await runTask(task)).ended;
 
       const state = api.training.currentState;
       assert.equal(state.phase, 'finished', state.message);

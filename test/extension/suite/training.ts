@@ -10,7 +10,7 @@ import * as vscode from 'vscode';
 import type { DimpCuratorApi } from '../../../src/extension/extension';
 import type { TrainingPanelState } from '../../../src/protocol/trainingPanel';
 import { syntheticUri } from '../../../src/extension/training/trainCommands';
-import { taskNamed, test, waitFor } from './harness';
+import { runTask, taskNamed, test, waitFor } from './harness';
 
 type TestingApi = DimpCuratorApi['testing'];
 
@@ -29,20 +29,6 @@ function tree(dir: string): string[] {
   };
   walk(dir);
   return out.sort();
-}
-
-/** Runs a task and resolves when it has ended. */
-async function runTask(task: vscode.Task): Promise<{ execution: vscode.TaskExecution; ended: Promise<void> }> {
-  let resolveEnded: () => void = () => undefined;
-  const ended = new Promise<void>((resolve) => (resolveEnded = resolve));
-  const listener = vscode.tasks.onDidEndTask((event) => {
-    if (event.execution.task.name === task.name) {
-      listener.dispose();
-      resolveEnded();
-    }
-  });
-  const execution = await vscode.tasks.executeTask(task);
-  return { execution, ended };
 }
 
 function phase(state: TrainingPanelState): TrainingPanelState['phase'] {
