@@ -22,6 +22,9 @@ import type { NgramSettings } from '../src/core/train/ngramTraining';
 import type { WeightDiagnostics } from '../src/core/weighting/weights';
 import type { LossKind } from '../src/protocol/events';
 
+/** EVALUATION.md keeps everything from this line on when `npm run eval` regenerates the rest. */
+const HAND_NOTES_MARKER = '<!-- Hand-written notes below: kept as they are when npm run eval regenerates the sections above. -->';
+
 const ALL_LOSSES: LossKind[] = ['ce', 'imp', 'dimp', 'quality', 'filter'];
 const ABLATION_LOSSES: LossKind[] = ['ce', 'imp', 'dimp'];
 const LABELS = ['0', '1'];
@@ -573,7 +576,12 @@ ${minilmRows.join('\n')}`
   pooled over every SST-2 source; none of the ablations below does.
 - Weights: ε = ${s.guards.epsilon}, no maximum weight.
 ${skipped.length ? `\n## Skipped\n${skipped.map((x) => `- ${x}`).join('\n')}\n` : ''}`;
-  await writeFileAtomic(out, report);
+  // Notes written by hand (hand-run experiments, the independent cross-check) live below the marker and survive
+  // a regeneration: everything above it is this run's, everything below is kept as it was.
+  const previous = existsSync(out) ? readFileSync(out, 'utf8') : '';
+  const markerAt = previous.indexOf(HAND_NOTES_MARKER);
+  const kept = markerAt >= 0 ? previous.slice(markerAt) : `${HAND_NOTES_MARKER}\n`;
+  await writeFileAtomic(out, `${report}\n${kept}`);
   process.stdout.write(report);
 }
 
