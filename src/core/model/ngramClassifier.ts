@@ -1,4 +1,5 @@
 import { SeededRandom } from '../random';
+import { KernelArena } from './wasmKernels';
 import type { ClassifierSnapshot, TrainableClassifier, TrainingOptions } from './classifier';
 import type { FeatureMatrix } from './featurizer';
 
@@ -38,6 +39,13 @@ export type OptimizerKind = 'sgd' | 'adam';
  */
 export type NgramInit = 'zero-embeddings' | 'fasttext';
 
+/**
+ * `wasm`: the embedding-bag sum and lazy Adam in WebAssembly SIMD, the table and its moments in a
+ * WebAssembly memory (where the runtime has it, the dimension is a multiple of 4 and the table fits in
+ * 4 GiB; otherwise `scalar`). `scalar`: the same arithmetic in TypeScript. Both give the same bits.
+ */
+export type NgramKernels = 'wasm' | 'scalar';
+
 const ADAM_BETA1 = 0.9;
 const ADAM_BETA2 = 0.999;
 /** Adam's ε when none is given (Kingma & Ba's). */
@@ -58,6 +66,10 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   readonly numClasses: number;
   private rowOf: Int32Array;
   private embeddings: Float32Array;
+  // With the wasm kernels: the memory holding the table, its moments and the kernels' scratch; `embeddings`
+  // and `adamEmbeddings` are views into it, new whenever it grows (syncViews).
+  private arena: KernelArena | null = null;
+  private momentsInArena = false;
   private rows = 1;
   private weight: Float32Array;
   private bias: Float32Array;
@@ -94,9 +106,12 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   private weightDecay = 0;
   private decayLog = 0;
   private rowDecayLog = new Float64Array(1024);
-  // Feature dropout: a training pass keeps each occurrence with probability 1 − p, in a batch-local matrix.
+  // Feature dropout: a training pass keeps each occurrence with probability 1 − p, in a batch-local matrix
+  // (reused from step to step, as is the identity list of its examples).
   private featureDropout = 0;
   private readonly dropoutRandom: SeededRandom;
+  private dropped = { ids: new Int32Array(256), offsets: new Int32Array(65) };
+  private identity = Int32Array.from({ length: 64 }, (_, b) => b);
   private slotRow = new Int32Array(256);
   // Lazy Adam: each slot's occurrences (slotOccurrence[slotStart[s] .. slotStart[s+1]) holds their examples) and each example's 1/n.
   private slotStart = new Int32Array(256);
@@ -105,11 +120,13 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   private readonly init: NgramInit;
   private readonly rowRandom: SeededRandom;
 
-  constructor(shape: NgramShape, seed: number, init: NgramInit = 'zero-embeddings') {
+  constructor(shape: NgramShape, seed: number, init: NgramInit = 'zero-embeddings', kernels: NgramKernels = 'wasm') {
     this.shape = shape;
     this.numClasses = shape.numClasses;
     this.rowOf = new Int32Array(shape.buckets);
-    this.embeddings = new Float32Array(1024 * shape.dim);
+    // The wasm kernels step four coordinates at a time.
+    this.arena = kernels === 'wasm' && shape.dim % 4 === 0 ? KernelArena.create(1024 * shape.dim, false) : null;
+    this.embeddings = this.arena ? this.arena.embeddings : new Float32Array(1024 * shape.dim);
     this.weight = new Float32Array(shape.dim * shape.numClasses);
     this.bias = new Float32Array(shape.numClasses);
     this.gradWeight = new Float32Array(this.weight.length);
@@ -150,30 +167,103 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     if (kind === 'adam') {
       this.adamWeight = { m: new Float32Array(this.weight.length), v: new Float32Array(this.weight.length) };
       this.adamBias = { m: new Float32Array(this.bias.length), v: new Float32Array(this.bias.length) };
-      this.adamEmbeddings = { m: new Float32Array(this.embeddings.length), v: new Float32Array(this.embeddings.length) };
+      if (this.arena && !this.arena.resetMoments()) this.leaveArena();
+      if (this.arena) {
+        this.momentsInArena = true;
+        this.syncViews();
+      } else {
+        this.adamEmbeddings = { m: new Float32Array(this.embeddings.length), v: new Float32Array(this.embeddings.length) };
+      }
+    }
+  }
+
+  /** Which kernels the following steps run (`wasm` can fall back to `scalar`, never the reverse). */
+  get kernels(): NgramKernels {
+    return this.arena ? 'wasm' : 'scalar';
+  }
+
+  /** Points `embeddings` (and the moments, once Adam has them) at the arena's current views. */
+  private syncViews(): void {
+    const arena = this.arena;
+    if (!arena) return;
+    this.embeddings = arena.embeddings;
+    if (this.momentsInArena) this.adamEmbeddings = { m: arena.m, v: arena.v };
+  }
+
+  /** Moves the table and its moments out of the WebAssembly memory into plain arrays (the scalar kernels). */
+  private leaveArena(): void {
+    if (!this.arena) return;
+    this.embeddings = this.embeddings.slice();
+    if (this.momentsInArena) this.adamEmbeddings = { m: this.adamEmbeddings.m.slice(), v: this.adamEmbeddings.v.slice() };
+    this.arena = null;
+    this.momentsInArena = false;
+  }
+
+  /** Grows the table (and its moments, when Adam has them) to `length` floats, keeping every value. */
+  private growTable(length: number): void {
+    if (this.arena && !this.arena.resize(length)) this.leaveArena();
+    if (this.arena) {
+      this.syncViews();
+      return;
+    }
+    const grown = new Float32Array(length);
+    grown.set(this.embeddings);
+    this.embeddings = grown;
+    if (this.adamEmbeddings.m.length > 0) {
+      for (const key of ['m', 'v'] as const) {
+        const moment = new Float32Array(length);
+        moment.set(this.adamEmbeddings[key]);
+        this.adamEmbeddings[key] = moment;
+      }
     }
   }
 
   forward(features: FeatureMatrix, examples: ArrayLike<number>, logits: Float32Array, training = false): void {
+    const count = examples.length;
     if (training && this.featureDropout > 0) {
-      features = dropFeatureOccurrences(features, examples, this.featureDropout, this.dropoutRandom);
-      examples = Int32Array.from({ length: examples.length }, (_, b) => b);
+      if (this.identity.length < count) {
+        this.identity = Int32Array.from({ length: Math.max(count, this.identity.length * 2) }, (_, b) => b);
+      }
+      features = dropFeatureOccurrences(features, examples, this.featureDropout, this.dropoutRandom, this.dropped);
+      examples = this.identity.subarray(0, count);
     }
     const { dim, numClasses } = this.shape;
-    const count = examples.length;
     if (this.hidden.length < count * dim) {
       this.hidden = new Float32Array(count * dim);
       this.gradHidden = new Float32Array(count * dim);
     }
+    if (!this.arena || !this.bagMeanWasm(features, examples)) this.bagMeanScalar(features, examples);
+    // logits = bias + h·W, each logit summed over d in order with Float32 rounding after every addition (as
+    // accumulating into the Float32Array did), in a local: one logit at a time, no store per addition.
+    const { hidden, weight, bias } = this;
+    const f = Math.fround;
+    for (let b = 0; b < count; b++) {
+      const h = b * dim;
+      const z = b * numClasses;
+      for (let c = 0; c < numClasses; c++) {
+        let logit = bias[c]!;
+        for (let d = 0, w = c; d < dim; d++, w += numClasses) {
+          const hd = hidden[h + d]!;
+          if (hd !== 0) logit = f(logit + hd * weight[w]!);
+        }
+        logits[z + c] = logit;
+      }
+    }
+    this.lastFeatures = features;
+    this.lastExamples = examples;
+  }
+
+  /** The hidden vectors of the batch (the mean of each example's trained rows) with the scalar kernel. */
+  private bagMeanScalar(features: FeatureMatrix, examples: ArrayLike<number>): void {
+    const { dim } = this.shape;
     const { ids, offsets } = features;
     const hidden = this.hidden;
-    const emb = this.embeddings;
     const rowOf = this.rowOf;
-    for (let b = 0; b < count; b++) {
+    const decays = this.decayLog !== 0;
+    for (let b = 0; b < examples.length; b++) {
       const example = examples[b]!;
       const start = offsets[example]!;
       const end = offsets[example + 1]!;
-      const h = b * dim;
       // The row offsets of the example's trained buckets, in order (untrained buckets add nothing).
       if (this.bag.length < end - start) this.bag = new Int32Array(Math.max(end - start, this.bag.length * 2));
       const bag = this.bag;
@@ -181,21 +271,60 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       for (let k = start; k < end; k++) {
         const row = rowOf[ids[k]!]!;
         if (row === 0) continue;
-        if (this.rowDecayLog[row] !== this.decayLog) this.syncRow(row);
+        if (decays && this.rowDecayLog[row] !== this.decayLog) this.syncRow(row);
         bag[n++] = row * dim;
       }
-      embeddingBagMean(emb, bag, n, dim, 1 / Math.max(1, end - start), hidden, h);
-      const z = b * numClasses;
-      for (let c = 0; c < numClasses; c++) logits[z + c] = this.bias[c]!;
-      for (let d = 0; d < dim; d++) {
-        const hd = hidden[h + d]!;
-        if (hd === 0) continue;
-        const w = d * numClasses;
-        for (let c = 0; c < numClasses; c++) logits[z + c]! += hd * this.weight[w + c]!;
-      }
+      embeddingBagMean(this.embeddings, bag, n, dim, 1 / Math.max(1, end - start), hidden, b * dim);
     }
-    this.lastFeatures = features;
-    this.lastExamples = examples;
+  }
+
+  /**
+   * The same with the wasm kernel, in one call for the batch: the trained rows' byte offsets, each example's
+   * start in them and its 1/n are written to the arena's scratch. False when the scratch cannot grow (the
+   * model has then left the arena).
+   */
+  private bagMeanWasm(features: FeatureMatrix, examples: ArrayLike<number>): boolean {
+    const arena = this.arena!;
+    const { dim } = this.shape;
+    const { ids, offsets } = features;
+    const count = examples.length;
+    let occurrences = 0;
+    for (let b = 0; b < count; b++) occurrences += offsets[examples[b]! + 1]! - offsets[examples[b]!]!;
+    const startsAt = occurrences * 4;
+    const scalesAt = (startsAt + (count + 1) * 4 + 7) & ~7;
+    const outAt = scalesAt + count * 8;
+    const base = arena.scratch(outAt + count * dim * 4);
+    if (base < 0) {
+      this.leaveArena();
+      return false;
+    }
+    this.syncViews();
+    const { i32, f64, f32 } = arena;
+    const bagIndex = base >> 2;
+    const startIndex = (base + startsAt) >> 2;
+    const scaleIndex = (base + scalesAt) >> 3;
+    const rowOf = this.rowOf;
+    const rowBytes = dim * 4;
+    const decays = this.decayLog !== 0;
+    let n = 0;
+    i32[startIndex] = 0;
+    for (let b = 0; b < count; b++) {
+      const example = examples[b]!;
+      const start = offsets[example]!;
+      const end = offsets[example + 1]!;
+      for (let k = start; k < end; k++) {
+        const row = rowOf[ids[k]!]!;
+        if (row === 0) continue;
+        if (decays && this.rowDecayLog[row] !== this.decayLog) this.syncRow(row);
+        i32[bagIndex + n++] = row * rowBytes;
+      }
+      i32[startIndex + b + 1] = n;
+      f64[scaleIndex + b] = 1 / Math.max(1, end - start);
+    }
+    // starts count occurrences; the kernel wants them as indices into the bag (the same numbers).
+    arena.kernels.bagMean(0, base, base + startsAt, base + scalesAt, base + outAt, count, dim);
+    this.hidden.set(f32.subarray((base + outAt) >> 2, ((base + outAt) >> 2) + count * dim));
+    return true;
   }
 
   backward(gradLogits: Float32Array, learningRate: number, maxGradNorm: number | null = null, reportNorm = true): number {
@@ -457,6 +586,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     // slotStart[slot] now holds the end of the slot's list: shift back to the starts.
     for (let slot = slots; slot > 0; slot--) slotStart[slot] = slotStart[slot - 1]!;
     slotStart[0] = 0;
+    if (this.arena && this.momentsInArena && this.lazyAdamWasm(slots, occurrences, count, clip, stepSize, epsilonHat)) return;
     if (this.adamEmbeddings.m.length < this.embeddings.length) {
       const grow = (old: Float32Array): Float32Array<ArrayBuffer> => {
         const grown = new Float32Array(this.embeddings.length);
@@ -467,6 +597,34 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     }
     const { m, v } = this.adamEmbeddings;
     lazyAdamRows(this.embeddings, m, v, dim, this.slotRow, slots, slotStart, slotOccurrence, share, this.gradHidden, clip, stepSize, epsilonHat);
+  }
+
+  /**
+   * Lazy Adam on the batch's rows with the wasm kernel: the slot lists, the examples' shares and dL/dh are
+   * copied to the arena's scratch (a few kilobytes). False when the scratch cannot grow (the model has then
+   * left the arena).
+   */
+  private lazyAdamWasm(slots: number, occurrences: number, count: number, clip: number, stepSize: number, epsilonHat: number): boolean {
+    const arena = this.arena!;
+    const { dim } = this.shape;
+    const startsAt = slots * 4;
+    const occurrencesAt = startsAt + (slots + 1) * 4;
+    const sharesAt = (occurrencesAt + occurrences * 4 + 7) & ~7;
+    const gradAt = sharesAt + count * 8;
+    const base = arena.scratch(gradAt + count * dim * 4);
+    if (base < 0) {
+      this.leaveArena();
+      return false;
+    }
+    this.syncViews();
+    const { i32, f64, f32 } = arena;
+    i32.set(this.slotRow.subarray(0, slots), base >> 2);
+    i32.set(this.slotStart.subarray(0, slots + 1), (base + startsAt) >> 2);
+    i32.set(this.slotOccurrence.subarray(0, occurrences), (base + occurrencesAt) >> 2);
+    f64.set(this.exampleShare.subarray(0, count), (base + sharesAt) >> 3);
+    f32.set(this.gradHidden.subarray(0, count * dim), (base + gradAt) >> 2);
+    arena.kernels.lazyAdam(0, arena.mBase, arena.vBase, base, base + startsAt, base + occurrencesAt, base + sharesAt, base + gradAt, slots, dim, clip, stepSize, epsilonHat);
+    return true;
   }
 
   snapshot(): ClassifierSnapshot {
@@ -482,7 +640,11 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     this.rowStamp = new Int32Array(Math.max(p.rows, 1024));
     this.rowSlot = new Int32Array(Math.max(p.rows, 1024));
     this.batchStamp = 0;
-    this.embeddings = new Float32Array(Math.max(p.rows, 1024) * this.shape.dim);
+    const length = Math.max(p.rows, 1024) * this.shape.dim;
+    // A fresh table: in a new arena when the model has one (its moments are reset below in any case).
+    if (this.arena) this.arena = KernelArena.create(length, false);
+    this.momentsInArena = false;
+    this.embeddings = this.arena ? this.arena.embeddings : new Float32Array(length);
     this.embeddings.set(p.embeddings.subarray(0, p.rows * this.shape.dim));
     this.weight.set(p.weight);
     this.bias.set(p.bias);
@@ -519,16 +681,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     }
     const length = (this.rows + needed) * this.shape.dim;
     if (length <= this.embeddings.length) return;
-    const grown = new Float32Array(length);
-    grown.set(this.embeddings);
-    this.embeddings = grown;
-    if (this.adamEmbeddings.m.length > 0) {
-      for (const key of ['m', 'v'] as const) {
-        const moment = new Float32Array(length);
-        moment.set(this.adamEmbeddings[key]);
-        this.adamEmbeddings[key] = moment;
-      }
-    }
+    this.growTable(length);
     this.rowStamp = growInt32(this.rowStamp, this.rows + needed);
     this.rowSlot = growInt32(this.rowSlot, this.rows + needed);
     this.rowDecayLog = growFloat64(this.rowDecayLog, this.rows + needed);
@@ -543,11 +696,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     const existing = this.rowOf[bucket]!;
     if (existing !== 0) return existing;
     const dim = this.shape.dim;
-    if ((this.rows + 1) * dim > this.embeddings.length) {
-      const grown = new Float32Array(this.embeddings.length * 2);
-      grown.set(this.embeddings);
-      this.embeddings = grown;
-    }
+    if ((this.rows + 1) * dim > this.embeddings.length) this.growTable(this.embeddings.length * 2);
     const row = this.rows++;
     this.rowOf[bucket] = row;
     if (this.init === 'fasttext') {
@@ -615,15 +764,25 @@ export function embeddingBagMean(emb: Float32Array, bag: Int32Array, n: number, 
 /**
  * Feature dropout of one batch: the rows `examples` of `features` as a batch-local matrix (row b is
  * examples[b]), each feature occurrence kept with probability 1 − `dropout` in its order; a non-empty row
- * that would lose every occurrence keeps one drawn at random.
+ * that would lose every occurrence keeps one drawn at random. With `buffers`, the matrix is written into
+ * them (grown, and replaced in the object, when too small) and the result views them: valid until the next call.
  */
-export function dropFeatureOccurrences(features: FeatureMatrix, examples: ArrayLike<number>, dropout: number, random: SeededRandom): FeatureMatrix {
+export function dropFeatureOccurrences(
+  features: FeatureMatrix,
+  examples: ArrayLike<number>,
+  dropout: number,
+  random: SeededRandom,
+  buffers?: { ids: Int32Array; offsets: Int32Array },
+): FeatureMatrix {
   const { ids, offsets } = features;
   const count = examples.length;
   let total = 0;
   for (let b = 0; b < count; b++) total += offsets[examples[b]! + 1]! - offsets[examples[b]!]!;
-  const out = new Int32Array(total);
-  const outOffsets = new Int32Array(count + 1);
+  if (buffers && buffers.ids.length < total) buffers.ids = new Int32Array(Math.max(total, buffers.ids.length * 2));
+  if (buffers && buffers.offsets.length < count + 1) buffers.offsets = new Int32Array(Math.max(count + 1, buffers.offsets.length * 2));
+  const out = buffers ? buffers.ids : new Int32Array(total);
+  const outOffsets = buffers ? buffers.offsets : new Int32Array(count + 1);
+  outOffsets[0] = 0;
   const keep = 1 - dropout;
   let o = 0;
   for (let b = 0; b < count; b++) {
@@ -634,7 +793,7 @@ export function dropFeatureOccurrences(features: FeatureMatrix, examples: ArrayL
     if (o === first && end > start) out[o++] = ids[start + Math.floor(random.next() * (end - start))]!;
     outOffsets[b + 1] = o;
   }
-  return { ids: out.subarray(0, o), offsets: outOffsets, count };
+  return { ids: out.subarray(0, o), offsets: buffers ? outOffsets.subarray(0, count + 1) : outOffsets, count };
 }
 
 const ONE_MINUS_BETA1 = 1 - ADAM_BETA1;

@@ -1,0 +1,448 @@
+// The n-gram classifier's two hot loops, the embedding-bag sum (forward) and lazy Adam on the touched rows,
+// in WebAssembly SIMD. The module is assembled here from its instructions (a few hundred bytes, built once
+// per process): no toolchain, nothing downloaded, no binary in the repository.
+//
+// Both kernels do the scalar kernels' arithmetic in the same order (see embeddingBagMean and lazyAdamRows in
+// ngramClassifier.ts), so they agree bit for bit:
+// - the bag sums Float32 rows with f32x4.add: the scalar code adds in double and rounds to Float32 after
+//   every addition, and a double sum of two Float32 values rounded to Float32 is the Float32 sum (double has
+//   more than 2·24 + 2 bits, so the double rounding is innocuous); the mean's scale is applied in f64x2;
+// - Adam runs in f64x2 (two coordinates a step, the moments promoted from and demoted to Float32 as the
+//   typed arrays store them), with the same products and sums as the scalar code and no fused multiply-add
+//   (WebAssembly SIMD has none outside relaxed SIMD); f64x2.sqrt and f64x2.div are correctly rounded as
+//   Math.sqrt and `/` are.
+
+const ADAM_BETA1 = 0.9;
+const ADAM_BETA2 = 0.999;
+
+/** Bytes of one WebAssembly page. */
+export const WASM_PAGE = 65536;
+/** The most pages a 32-bit WebAssembly memory can have (4 GiB). */
+export const WASM_MAX_PAGES = 65536;
+
+// --- A minimal assembler: just the instructions the two kernels use. ---
+
+function uleb(value: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = value & 0x7f;
+    value >>>= 7;
+    if (value !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (value !== 0);
+  return out;
+}
+
+function sleb(value: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = value & 0x7f;
+    value >>= 7;
+    if ((value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0)) {
+      out.push(byte);
+      return out;
+    }
+    out.push(byte | 0x80);
+  }
+}
+
+function f64Bytes(value: number): number[] {
+  const bytes = new Uint8Array(8);
+  new DataView(bytes.buffer).setFloat64(0, value, true);
+  return [...bytes];
+}
+
+const I32 = 0x7f;
+const F64 = 0x7c;
+const V128 = 0x7b;
+const VOID = 0x40;
+
+const op = {
+  block: [0x02, VOID],
+  loop: [0x03, VOID],
+  end: [0x0b],
+  br: (depth: number) => [0x0c, ...uleb(depth)],
+  brIf: (depth: number) => [0x0d, ...uleb(depth)],
+  get: (local: number) => [0x20, ...uleb(local)],
+  set: (local: number) => [0x21, ...uleb(local)],
+  tee: (local: number) => [0x22, ...uleb(local)],
+  i32Load: [0x28, 2, 0],
+  f64Load: [0x2b, 3, 0],
+  i32Const: (value: number) => [0x41, ...sleb(value)],
+  f64Const: (value: number) => [0x44, ...f64Bytes(value)],
+  i32GeU: [0x4f],
+  i32Add: [0x6a],
+  i32Mul: [0x6c],
+  i32Shl: [0x74],
+  simd: (code: number, ...rest: number[]) => [0xfd, ...uleb(code), ...rest],
+};
+// memarg: alignment exponent, then offset.
+const v128Load = (offset: number) => op.simd(0x00, 4, ...uleb(offset));
+const v128Load64Zero = (offset: number) => op.simd(0x5d, 3, ...uleb(offset));
+const v128Store64Lane0 = (offset: number) => op.simd(0x5b, 3, ...uleb(offset), 0);
+const v128Zero = op.simd(0x0c, ...new Array<number>(16).fill(0));
+const i8x16ShuffleHighToLow = op.simd(0x0d, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+const f64x2Splat = op.simd(0x14);
+const f32x4Add = op.simd(0xe4);
+const f64x2Add = op.simd(0xf0);
+const f64x2Sub = op.simd(0xf1);
+const f64x2Mul = op.simd(0xf2);
+const f64x2Div = op.simd(0xf3);
+const f64x2Sqrt = op.simd(0xef);
+const f32x4DemoteF64x2Zero = op.simd(0x5e);
+const f64x2PromoteLowF32x4 = op.simd(0x5f);
+
+/** `for (i = from; i < to; i += step) body`, with i, to held in locals (from is evaluated into i first). */
+function forLoop(i: number, from: number[], to: number, step: number[], body: number[]): number[] {
+  return [
+    ...from, ...op.set(i),
+    ...op.block, ...op.loop,
+    ...op.get(i), ...op.get(to), ...op.i32GeU, ...op.brIf(1),
+    ...body,
+    ...op.get(i), ...step, ...op.i32Add, ...op.set(i),
+    ...op.br(0),
+    ...op.end, ...op.end,
+  ];
+}
+
+/**
+ * bagMean(emb, bag, starts, scales, out, count, dim): for each example b < count,
+ *   out[b·dim + d] = f32( (Σ_{j ∈ [starts[b], starts[b+1])} emb[bag[j] + d]) · scales[b] ),
+ * the sum in Float32, in order of j. `bag` holds byte offsets of rows from `emb`; pointers are byte
+ * addresses; dim a multiple of 4.
+ */
+function bagMeanBody(): { locals: number[]; code: number[] } {
+  // params: 0 emb, 1 bag, 2 starts, 3 scales, 4 out, 5 count, 6 dim (all i32)
+  const [emb, bag, starts, scales, out, count, dim] = [0, 1, 2, 3, 4, 5, 6];
+  // locals: 7 b, 8 j, 9 jEnd, 10 d (bytes), 11 rowBytes, 12 outRow, 13 rowBase (i32); 14 scale, 15 sum (v128)
+  const [b, j, jEnd, d, rowBytes, outRow, rowBase] = [7, 8, 9, 10, 11, 12, 13];
+  const [scale, sum] = [14, 15];
+  const addRow = [
+    // sum = sum + emb[bag[j] + d .. +4]
+    ...op.get(sum),
+    ...op.get(emb), ...op.get(bag), ...op.get(j), ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...op.i32Load, ...op.i32Add,
+    ...op.get(d), ...op.i32Add, ...v128Load(0),
+    ...f32x4Add, ...op.set(sum),
+  ];
+  const storeScaled = (high: boolean, offset: number) => [
+    ...op.get(outRow), ...op.get(d), ...op.i32Add,
+    ...op.get(sum), ...(high ? [...op.get(sum), ...i8x16ShuffleHighToLow] : []), ...f64x2PromoteLowF32x4, ...op.get(scale), ...f64x2Mul, ...f32x4DemoteF64x2Zero,
+    ...v128Store64Lane0(offset),
+  ];
+  const perCoordinate = [
+    ...v128Zero, ...op.set(sum),
+    ...forLoop(j, [...op.get(rowBase)], jEnd, op.i32Const(1), addRow),
+    ...storeScaled(false, 0),
+    ...storeScaled(true, 8),
+  ];
+  const perExample = [
+    // outRow holds the address of starts[b] until it is set below.
+    ...op.get(starts), ...op.get(b), ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...op.tee(outRow), ...op.i32Load, ...op.set(rowBase),
+    ...op.get(outRow), ...op.i32Load.slice(0, 2), 4, ...op.set(jEnd),
+    ...op.get(scales), ...op.get(b), ...op.i32Const(3), ...op.i32Shl, ...op.i32Add, ...op.f64Load, ...f64x2Splat, ...op.set(scale),
+    ...op.get(out), ...op.get(b), ...op.get(rowBytes), ...op.i32Mul, ...op.i32Add, ...op.set(outRow),
+    ...forLoop(d, op.i32Const(0), rowBytes, op.i32Const(16), perCoordinate),
+  ];
+  return {
+    locals: [7, I32, 2, V128],
+    code: [
+      ...op.get(dim), ...op.i32Const(2), ...op.i32Shl, ...op.set(rowBytes),
+      ...forLoop(b, op.i32Const(0), count, op.i32Const(1), perExample),
+    ],
+  };
+}
+
+/**
+ * lazyAdam(emb, m, v, slotRow, slotStart, slotOccurrence, share, gradHidden, slots, dim, clip, stepSize,
+ * epsilonHat): for each slot s < slots, row r = slotRow[s] and each coordinate d,
+ *   g = f32(Σ_{q ∈ [slotStart[s], slotStart[s+1])} share[b_q] · gradHidden[b_q·dim + d]) · clip,  b_q = slotOccurrence[q]
+ * (the sum rounded to Float32 after every addition), then Adam on emb/m/v[r·dim + d] as adamCoordinate.
+ */
+function lazyAdamBody(): { locals: number[]; code: number[] } {
+  // params: 0 emb, 1 m, 2 v, 3 slotRow, 4 slotStart, 5 slotOccurrence, 6 share, 7 gradHidden, 8 slots, 9 dim (i32);
+  // 10 clip, 11 stepSize, 12 epsilonHat (f64)
+  const [emb, m, v, slotRow, slotStart, slotOccurrence, share, gradHidden, slots, dim] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const [clip, stepSize, epsilonHat] = [10, 11, 12];
+  // locals: 13 slot, 14 q, 15 qEnd, 16 qStart, 17 d (bytes), 18 rowBytes, 19 at (byte address of the row's d in emb, m, v: same offset from each base), 20 b
+  const [slot, q, qEnd, qStart, d, rowBytes, at, b] = [13, 14, 15, 16, 17, 18, 19, 20];
+  // v128 locals: 21 clipV, 22 stepV, 23 epsV, 24 c, 25 sumLo, 26 sumHi, 27 g, 28 mi, 29 vi
+  const [clipV, stepV, epsV, c, sumLo, sumHi, g, mi, vi] = [21, 22, 23, 24, 25, 26, 27, 28, 29];
+  const beta1 = [...op.f64Const(ADAM_BETA1), ...f64x2Splat];
+  const beta2 = [...op.f64Const(ADAM_BETA2), ...f64x2Splat];
+  const oneMinusBeta1 = [...op.f64Const(1 - ADAM_BETA1), ...f64x2Splat];
+  const oneMinusBeta2 = [...op.f64Const(1 - ADAM_BETA2), ...f64x2Splat];
+  const roundToF32 = [...f32x4DemoteF64x2Zero, ...f64x2PromoteLowF32x4];
+  const gradAddress = [
+    ...op.get(gradHidden), ...op.get(b), ...op.get(rowBytes), ...op.i32Mul, ...op.i32Add, ...op.get(d), ...op.i32Add,
+  ];
+  const accumulate = (sum: number, offset: number) => [
+    ...op.get(sum), ...op.get(c), ...gradAddress, ...v128Load64Zero(offset), ...f64x2PromoteLowF32x4, ...f64x2Mul, ...f64x2Add,
+    ...roundToF32, ...op.set(sum),
+  ];
+  const occurrence = [
+    ...op.get(slotOccurrence), ...op.get(q), ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...op.i32Load, ...op.set(b),
+    ...op.get(share), ...op.get(b), ...op.i32Const(3), ...op.i32Shl, ...op.i32Add, ...op.f64Load, ...f64x2Splat, ...op.set(c),
+    ...accumulate(sumLo, 0),
+    ...accumulate(sumHi, 8),
+  ];
+  const address = (base: number) => [...op.get(base), ...op.get(at), ...op.i32Add];
+  // Adam on two coordinates from the gradient `sum`, at byte `offset` from the current coordinate.
+  const adamPair = (sum: number, offset: number) => [
+    ...op.get(sum), ...op.get(clipV), ...f64x2Mul, ...op.set(g),
+    // mi = β₁·m + (1 − β₁)·g
+    ...beta1, ...address(m), ...v128Load64Zero(offset), ...f64x2PromoteLowF32x4, ...f64x2Mul,
+    ...oneMinusBeta1, ...op.get(g), ...f64x2Mul, ...f64x2Add, ...op.set(mi),
+    // vi = β₂·v + ((1 − β₂)·g)·g
+    ...beta2, ...address(v), ...v128Load64Zero(offset), ...f64x2PromoteLowF32x4, ...f64x2Mul,
+    ...oneMinusBeta2, ...op.get(g), ...f64x2Mul, ...op.get(g), ...f64x2Mul, ...f64x2Add, ...op.set(vi),
+    ...address(m), ...op.get(mi), ...f32x4DemoteF64x2Zero, ...v128Store64Lane0(offset),
+    ...address(v), ...op.get(vi), ...f32x4DemoteF64x2Zero, ...v128Store64Lane0(offset),
+    // param −= (stepSize·mi) / (√vi + ε̂)
+    ...address(emb),
+    ...address(emb), ...v128Load64Zero(offset), ...f64x2PromoteLowF32x4,
+    ...op.get(stepV), ...op.get(mi), ...f64x2Mul,
+    ...op.get(vi), ...f64x2Sqrt, ...op.get(epsV), ...f64x2Add,
+    ...f64x2Div, ...f64x2Sub, ...f32x4DemoteF64x2Zero, ...v128Store64Lane0(offset),
+  ];
+  const perCoordinate = [
+    ...v128Zero, ...op.set(sumLo),
+    ...v128Zero, ...op.set(sumHi),
+    ...forLoop(q, op.get(qStart), qEnd, op.i32Const(1), occurrence),
+    ...op.get(at), ...op.get(d), ...op.i32Add, ...op.set(at),
+    ...adamPair(sumLo, 0),
+    ...adamPair(sumHi, 8),
+    ...op.get(at), ...op.get(d), ...[0x6b], ...op.set(at),
+  ];
+  const perSlot = [
+    ...op.get(slotRow), ...op.get(slot), ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...op.i32Load, ...op.get(rowBytes), ...op.i32Mul, ...op.set(at),
+    ...op.get(slotStart), ...op.get(slot), ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...op.tee(b), ...op.i32Load, ...op.set(qStart),
+    ...op.get(b), ...op.i32Load.slice(0, 2), 4, ...op.set(qEnd),
+    ...forLoop(d, op.i32Const(0), rowBytes, op.i32Const(16), perCoordinate),
+  ];
+  return {
+    locals: [8, I32, 9, V128],
+    code: [
+      ...op.get(dim), ...op.i32Const(2), ...op.i32Shl, ...op.set(rowBytes),
+      ...op.get(clip), ...f64x2Splat, ...op.set(clipV),
+      ...op.get(stepSize), ...f64x2Splat, ...op.set(stepV),
+      ...op.get(epsilonHat), ...f64x2Splat, ...op.set(epsV),
+      ...forLoop(slot, op.i32Const(0), slots, op.i32Const(1), perSlot),
+    ],
+  };
+}
+
+function section(id: number, content: number[]): number[] {
+  return [id, ...uleb(content.length), ...content];
+}
+
+function vector(items: number[][]): number[] {
+  return [...uleb(items.length), ...items.flat()];
+}
+
+function name(text: string): number[] {
+  return [...uleb(text.length), ...[...text].map((ch) => ch.charCodeAt(0))];
+}
+
+/** The module's bytes: imports `env.memory`, exports `bagMean` and `lazyAdam`. */
+export function kernelModuleBytes(): Uint8Array {
+  const functionType = (params: number[]) => [0x60, ...vector(params.map((p) => [p])), 0];
+  const types = [functionType(new Array<number>(7).fill(I32)), functionType([...new Array<number>(10).fill(I32), F64, F64, F64])];
+  const bodies = [bagMeanBody(), lazyAdamBody()].map(({ locals, code }) => {
+    const groups: number[][] = [];
+    for (let i = 0; i < locals.length; i += 2) groups.push([...uleb(locals[i]!), locals[i + 1]!]);
+    const body = [...vector(groups), ...code, ...op.end];
+    return [...uleb(body.length), ...body];
+  });
+  return Uint8Array.from([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vector(types)),
+    // import env.memory: a memory with a minimum of 1 page and no maximum.
+    ...section(2, vector([[...name('env'), ...name('memory'), 0x02, 0x00, 0x01]])),
+    ...section(3, vector([[0], [1]])),
+    ...section(7, vector([[...name('bagMean'), 0x00, 0], [...name('lazyAdam'), 0x00, 1]])),
+    ...section(10, vector(bodies)),
+  ]);
+}
+
+// The few WebAssembly declarations used here (the project compiles without the DOM library).
+/** A WebAssembly linear memory. */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  /** Grows by `pages` pages; returns the previous size in pages. Throws a RangeError when it cannot. */
+  grow(pages: number): number;
+}
+interface WasmModule {
+  readonly kind?: 'module';
+}
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => WasmModule;
+  Instance: new (module: WasmModule, imports: Record<string, Record<string, unknown>>) => { exports: unknown };
+  Memory: new (descriptor: { initial: number }) => WasmMemory;
+}
+const wasmApi = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+
+/** The compiled kernels, or null where WebAssembly or its SIMD is unavailable. */
+let compiled: WasmModule | null | undefined;
+
+/** The kernel module, compiled once per process; null where this runtime has no WebAssembly SIMD. */
+export function kernelModule(): WasmModule | null {
+  if (compiled !== undefined) return compiled;
+  try {
+    compiled = wasmApi ? new wasmApi.Module(kernelModuleBytes()) : null;
+  } catch {
+    compiled = null;
+  }
+  return compiled;
+}
+
+/** A new WebAssembly memory of `pages` pages; null where WebAssembly is unavailable or the memory cannot be had. */
+export function newWasmMemory(pages: number): WasmMemory | null {
+  if (!wasmApi || pages > WASM_MAX_PAGES) return null;
+  try {
+    return new wasmApi.Memory({ initial: pages });
+  } catch {
+    return null;
+  }
+}
+
+/** The kernels' exports over one memory. */
+export interface KernelExports {
+  bagMean(emb: number, bag: number, starts: number, scales: number, out: number, count: number, dim: number): void;
+  lazyAdam(
+    emb: number,
+    m: number,
+    v: number,
+    slotRow: number,
+    slotStart: number,
+    slotOccurrence: number,
+    share: number,
+    gradHidden: number,
+    slots: number,
+    dim: number,
+    clip: number,
+    stepSize: number,
+    epsilonHat: number,
+  ): void;
+}
+
+/** Instantiates the kernels over `memory`; null where WebAssembly SIMD is unavailable. */
+export function instantiateKernels(memory: WasmMemory): KernelExports | null {
+  const module = kernelModule();
+  if (!module || !wasmApi) return null;
+  return new wasmApi.Instance(module, { env: { memory } }).exports as KernelExports;
+}
+
+/**
+ * The embedding table, its Adam moments and the kernels' scratch in one WebAssembly memory:
+ * `[embeddings | m | v | scratch]`, each table region `capacity` floats. Growing keeps every value (the
+ * memory grows, the moment regions move up, the new parts are zero); the views are new after any call that
+ * may grow the memory (`resize`, `ensureMoments`, `scratch`).
+ */
+export class KernelArena {
+  readonly kernels: KernelExports;
+  private memory: WasmMemory;
+  /** Floats in each table region. */
+  private capacity: number;
+  private moments: boolean;
+  embeddings!: Float32Array<ArrayBuffer>;
+  m!: Float32Array<ArrayBuffer>;
+  v!: Float32Array<ArrayBuffer>;
+  f32!: Float32Array<ArrayBuffer>;
+  i32!: Int32Array<ArrayBuffer>;
+  f64!: Float64Array<ArrayBuffer>;
+
+  private constructor(memory: WasmMemory, kernels: KernelExports, capacity: number, moments: boolean) {
+    this.memory = memory;
+    this.kernels = kernels;
+    this.capacity = capacity;
+    this.moments = moments;
+    this.refresh();
+  }
+
+  /** An arena for `capacity` floats per table region (a multiple of 4), or null where WebAssembly SIMD is unavailable or the memory too large. */
+  static create(capacity: number, moments: boolean): KernelArena | null {
+    if (!kernelModule() || capacity % 4 !== 0) return null;
+    const memory = newWasmMemory(Math.max(1, Math.ceil((capacity * 4 * (moments ? 3 : 1)) / WASM_PAGE)));
+    const kernels = memory && instantiateKernels(memory);
+    return memory && kernels ? new KernelArena(memory, kernels, capacity, moments) : null;
+  }
+
+  /** Floats in each table region. */
+  get tableCapacity(): number {
+    return this.capacity;
+  }
+
+  /** Byte offset of the first moment region. */
+  get mBase(): number {
+    return this.capacity * 4;
+  }
+
+  /** Byte offset of the second moment region. */
+  get vBase(): number {
+    return this.capacity * 8;
+  }
+
+  /** Grows the table regions to `capacity` floats (a multiple of 4), keeping their values; false when the memory cannot grow so far. */
+  resize(capacity: number): boolean {
+    if (capacity <= this.capacity) return true;
+    const old = this.capacity;
+    if (!this.growTo(capacity * 4 * (this.moments ? 3 : 1))) return false;
+    const bytes = new Uint8Array(this.memory.buffer);
+    if (this.moments) {
+      // v first: it moves furthest, and m's new place overlaps v's old one.
+      bytes.copyWithin(capacity * 8, old * 8, old * 12);
+      bytes.copyWithin(capacity * 4, old * 4, old * 8);
+      bytes.fill(0, capacity * 8 + old * 4, capacity * 12);
+      bytes.fill(0, capacity * 4 + old * 4, capacity * 8);
+    }
+    bytes.fill(0, old * 4, capacity * 4);
+    this.capacity = capacity;
+    this.refresh();
+    return true;
+  }
+
+  /** Zeroes the moments, adding their regions if the arena has none yet; false when the memory cannot grow so far. */
+  resetMoments(): boolean {
+    if (!this.moments) {
+      if (!this.growTo(this.capacity * 12)) return false;
+      this.moments = true;
+    }
+    new Uint8Array(this.memory.buffer).fill(0, this.capacity * 4, this.capacity * 12);
+    this.refresh();
+    return true;
+  }
+
+  /** The byte offset of at least `bytes` of scratch (8-byte aligned), growing the memory if needed; -1 when it cannot. */
+  scratch(bytes: number): number {
+    const base = this.capacity * 4 * (this.moments ? 3 : 1);
+    if (base + bytes > this.memory.buffer.byteLength) {
+      // Room for twice the request, so that batches of varying size do not grow the memory step by step.
+      if (!this.growTo(base + Math.max(2 * bytes, 1 << 16)) && !this.growTo(base + bytes)) return -1;
+      this.refresh();
+    }
+    return base;
+  }
+
+  private growTo(bytes: number): boolean {
+    const pages = Math.ceil(bytes / WASM_PAGE);
+    const current = this.memory.buffer.byteLength / WASM_PAGE;
+    if (pages <= current) return true;
+    if (pages > WASM_MAX_PAGES) return false;
+    try {
+      this.memory.grow(pages - current);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private refresh(): void {
+    const buffer = this.memory.buffer;
+    this.f32 = new Float32Array(buffer);
+    this.i32 = new Int32Array(buffer);
+    this.f64 = new Float64Array(buffer);
+    this.embeddings = this.f32.subarray(0, this.capacity);
+    this.m = this.moments ? this.f32.subarray(this.capacity, this.capacity * 2) : new Float32Array(0);
+    this.v = this.moments ? this.f32.subarray(this.capacity * 2, this.capacity * 3) : new Float32Array(0);
+  }
+}
