@@ -70,8 +70,14 @@ const op = {
   f64Load: [0x2b, 3, 0],
   i32Const: (value: number) => [0x41, ...sleb(value)],
   f64Const: (value: number) => [0x44, ...f64Bytes(value)],
+  if: [0x04, VOID],
+  else: [0x05],
+  i32Eq: [0x46],
+  i32LtU: [0x49],
   i32GeU: [0x4f],
+  i32Xor: [0x73],
   i32Add: [0x6a],
+  i32Sub: [0x6b],
   i32Mul: [0x6c],
   i32Shl: [0x74],
   simd: (code: number, ...rest: number[]) => [0xfd, ...uleb(code), ...rest],
@@ -156,77 +162,107 @@ function bagMeanBody(): { locals: number[]; code: number[] } {
  * lazyAdam(emb, m, v, slotRow, slotStart, slotOccurrence, share, gradHidden, slots, dim, clip, stepSize,
  * epsilonHat): for each slot s < slots, row r = slotRow[s] and each coordinate d,
  *   g = f32(Σ_{q ∈ [slotStart[s], slotStart[s+1])} share[b_q] · gradHidden[b_q·dim + d]) · clip,  b_q = slotOccurrence[q]
- * (the sum rounded to Float32 after every addition), then Adam on emb/m/v[r·dim + d] as adamCoordinate.
+ * (the sum rounded to Float32 after every addition, from +0), then Adam on emb/m/v[r·dim + d] as adamCoordinate.
+ * A row with one occurrence (most of them) reads its example and share once, not per coordinate.
  */
 function lazyAdamBody(): { locals: number[]; code: number[] } {
   // params: 0 emb, 1 m, 2 v, 3 slotRow, 4 slotStart, 5 slotOccurrence, 6 share, 7 gradHidden, 8 slots, 9 dim (i32);
   // 10 clip, 11 stepSize, 12 epsilonHat (f64)
   const [emb, m, v, slotRow, slotStart, slotOccurrence, share, gradHidden, slots, dim] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const [clip, stepSize, epsilonHat] = [10, 11, 12];
-  // locals: 13 slot, 14 q, 15 qEnd, 16 qStart, 17 d (bytes), 18 rowBytes, 19 at (byte address of the row's d in emb, m, v: same offset from each base), 20 b
-  const [slot, q, qEnd, qStart, d, rowBytes, at, b] = [13, 14, 15, 16, 17, 18, 19, 20];
-  // v128 locals: 21 clipV, 22 stepV, 23 epsV, 24 c, 25 sumLo, 26 sumHi, 27 g, 28 mi, 29 vi
-  const [clipV, stepV, epsV, c, sumLo, sumHi, g, mi, vi] = [21, 22, 23, 24, 25, 26, 27, 28, 29];
-  const beta1 = [...op.f64Const(ADAM_BETA1), ...f64x2Splat];
-  const beta2 = [...op.f64Const(ADAM_BETA2), ...f64x2Splat];
-  const oneMinusBeta1 = [...op.f64Const(1 - ADAM_BETA1), ...f64x2Splat];
-  const oneMinusBeta2 = [...op.f64Const(1 - ADAM_BETA2), ...f64x2Splat];
+  // i32 locals: pointers to the current coordinates of the row in emb, m, v and (one occurrence) of dL/dh.
+  const [slot, q, qEnd, qStart, d, rowBytes, eAt, mAt, vAt, b, gAt, rowAt, touch, nextAt] = [13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26];
+  // v128 locals
+  const [clipV, stepV, epsV, c, sumLo, sumHi, g, mi, vi, beta1, beta2, oneMinusBeta1, oneMinusBeta2] = [27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39];
   const roundToF32 = [...f32x4DemoteF64x2Zero, ...f64x2PromoteLowF32x4];
-  const gradAddress = [
-    ...op.get(gradHidden), ...op.get(b), ...op.get(rowBytes), ...op.i32Mul, ...op.i32Add, ...op.get(d), ...op.i32Add,
-  ];
-  const accumulate = (sum: number, offset: number) => [
-    ...op.get(sum), ...op.get(c), ...gradAddress, ...v128Load64Zero(offset), ...f64x2PromoteLowF32x4, ...f64x2Mul, ...f64x2Add,
+  // sum = f32(sum + c · dL/dh[address + offset .. +2])
+  const accumulate = (sum: number, address: number[], offset: number) => [
+    ...op.get(sum), ...op.get(c), ...address, ...v128Load64Zero(offset), ...f64x2PromoteLowF32x4, ...f64x2Mul, ...f64x2Add,
     ...roundToF32, ...op.set(sum),
   ];
+  const loadShare = [...op.get(share), ...op.get(b), ...op.i32Const(3), ...op.i32Shl, ...op.i32Add, ...op.f64Load, ...f64x2Splat, ...op.set(c)];
   const occurrence = [
     ...op.get(slotOccurrence), ...op.get(q), ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...op.i32Load, ...op.set(b),
-    ...op.get(share), ...op.get(b), ...op.i32Const(3), ...op.i32Shl, ...op.i32Add, ...op.f64Load, ...f64x2Splat, ...op.set(c),
-    ...accumulate(sumLo, 0),
-    ...accumulate(sumHi, 8),
+    ...loadShare,
+    ...op.get(gradHidden), ...op.get(b), ...op.get(rowBytes), ...op.i32Mul, ...op.i32Add, ...op.get(d), ...op.i32Add, ...op.set(gAt),
+    ...accumulate(sumLo, op.get(gAt), 0),
+    ...accumulate(sumHi, op.get(gAt), 8),
   ];
-  const address = (base: number) => [...op.get(base), ...op.get(at), ...op.i32Add];
   // Adam on two coordinates from the gradient `sum`, at byte `offset` from the current coordinate.
   const adamPair = (sum: number, offset: number) => [
     ...op.get(sum), ...op.get(clipV), ...f64x2Mul, ...op.set(g),
     // mi = β₁·m + (1 − β₁)·g
-    ...beta1, ...address(m), ...v128Load64Zero(offset), ...f64x2PromoteLowF32x4, ...f64x2Mul,
-    ...oneMinusBeta1, ...op.get(g), ...f64x2Mul, ...f64x2Add, ...op.set(mi),
+    ...op.get(beta1), ...op.get(mAt), ...v128Load64Zero(offset), ...f64x2PromoteLowF32x4, ...f64x2Mul,
+    ...op.get(oneMinusBeta1), ...op.get(g), ...f64x2Mul, ...f64x2Add, ...op.set(mi),
     // vi = β₂·v + ((1 − β₂)·g)·g
-    ...beta2, ...address(v), ...v128Load64Zero(offset), ...f64x2PromoteLowF32x4, ...f64x2Mul,
-    ...oneMinusBeta2, ...op.get(g), ...f64x2Mul, ...op.get(g), ...f64x2Mul, ...f64x2Add, ...op.set(vi),
-    ...address(m), ...op.get(mi), ...f32x4DemoteF64x2Zero, ...v128Store64Lane0(offset),
-    ...address(v), ...op.get(vi), ...f32x4DemoteF64x2Zero, ...v128Store64Lane0(offset),
+    ...op.get(beta2), ...op.get(vAt), ...v128Load64Zero(offset), ...f64x2PromoteLowF32x4, ...f64x2Mul,
+    ...op.get(oneMinusBeta2), ...op.get(g), ...f64x2Mul, ...op.get(g), ...f64x2Mul, ...f64x2Add, ...op.set(vi),
+    ...op.get(mAt), ...op.get(mi), ...f32x4DemoteF64x2Zero, ...v128Store64Lane0(offset),
+    ...op.get(vAt), ...op.get(vi), ...f32x4DemoteF64x2Zero, ...v128Store64Lane0(offset),
     // param −= (stepSize·mi) / (√vi + ε̂)
-    ...address(emb),
-    ...address(emb), ...v128Load64Zero(offset), ...f64x2PromoteLowF32x4,
+    ...op.get(eAt),
+    ...op.get(eAt), ...v128Load64Zero(offset), ...f64x2PromoteLowF32x4,
     ...op.get(stepV), ...op.get(mi), ...f64x2Mul,
     ...op.get(vi), ...f64x2Sqrt, ...op.get(epsV), ...f64x2Add,
     ...f64x2Div, ...f64x2Sub, ...f32x4DemoteF64x2Zero, ...v128Store64Lane0(offset),
   ];
-  const perCoordinate = [
+  const advance = (pointer: number) => [...op.get(pointer), ...op.i32Const(16), ...op.i32Add, ...op.set(pointer)];
+  const stepFour = [...adamPair(sumLo, 0), ...adamPair(sumHi, 8), ...advance(eAt), ...advance(mAt), ...advance(vAt)];
+  const oneOccurrence = [
+    ...v128Zero, ...op.set(sumLo),
+    ...v128Zero, ...op.set(sumHi),
+    ...accumulate(sumLo, op.get(gAt), 0),
+    ...accumulate(sumHi, op.get(gAt), 8),
+    ...advance(gAt),
+    ...stepFour,
+  ];
+  const manyOccurrences = [
     ...v128Zero, ...op.set(sumLo),
     ...v128Zero, ...op.set(sumHi),
     ...forLoop(q, op.get(qStart), qEnd, op.i32Const(1), occurrence),
-    ...op.get(at), ...op.get(d), ...op.i32Add, ...op.set(at),
-    ...adamPair(sumLo, 0),
-    ...adamPair(sumHi, 8),
-    ...op.get(at), ...op.get(d), ...[0x6b], ...op.set(at),
+    ...stepFour,
   ];
+  // The next slot's rows are read (one word per cache line of its embedding and moments, folded into the
+  // returned `touch`) before this slot is stepped: its cache misses overlap this slot's arithmetic.
+  const touchLines = (base: number) =>
+    [0, 64, 128, 192].flatMap((offset) => [...op.get(touch), ...op.get(base), ...op.get(nextAt), ...op.i32Add, ...op.i32Load.slice(0, 2), ...uleb(offset), ...op.i32Xor, ...op.set(touch)]);
   const perSlot = [
-    ...op.get(slotRow), ...op.get(slot), ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...op.i32Load, ...op.get(rowBytes), ...op.i32Mul, ...op.set(at),
+    ...op.get(slotRow), ...op.get(slot), ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...op.tee(nextAt), ...op.i32Load, ...op.get(rowBytes), ...op.i32Mul, ...op.set(rowAt),
+    ...op.get(slot), ...op.i32Const(1), ...op.i32Add, ...op.get(slots), ...op.i32LtU,
+    ...op.if,
+    ...op.get(nextAt), ...op.i32Load.slice(0, 2), 4, ...op.get(rowBytes), ...op.i32Mul, ...op.set(nextAt),
+    ...touchLines(emb), ...touchLines(m), ...touchLines(v),
+    ...op.end,
+    ...op.get(emb), ...op.get(rowAt), ...op.i32Add, ...op.set(eAt),
+    ...op.get(m), ...op.get(rowAt), ...op.i32Add, ...op.set(mAt),
+    ...op.get(v), ...op.get(rowAt), ...op.i32Add, ...op.set(vAt),
     ...op.get(slotStart), ...op.get(slot), ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...op.tee(b), ...op.i32Load, ...op.set(qStart),
     ...op.get(b), ...op.i32Load.slice(0, 2), 4, ...op.set(qEnd),
-    ...forLoop(d, op.i32Const(0), rowBytes, op.i32Const(16), perCoordinate),
+    ...op.get(qEnd), ...op.get(qStart), ...op.i32Sub, ...op.i32Const(1), ...op.i32Eq,
+    ...op.if,
+    // One occurrence: its example, share and dL/dh row once for the whole row.
+    ...op.get(slotOccurrence), ...op.get(qStart), ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...op.i32Load, ...op.set(b),
+    ...loadShare,
+    ...op.get(gradHidden), ...op.get(b), ...op.get(rowBytes), ...op.i32Mul, ...op.i32Add, ...op.set(gAt),
+    ...forLoop(d, op.i32Const(0), rowBytes, op.i32Const(16), oneOccurrence),
+    ...op.else,
+    ...forLoop(d, op.i32Const(0), rowBytes, op.i32Const(16), manyOccurrences),
+    ...op.end,
   ];
+  const splat = (value: number, local: number) => [...op.f64Const(value), ...f64x2Splat, ...op.set(local)];
   return {
-    locals: [8, I32, 9, V128],
+    locals: [14, I32, 13, V128],
     code: [
       ...op.get(dim), ...op.i32Const(2), ...op.i32Shl, ...op.set(rowBytes),
       ...op.get(clip), ...f64x2Splat, ...op.set(clipV),
       ...op.get(stepSize), ...f64x2Splat, ...op.set(stepV),
       ...op.get(epsilonHat), ...f64x2Splat, ...op.set(epsV),
+      ...splat(ADAM_BETA1, beta1),
+      ...splat(ADAM_BETA2, beta2),
+      ...splat(1 - ADAM_BETA1, oneMinusBeta1),
+      ...splat(1 - ADAM_BETA2, oneMinusBeta2),
       ...forLoop(slot, op.i32Const(0), slots, op.i32Const(1), perSlot),
+      ...op.get(touch),
     ],
   };
 }
@@ -245,8 +281,9 @@ function name(text: string): number[] {
 
 /** The module's bytes: imports `env.memory`, exports `bagMean` and `lazyAdam`. */
 export function kernelModuleBytes(): Uint8Array {
-  const functionType = (params: number[]) => [0x60, ...vector(params.map((p) => [p])), 0];
-  const types = [functionType(new Array<number>(7).fill(I32)), functionType([...new Array<number>(10).fill(I32), F64, F64, F64])];
+  const functionType = (params: number[], results: number[] = []) => [0x60, ...vector(params.map((p) => [p])), ...vector(results.map((r) => [r]))];
+  // lazyAdam returns the words it read ahead (see lazyAdamBody), so that the reads are not dropped.
+  const types = [functionType(new Array<number>(7).fill(I32)), functionType([...new Array<number>(10).fill(I32), F64, F64, F64], [I32])];
   const bodies = [bagMeanBody(), lazyAdamBody()].map(({ locals, code }) => {
     const groups: number[][] = [];
     for (let i = 0; i < locals.length; i += 2) groups.push([...uleb(locals[i]!), locals[i + 1]!]);
@@ -322,7 +359,7 @@ export interface KernelExports {
     clip: number,
     stepSize: number,
     epsilonHat: number,
-  ): void;
+  ): number;
 }
 
 /** Instantiates the kernels over `memory`; null where WebAssembly SIMD is unavailable. */
