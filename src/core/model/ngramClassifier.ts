@@ -333,26 +333,13 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     const { dim, numClasses } = this.shape;
     const examples = this.lastExamples;
     const count = examples.length;
-    const { hidden, gradHidden, weight, gradWeight, gradBias } = this;
-    gradWeight.fill(0);
+    const { gradHidden, gradWeight, gradBias } = this;
     gradBias.fill(0);
     // dL/dW = Σ h ⊗ g, dL/db = Σ g, dL/dh = W g — all from the parameters of the forward pass.
     for (let b = 0; b < count; b++) {
-      const z = b * numClasses;
-      const h = b * dim;
-      for (let c = 0; c < numClasses; c++) gradBias[c]! += gradLogits[z + c]!;
-      for (let d = 0; d < dim; d++) {
-        const hd = hidden[h + d]!;
-        const w = d * numClasses;
-        let gh = 0;
-        for (let c = 0; c < numClasses; c++) {
-          const g = gradLogits[z + c]!;
-          gradWeight[w + c]! += hd * g;
-          gh += weight[w + c]! * g;
-        }
-        gradHidden[h + d] = gh;
-      }
+      for (let c = 0, z = b * numClasses; c < numClasses; c++) gradBias[c]! += gradLogits[z + c]!;
     }
+    if (!this.arena || !this.denseBackwardWasm(gradLogits, count)) this.denseBackwardScalar(gradLogits, count);
     // Without clipping, and when the caller does not want the norm, only the rows the batch touches are needed.
     if (maxGradNorm === null && !reportNorm) {
       const slots = this.gatherRows(features, examples);
@@ -448,6 +435,63 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     }
     this.sgdUpdate(maxGradNorm !== null && norm > maxGradNorm ? (learningRate * maxGradNorm) / norm : learningRate);
     return norm;
+  }
+
+  /** dL/dW = Σ_b h_b ⊗ g_b (Float32 sums in order of b) and dL/dh_b = W g_b (double sums in order of c), scalar. */
+  private denseBackwardScalar(gradLogits: Float32Array, count: number): void {
+    const { dim, numClasses } = this.shape;
+    const { hidden, gradHidden, weight, gradWeight } = this;
+    gradWeight.fill(0);
+    for (let b = 0; b < count; b++) {
+      const z = b * numClasses;
+      const h = b * dim;
+      for (let d = 0; d < dim; d++) {
+        const hd = hidden[h + d]!;
+        const w = d * numClasses;
+        let gh = 0;
+        for (let c = 0; c < numClasses; c++) {
+          const g = gradLogits[z + c]!;
+          gradWeight[w + c]! += hd * g;
+          gh += weight[w + c]! * g;
+        }
+        gradHidden[h + d] = gh;
+      }
+    }
+  }
+
+  /**
+   * The same with the wasm kernel, which wants W and dL/dW transposed (`numClasses × dim`, four coordinates
+   * at a time): h, g and Wᵀ are copied to the arena's scratch, dL/dh and dL/dWᵀ back. False when the
+   * scratch cannot grow (the model has then left the arena).
+   */
+  private denseBackwardWasm(gradLogits: Float32Array, count: number): boolean {
+    const arena = this.arena!;
+    const { dim, numClasses } = this.shape;
+    const gradAt = count * dim * 4;
+    const weightAt = (gradAt + count * numClasses * 4 + 15) & ~15;
+    const gradWeightAt = weightAt + numClasses * dim * 4;
+    const gradHiddenAt = gradWeightAt + numClasses * dim * 4;
+    const base = arena.scratch(gradHiddenAt + count * dim * 4);
+    if (base < 0) {
+      this.leaveArena();
+      return false;
+    }
+    this.syncViews();
+    const { f32 } = arena;
+    const { weight, gradWeight } = this;
+    f32.set(this.hidden.subarray(0, count * dim), base >> 2);
+    f32.set(gradLogits.subarray(0, count * numClasses), (base + gradAt) >> 2);
+    const weightIndex = (base + weightAt) >> 2;
+    for (let d = 0; d < dim; d++) {
+      for (let c = 0; c < numClasses; c++) f32[weightIndex + c * dim + d] = weight[d * numClasses + c]!;
+    }
+    arena.kernels.denseBackward(base, base + gradAt, base + weightAt, base + gradWeightAt, base + gradHiddenAt, count, dim, numClasses);
+    const gradWeightIndex = (base + gradWeightAt) >> 2;
+    for (let d = 0; d < dim; d++) {
+      for (let c = 0; c < numClasses; c++) gradWeight[d * numClasses + c] = f32[gradWeightIndex + c * dim + d]!;
+    }
+    this.gradHidden.set(f32.subarray((base + gradHiddenAt) >> 2, ((base + gradHiddenAt) >> 2) + count * dim));
+    return true;
   }
 
   /**

@@ -67,6 +67,8 @@ const op = {
   set: (local: number) => [0x21, ...uleb(local)],
   tee: (local: number) => [0x22, ...uleb(local)],
   i32Load: [0x28, 2, 0],
+  f32Load: [0x2a, 2, 0],
+  f64PromoteF32: [0xbb],
   f64Load: [0x2b, 3, 0],
   i32Const: (value: number) => [0x41, ...sleb(value)],
   f64Const: (value: number) => [0x44, ...f64Bytes(value)],
@@ -267,6 +269,52 @@ function lazyAdamBody(): { locals: number[]; code: number[] } {
   };
 }
 
+/**
+ * denseBackward(hidden, gradLogits, weightT, gradWeightT, gradHidden, count, dim, numClasses): the output
+ * layer's part of the backward pass, with W and dL/dW stored transposed (`numClasses × dim`):
+ *   gradWeightT[c·dim + d] = f32(Σ_b hidden[b·dim + d] · gradLogits[b·C + c]), summed over b in order from +0
+ *     with Float32 rounding after every addition (as accumulating into a Float32Array does);
+ *   gradHidden[b·dim + d] = f32(Σ_c weightT[c·dim + d] · gradLogits[b·C + c]), summed over c in order from +0
+ *     in double (as a double local does).
+ * Four coordinates d at a time.
+ */
+function denseBackwardBody(): { locals: number[]; code: number[] } {
+  const [hidden, gradLogits, weightT, gradWeightT, gradHidden, count, dim, numClasses] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const [c, d, b, rowBytes, at] = [8, 9, 10, 11, 12];
+  const [accLo, accHi, gs] = [13, 14, 15];
+  const roundToF32 = [...f32x4DemoteF64x2Zero, ...f64x2PromoteLowF32x4];
+  // gs = splat(gradLogits[b·C + c])
+  const loadGradient = [
+    ...op.get(gradLogits), ...op.get(b), ...op.get(numClasses), ...op.i32Mul, ...op.get(c), ...op.i32Add, ...op.i32Const(2), ...op.i32Shl, ...op.i32Add,
+    ...op.f32Load, ...op.f64PromoteF32, ...f64x2Splat, ...op.set(gs),
+  ];
+  const multiplyAdd = (acc: number, offset: number, round: boolean) => [
+    ...op.get(acc), ...op.get(at), ...v128Load64Zero(offset), ...f64x2PromoteLowF32x4, ...op.get(gs), ...f64x2Mul, ...f64x2Add,
+    ...(round ? roundToF32 : []), ...op.set(acc),
+  ];
+  const store = (acc: number, offset: number) => [...op.get(at), ...op.get(acc), ...f32x4DemoteF64x2Zero, ...v128Store64Lane0(offset)];
+  // at = base + row·rowBytes + d
+  const pointAt = (base: number, row: number) => [...op.get(base), ...op.get(row), ...op.get(rowBytes), ...op.i32Mul, ...op.i32Add, ...op.get(d), ...op.i32Add, ...op.set(at)];
+  const weightSums = [
+    ...v128Zero, ...op.set(accLo), ...v128Zero, ...op.set(accHi),
+    ...forLoop(b, op.i32Const(0), count, op.i32Const(1), [...loadGradient, ...pointAt(hidden, b), ...multiplyAdd(accLo, 0, true), ...multiplyAdd(accHi, 8, true)]),
+    ...pointAt(gradWeightT, c), ...store(accLo, 0), ...store(accHi, 8),
+  ];
+  const hiddenSums = [
+    ...v128Zero, ...op.set(accLo), ...v128Zero, ...op.set(accHi),
+    ...forLoop(c, op.i32Const(0), numClasses, op.i32Const(1), [...loadGradient, ...pointAt(weightT, c), ...multiplyAdd(accLo, 0, false), ...multiplyAdd(accHi, 8, false)]),
+    ...pointAt(gradHidden, b), ...store(accLo, 0), ...store(accHi, 8),
+  ];
+  return {
+    locals: [5, I32, 3, V128],
+    code: [
+      ...op.get(dim), ...op.i32Const(2), ...op.i32Shl, ...op.set(rowBytes),
+      ...forLoop(c, op.i32Const(0), numClasses, op.i32Const(1), forLoop(d, op.i32Const(0), rowBytes, op.i32Const(16), weightSums)),
+      ...forLoop(b, op.i32Const(0), count, op.i32Const(1), forLoop(d, op.i32Const(0), rowBytes, op.i32Const(16), hiddenSums)),
+    ],
+  };
+}
+
 function section(id: number, content: number[]): number[] {
   return [id, ...uleb(content.length), ...content];
 }
@@ -279,12 +327,16 @@ function name(text: string): number[] {
   return [...uleb(text.length), ...[...text].map((ch) => ch.charCodeAt(0))];
 }
 
-/** The module's bytes: imports `env.memory`, exports `bagMean` and `lazyAdam`. */
+/** The module's bytes: imports `env.memory`, exports `bagMean`, `lazyAdam` and `denseBackward`. */
 export function kernelModuleBytes(): Uint8Array {
   const functionType = (params: number[], results: number[] = []) => [0x60, ...vector(params.map((p) => [p])), ...vector(results.map((r) => [r]))];
   // lazyAdam returns the words it read ahead (see lazyAdamBody), so that the reads are not dropped.
-  const types = [functionType(new Array<number>(7).fill(I32)), functionType([...new Array<number>(10).fill(I32), F64, F64, F64], [I32])];
-  const bodies = [bagMeanBody(), lazyAdamBody()].map(({ locals, code }) => {
+  const types = [
+    functionType(new Array<number>(7).fill(I32)),
+    functionType([...new Array<number>(10).fill(I32), F64, F64, F64], [I32]),
+    functionType(new Array<number>(8).fill(I32)),
+  ];
+  const bodies = [bagMeanBody(), lazyAdamBody(), denseBackwardBody()].map(({ locals, code }) => {
     const groups: number[][] = [];
     for (let i = 0; i < locals.length; i += 2) groups.push([...uleb(locals[i]!), locals[i + 1]!]);
     const body = [...vector(groups), ...code, ...op.end];
@@ -295,8 +347,8 @@ export function kernelModuleBytes(): Uint8Array {
     ...section(1, vector(types)),
     // import env.memory: a memory with a minimum of 1 page and no maximum.
     ...section(2, vector([[...name('env'), ...name('memory'), 0x02, 0x00, 0x01]])),
-    ...section(3, vector([[0], [1]])),
-    ...section(7, vector([[...name('bagMean'), 0x00, 0], [...name('lazyAdam'), 0x00, 1]])),
+    ...section(3, vector([[0], [1], [2]])),
+    ...section(7, vector([[...name('bagMean'), 0x00, 0], [...name('lazyAdam'), 0x00, 1], [...name('denseBackward'), 0x00, 2]])),
     ...section(10, vector(bodies)),
   ]);
 }
@@ -360,6 +412,7 @@ export interface KernelExports {
     stepSize: number,
     epsilonHat: number,
   ): number;
+  denseBackward(hidden: number, gradLogits: number, weightT: number, gradWeightT: number, gradHidden: number, count: number, dim: number, numClasses: number): void;
 }
 
 /** Instantiates the kernels over `memory`; null where WebAssembly SIMD is unavailable. */
