@@ -234,19 +234,41 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     }
     if (!this.arena || !this.bagMeanWasm(features, examples)) this.bagMeanScalar(features, examples);
     // logits = bias + h·W, each logit summed over d in order with Float32 rounding after every addition (as
-    // accumulating into the Float32Array did), in a local: one logit at a time, no store per addition.
+    // accumulating into the Float32Array did), in locals: four examples' sums at a time, so that four
+    // independent chains of additions overlap.
     const { hidden, weight, bias } = this;
     const f = Math.fround;
-    for (let b = 0; b < count; b++) {
-      const h = b * dim;
-      const z = b * numClasses;
-      for (let c = 0; c < numClasses; c++) {
-        let logit = bias[c]!;
+    for (let c = 0; c < numClasses; c++) {
+      let b = 0;
+      for (; b + 3 < count; b += 4) {
+        let l0 = bias[c]!;
+        let l1 = l0;
+        let l2 = l0;
+        let l3 = l0;
+        const h0 = b * dim;
         for (let d = 0, w = c; d < dim; d++, w += numClasses) {
+          const wd = weight[w]!;
+          const x0 = hidden[h0 + d]!;
+          const x1 = hidden[h0 + dim + d]!;
+          const x2 = hidden[h0 + 2 * dim + d]!;
+          const x3 = hidden[h0 + 3 * dim + d]!;
+          if (x0 !== 0) l0 = f(l0 + x0 * wd);
+          if (x1 !== 0) l1 = f(l1 + x1 * wd);
+          if (x2 !== 0) l2 = f(l2 + x2 * wd);
+          if (x3 !== 0) l3 = f(l3 + x3 * wd);
+        }
+        logits[b * numClasses + c] = l0;
+        logits[(b + 1) * numClasses + c] = l1;
+        logits[(b + 2) * numClasses + c] = l2;
+        logits[(b + 3) * numClasses + c] = l3;
+      }
+      for (; b < count; b++) {
+        let logit = bias[c]!;
+        for (let d = 0, w = c, h = b * dim; d < dim; d++, w += numClasses) {
           const hd = hidden[h + d]!;
           if (hd !== 0) logit = f(logit + hd * weight[w]!);
         }
-        logits[z + c] = logit;
+        logits[b * numClasses + c] = logit;
       }
     }
     this.lastFeatures = features;
@@ -833,7 +855,11 @@ export function dropFeatureOccurrences(
     const start = offsets[examples[b]!]!;
     const end = offsets[examples[b]! + 1]!;
     const first = o;
-    for (let k = start; k < end; k++) if (random.next() < keep) out[o++] = ids[k]!;
+    // Written, then kept by advancing: no unpredictable branch per occurrence.
+    for (let k = start; k < end; k++) {
+      out[o] = ids[k]!;
+      o += Number(random.next() < keep);
+    }
     if (o === first && end > start) out[o++] = ids[start + Math.floor(random.next() * (end - start))]!;
     outOffsets[b + 1] = o;
   }
