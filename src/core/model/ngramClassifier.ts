@@ -112,6 +112,8 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   private readonly dropoutRandom: SeededRandom;
   private dropped = { ids: new Int32Array(256), offsets: new Int32Array(65) };
   private identity = Int32Array.from({ length: 64 }, (_, b) => b);
+  // Whether `occurrenceRow` holds the rows of the last forward pass's occurrences (0: untrained), for gatherRows.
+  private rowsKnown = false;
   private slotRow = new Int32Array(256);
   // Lazy Adam: each slot's occurrences (slotOccurrence[slotStart[s] .. slotStart[s+1]) holds their examples) and each example's 1/n.
   private slotStart = new Int32Array(256);
@@ -220,19 +222,30 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
 
   forward(features: FeatureMatrix, examples: ArrayLike<number>, logits: Float32Array, training = false): void {
     const count = examples.length;
-    if (training && this.featureDropout > 0) {
-      if (this.identity.length < count) {
-        this.identity = Int32Array.from({ length: Math.max(count, this.identity.length * 2) }, (_, b) => b);
-      }
-      features = dropFeatureOccurrences(features, examples, this.featureDropout, this.dropoutRandom, this.dropped);
-      examples = this.identity.subarray(0, count);
-    }
     const { dim, numClasses } = this.shape;
     if (this.hidden.length < count * dim) {
       this.hidden = new Float32Array(count * dim);
       this.gradHidden = new Float32Array(count * dim);
     }
-    if (!this.arena || !this.bagMeanWasm(features, examples)) this.bagMeanScalar(features, examples);
+    const dropping = training && this.featureDropout > 0;
+    if (dropping && this.identity.length < count) {
+      this.identity = Int32Array.from({ length: Math.max(count, this.identity.length * 2) }, (_, b) => b);
+    }
+    this.rowsKnown = false;
+    if (this.arena && this.bagMeanWasm(features, examples, training, dropping)) {
+      // The wasm pass drew the dropout itself (the same draws as dropFeatureOccurrences) into `dropped`.
+      if (dropping) {
+        features = { ids: this.dropped.ids.subarray(0, this.dropped.offsets[count]!), offsets: this.dropped.offsets.subarray(0, count + 1), count };
+        examples = this.identity.subarray(0, count);
+      }
+      this.rowsKnown = training;
+    } else {
+      if (dropping) {
+        features = dropFeatureOccurrences(features, examples, this.featureDropout, this.dropoutRandom, this.dropped);
+        examples = this.identity.subarray(0, count);
+      }
+      this.bagMeanScalar(features, examples);
+    }
     // logits = bias + h·W, each logit summed over d in order with Float32 rounding after every addition (as
     // accumulating into the Float32Array did), in locals: four examples' sums at a time, so that four
     // independent chains of additions overlap.
@@ -302,10 +315,12 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
 
   /**
    * The same with the wasm kernel, in one call for the batch: the trained rows' byte offsets, each example's
-   * start in them and its 1/n are written to the arena's scratch. False when the scratch cannot grow (the
-   * model has then left the arena).
+   * start in them and its 1/n are written to the arena's scratch. In training passes the row of every
+   * occurrence is kept for gatherRows (`rowsKnown`), and with `dropping` the n-gram dropout is drawn in the
+   * same pass, into `dropped` (the draws of dropFeatureOccurrences, in its order). False, having drawn
+   * nothing, when the scratch cannot grow (the model has then left the arena).
    */
-  private bagMeanWasm(features: FeatureMatrix, examples: ArrayLike<number>): boolean {
+  private bagMeanWasm(features: FeatureMatrix, examples: ArrayLike<number>, training: boolean, dropping: boolean): boolean {
     const arena = this.arena!;
     const { dim } = this.shape;
     const { ids, offsets } = features;
@@ -328,14 +343,42 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     const rowOf = this.rowOf;
     const rowBytes = dim * 4;
     const decays = this.decayLog !== 0;
+    if (training) this.occurrenceRow = growInt32(this.occurrenceRow, occurrences);
+    const occurrenceRow = this.occurrenceRow;
+    const dropped = this.dropped;
+    if (dropping) {
+      if (dropped.ids.length < occurrences) dropped.ids = new Int32Array(Math.max(occurrences, dropped.ids.length * 2));
+      if (dropped.offsets.length < count + 1) dropped.offsets = new Int32Array(Math.max(count + 1, dropped.offsets.length * 2));
+      dropped.offsets[0] = 0;
+    }
+    const keptIds = dropped.ids;
+    const random = this.dropoutRandom;
+    const keep = 1 - this.featureDropout;
     let n = 0;
+    let q = 0;
     i32[startIndex] = 0;
     for (let b = 0; b < count; b++) {
       const example = examples[b]!;
-      const start = offsets[example]!;
-      const end = offsets[example + 1]!;
-      for (let k = start; k < end; k++) {
-        const row = rowOf[ids[k]!]!;
+      let start = offsets[example]!;
+      let end = offsets[example + 1]!;
+      let source = ids;
+      if (dropping) {
+        // dropFeatureOccurrences' loop: written, then kept by advancing; a row that lost everything keeps one.
+        const first = q;
+        let o = q;
+        for (let k = start; k < end; k++) {
+          keptIds[o] = ids[k]!;
+          o += Number(random.next() < keep);
+        }
+        if (o === first && end > start) keptIds[o++] = ids[start + Math.floor(random.next() * (end - start))]!;
+        dropped.offsets[b + 1] = o;
+        source = keptIds;
+        start = first;
+        end = o;
+      }
+      for (let k = start; k < end; k++, q++) {
+        const row = rowOf[source[k]!]!;
+        if (training) occurrenceRow[q] = row;
         if (row === 0) continue;
         if (decays && this.rowDecayLog[row] !== this.decayLog) this.syncRow(row);
         i32[bagIndex + n++] = row * rowBytes;
@@ -530,6 +573,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     this.slotRow = growInt32(this.slotRow, occurrences);
     const { occurrenceRow, slotRow } = this;
     const rowOf = this.rowOf;
+    const known = this.rowsKnown;
     const stamp = ++this.batchStamp;
     let slots = 0;
     let o = 0;
@@ -537,7 +581,8 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       const example = examples[b]!;
       for (let k = offsets[example]!, end = offsets[example + 1]!; k < end; k++, o++) {
         const bucket = ids[k]!;
-        let row = rowOf[bucket]!;
+        // A row seen as untrained in the forward pass may have been allocated since (by an earlier occurrence).
+        let row = known ? occurrenceRow[o]! : rowOf[bucket]!;
         if (row === 0) row = this.allocateRow(bucket);
         occurrenceRow[o] = row;
         // allocateRow may grow rowStamp and rowSlot: read them after it.
