@@ -114,6 +114,11 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   private identity = Int32Array.from({ length: 64 }, (_, b) => b);
   // Whether `occurrenceRow` holds the rows of the last forward pass's occurrences (0: untrained), for gatherRows.
   private rowsKnown = false;
+  // The training matrix's row of each feature occurrence once known (0: not trained yet): a training pass
+  // (wasm path) reads these in order instead of looking each bucket up at random in the 8 MB bucket → row
+  // table. Rows never move once allocated; restore() drops the cache.
+  private rowCache: { features: FeatureMatrix; rows: Int32Array } | undefined;
+  private keptRows = new Int32Array(256);
   private slotRow = new Int32Array(256);
   // Lazy Adam: each slot's occurrences (slotOccurrence[slotStart[s] .. slotStart[s+1]) holds their examples) and each example's 1/n.
   private slotStart = new Int32Array(256);
@@ -352,6 +357,10 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       dropped.offsets[0] = 0;
     }
     const keptIds = dropped.ids;
+    if (dropping && this.keptRows.length < occurrences) this.keptRows = new Int32Array(Math.max(occurrences, this.keptRows.length * 2));
+    const keptRows = this.keptRows;
+    if (training && this.rowCache?.features !== features) this.rowCache = { features, rows: new Int32Array(ids.length) };
+    const cache = training ? this.rowCache!.rows : null;
     const random = this.dropoutRandom;
     const keep = 1 - this.featureDropout;
     let n = 0;
@@ -359,32 +368,44 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     i32[startIndex] = 0;
     for (let b = 0; b < count; b++) {
       const example = examples[b]!;
-      let start = offsets[example]!;
-      let end = offsets[example + 1]!;
-      let source = ids;
+      const start = offsets[example]!;
+      const end = offsets[example + 1]!;
+      let first = start;
+      let last = end;
       if (dropping) {
         // dropFeatureOccurrences' loop: written, then kept by advancing; a row that lost everything keeps one.
-        const first = q;
+        first = q;
         let o = q;
         for (let k = start; k < end; k++) {
+          let row = cache![k]!;
+          if (row === 0) row = cache![k] = rowOf[ids[k]!]!;
           keptIds[o] = ids[k]!;
+          keptRows[o] = row;
           o += Number(random.next() < keep);
         }
-        if (o === first && end > start) keptIds[o++] = ids[start + Math.floor(random.next() * (end - start))]!;
+        if (o === first && end > start) {
+          const k = start + Math.floor(random.next() * (end - start));
+          keptIds[o] = ids[k]!;
+          keptRows[o++] = cache![k] !== 0 ? cache![k]! : rowOf[ids[k]!]!;
+        }
         dropped.offsets[b + 1] = o;
-        source = keptIds;
-        start = first;
-        end = o;
+        last = o;
       }
-      for (let k = start; k < end; k++, q++) {
-        const row = rowOf[source[k]!]!;
+      for (let k = first; k < last; k++, q++) {
+        let row: number;
+        if (dropping) row = keptRows[k]!;
+        else if (cache === null) row = rowOf[ids[k]!]!;
+        else {
+          row = cache[k]!;
+          if (row === 0) row = cache[k] = rowOf[ids[k]!]!;
+        }
         if (training) occurrenceRow[q] = row;
         if (row === 0) continue;
         if (decays && this.rowDecayLog[row] !== this.decayLog) this.syncRow(row);
         i32[bagIndex + n++] = row * rowBytes;
       }
       i32[startIndex + b + 1] = n;
-      f64[scaleIndex + b] = 1 / Math.max(1, end - start);
+      f64[scaleIndex + b] = 1 / Math.max(1, last - first);
     }
     // starts count occurrences; the kernel wants them as indices into the bag (the same numbers).
     arena.kernels.bagMean(0, base, base + startsAt, base + scalesAt, base + outAt, count, dim);
@@ -751,6 +772,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     this.rowStamp = new Int32Array(Math.max(p.rows, 1024));
     this.rowSlot = new Int32Array(Math.max(p.rows, 1024));
     this.batchStamp = 0;
+    this.rowCache = undefined;
     const length = Math.max(p.rows, 1024) * this.shape.dim;
     // A fresh table: in a new arena when the model has one (its moments are reset below in any case).
     if (this.arena) this.arena = KernelArena.create(length, false);
