@@ -227,7 +227,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
 
   forward(features: FeatureMatrix, examples: ArrayLike<number>, logits: Float32Array, training = false): void {
     const count = examples.length;
-    const { dim, numClasses } = this.shape;
+    const { dim } = this.shape;
     if (this.hidden.length < count * dim) {
       this.hidden = new Float32Array(count * dim);
       this.gradHidden = new Float32Array(count * dim);
@@ -237,7 +237,9 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       this.identity = Int32Array.from({ length: Math.max(count, this.identity.length * 2) }, (_, b) => b);
     }
     this.rowsKnown = false;
-    if (this.arena && this.bagMeanWasm(features, examples, training, dropping)) {
+    let logitsDone = false;
+    if (this.arena && this.bagMeanWasm(features, examples, training, dropping, logits)) {
+      logitsDone = true;
       // The wasm pass drew the dropout itself (the same draws as dropFeatureOccurrences) into `dropped`.
       if (dropping) {
         features = { ids: this.dropped.ids.subarray(0, this.dropped.offsets[count]!), offsets: this.dropped.offsets.subarray(0, count + 1), count };
@@ -251,9 +253,18 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       }
       this.bagMeanScalar(features, examples);
     }
-    // logits = bias + h·W, each logit summed over d in order with Float32 rounding after every addition (as
-    // accumulating into the Float32Array did), in locals: four examples' sums at a time, so that four
-    // independent chains of additions overlap.
+    if (!logitsDone) this.logitsScalar(count, logits);
+    this.lastFeatures = features;
+    this.lastExamples = examples;
+  }
+
+  /**
+   * logits = bias + h·W, each logit summed over d in order with Float32 rounding after every addition (as
+   * accumulating into a Float32Array does), coordinates whose hidden value is zero skipped; in locals, four
+   * examples' sums at a time, so that four independent chains of additions overlap.
+   */
+  private logitsScalar(count: number, logits: Float32Array): void {
+    const { dim, numClasses } = this.shape;
     const { hidden, weight, bias } = this;
     const f = Math.fround;
     for (let c = 0; c < numClasses; c++) {
@@ -289,8 +300,6 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
         logits[b * numClasses + c] = logit;
       }
     }
-    this.lastFeatures = features;
-    this.lastExamples = examples;
   }
 
   /** The hidden vectors of the batch (the mean of each example's trained rows) with the scalar kernel. */
@@ -325,9 +334,9 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
    * same pass, into `dropped` (the draws of dropFeatureOccurrences, in its order). False, having drawn
    * nothing, when the scratch cannot grow (the model has then left the arena).
    */
-  private bagMeanWasm(features: FeatureMatrix, examples: ArrayLike<number>, training: boolean, dropping: boolean): boolean {
+  private bagMeanWasm(features: FeatureMatrix, examples: ArrayLike<number>, training: boolean, dropping: boolean, logits: Float32Array): boolean {
     const arena = this.arena!;
-    const { dim } = this.shape;
+    const { dim, numClasses } = this.shape;
     const { ids, offsets } = features;
     const count = examples.length;
     let occurrences = 0;
@@ -335,7 +344,13 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     const startsAt = occurrences * 4;
     const scalesAt = (startsAt + (count + 1) * 4 + 7) & ~7;
     const outAt = scalesAt + count * 8;
-    const base = arena.scratch(outAt + count * dim * 4);
+    // The logits' kernel takes two classes at a time: W, the bias and the logits padded to an even count.
+    const pairs = (numClasses + 1) >> 1;
+    const padded = 2 * pairs;
+    const weightAt = (outAt + count * dim * 4 + 15) & ~15;
+    const biasAt = weightAt + dim * padded * 4;
+    const logitsAt = biasAt + padded * 4;
+    const base = arena.scratch(logitsAt + count * padded * 4);
     if (base < 0) {
       this.leaveArena();
       return false;
@@ -407,9 +422,21 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       i32[startIndex + b + 1] = n;
       f64[scaleIndex + b] = 1 / Math.max(1, last - first);
     }
-    // starts count occurrences; the kernel wants them as indices into the bag (the same numbers).
     arena.kernels.bagMean(0, base, base + startsAt, base + scalesAt, base + outAt, count, dim);
     this.hidden.set(f32.subarray((base + outAt) >> 2, ((base + outAt) >> 2) + count * dim));
+    const { weight, bias } = this;
+    const weightIndex = (base + weightAt) >> 2;
+    const biasIndex = (base + biasAt) >> 2;
+    for (let d = 0; d < dim; d++) {
+      for (let c = 0; c < numClasses; c++) f32[weightIndex + d * padded + c] = weight[d * numClasses + c]!;
+      if (padded > numClasses) f32[weightIndex + d * padded + numClasses] = 0;
+    }
+    for (let c = 0; c < padded; c++) f32[biasIndex + c] = c < numClasses ? bias[c]! : 0;
+    arena.kernels.denseForward(base + outAt, base + weightAt, base + biasAt, base + logitsAt, count, dim, pairs);
+    const logitsIndex = (base + logitsAt) >> 2;
+    for (let b = 0; b < count; b++) {
+      for (let c = 0; c < numClasses; c++) logits[b * numClasses + c] = f32[logitsIndex + b * padded + c]!;
+    }
     return true;
   }
 

@@ -68,6 +68,9 @@ const op = {
   tee: (local: number) => [0x22, ...uleb(local)],
   i32Load: [0x28, 2, 0],
   f32Load: [0x2a, 2, 0],
+  f32Const0: [0x43, 0, 0, 0, 0],
+  f32Ne: [0x5c],
+  i32And: [0x71],
   f64PromoteF32: [0xbb],
   f64Load: [0x2b, 3, 0],
   i32Const: (value: number) => [0x41, ...sleb(value)],
@@ -315,6 +318,72 @@ function denseBackwardBody(): { locals: number[]; code: number[] } {
   };
 }
 
+/**
+ * denseForward(hidden, weight, bias, logits, count, dim, classPairs): the logits of the output layer, two
+ * classes at a time, with W (`dim × 2·classPairs`, row-major), the bias and the logits padded to an even
+ * number of classes:
+ *   logits[b·C + c] = f32(… f32(bias[c] + h_b0·W[0, c]) … + h_b,dim−1·W[dim − 1, c]),
+ * each product in double and the sum rounded to Float32 after every addition, coordinates whose hidden value
+ * is zero skipped (as the scalar loop does). Two examples' sums at a time, so that two chains overlap.
+ */
+function denseForwardBody(): { locals: number[]; code: number[] } {
+  const [hidden, weight, bias, logits, count, dim, classPairs] = [0, 1, 2, 3, 4, 5, 6];
+  const [b, pair, d, rowBytes, classBytes, hAt, wAt, last, ex, hAtNext] = [7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+  const [acc0, acc1, w] = [17, 18, 19];
+  const roundToF32 = [...f32x4DemoteF64x2Zero, ...f64x2PromoteLowF32x4];
+  // acc = f32(acc + h·w) when h (the f32 at hAt + offset) is not zero
+  const step = (acc: number, at: number) => [
+    ...op.get(at), ...op.f32Load, ...op.f32Const0, ...op.f32Ne,
+    ...op.if,
+    ...op.get(acc), ...op.get(at), ...op.f32Load, ...op.f64PromoteF32, ...f64x2Splat, ...op.get(w), ...f64x2Mul, ...f64x2Add,
+    ...roundToF32, ...op.set(acc),
+    ...op.end,
+  ];
+  const biasPair = [...op.get(bias), ...op.get(pair), ...op.i32Const(3), ...op.i32Shl, ...op.i32Add, ...v128Load64Zero(0), ...f64x2PromoteLowF32x4];
+  const store = (acc: number, example: number[]) => [
+    ...op.get(logits), ...example, ...op.get(classBytes), ...op.i32Mul, ...op.i32Add, ...op.get(pair), ...op.i32Const(3), ...op.i32Shl, ...op.i32Add,
+    ...op.get(acc), ...f32x4DemoteF64x2Zero, ...v128Store64Lane0(0),
+  ];
+  // Over d: hAt walks example b's hidden row (hAtNext example b + 1's), wAt W's column pair.
+  const overCoordinates = (two: boolean) => [
+    ...op.get(hidden), ...op.get(ex), ...op.get(rowBytes), ...op.i32Mul, ...op.i32Add, ...op.tee(hAt), ...op.get(rowBytes), ...op.i32Add, ...op.set(hAtNext),
+    ...op.get(weight), ...op.get(pair), ...op.i32Const(3), ...op.i32Shl, ...op.i32Add, ...op.set(wAt),
+    ...forLoop(d, op.i32Const(0), dim, op.i32Const(1), [
+      ...op.get(wAt), ...v128Load64Zero(0), ...f64x2PromoteLowF32x4, ...op.set(w),
+      ...step(acc0, hAt),
+      ...(two ? step(acc1, hAtNext) : []),
+      ...op.get(hAt), ...op.i32Const(4), ...op.i32Add, ...op.set(hAt),
+      ...op.get(hAtNext), ...op.i32Const(4), ...op.i32Add, ...op.set(hAtNext),
+      ...op.get(wAt), ...op.get(classBytes), ...op.i32Add, ...op.set(wAt),
+    ]),
+  ];
+  return {
+    locals: [10, I32, 3, V128],
+    code: [
+      ...op.get(dim), ...op.i32Const(2), ...op.i32Shl, ...op.set(rowBytes),
+      ...op.get(classPairs), ...op.i32Const(3), ...op.i32Shl, ...op.set(classBytes),
+      // last: the first example that has no partner (count rounded down to even)
+      ...op.get(count), ...op.i32Const(-2), ...op.i32And, ...op.set(last),
+      ...forLoop(pair, op.i32Const(0), classPairs, op.i32Const(1), [
+        ...forLoop(b, op.i32Const(0), last, op.i32Const(2), [
+          ...biasPair, ...op.tee(acc0), ...op.set(acc1),
+          ...op.get(b), ...op.set(ex),
+          ...overCoordinates(true),
+          ...store(acc0, op.get(b)),
+          ...store(acc1, [...op.get(b), ...op.i32Const(1), ...op.i32Add]),
+        ]),
+        // An odd count leaves one example.
+        ...forLoop(b, op.get(last), count, op.i32Const(1), [
+          ...biasPair, ...op.set(acc0),
+          ...op.get(b), ...op.set(ex),
+          ...overCoordinates(false),
+          ...store(acc0, op.get(b)),
+        ]),
+      ]),
+    ],
+  };
+}
+
 function section(id: number, content: number[]): number[] {
   return [id, ...uleb(content.length), ...content];
 }
@@ -327,7 +396,7 @@ function name(text: string): number[] {
   return [...uleb(text.length), ...[...text].map((ch) => ch.charCodeAt(0))];
 }
 
-/** The module's bytes: imports `env.memory`, exports `bagMean`, `lazyAdam` and `denseBackward`. */
+/** The module's bytes: imports `env.memory`, exports `bagMean`, `lazyAdam`, `denseBackward` and `denseForward`. */
 export function kernelModuleBytes(): Uint8Array {
   const functionType = (params: number[], results: number[] = []) => [0x60, ...vector(params.map((p) => [p])), ...vector(results.map((r) => [r]))];
   // lazyAdam returns the words it read ahead (see lazyAdamBody), so that the reads are not dropped.
@@ -336,7 +405,7 @@ export function kernelModuleBytes(): Uint8Array {
     functionType([...new Array<number>(10).fill(I32), F64, F64, F64], [I32]),
     functionType(new Array<number>(8).fill(I32)),
   ];
-  const bodies = [bagMeanBody(), lazyAdamBody(), denseBackwardBody()].map(({ locals, code }) => {
+  const bodies = [bagMeanBody(), lazyAdamBody(), denseBackwardBody(), denseForwardBody()].map(({ locals, code }) => {
     const groups: number[][] = [];
     for (let i = 0; i < locals.length; i += 2) groups.push([...uleb(locals[i]!), locals[i + 1]!]);
     const body = [...vector(groups), ...code, ...op.end];
@@ -347,8 +416,8 @@ export function kernelModuleBytes(): Uint8Array {
     ...section(1, vector(types)),
     // import env.memory: a memory with a minimum of 1 page and no maximum.
     ...section(2, vector([[...name('env'), ...name('memory'), 0x02, 0x00, 0x01]])),
-    ...section(3, vector([[0], [1], [2]])),
-    ...section(7, vector([[...name('bagMean'), 0x00, 0], [...name('lazyAdam'), 0x00, 1], [...name('denseBackward'), 0x00, 2]])),
+    ...section(3, vector([[0], [1], [2], [0]])),
+    ...section(7, vector([[...name('bagMean'), 0x00, 0], [...name('lazyAdam'), 0x00, 1], [...name('denseBackward'), 0x00, 2], [...name('denseForward'), 0x00, 3]])),
     ...section(10, vector(bodies)),
   ]);
 }
@@ -412,6 +481,7 @@ export interface KernelExports {
     stepSize: number,
     epsilonHat: number,
   ): number;
+  denseForward(hidden: number, weight: number, bias: number, logits: number, count: number, dim: number, classPairs: number): void;
   denseBackward(hidden: number, gradLogits: number, weightT: number, gradWeightT: number, gradHidden: number, count: number, dim: number, numClasses: number): void;
 }
 
