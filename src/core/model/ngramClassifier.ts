@@ -455,6 +455,10 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     if (!this.arena || !this.denseBackwardWasm(gradLogits, count)) this.denseBackwardScalar(gradLogits, count);
     // Without clipping, and when the caller does not want the norm, only the rows the batch touches are needed.
     if (maxGradNorm === null && !reportNorm) {
+      // The default recipe on the wasm kernels: rows gathered, sorted and stepped in the module.
+      if (this.optimizer === 'adam' && this.weightDecay === 0 && this.rowsKnown && this.momentsInArena && this.adamUpdateWasm(features, examples, learningRate)) {
+        return NaN;
+      }
       const slots = this.gatherRows(features, examples);
       if (this.weightDecay > 0) this.decayStep(learningRate, slots);
       if (this.optimizer === 'adam') this.adamUpdate(learningRate, 1, slots);
@@ -756,6 +760,73 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     }
     const { m, v } = this.adamEmbeddings;
     lazyAdamRows(this.embeddings, m, v, dim, this.slotRow, slots, slotStart, slotOccurrence, share, this.gradHidden, clip, stepSize, epsilonHat);
+  }
+
+  /**
+   * gatherRows and adamUpdate in the module, for the training pass whose rows the forward pass recorded
+   * (`rowsKnown`): the rows of buckets first trained now are allocated here, in order of occurrence (as
+   * gatherRows does); gatherSlots numbers the distinct rows and lists their occurrences (the same order as
+   * the scalar counting sort); the output layer steps in TypeScript and the rows with lazyAdam. No weight
+   * decay (decayStep needs the slot rows in TypeScript). False, having stepped nothing, when the memory
+   * cannot grow (the model has then left the arena; the rows allocated are those gatherRows allocates).
+   */
+  private adamUpdateWasm(features: FeatureMatrix, examples: ArrayLike<number>, learningRate: number): boolean {
+    const { dim } = this.shape;
+    const { ids, offsets } = features;
+    const count = examples.length;
+    // Rows of buckets the forward pass saw untrained, allocated in order of occurrence (first: allocateRow
+    // may grow the table, which moves the scratch).
+    const occurrenceRow = this.occurrenceRow;
+    let occurrences = 0;
+    for (let b = 0; b < count; b++) {
+      for (let k = offsets[examples[b]!]!, end = offsets[examples[b]! + 1]!; k < end; k++, occurrences++) {
+        if (occurrenceRow[occurrences] === 0) occurrenceRow[occurrences] = this.allocateRow(ids[k]!);
+      }
+    }
+    // A table that could not grow has left the arena.
+    const arena = this.arena;
+    if (!arena || !this.momentsInArena) return false;
+    // The row → slot table: a power of two at least twice the occurrences.
+    const tableBits = Math.max(4, Math.ceil(Math.log2(2 * occurrences + 1)));
+    const tableSize = 1 << tableBits;
+    const rowsAt = 0;
+    const endsAt = rowsAt + occurrences * 4;
+    const keysAt = endsAt + count * 4;
+    const valuesAt = keysAt + tableSize * 4;
+    const slotOfAt = valuesAt + tableSize * 4;
+    const slotRowAt = slotOfAt + occurrences * 4;
+    const slotStartAt = slotRowAt + occurrences * 4;
+    const cursorAt = slotStartAt + (occurrences + 1) * 4;
+    const slotOccurrenceAt = cursorAt + (occurrences + 1) * 4;
+    const sharesAt = (slotOccurrenceAt + occurrences * 4 + 7) & ~7;
+    const gradAt = sharesAt + count * 8;
+    const base = arena.scratch(gradAt + count * dim * 4);
+    if (base < 0) {
+      this.leaveArena();
+      return false;
+    }
+    this.syncViews();
+    const { i32, f64, f32 } = arena;
+    i32.set(occurrenceRow.subarray(0, occurrences), (base + rowsAt) >> 2);
+    const endIndex = (base + endsAt) >> 2;
+    const shareIndex = (base + sharesAt) >> 3;
+    for (let b = 0, end = 0; b < count; b++) {
+      const n = offsets[examples[b]! + 1]! - offsets[examples[b]!]!;
+      end += n;
+      i32[endIndex + b] = end;
+      f64[shareIndex + b] = 1 / Math.max(1, n);
+    }
+    i32.fill(-1, (base + keysAt) >> 2, ((base + keysAt) >> 2) + tableSize);
+    f32.set(this.gradHidden.subarray(0, count * dim), (base + gradAt) >> 2);
+    const kernels = arena.kernels;
+    const slots = kernels.gatherSlots(base + rowsAt, base + endsAt, count, base + keysAt, base + valuesAt, 32 - tableBits, base + slotOfAt, base + slotRowAt, base + slotStartAt, base + cursorAt, base + slotOccurrenceAt);
+    const t = ++this.adamStep;
+    const stepSize = (learningRate * Math.sqrt(1 - ADAM_BETA2 ** t)) / (1 - ADAM_BETA1 ** t);
+    const epsilonHat = this.adamEpsilon * Math.sqrt(1 - ADAM_BETA2 ** t);
+    adamStep(this.weight, this.adamWeight.m, this.adamWeight.v, 0, this.gradWeight, 0, this.weight.length, 1, stepSize, epsilonHat);
+    adamStep(this.bias, this.adamBias.m, this.adamBias.v, 0, this.gradBias, 0, this.bias.length, 1, stepSize, epsilonHat);
+    kernels.lazyAdam(0, arena.mBase, arena.vBase, base + slotRowAt, base + slotStartAt, base + slotOccurrenceAt, base + sharesAt, base + gradAt, slots, dim, 1, stepSize, epsilonHat);
+    return true;
   }
 
   /**

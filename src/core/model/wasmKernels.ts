@@ -67,6 +67,8 @@ const op = {
   set: (local: number) => [0x21, ...uleb(local)],
   tee: (local: number) => [0x22, ...uleb(local)],
   i32Load: [0x28, 2, 0],
+  i32Store: [0x36, 2, 0],
+  i32ShrU: [0x76],
   f32Load: [0x2a, 2, 0],
   f32Const0: [0x43, 0, 0, 0, 0],
   f32Ne: [0x5c],
@@ -384,6 +386,86 @@ function denseForwardBody(): { locals: number[]; code: number[] } {
   };
 }
 
+/**
+ * gatherSlots(occurrenceRow, exampleEnds, count, tableKey, tableValue, shift, slotOf, slotRow, slotStart,
+ * cursor, slotOccurrence) → slots: numbers the distinct rows of a batch's occurrences in order of first
+ * occurrence (slotRow), and lists each slot's occurrences by example, in order of occurrence
+ * (slotOccurrence[slotStart[s] .. slotStart[s+1])): gatherRows and adamUpdate's stable counting sort.
+ * Occurrences of example b are [exampleEnds[b−1], exampleEnds[b]). The row → slot map is an open-addressing
+ * table of 2^(32 − shift) entries whose keys the caller has set to −1 (multiplicative hash, linear probing).
+ */
+function gatherSlotsBody(): { locals: number[]; code: number[] } {
+  const [occurrenceRow, exampleEnds, count, tableKey, tableValue, shift, slotOf, slotRow, slotStart, cursor, slotOccurrence] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const [o, row, h, key, slot, slots, b, end, mask, occurrences] = [11, 12, 13, 14, 15, 16, 17, 18, 19, 20];
+  const at = (base: number, index: number) => [...op.get(base), ...op.get(index), ...op.i32Const(2), ...op.i32Shl, ...op.i32Add];
+  const load = (base: number, index: number) => [...at(base, index), ...op.i32Load];
+  const store = (base: number, index: number, value: number[]) => [...at(base, index), ...value, ...op.i32Store];
+  const slotPlusOne = [...op.get(slot), ...op.i32Const(1), ...op.i32Add];
+  const probe = [
+    ...op.block, ...op.loop,
+    ...load(tableKey, h), ...op.tee(key), ...op.get(row), ...op.i32Eq,
+    ...op.if, ...load(tableValue, h), ...op.set(slot), ...op.br(2), ...op.end,
+    ...op.get(key), ...op.i32Const(-1), ...op.i32Eq,
+    ...op.if,
+    ...store(tableKey, h, op.get(row)),
+    ...store(tableValue, h, op.get(slots)),
+    ...store(slotRow, slots, op.get(row)),
+    ...op.get(slots), ...op.set(slot),
+    ...[...op.get(slotStart), ...slotPlusOne, ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...op.i32Const(0), ...op.i32Store],
+    ...op.get(slots), ...op.i32Const(1), ...op.i32Add, ...op.set(slots),
+    ...op.br(2),
+    ...op.end,
+    ...op.get(h), ...op.i32Const(1), ...op.i32Add, ...op.get(mask), ...op.i32And, ...op.set(h),
+    ...op.br(0),
+    ...op.end, ...op.end,
+  ];
+  const number = [
+    ...load(occurrenceRow, o), ...op.set(row),
+    ...op.get(row), ...op.i32Const(0x9e3779b1 | 0), ...op.i32Mul, ...op.get(shift), ...op.i32ShrU, ...op.set(h),
+    ...probe,
+    ...store(slotOf, o, op.get(slot)),
+    // slotStart[slot + 1] += 1
+    ...op.get(slotStart), ...slotPlusOne, ...op.i32Const(2), ...op.i32Shl, ...op.i32Add,
+    ...op.get(slotStart), ...slotPlusOne, ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...op.i32Load, ...op.i32Const(1), ...op.i32Add,
+    ...op.i32Store,
+  ];
+  const prefix = [
+    // slotStart[slot + 1] += slotStart[slot]; cursor[slot] = slotStart[slot]
+    ...store(cursor, slot, load(slotStart, slot)),
+    ...op.get(slotStart), ...slotPlusOne, ...op.i32Const(2), ...op.i32Shl, ...op.i32Add,
+    ...op.get(slotStart), ...slotPlusOne, ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...op.i32Load, ...load(slotStart, slot), ...op.i32Add,
+    ...op.i32Store,
+  ];
+  const place = [
+    // slotOccurrence[cursor[slotOf[o]]++] = b
+    ...load(slotOf, o), ...op.set(slot),
+    ...load(cursor, slot), ...op.set(key),
+    ...store(slotOccurrence, key, op.get(b)),
+    ...store(cursor, slot, [...op.get(key), ...op.i32Const(1), ...op.i32Add]),
+  ];
+  return {
+    locals: [10, I32],
+    code: [
+      ...op.i32Const(-1), ...op.i32Const(32), ...op.get(shift), ...[0x6b], ...op.i32Shl, ...op.i32Const(-1), ...op.i32Xor, ...op.set(mask),
+      ...op.get(slotStart), ...op.i32Const(0), ...op.i32Store,
+      ...op.get(exampleEnds), ...op.get(count), ...op.i32Const(1), ...[0x6b], ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...op.i32Load, ...op.set(occurrences),
+      ...forLoop(o, op.i32Const(0), occurrences, op.i32Const(1), number),
+      ...forLoop(slot, op.i32Const(0), slots, op.i32Const(1), prefix),
+      ...op.i32Const(0), ...op.set(o),
+      ...forLoop(b, op.i32Const(0), count, op.i32Const(1), [
+        ...load(exampleEnds, b), ...op.set(end),
+        ...op.block, ...op.loop,
+        ...op.get(o), ...op.get(end), ...op.i32GeU, ...op.brIf(1),
+        ...place,
+        ...op.get(o), ...op.i32Const(1), ...op.i32Add, ...op.set(o),
+        ...op.br(0),
+        ...op.end, ...op.end,
+      ]),
+      ...op.get(slots),
+    ],
+  };
+}
+
 function section(id: number, content: number[]): number[] {
   return [id, ...uleb(content.length), ...content];
 }
@@ -396,7 +478,7 @@ function name(text: string): number[] {
   return [...uleb(text.length), ...[...text].map((ch) => ch.charCodeAt(0))];
 }
 
-/** The module's bytes: imports `env.memory`, exports `bagMean`, `lazyAdam`, `denseBackward` and `denseForward`. */
+/** The module's bytes: imports `env.memory`, exports `bagMean`, `lazyAdam`, `denseBackward`, `denseForward` and `gatherSlots`. */
 export function kernelModuleBytes(): Uint8Array {
   const functionType = (params: number[], results: number[] = []) => [0x60, ...vector(params.map((p) => [p])), ...vector(results.map((r) => [r]))];
   // lazyAdam returns the words it read ahead (see lazyAdamBody), so that the reads are not dropped.
@@ -404,8 +486,9 @@ export function kernelModuleBytes(): Uint8Array {
     functionType(new Array<number>(7).fill(I32)),
     functionType([...new Array<number>(10).fill(I32), F64, F64, F64], [I32]),
     functionType(new Array<number>(8).fill(I32)),
+    functionType(new Array<number>(11).fill(I32), [I32]),
   ];
-  const bodies = [bagMeanBody(), lazyAdamBody(), denseBackwardBody(), denseForwardBody()].map(({ locals, code }) => {
+  const bodies = [bagMeanBody(), lazyAdamBody(), denseBackwardBody(), denseForwardBody(), gatherSlotsBody()].map(({ locals, code }) => {
     const groups: number[][] = [];
     for (let i = 0; i < locals.length; i += 2) groups.push([...uleb(locals[i]!), locals[i + 1]!]);
     const body = [...vector(groups), ...code, ...op.end];
@@ -416,8 +499,17 @@ export function kernelModuleBytes(): Uint8Array {
     ...section(1, vector(types)),
     // import env.memory: a memory with a minimum of 1 page and no maximum.
     ...section(2, vector([[...name('env'), ...name('memory'), 0x02, 0x00, 0x01]])),
-    ...section(3, vector([[0], [1], [2], [0]])),
-    ...section(7, vector([[...name('bagMean'), 0x00, 0], [...name('lazyAdam'), 0x00, 1], [...name('denseBackward'), 0x00, 2], [...name('denseForward'), 0x00, 3]])),
+    ...section(3, vector([[0], [1], [2], [0], [3]])),
+    ...section(
+      7,
+      vector([
+        [...name('bagMean'), 0x00, 0],
+        [...name('lazyAdam'), 0x00, 1],
+        [...name('denseBackward'), 0x00, 2],
+        [...name('denseForward'), 0x00, 3],
+        [...name('gatherSlots'), 0x00, 4],
+      ]),
+    ),
     ...section(10, vector(bodies)),
   ]);
 }
@@ -480,6 +572,19 @@ export interface KernelExports {
     clip: number,
     stepSize: number,
     epsilonHat: number,
+  ): number;
+  gatherSlots(
+    occurrenceRow: number,
+    exampleEnds: number,
+    count: number,
+    tableKey: number,
+    tableValue: number,
+    shift: number,
+    slotOf: number,
+    slotRow: number,
+    slotStart: number,
+    cursor: number,
+    slotOccurrence: number,
   ): number;
   denseForward(hidden: number, weight: number, bias: number, logits: number, count: number, dim: number, classPairs: number): void;
   denseBackward(hidden: number, gradLogits: number, weightT: number, gradWeightT: number, gradHidden: number, count: number, dim: number, numClasses: number): void;
