@@ -113,6 +113,48 @@ describe('WebAssembly SIMD kernels against the scalar ones', () => {
     });
   }
 
+  test('gatherSlots numbers rows in order of first occurrence and lists the examples of each row in order', () => {
+    const random = new SeededRandom(77);
+    const arena = KernelArena.create(64, false)!;
+    for (const [count, rows] of [[32, 40], [5, 3], [64, 5000]] as const) {
+      const lengths = Array.from({ length: count }, (_, b) => (b % 6 === 0 ? 0 : 1 + random.nextInt(30)));
+      const occurrenceRow = lengths.flatMap((n) => Array.from({ length: n }, () => 1 + (random.next() < 0.3 ? random.nextInt(4) : random.nextInt(rows))));
+      const occurrences = occurrenceRow.length;
+      // The reference: gatherRows' numbering and adamUpdate's stable counting sort, written plainly.
+      const slotOf = new Map<number, number>();
+      const lists: number[][] = [];
+      let o = 0;
+      lengths.forEach((n, b) => {
+        for (let k = 0; k < n; k++, o++) {
+          const row = occurrenceRow[o]!;
+          if (!slotOf.has(row)) {
+            slotOf.set(row, lists.length);
+            lists.push([]);
+          }
+          lists[slotOf.get(row)!]!.push(b);
+        }
+      });
+      const tableBits = Math.max(4, Math.ceil(Math.log2(2 * occurrences + 1)));
+      const words = [occurrences, count, 1 << tableBits, 1 << tableBits, occurrences, occurrences, occurrences + 1, occurrences + 1, occurrences];
+      const at: number[] = [];
+      let next = arena.scratch(words.reduce((a, w) => a + w * 4, 0));
+      for (const w of words) {
+        at.push(next);
+        next += w * 4;
+      }
+      arena.i32.set(occurrenceRow, at[0]! >> 2);
+      let end = 0;
+      lengths.forEach((n, b) => (arena.i32[(at[1]! >> 2) + b] = end += n));
+      arena.i32.fill(-1, at[2]! >> 2, (at[2]! >> 2) + (1 << tableBits));
+      const slots = arena.kernels.gatherSlots(at[0]!, at[1]!, count, at[2]!, at[3]!, 32 - tableBits, at[4]!, at[5]!, at[6]!, at[7]!, at[8]!);
+      assert.equal(slots, lists.length);
+      assert.deepEqual(Array.from(arena.i32.subarray(at[5]! >> 2, (at[5]! >> 2) + slots)), [...slotOf.keys()]);
+      const starts = Array.from(arena.i32.subarray(at[6]! >> 2, (at[6]! >> 2) + slots + 1));
+      assert.deepEqual(starts, lists.reduce((a, list) => [...a, a[a.length - 1]! + list.length], [0]));
+      assert.deepEqual(Array.from(arena.i32.subarray(at[8]! >> 2, (at[8]! >> 2) + occurrences)), lists.flat());
+    }
+  });
+
   test('the arena keeps the table and moments when it grows, zeroes the new parts, and places scratch after them', () => {
     const arena = KernelArena.create(8, false)!;
     arena.embeddings.set([1, 2, 3, 4, 5, 6, 7, 8]);
