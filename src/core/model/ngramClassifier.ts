@@ -1,4 +1,5 @@
 import { SeededRandom } from '../random';
+import { KernelArena } from './wasmKernels';
 import type { ClassifierSnapshot, TrainableClassifier, TrainingOptions } from './classifier';
 import type { FeatureMatrix } from './featurizer';
 
@@ -38,6 +39,13 @@ export type OptimizerKind = 'sgd' | 'adam';
  */
 export type NgramInit = 'zero-embeddings' | 'fasttext';
 
+/**
+ * `wasm`: the embedding-bag sum and lazy Adam in WebAssembly SIMD, the table and its moments in a
+ * WebAssembly memory (where the runtime has it, the dimension is a multiple of 4 and the table fits in
+ * 4 GiB; otherwise `scalar`). `scalar`: the same arithmetic in TypeScript. Both give the same bits.
+ */
+export type NgramKernels = 'wasm' | 'scalar';
+
 const ADAM_BETA1 = 0.9;
 const ADAM_BETA2 = 0.999;
 /** Adam's ε when none is given (Kingma & Ba's). */
@@ -58,6 +66,10 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   readonly numClasses: number;
   private rowOf: Int32Array;
   private embeddings: Float32Array;
+  // With the wasm kernels: the memory holding the table, its moments and the kernels' scratch; `embeddings`
+  // and `adamEmbeddings` are views into it, new whenever it grows (syncViews).
+  private arena: KernelArena | null = null;
+  private momentsInArena = false;
   private rows = 1;
   private weight: Float32Array;
   private bias: Float32Array;
@@ -94,9 +106,19 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   private weightDecay = 0;
   private decayLog = 0;
   private rowDecayLog = new Float64Array(1024);
-  // Feature dropout: a training pass keeps each occurrence with probability 1 − p, in a batch-local matrix.
+  // Feature dropout: a training pass keeps each occurrence with probability 1 − p, in a batch-local matrix
+  // (reused from step to step, as is the identity list of its examples).
   private featureDropout = 0;
   private readonly dropoutRandom: SeededRandom;
+  private dropped = { ids: new Int32Array(256), offsets: new Int32Array(65) };
+  private identity = Int32Array.from({ length: 64 }, (_, b) => b);
+  // Whether `occurrenceRow` holds the rows of the last forward pass's occurrences (0: untrained), for gatherRows.
+  private rowsKnown = false;
+  // The training matrix's row of each feature occurrence once known (0: not trained yet): a training pass
+  // (wasm path) reads these in order instead of looking each bucket up at random in the 8 MB bucket → row
+  // table. Rows never move once allocated; restore() drops the cache.
+  private rowCache: { features: FeatureMatrix; rows: Int32Array } | undefined;
+  private keptRows = new Int32Array(256);
   private slotRow = new Int32Array(256);
   // Lazy Adam: each slot's occurrences (slotOccurrence[slotStart[s] .. slotStart[s+1]) holds their examples) and each example's 1/n.
   private slotStart = new Int32Array(256);
@@ -105,11 +127,13 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   private readonly init: NgramInit;
   private readonly rowRandom: SeededRandom;
 
-  constructor(shape: NgramShape, seed: number, init: NgramInit = 'zero-embeddings') {
+  constructor(shape: NgramShape, seed: number, init: NgramInit = 'zero-embeddings', kernels: NgramKernels = 'wasm') {
     this.shape = shape;
     this.numClasses = shape.numClasses;
     this.rowOf = new Int32Array(shape.buckets);
-    this.embeddings = new Float32Array(1024 * shape.dim);
+    // The wasm kernels step four coordinates at a time.
+    this.arena = kernels === 'wasm' && shape.dim % 4 === 0 ? KernelArena.create(1024 * shape.dim, false) : null;
+    this.embeddings = this.arena ? this.arena.embeddings : new Float32Array(1024 * shape.dim);
     this.weight = new Float32Array(shape.dim * shape.numClasses);
     this.bias = new Float32Array(shape.numClasses);
     this.gradWeight = new Float32Array(this.weight.length);
@@ -150,30 +174,145 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     if (kind === 'adam') {
       this.adamWeight = { m: new Float32Array(this.weight.length), v: new Float32Array(this.weight.length) };
       this.adamBias = { m: new Float32Array(this.bias.length), v: new Float32Array(this.bias.length) };
-      this.adamEmbeddings = { m: new Float32Array(this.embeddings.length), v: new Float32Array(this.embeddings.length) };
+      if (this.arena && !this.arena.resetMoments()) this.leaveArena();
+      if (this.arena) {
+        this.momentsInArena = true;
+        this.syncViews();
+      } else {
+        this.adamEmbeddings = { m: new Float32Array(this.embeddings.length), v: new Float32Array(this.embeddings.length) };
+      }
+    }
+  }
+
+  /** Which kernels the following steps run (`wasm` can fall back to `scalar`, never the reverse). */
+  get kernels(): NgramKernels {
+    return this.arena ? 'wasm' : 'scalar';
+  }
+
+  /** Points `embeddings` (and the moments, once Adam has them) at the arena's current views. */
+  private syncViews(): void {
+    const arena = this.arena;
+    if (!arena) return;
+    this.embeddings = arena.embeddings;
+    if (this.momentsInArena) this.adamEmbeddings = { m: arena.m, v: arena.v };
+  }
+
+  /** Moves the table and its moments out of the WebAssembly memory into plain arrays (the scalar kernels). */
+  private leaveArena(): void {
+    if (!this.arena) return;
+    this.embeddings = this.embeddings.slice();
+    if (this.momentsInArena) this.adamEmbeddings = { m: this.adamEmbeddings.m.slice(), v: this.adamEmbeddings.v.slice() };
+    this.arena = null;
+    this.momentsInArena = false;
+  }
+
+  /** Grows the table (and its moments, when Adam has them) to `length` floats, keeping every value. */
+  private growTable(length: number): void {
+    if (this.arena && !this.arena.resize(length)) this.leaveArena();
+    if (this.arena) {
+      this.syncViews();
+      return;
+    }
+    const grown = new Float32Array(length);
+    grown.set(this.embeddings);
+    this.embeddings = grown;
+    if (this.adamEmbeddings.m.length > 0) {
+      for (const key of ['m', 'v'] as const) {
+        const moment = new Float32Array(length);
+        moment.set(this.adamEmbeddings[key]);
+        this.adamEmbeddings[key] = moment;
+      }
     }
   }
 
   forward(features: FeatureMatrix, examples: ArrayLike<number>, logits: Float32Array, training = false): void {
-    if (training && this.featureDropout > 0) {
-      features = dropFeatureOccurrences(features, examples, this.featureDropout, this.dropoutRandom);
-      examples = Int32Array.from({ length: examples.length }, (_, b) => b);
-    }
-    const { dim, numClasses } = this.shape;
     const count = examples.length;
+    const { dim } = this.shape;
     if (this.hidden.length < count * dim) {
       this.hidden = new Float32Array(count * dim);
       this.gradHidden = new Float32Array(count * dim);
     }
+    const dropping = training && this.featureDropout > 0;
+    if (dropping && this.identity.length < count) {
+      this.identity = Int32Array.from({ length: Math.max(count, this.identity.length * 2) }, (_, b) => b);
+    }
+    this.rowsKnown = false;
+    let logitsDone = false;
+    if (this.arena && this.bagMeanWasm(features, examples, training, dropping, logits)) {
+      logitsDone = true;
+      // The wasm pass drew the dropout itself (the same draws as dropFeatureOccurrences) into `dropped`.
+      if (dropping) {
+        features = { ids: this.dropped.ids.subarray(0, this.dropped.offsets[count]!), offsets: this.dropped.offsets.subarray(0, count + 1), count };
+        examples = this.identity.subarray(0, count);
+      }
+      this.rowsKnown = training;
+    } else {
+      if (dropping) {
+        features = dropFeatureOccurrences(features, examples, this.featureDropout, this.dropoutRandom, this.dropped);
+        examples = this.identity.subarray(0, count);
+      }
+      this.bagMeanScalar(features, examples);
+    }
+    if (!logitsDone) this.logitsScalar(count, logits);
+    this.lastFeatures = features;
+    this.lastExamples = examples;
+  }
+
+  /**
+   * logits = bias + h·W, each logit summed over d in order with Float32 rounding after every addition (as
+   * accumulating into a Float32Array does), coordinates whose hidden value is zero skipped; in locals, four
+   * examples' sums at a time, so that four independent chains of additions overlap.
+   */
+  private logitsScalar(count: number, logits: Float32Array): void {
+    const { dim, numClasses } = this.shape;
+    const { hidden, weight, bias } = this;
+    const f = Math.fround;
+    for (let c = 0; c < numClasses; c++) {
+      let b = 0;
+      for (; b + 3 < count; b += 4) {
+        let l0 = bias[c]!;
+        let l1 = l0;
+        let l2 = l0;
+        let l3 = l0;
+        const h0 = b * dim;
+        for (let d = 0, w = c; d < dim; d++, w += numClasses) {
+          const wd = weight[w]!;
+          const x0 = hidden[h0 + d]!;
+          const x1 = hidden[h0 + dim + d]!;
+          const x2 = hidden[h0 + 2 * dim + d]!;
+          const x3 = hidden[h0 + 3 * dim + d]!;
+          if (x0 !== 0) l0 = f(l0 + x0 * wd);
+          if (x1 !== 0) l1 = f(l1 + x1 * wd);
+          if (x2 !== 0) l2 = f(l2 + x2 * wd);
+          if (x3 !== 0) l3 = f(l3 + x3 * wd);
+        }
+        logits[b * numClasses + c] = l0;
+        logits[(b + 1) * numClasses + c] = l1;
+        logits[(b + 2) * numClasses + c] = l2;
+        logits[(b + 3) * numClasses + c] = l3;
+      }
+      for (; b < count; b++) {
+        let logit = bias[c]!;
+        for (let d = 0, w = c, h = b * dim; d < dim; d++, w += numClasses) {
+          const hd = hidden[h + d]!;
+          if (hd !== 0) logit = f(logit + hd * weight[w]!);
+        }
+        logits[b * numClasses + c] = logit;
+      }
+    }
+  }
+
+  /** The hidden vectors of the batch (the mean of each example's trained rows) with the scalar kernel. */
+  private bagMeanScalar(features: FeatureMatrix, examples: ArrayLike<number>): void {
+    const { dim } = this.shape;
     const { ids, offsets } = features;
     const hidden = this.hidden;
-    const emb = this.embeddings;
     const rowOf = this.rowOf;
-    for (let b = 0; b < count; b++) {
+    const decays = this.decayLog !== 0;
+    for (let b = 0; b < examples.length; b++) {
       const example = examples[b]!;
       const start = offsets[example]!;
       const end = offsets[example + 1]!;
-      const h = b * dim;
       // The row offsets of the example's trained buckets, in order (untrained buckets add nothing).
       if (this.bag.length < end - start) this.bag = new Int32Array(Math.max(end - start, this.bag.length * 2));
       const bag = this.bag;
@@ -181,21 +320,124 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       for (let k = start; k < end; k++) {
         const row = rowOf[ids[k]!]!;
         if (row === 0) continue;
-        if (this.rowDecayLog[row] !== this.decayLog) this.syncRow(row);
+        if (decays && this.rowDecayLog[row] !== this.decayLog) this.syncRow(row);
         bag[n++] = row * dim;
       }
-      embeddingBagMean(emb, bag, n, dim, 1 / Math.max(1, end - start), hidden, h);
-      const z = b * numClasses;
-      for (let c = 0; c < numClasses; c++) logits[z + c] = this.bias[c]!;
-      for (let d = 0; d < dim; d++) {
-        const hd = hidden[h + d]!;
-        if (hd === 0) continue;
-        const w = d * numClasses;
-        for (let c = 0; c < numClasses; c++) logits[z + c]! += hd * this.weight[w + c]!;
-      }
+      embeddingBagMean(this.embeddings, bag, n, dim, 1 / Math.max(1, end - start), hidden, b * dim);
     }
-    this.lastFeatures = features;
-    this.lastExamples = examples;
+  }
+
+  /**
+   * The same with the wasm kernel, in one call for the batch: the trained rows' byte offsets, each example's
+   * start in them and its 1/n are written to the arena's scratch. In training passes the row of every
+   * occurrence is kept for gatherRows (`rowsKnown`), and with `dropping` the n-gram dropout is drawn in the
+   * same pass, into `dropped` (the draws of dropFeatureOccurrences, in its order). False, having drawn
+   * nothing, when the scratch cannot grow (the model has then left the arena).
+   */
+  private bagMeanWasm(features: FeatureMatrix, examples: ArrayLike<number>, training: boolean, dropping: boolean, logits: Float32Array): boolean {
+    const arena = this.arena!;
+    const { dim, numClasses } = this.shape;
+    const { ids, offsets } = features;
+    const count = examples.length;
+    let occurrences = 0;
+    for (let b = 0; b < count; b++) occurrences += offsets[examples[b]! + 1]! - offsets[examples[b]!]!;
+    const startsAt = occurrences * 4;
+    const scalesAt = (startsAt + (count + 1) * 4 + 7) & ~7;
+    const outAt = scalesAt + count * 8;
+    // The logits' kernel takes two classes at a time: W, the bias and the logits padded to an even count.
+    const pairs = (numClasses + 1) >> 1;
+    const padded = 2 * pairs;
+    const weightAt = (outAt + count * dim * 4 + 15) & ~15;
+    const biasAt = weightAt + dim * padded * 4;
+    const logitsAt = biasAt + padded * 4;
+    const base = arena.scratch(logitsAt + count * padded * 4);
+    if (base < 0) {
+      this.leaveArena();
+      return false;
+    }
+    this.syncViews();
+    const { i32, f64, f32 } = arena;
+    const bagIndex = base >> 2;
+    const startIndex = (base + startsAt) >> 2;
+    const scaleIndex = (base + scalesAt) >> 3;
+    const rowOf = this.rowOf;
+    const rowBytes = dim * 4;
+    const decays = this.decayLog !== 0;
+    if (training) this.occurrenceRow = growInt32(this.occurrenceRow, occurrences);
+    const occurrenceRow = this.occurrenceRow;
+    const dropped = this.dropped;
+    if (dropping) {
+      if (dropped.ids.length < occurrences) dropped.ids = new Int32Array(Math.max(occurrences, dropped.ids.length * 2));
+      if (dropped.offsets.length < count + 1) dropped.offsets = new Int32Array(Math.max(count + 1, dropped.offsets.length * 2));
+      dropped.offsets[0] = 0;
+    }
+    const keptIds = dropped.ids;
+    if (dropping && this.keptRows.length < occurrences) this.keptRows = new Int32Array(Math.max(occurrences, this.keptRows.length * 2));
+    const keptRows = this.keptRows;
+    if (training && this.rowCache?.features !== features) this.rowCache = { features, rows: new Int32Array(ids.length) };
+    const cache = training ? this.rowCache!.rows : null;
+    const random = this.dropoutRandom;
+    const keep = 1 - this.featureDropout;
+    let n = 0;
+    let q = 0;
+    i32[startIndex] = 0;
+    for (let b = 0; b < count; b++) {
+      const example = examples[b]!;
+      const start = offsets[example]!;
+      const end = offsets[example + 1]!;
+      let first = start;
+      let last = end;
+      if (dropping) {
+        // dropFeatureOccurrences' loop: written, then kept by advancing; a row that lost everything keeps one.
+        first = q;
+        let o = q;
+        for (let k = start; k < end; k++) {
+          let row = cache![k]!;
+          if (row === 0) row = cache![k] = rowOf[ids[k]!]!;
+          keptIds[o] = ids[k]!;
+          keptRows[o] = row;
+          o += Number(random.next() < keep);
+        }
+        if (o === first && end > start) {
+          const k = start + Math.floor(random.next() * (end - start));
+          keptIds[o] = ids[k]!;
+          keptRows[o++] = cache![k] !== 0 ? cache![k]! : rowOf[ids[k]!]!;
+        }
+        dropped.offsets[b + 1] = o;
+        last = o;
+      }
+      for (let k = first; k < last; k++, q++) {
+        let row: number;
+        if (dropping) row = keptRows[k]!;
+        else if (cache === null) row = rowOf[ids[k]!]!;
+        else {
+          row = cache[k]!;
+          if (row === 0) row = cache[k] = rowOf[ids[k]!]!;
+        }
+        if (training) occurrenceRow[q] = row;
+        if (row === 0) continue;
+        if (decays && this.rowDecayLog[row] !== this.decayLog) this.syncRow(row);
+        i32[bagIndex + n++] = row * rowBytes;
+      }
+      i32[startIndex + b + 1] = n;
+      f64[scaleIndex + b] = 1 / Math.max(1, last - first);
+    }
+    arena.kernels.bagMean(0, base, base + startsAt, base + scalesAt, base + outAt, count, dim);
+    this.hidden.set(f32.subarray((base + outAt) >> 2, ((base + outAt) >> 2) + count * dim));
+    const { weight, bias } = this;
+    const weightIndex = (base + weightAt) >> 2;
+    const biasIndex = (base + biasAt) >> 2;
+    for (let d = 0; d < dim; d++) {
+      for (let c = 0; c < numClasses; c++) f32[weightIndex + d * padded + c] = weight[d * numClasses + c]!;
+      if (padded > numClasses) f32[weightIndex + d * padded + numClasses] = 0;
+    }
+    for (let c = 0; c < padded; c++) f32[biasIndex + c] = c < numClasses ? bias[c]! : 0;
+    arena.kernels.denseForward(base + outAt, base + weightAt, base + biasAt, base + logitsAt, count, dim, pairs);
+    const logitsIndex = (base + logitsAt) >> 2;
+    for (let b = 0; b < count; b++) {
+      for (let c = 0; c < numClasses; c++) logits[b * numClasses + c] = f32[logitsIndex + b * padded + c]!;
+    }
+    return true;
   }
 
   backward(gradLogits: Float32Array, learningRate: number, maxGradNorm: number | null = null, reportNorm = true): number {
@@ -204,28 +446,19 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     const { dim, numClasses } = this.shape;
     const examples = this.lastExamples;
     const count = examples.length;
-    const { hidden, gradHidden, weight, gradWeight, gradBias } = this;
-    gradWeight.fill(0);
+    const { gradHidden, gradWeight, gradBias } = this;
     gradBias.fill(0);
     // dL/dW = Σ h ⊗ g, dL/db = Σ g, dL/dh = W g — all from the parameters of the forward pass.
     for (let b = 0; b < count; b++) {
-      const z = b * numClasses;
-      const h = b * dim;
-      for (let c = 0; c < numClasses; c++) gradBias[c]! += gradLogits[z + c]!;
-      for (let d = 0; d < dim; d++) {
-        const hd = hidden[h + d]!;
-        const w = d * numClasses;
-        let gh = 0;
-        for (let c = 0; c < numClasses; c++) {
-          const g = gradLogits[z + c]!;
-          gradWeight[w + c]! += hd * g;
-          gh += weight[w + c]! * g;
-        }
-        gradHidden[h + d] = gh;
-      }
+      for (let c = 0, z = b * numClasses; c < numClasses; c++) gradBias[c]! += gradLogits[z + c]!;
     }
+    if (!this.arena || !this.denseBackwardWasm(gradLogits, count)) this.denseBackwardScalar(gradLogits, count);
     // Without clipping, and when the caller does not want the norm, only the rows the batch touches are needed.
     if (maxGradNorm === null && !reportNorm) {
+      // The default recipe on the wasm kernels: rows gathered, sorted and stepped in the module.
+      if (this.optimizer === 'adam' && this.weightDecay === 0 && this.rowsKnown && this.momentsInArena && this.adamUpdateWasm(features, examples, learningRate)) {
+        return NaN;
+      }
       const slots = this.gatherRows(features, examples);
       if (this.weightDecay > 0) this.decayStep(learningRate, slots);
       if (this.optimizer === 'adam') this.adamUpdate(learningRate, 1, slots);
@@ -321,6 +554,63 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     return norm;
   }
 
+  /** dL/dW = Σ_b h_b ⊗ g_b (Float32 sums in order of b) and dL/dh_b = W g_b (double sums in order of c), scalar. */
+  private denseBackwardScalar(gradLogits: Float32Array, count: number): void {
+    const { dim, numClasses } = this.shape;
+    const { hidden, gradHidden, weight, gradWeight } = this;
+    gradWeight.fill(0);
+    for (let b = 0; b < count; b++) {
+      const z = b * numClasses;
+      const h = b * dim;
+      for (let d = 0; d < dim; d++) {
+        const hd = hidden[h + d]!;
+        const w = d * numClasses;
+        let gh = 0;
+        for (let c = 0; c < numClasses; c++) {
+          const g = gradLogits[z + c]!;
+          gradWeight[w + c]! += hd * g;
+          gh += weight[w + c]! * g;
+        }
+        gradHidden[h + d] = gh;
+      }
+    }
+  }
+
+  /**
+   * The same with the wasm kernel, which wants W and dL/dW transposed (`numClasses × dim`, four coordinates
+   * at a time): h, g and Wᵀ are copied to the arena's scratch, dL/dh and dL/dWᵀ back. False when the
+   * scratch cannot grow (the model has then left the arena).
+   */
+  private denseBackwardWasm(gradLogits: Float32Array, count: number): boolean {
+    const arena = this.arena!;
+    const { dim, numClasses } = this.shape;
+    const gradAt = count * dim * 4;
+    const weightAt = (gradAt + count * numClasses * 4 + 15) & ~15;
+    const gradWeightAt = weightAt + numClasses * dim * 4;
+    const gradHiddenAt = gradWeightAt + numClasses * dim * 4;
+    const base = arena.scratch(gradHiddenAt + count * dim * 4);
+    if (base < 0) {
+      this.leaveArena();
+      return false;
+    }
+    this.syncViews();
+    const { f32 } = arena;
+    const { weight, gradWeight } = this;
+    f32.set(this.hidden.subarray(0, count * dim), base >> 2);
+    f32.set(gradLogits.subarray(0, count * numClasses), (base + gradAt) >> 2);
+    const weightIndex = (base + weightAt) >> 2;
+    for (let d = 0; d < dim; d++) {
+      for (let c = 0; c < numClasses; c++) f32[weightIndex + c * dim + d] = weight[d * numClasses + c]!;
+    }
+    arena.kernels.denseBackward(base, base + gradAt, base + weightAt, base + gradWeightAt, base + gradHiddenAt, count, dim, numClasses);
+    const gradWeightIndex = (base + gradWeightAt) >> 2;
+    for (let d = 0; d < dim; d++) {
+      for (let c = 0; c < numClasses; c++) gradWeight[d * numClasses + c] = f32[gradWeightIndex + c * dim + d]!;
+    }
+    this.gradHidden.set(f32.subarray((base + gradHiddenAt) >> 2, ((base + gradHiddenAt) >> 2) + count * dim));
+    return true;
+  }
+
   /**
    * Allocates the rows of the batch's buckets (in order of occurrence) and numbers the distinct ones:
    * `occurrenceRow[o]` is the row of occurrence o, `slotRow[s]` the s-th distinct row, `rowSlot[row]` its slot.
@@ -335,6 +625,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     this.slotRow = growInt32(this.slotRow, occurrences);
     const { occurrenceRow, slotRow } = this;
     const rowOf = this.rowOf;
+    const known = this.rowsKnown;
     const stamp = ++this.batchStamp;
     let slots = 0;
     let o = 0;
@@ -342,7 +633,8 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       const example = examples[b]!;
       for (let k = offsets[example]!, end = offsets[example + 1]!; k < end; k++, o++) {
         const bucket = ids[k]!;
-        let row = rowOf[bucket]!;
+        // A row seen as untrained in the forward pass may have been allocated since (by an earlier occurrence).
+        let row = known ? occurrenceRow[o]! : rowOf[bucket]!;
         if (row === 0) row = this.allocateRow(bucket);
         occurrenceRow[o] = row;
         // allocateRow may grow rowStamp and rowSlot: read them after it.
@@ -457,6 +749,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     // slotStart[slot] now holds the end of the slot's list: shift back to the starts.
     for (let slot = slots; slot > 0; slot--) slotStart[slot] = slotStart[slot - 1]!;
     slotStart[0] = 0;
+    if (this.arena && this.momentsInArena && this.lazyAdamWasm(slots, occurrences, count, clip, stepSize, epsilonHat)) return;
     if (this.adamEmbeddings.m.length < this.embeddings.length) {
       const grow = (old: Float32Array): Float32Array<ArrayBuffer> => {
         const grown = new Float32Array(this.embeddings.length);
@@ -467,6 +760,101 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     }
     const { m, v } = this.adamEmbeddings;
     lazyAdamRows(this.embeddings, m, v, dim, this.slotRow, slots, slotStart, slotOccurrence, share, this.gradHidden, clip, stepSize, epsilonHat);
+  }
+
+  /**
+   * gatherRows and adamUpdate in the module, for the training pass whose rows the forward pass recorded
+   * (`rowsKnown`): the rows of buckets first trained now are allocated here, in order of occurrence (as
+   * gatherRows does); gatherSlots numbers the distinct rows and lists their occurrences (the same order as
+   * the scalar counting sort); the output layer steps in TypeScript and the rows with lazyAdam. No weight
+   * decay (decayStep needs the slot rows in TypeScript). False, having stepped nothing, when the memory
+   * cannot grow (the model has then left the arena; the rows allocated are those gatherRows allocates).
+   */
+  private adamUpdateWasm(features: FeatureMatrix, examples: ArrayLike<number>, learningRate: number): boolean {
+    const { dim } = this.shape;
+    const { ids, offsets } = features;
+    const count = examples.length;
+    // Rows of buckets the forward pass saw untrained, allocated in order of occurrence (first: allocateRow
+    // may grow the table, which moves the scratch).
+    const occurrenceRow = this.occurrenceRow;
+    let occurrences = 0;
+    for (let b = 0; b < count; b++) {
+      for (let k = offsets[examples[b]!]!, end = offsets[examples[b]! + 1]!; k < end; k++, occurrences++) {
+        if (occurrenceRow[occurrences] === 0) occurrenceRow[occurrences] = this.allocateRow(ids[k]!);
+      }
+    }
+    // A table that could not grow has left the arena.
+    const arena = this.arena;
+    if (!arena || !this.momentsInArena) return false;
+    // The row → slot table: a power of two at least twice the occurrences.
+    const tableBits = Math.max(4, Math.ceil(Math.log2(2 * occurrences + 1)));
+    const tableSize = 1 << tableBits;
+    const rowsAt = 0;
+    const endsAt = rowsAt + occurrences * 4;
+    const keysAt = endsAt + count * 4;
+    const valuesAt = keysAt + tableSize * 4;
+    const slotOfAt = valuesAt + tableSize * 4;
+    const slotRowAt = slotOfAt + occurrences * 4;
+    const slotStartAt = slotRowAt + occurrences * 4;
+    const cursorAt = slotStartAt + (occurrences + 1) * 4;
+    const slotOccurrenceAt = cursorAt + (occurrences + 1) * 4;
+    const sharesAt = (slotOccurrenceAt + occurrences * 4 + 7) & ~7;
+    const gradAt = sharesAt + count * 8;
+    const base = arena.scratch(gradAt + count * dim * 4);
+    if (base < 0) {
+      this.leaveArena();
+      return false;
+    }
+    this.syncViews();
+    const { i32, f64, f32 } = arena;
+    i32.set(occurrenceRow.subarray(0, occurrences), (base + rowsAt) >> 2);
+    const endIndex = (base + endsAt) >> 2;
+    const shareIndex = (base + sharesAt) >> 3;
+    for (let b = 0, end = 0; b < count; b++) {
+      const n = offsets[examples[b]! + 1]! - offsets[examples[b]!]!;
+      end += n;
+      i32[endIndex + b] = end;
+      f64[shareIndex + b] = 1 / Math.max(1, n);
+    }
+    i32.fill(-1, (base + keysAt) >> 2, ((base + keysAt) >> 2) + tableSize);
+    f32.set(this.gradHidden.subarray(0, count * dim), (base + gradAt) >> 2);
+    const kernels = arena.kernels;
+    const slots = kernels.gatherSlots(base + rowsAt, base + endsAt, count, base + keysAt, base + valuesAt, 32 - tableBits, base + slotOfAt, base + slotRowAt, base + slotStartAt, base + cursorAt, base + slotOccurrenceAt);
+    const t = ++this.adamStep;
+    const stepSize = (learningRate * Math.sqrt(1 - ADAM_BETA2 ** t)) / (1 - ADAM_BETA1 ** t);
+    const epsilonHat = this.adamEpsilon * Math.sqrt(1 - ADAM_BETA2 ** t);
+    adamStep(this.weight, this.adamWeight.m, this.adamWeight.v, 0, this.gradWeight, 0, this.weight.length, 1, stepSize, epsilonHat);
+    adamStep(this.bias, this.adamBias.m, this.adamBias.v, 0, this.gradBias, 0, this.bias.length, 1, stepSize, epsilonHat);
+    kernels.lazyAdam(0, arena.mBase, arena.vBase, base + slotRowAt, base + slotStartAt, base + slotOccurrenceAt, base + sharesAt, base + gradAt, slots, dim, 1, stepSize, epsilonHat);
+    return true;
+  }
+
+  /**
+   * Lazy Adam on the batch's rows with the wasm kernel: the slot lists, the examples' shares and dL/dh are
+   * copied to the arena's scratch (a few kilobytes). False when the scratch cannot grow (the model has then
+   * left the arena).
+   */
+  private lazyAdamWasm(slots: number, occurrences: number, count: number, clip: number, stepSize: number, epsilonHat: number): boolean {
+    const arena = this.arena!;
+    const { dim } = this.shape;
+    const startsAt = slots * 4;
+    const occurrencesAt = startsAt + (slots + 1) * 4;
+    const sharesAt = (occurrencesAt + occurrences * 4 + 7) & ~7;
+    const gradAt = sharesAt + count * 8;
+    const base = arena.scratch(gradAt + count * dim * 4);
+    if (base < 0) {
+      this.leaveArena();
+      return false;
+    }
+    this.syncViews();
+    const { i32, f64, f32 } = arena;
+    i32.set(this.slotRow.subarray(0, slots), base >> 2);
+    i32.set(this.slotStart.subarray(0, slots + 1), (base + startsAt) >> 2);
+    i32.set(this.slotOccurrence.subarray(0, occurrences), (base + occurrencesAt) >> 2);
+    f64.set(this.exampleShare.subarray(0, count), (base + sharesAt) >> 3);
+    f32.set(this.gradHidden.subarray(0, count * dim), (base + gradAt) >> 2);
+    arena.kernels.lazyAdam(0, arena.mBase, arena.vBase, base, base + startsAt, base + occurrencesAt, base + sharesAt, base + gradAt, slots, dim, clip, stepSize, epsilonHat);
+    return true;
   }
 
   snapshot(): ClassifierSnapshot {
@@ -482,7 +870,12 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     this.rowStamp = new Int32Array(Math.max(p.rows, 1024));
     this.rowSlot = new Int32Array(Math.max(p.rows, 1024));
     this.batchStamp = 0;
-    this.embeddings = new Float32Array(Math.max(p.rows, 1024) * this.shape.dim);
+    this.rowCache = undefined;
+    const length = Math.max(p.rows, 1024) * this.shape.dim;
+    // A fresh table: in a new arena when the model has one (its moments are reset below in any case).
+    if (this.arena) this.arena = KernelArena.create(length, false);
+    this.momentsInArena = false;
+    this.embeddings = this.arena ? this.arena.embeddings : new Float32Array(length);
     this.embeddings.set(p.embeddings.subarray(0, p.rows * this.shape.dim));
     this.weight.set(p.weight);
     this.bias.set(p.bias);
@@ -519,16 +912,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     }
     const length = (this.rows + needed) * this.shape.dim;
     if (length <= this.embeddings.length) return;
-    const grown = new Float32Array(length);
-    grown.set(this.embeddings);
-    this.embeddings = grown;
-    if (this.adamEmbeddings.m.length > 0) {
-      for (const key of ['m', 'v'] as const) {
-        const moment = new Float32Array(length);
-        moment.set(this.adamEmbeddings[key]);
-        this.adamEmbeddings[key] = moment;
-      }
-    }
+    this.growTable(length);
     this.rowStamp = growInt32(this.rowStamp, this.rows + needed);
     this.rowSlot = growInt32(this.rowSlot, this.rows + needed);
     this.rowDecayLog = growFloat64(this.rowDecayLog, this.rows + needed);
@@ -543,11 +927,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     const existing = this.rowOf[bucket]!;
     if (existing !== 0) return existing;
     const dim = this.shape.dim;
-    if ((this.rows + 1) * dim > this.embeddings.length) {
-      const grown = new Float32Array(this.embeddings.length * 2);
-      grown.set(this.embeddings);
-      this.embeddings = grown;
-    }
+    if ((this.rows + 1) * dim > this.embeddings.length) this.growTable(this.embeddings.length * 2);
     const row = this.rows++;
     this.rowOf[bucket] = row;
     if (this.init === 'fasttext') {
@@ -615,26 +995,40 @@ export function embeddingBagMean(emb: Float32Array, bag: Int32Array, n: number, 
 /**
  * Feature dropout of one batch: the rows `examples` of `features` as a batch-local matrix (row b is
  * examples[b]), each feature occurrence kept with probability 1 − `dropout` in its order; a non-empty row
- * that would lose every occurrence keeps one drawn at random.
+ * that would lose every occurrence keeps one drawn at random. With `buffers`, the matrix is written into
+ * them (grown, and replaced in the object, when too small) and the result views them: valid until the next call.
  */
-export function dropFeatureOccurrences(features: FeatureMatrix, examples: ArrayLike<number>, dropout: number, random: SeededRandom): FeatureMatrix {
+export function dropFeatureOccurrences(
+  features: FeatureMatrix,
+  examples: ArrayLike<number>,
+  dropout: number,
+  random: SeededRandom,
+  buffers?: { ids: Int32Array; offsets: Int32Array },
+): FeatureMatrix {
   const { ids, offsets } = features;
   const count = examples.length;
   let total = 0;
   for (let b = 0; b < count; b++) total += offsets[examples[b]! + 1]! - offsets[examples[b]!]!;
-  const out = new Int32Array(total);
-  const outOffsets = new Int32Array(count + 1);
+  if (buffers && buffers.ids.length < total) buffers.ids = new Int32Array(Math.max(total, buffers.ids.length * 2));
+  if (buffers && buffers.offsets.length < count + 1) buffers.offsets = new Int32Array(Math.max(count + 1, buffers.offsets.length * 2));
+  const out = buffers ? buffers.ids : new Int32Array(total);
+  const outOffsets = buffers ? buffers.offsets : new Int32Array(count + 1);
+  outOffsets[0] = 0;
   const keep = 1 - dropout;
   let o = 0;
   for (let b = 0; b < count; b++) {
     const start = offsets[examples[b]!]!;
     const end = offsets[examples[b]! + 1]!;
     const first = o;
-    for (let k = start; k < end; k++) if (random.next() < keep) out[o++] = ids[k]!;
+    // Written, then kept by advancing: no unpredictable branch per occurrence.
+    for (let k = start; k < end; k++) {
+      out[o] = ids[k]!;
+      o += Number(random.next() < keep);
+    }
     if (o === first && end > start) out[o++] = ids[start + Math.floor(random.next() * (end - start))]!;
     outOffsets[b + 1] = o;
   }
-  return { ids: out.subarray(0, o), offsets: outOffsets, count };
+  return { ids: out.subarray(0, o), offsets: buffers ? outOffsets.subarray(0, count + 1) : outOffsets, count };
 }
 
 const ONE_MINUS_BETA1 = 1 - ADAM_BETA1;
