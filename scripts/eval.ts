@@ -678,7 +678,7 @@ ${minilmRows.join('\n')}`
 
 ${finetuneSection(finetuneCells, {
   model: path.relative(root, minilm) || minilm,
-  seeds: finetuneSeedRange.length ? `${finetuneSeedRange[0]}–${finetuneSeedRange[finetuneSeedRange.length - 1]}` : '–',
+  seeds: finetuneSeedRange.length > 1 ? `${finetuneSeedRange[0]}–${finetuneSeedRange[finetuneSeedRange.length - 1]}` : String(finetuneSeedRange[0] ?? '–'),
   settings: finetuneSettings,
   epsilon: s.guards.epsilon,
 })}

@@ -3,6 +3,7 @@
 // module holds the subsample, the settings (chosen once for every source) and the EVALUATION.md section.
 import { readFileSync } from 'node:fs';
 import { deriveSeed, SeededRandom } from '../src/core/random';
+import { DEFAULT_ENCODER_HEAD_SETTINGS } from '../src/core/train/encoderHeadTraining';
 import { DEFAULT_FINETUNE_SETTINGS, type FineTuneSettings } from '../src/core/train/fineTuneTraining';
 
 /**
@@ -97,8 +98,8 @@ export function finetuneSection(cells: readonly FinetuneCellView[], about: { mod
   const s = about.settings;
   return `${heading}The pretrained all-MiniLM-L6-v2 encoder (\`${about.model}\`, exported by \`scripts/export-minilm.sh\`) with a new
 linear head on its mean-pooled token vectors, **every weight fine-tuned** with CE, IMP and DIMP through
-\`runTrainingJob\` (the path of \`train --finetune\`), on the CPU, seeds ${about.seeds}. Checkers: the linear heads on
-the frozen MiniLM embeddings of the MiniLM section, trained on the same real rows. **Subsampled:** each cell
+\`runTrainingJob\` (the path of \`train --finetune\`), on the CPU, seeds ${about.seeds}. Checkers: the ${DEFAULT_ENCODER_HEAD_SETTINGS.head} heads on
+the frozen MiniLM embeddings of the MiniLM section (q not temperature-scaled), trained on the same real rows. **Subsampled:** each cell
 fine-tunes on a seeded random subsample of the synthetic source (the size below; the same rows for every loss
 of a seed, other rows for another seed), which the checkers score. Within a seed CE, IMP and DIMP share the
 subsample, the checkers, the head's initialisation and the row order; the best epoch is chosen on the real
@@ -113,7 +114,7 @@ Accuracy is mean ± sd over seeds; the differences are the mean of the per-seed 
 Settings, the same for every source (the Hugging Face Trainer's recipe): AdamW (β 0.9/0.999, ε 1e-8) at
 ${s.learningRate < 1e-3 ? s.learningRate.toExponential() : s.learningRate}${s.gradientAccumulation > 1 ? ` (gradients of ${s.gradientAccumulation} batches accumulated per step)` : ''}, linear decay after ${s.warmupRatio * 100} % warm-up, weight decay ${s.weightDecay} (matrices and embeddings), gradient norm clipped at
 ${s.maxGradNorm}, batch ${s.batchSize}, ${s.epochs} epochs, rows cut at ${s.maxLength} tokens (each batch padded to its longest row), dropout off, DIMP's
-ε ${about.epsilon} and no maximum weight. Real splits as in the main table (SST-2: 400 checker rows, 200 validation rows,
+ε ${about.epsilon < 1e-3 ? about.epsilon.toExponential() : about.epsilon} and no maximum weight. Real splits as in the main table (SST-2: 400 checker rows, 200 validation rows,
 \`real_test.jsonl\`; MRPC: 150 / 100 / the other 158).
 
 | source | training rows/s (CE / IMP / DIMP) | best epochs per seed (CE / IMP / DIMP) | seconds per cell |
