@@ -3,9 +3,13 @@
 // real files on disk, ONNX export, test scores from onnxruntime). Writes EVALUATION.md.
 // Usage: node out/scripts/eval.js [--seeds N] [--ablation-seeds N] [--minilm-seeds N] [--jobs N] [--data DIR]
 //        [--minilm DIR] [--sources sst2/fewgen_s13,…] [--variants default,weight-decay,…] [--no-reference] [--out FILE]
+//        [--minilm-finetune-seeds N] [--minilm-finetune-rows N] (the `minilm-finetune` cells: MiniLM fine-tuned whole
+//        on a seeded subsample of each source; see scripts/evalFinetune.ts)
 //        Hand runs: [--losses ce,dimp] (only these losses; with CE alone nothing is scored) [--set JSON] (merged
 //        into the classifier's settings of every cell and of the full-set reference) [--checker-set JSON]
-//        [--reference-only] [--reference-seeds N] [--seed-from N] (default cells: seeds N … --seeds) [--cells-json FILE] (every cell and reference, for pairing)
+//        [--reference-only] [--reference-seeds N] [--seed-from N] (default and minilm-finetune cells: seeds N … their
+//        count) [--cells-json FILE] (every cell and reference, for pairing; rewritten after each cell)
+//        [--finetune-set JSON] (merged into the minilm-finetune cells' fine-tuning settings: smoke runs)
 import { execSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -17,7 +21,10 @@ import { runScoreJob } from '../src/core/jobs/scoreJob';
 import { resolveJobSettings, type JobSettings } from '../src/core/jobs/settings';
 import { deriveSeed, SeededRandom } from '../src/core/random';
 import { DEFAULT_ENCODER_HEAD_SETTINGS, type EncoderHeadSettings } from '../src/core/train/encoderHeadTraining';
+import { runEvaluationJob } from '../src/core/jobs/evaluateJob';
 import { runTrainingJob } from '../src/core/jobs/trainJob';
+import type { FineTuneSettings } from '../src/core/train/fineTuneTraining';
+import { EVAL_FINETUNE_ROWS, EVAL_FINETUNE_SETTINGS, finetuneSection, subsampleLines, type FinetuneCellView, type FinetuneLossRecord } from './evalFinetune';
 import type { NgramSettings } from '../src/core/train/ngramTraining';
 import type { WeightDiagnostics } from '../src/core/weighting/weights';
 import type { LossKind } from '../src/protocol/events';
@@ -41,9 +48,9 @@ interface Task {
 }
 
 /** A recipe: the defaults, or one change to them (an ablation row). */
-type VariantName = 'default' | 'no-feature-dropout' | 'checker-dropout' | 'weight-decay' | 'adam-eps' | 'linear-decay' | 'quality-ensemble' | 'sgd' | 'no-ptb' | 'calibration' | 'fasttext-init' | 'checkers-sgd' | 'checker-unigrams' | 'warm-start' | 'minilm';
+type VariantName = 'default' | 'no-feature-dropout' | 'checker-dropout' | 'weight-decay' | 'adam-eps' | 'linear-decay' | 'quality-ensemble' | 'sgd' | 'no-ptb' | 'calibration' | 'fasttext-init' | 'checkers-sgd' | 'checker-unigrams' | 'warm-start' | 'minilm' | 'minilm-finetune';
 
-const VARIANTS: Record<Exclude<VariantName, 'default' | 'minilm'>, string> = {
+const VARIANTS: Record<Exclude<VariantName, 'default' | 'minilm' | 'minilm-finetune'>, string> = {
   'no-feature-dropout': 'classifier without n-gram dropout (the previous default)',
   'checker-dropout': 'n-gram dropout 0.5 in the checkers too',
   'weight-decay': "decoupled weight decay λ 0.1 for the classifier (AdamW's, rows a batch does not touch brought up to date lazily)",
@@ -66,6 +73,10 @@ interface CellJob {
   losses: LossKind[];
   scratch: string;
   minilm?: string;
+  /** `minilm-finetune`: synthetic rows per cell (a seeded subsample) and the fine-tuning settings. */
+  finetune?: { rows: number; settings: Omit<FineTuneSettings, 'model'> };
+  /** An embedding cache shared by every cell of the run (pooled MiniLM embeddings, keyed by text). */
+  embeddingCache?: string;
   /** Hand runs: merged into the classifier's and the checkers' settings (`--set`, `--checker-set`). */
   set?: Partial<NgramSettings>;
   checkerSet?: Partial<NgramSettings>;
@@ -90,6 +101,8 @@ interface Cell {
   qualityChecker?: { accuracy?: number; majority?: number; temperature?: number };
   diversityChecker?: { accuracy?: number };
   impDiagnostics?: WeightDiagnostics;
+  /** `minilm-finetune`: the subsample's size and each loss's epoch, speed and time. */
+  finetune?: { rows: number; losses: Partial<Record<'ce' | 'imp' | 'dimp', FinetuneLossRecord>> };
   seconds: number;
 }
 
@@ -170,6 +183,7 @@ async function runCell(job: CellJob): Promise<Cell> {
   const real = file('real.jsonl', checkerLines!);
   const validation = file('validation.jsonl', validationLines!);
   const test = task.realTest ?? file('test.jsonl', rest!);
+  if (variant === 'minilm-finetune') return runFinetuneCell(job, dir, { real, validation, test }, started);
   const variantDefaults = variantSettings(variant);
   const settings = {
     ...variantDefaults,
@@ -177,7 +191,7 @@ async function runCell(job: CellJob): Promise<Cell> {
     checkerSettings: { ...variantDefaults.checkerSettings, ...job.checkerSet },
   };
   const encoder: EncoderHeadSettings | undefined =
-    variant === 'minilm' && job.minilm ? { ...DEFAULT_ENCODER_HEAD_SETTINGS, encoder: job.minilm, cacheDir: path.join(dir, 'embeddings') } : undefined;
+    variant === 'minilm' && job.minilm ? { ...DEFAULT_ENCODER_HEAD_SETTINGS, encoder: job.minilm, cacheDir: job.embeddingCache ?? path.join(dir, 'embeddings') } : undefined;
   const scoresFile = path.join(dir, 'synthetic.scores.jsonl');
   const common = { labels: LABELS, seed, guards: settings.guards, device: 'cpu' as const };
   const needsScores = job.losses.some((loss) => loss !== 'ce');
@@ -232,6 +246,85 @@ async function runCell(job: CellJob): Promise<Cell> {
     qualityChecker: checkers?.quality && { accuracy: checkers.quality.selectionAccuracy, majority: checkers.quality.selectionMajority, temperature: checkers.quality.temperature },
     diversityChecker: checkers?.diversity && { accuracy: checkers.diversity.selectionAccuracy },
     impDiagnostics: scored?.scores.header.diagnostics,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+/** Majority-class share of a labelled JSON Lines file's rows. */
+function majorityShare(file: string): number {
+  const labels = readFileSync(file, 'utf8').split('\n').filter((line) => line.trim()).map((line) => String((JSON.parse(line) as { label: unknown }).label));
+  const counts = new Map<string, number>();
+  for (const label of labels) counts.set(label, (counts.get(label) ?? 0) + 1);
+  return Math.max(...counts.values()) / labels.length;
+}
+
+/**
+ * A `minilm-finetune` cell: a seeded subsample of the synthetic source, scored once by the MiniLM checkers
+ * (heads on the frozen encoder), then MiniLM fine-tuned whole with CE, IMP and DIMP (the same subsample, seed,
+ * head initialisation and row order), best epoch on the validation rows, its model folder tested on the test rows.
+ */
+async function runFinetuneCell(job: CellJob, dir: string, split: { real: string; validation: string; test: string }, started: number): Promise<Cell> {
+  const { task, seed } = job;
+  if (!job.minilm || !job.finetune) throw new Error('minilm-finetune cells need the MiniLM folder and the fine-tuning settings');
+  const syntheticLines = subsampleLines(task.synthetic, seed, job.finetune.rows);
+  const synthetic = path.join(dir, 'synthetic.jsonl');
+  writeFileSync(synthetic, syntheticLines.join('\n') + '\n');
+  const settings = variantSettings('default');
+  const checkerEncoder: EncoderHeadSettings = { ...DEFAULT_ENCODER_HEAD_SETTINGS, encoder: job.minilm, cacheDir: job.embeddingCache ?? path.join(dir, 'embeddings') };
+  const scoresFile = path.join(dir, 'synthetic.scores.jsonl');
+  const common = { labels: LABELS, seed, guards: settings.guards, device: 'cpu' as const };
+  const losses = job.losses.filter((loss): loss is 'ce' | 'imp' | 'dimp' => loss === 'ce' || loss === 'imp' || loss === 'dimp');
+  const scored = losses.some((loss) => loss !== 'ce')
+    ? await runScoreJob({
+        ...common,
+        synthetic: { path: synthetic },
+        real: { path: split.real },
+        validation: { path: split.validation },
+        scoresFile,
+        checkersDir: path.join(dir, 'checkers'),
+        checkerSettings: settings.checkerSettings,
+        checkerEncoder,
+        embeddingCacheDir: checkerEncoder.cacheDir,
+        calibrateQuality: false,
+      })
+    : undefined;
+  const results: Partial<Record<LossKind, LossResult>> = {};
+  const records: Partial<Record<'ce' | 'imp' | 'dimp', FinetuneLossRecord>> = {};
+  for (const loss of losses) {
+    const lossStarted = Date.now();
+    const run = await runTrainingJob({
+      ...common,
+      loss,
+      synthetic: { path: synthetic },
+      validation: { path: split.validation },
+      scoresFile,
+      scoreFirst: 'when-needed',
+      settings: settings.settings,
+      finetune: { ...job.finetune.settings, model: job.minilm },
+      checkerSettings: settings.checkerSettings,
+      outDir: path.join(dir, 'runs'),
+      runName: loss,
+    });
+    // Tested once, at the best epoch, through the path `eval --model RUN/model` takes.
+    const tested = await runEvaluationJob({ modelDir: path.join(run.runDir, 'model'), data: { path: split.test }, device: 'cpu' });
+    results[loss] = { accuracy: tested.accuracy, macroF1: tested.macroF1, diagnostics: run.weightDiagnostics };
+    records[loss] = { accuracy: tested.accuracy, bestEpoch: run.bestEpoch, rowsPerSecond: run.rowsPerSecond, seconds: (Date.now() - lossStarted) / 1000 };
+    process.stderr.write(`  ${task.name} seed ${seed} [minilm-finetune] ${loss}: ${pct(tested.accuracy)} (best epoch ${run.bestEpoch}, ${run.rowsPerSecond.toFixed(1)} rows/s, ${records[loss]!.seconds.toFixed(0)} s)\n`);
+    rmSync(run.runDir, { recursive: true, force: true });
+  }
+  const checkers = scored?.scores.header.checkers;
+  const testMajority = majorityShare(split.test);
+  rmSync(dir, { recursive: true, force: true });
+  return {
+    task: task.name,
+    seed,
+    variant: 'minilm-finetune',
+    results,
+    testMajority,
+    qualityChecker: checkers?.quality && { accuracy: checkers.quality.selectionAccuracy, majority: checkers.quality.selectionMajority, temperature: checkers.quality.temperature },
+    diversityChecker: checkers?.diversity && { accuracy: checkers.diversity.selectionAccuracy },
+    impDiagnostics: scored?.scores.header.diagnostics,
+    finetune: { rows: syntheticLines.length, losses: records },
     seconds: (Date.now() - started) / 1000,
   };
 }
@@ -308,6 +401,9 @@ async function main(): Promise<void> {
       'reference-seeds': { type: 'string' },
       'cells-json': { type: 'string' },
       'seed-from': { type: 'string' },
+      'minilm-finetune-seeds': { type: 'string' },
+      'minilm-finetune-rows': { type: 'string' },
+      'finetune-set': { type: 'string' },
     },
   });
   const root = path.resolve(__dirname, '..', '..');
@@ -315,6 +411,9 @@ async function main(): Promise<void> {
   const seeds = Number(values.seeds ?? 10);
   const ablationSeeds = Number(values['ablation-seeds'] ?? 3);
   const minilmSeeds = Number(values['minilm-seeds'] ?? 3);
+  const finetuneSeeds = Number(values['minilm-finetune-seeds'] ?? 3);
+  const finetuneRows = Number(values['minilm-finetune-rows'] ?? EVAL_FINETUNE_ROWS);
+  const finetuneSettings = { ...EVAL_FINETUNE_SETTINGS, ...(values['finetune-set'] ? (JSON.parse(values['finetune-set']) as Partial<FineTuneSettings>) : {}) };
   const workers = Number(values.jobs ?? Math.max(1, Math.min(2, os.availableParallelism())));
   const minilm = path.resolve(values.minilm ?? path.join(root, '.cache', 'models', 'all-minilm-l6-v2'));
   const hasMinilm = existsSync(path.join(minilm, 'export_info.json'));
@@ -352,22 +451,37 @@ async function main(): Promise<void> {
   const lossesWanted = values.losses ? (values.losses.split(',') as LossKind[]) : undefined;
   const set = values.set ? (JSON.parse(values.set) as Partial<NgramSettings>) : undefined;
   const checkerSet = values['checker-set'] ? (JSON.parse(values['checker-set']) as Partial<NgramSettings>) : undefined;
-  const hand = { set, checkerSet, scratch };
+  const hand = { set, checkerSet, scratch, embeddingCache: path.join(scratch, 'embeddings') };
+  const firstSeed = Number(values['seed-from'] ?? 1);
   if (values['reference-only']) {
     // no cells
   } else {
-    const firstSeed = Number(values['seed-from'] ?? 1);
     if (!variants || variants.includes('default')) for (const task of tasks) for (let seed = firstSeed; seed <= seeds; seed++) jobs.push({ ...hand, task, seed, variant: 'default', losses: lossesWanted ?? ALL_LOSSES, smallReal: !lossesWanted });
     for (const variant of (Object.keys(VARIANTS) as VariantName[]).filter((v) => !variants || variants.includes(v))) {
       for (const task of sstTasks) for (let seed = 1; seed <= Math.min(ablationSeeds, seeds); seed++) jobs.push({ ...hand, task, seed, variant, losses: lossesWanted ?? ABLATION_LOSSES, smallReal: false });
     }
     if (hasMinilm && (!variants || variants.includes('minilm'))) for (const task of sstTasks) for (let seed = 1; seed <= minilmSeeds; seed++) jobs.push({ ...hand, task, seed, variant: 'minilm', losses: lossesWanted ?? ABLATION_LOSSES, minilm, smallReal: false });
+    // Seed by seed, so that a run stopped early still has every source's first seeds.
+    if (hasMinilm && (!variants || variants.includes('minilm-finetune'))) {
+      for (let seed = firstSeed; seed <= finetuneSeeds; seed++) {
+        for (const task of tasks) jobs.push({ ...hand, task, seed, variant: 'minilm-finetune', losses: lossesWanted ?? ABLATION_LOSSES, minilm, finetune: { rows: finetuneRows, settings: finetuneSettings }, smallReal: false });
+      }
+    }
   }
   process.stderr.write(`${jobs.length} cells on ${workers} worker thread(s)\n`);
   let done = 0;
   let cells: Cell[];
   try {
-    cells = await runAll(jobs, workers, (cell) => process.stderr.write(`[${++done}/${jobs.length}] ${describeCell(cell)}\n`));
+    const partial: Cell[] = [];
+    let saving = Promise.resolve();
+    cells = await runAll(jobs, workers, (cell) => {
+      process.stderr.write(`[${++done}/${jobs.length}] ${describeCell(cell)}\n`);
+      partial.push(cell);
+      // Long runs (the fine-tuning cells) keep what they have so far, one atomic write after another.
+      const snapshot = JSON.stringify({ set, checkerSet, variants, cells: partial, fullReal: [] }, null, 1);
+      if (values['cells-json']) saving = saving.then(() => writeFileAtomic(path.resolve(values['cells-json']!), snapshot));
+    });
+    await saving;
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -486,6 +600,11 @@ async function main(): Promise<void> {
     const q = c.map((x) => x.qualityChecker?.accuracy ?? NaN).filter(Number.isFinite);
     return `| ${task.name} | ${c.length} | ${pm(q)} | ${pm(accuracies(c, 'ce'))} | ${pm(accuracies(c, 'imp'))} | ${pm(accuracies(c, 'dimp'))} | ${diff(paired(c, 'imp'))} | ${diff(paired(c, 'dimp'))} |`;
   });
+  const finetuneCells: FinetuneCellView[] = cells
+    .filter((c) => c.variant === 'minilm-finetune' && c.finetune)
+    .sort((a, b) => a.task.localeCompare(b.task) || a.seed - b.seed)
+    .map((c) => ({ task: c.task, seed: c.seed, rows: c.finetune!.rows, qualityChecker: c.qualityChecker?.accuracy, diversityChecker: c.diversityChecker?.accuracy, losses: c.finetune!.losses, seconds: c.seconds }));
+  const finetuneSeedRange = [...new Set(finetuneCells.map((c) => c.seed))].sort((a, b) => a - b);
   const s = resolveJobSettings({});
   const cs = s.checkerSettings;
   const report = `# Evaluation
@@ -560,6 +679,12 @@ ${minilmRows.join('\n')}`
     : 'Not run: no exported MiniLM encoder (`bash scripts/export-minilm.sh` writes one into `.cache/models/`).'
 }
 
+${finetuneSection(finetuneCells, {
+  model: path.relative(root, minilm) || minilm,
+  seeds: finetuneSeedRange.length > 1 ? `${finetuneSeedRange[0]}–${finetuneSeedRange[finetuneSeedRange.length - 1]}` : String(finetuneSeedRange[0] ?? '–'),
+  settings: finetuneSettings,
+  epsilon: s.guards.epsilon,
+})}
 ## Settings (the defaults, chosen once for every source)
 
 - SST-2: per seed, 400 rows of \`real_train.jsonl\` train the quality checker and 200 others are the validation rows;
