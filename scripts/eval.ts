@@ -119,7 +119,10 @@ const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
 const sd = (xs: number[]): number => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 const se = (xs: number[]): number => sd(xs) / Math.sqrt(xs.length);
 const pct = (x: number): string => (x * 100).toFixed(1);
-const pm = (xs: number[]): string => (xs.length ? `${pct(mean(xs))} ± ${pct(sd(xs))}` : '–');
+const pm = (values: number[]): string => {
+  const xs = values.filter(Number.isFinite); // a column a cell did not measure (e.g. CE on the small real set) is left out
+  return xs.length ? `${pct(mean(xs))} ± ${pct(sd(xs))}` : '–';
+};
 const diff = (xs: number[]): string => (xs.length ? `${mean(xs) >= 0 ? '+' : ''}${pct(mean(xs))} ± ${pct(se(xs))}` : '–');
 
 /** Splits the non-empty lines of a real file by a seeded shuffle into the given sizes and the rest. */
