@@ -594,7 +594,7 @@ ${workers} worker thread(s), ${minutes.toFixed(0)} min`;
     const maj = c.map((x) => x.qualityChecker?.majority ?? NaN).filter(Number.isFinite);
     const t = c.map((x) => x.qualityChecker?.temperature ?? 1);
     const d = c.map((x) => x.diversityChecker?.accuracy ?? NaN).filter(Number.isFinite);
-    return `| ${task.name} | ${pm(q)} | ${pm(maj)} | ${t.length ? mean(t).toFixed(2) : "–"} | ${pm(d)} |`;
+    return `| ${task.name} | ${pm(q)} | ${pm(maj)} | ${t.length ? mean(t).toFixed(2) : '–'} | ${pm(d)} |`;
   });
   const diag = (list: (WeightDiagnostics | undefined)[]): string => {
     const ds = list.filter((x): x is WeightDiagnostics => x !== undefined);
