@@ -86,20 +86,28 @@ class ChunkLine implements JsonlLine {
     readonly byteLength: number,
     readonly text: string,
     readonly bareCr: boolean,
-    private readonly chunk: Buffer,
-    private readonly start: number,
+    private readonly chunk: ReadChunk,
   ) {}
 
   get bytes(): Buffer {
-    return this.chunk.subarray(this.start, this.start + this.byteLength);
+    const start = this.byteOffset - this.chunk.position;
+    return this.chunk.bytes.subarray(start, start + this.byteLength);
   }
+}
+
+/** A chunk as read, and the file offset of its first byte: shared by its lines (one field each instead of two). */
+class ReadChunk {
+  constructor(
+    readonly bytes: Buffer,
+    readonly position: number,
+  ) {}
 }
 
 /**
  * A line of the bulk path whose chunk holds a CR: one CR at its end is part of a CRLF terminator and
  * dropped; any other CR makes it `bareCr` (a CR just before its `\n` is still dropped).
  */
-function crLine(line: number, position: number, start: number, text: string, chunk: Buffer, byteLength: number): ChunkLine {
+function crLine(line: number, byteOffset: number, text: string, chunk: ReadChunk, byteLength: number): ChunkLine {
   const cr = text.indexOf('\r');
   let bareCr = false;
   if (cr >= 0) {
@@ -109,7 +117,7 @@ function crLine(line: number, position: number, start: number, text: string, chu
       byteLength -= 1;
     }
   }
-  return new ChunkLine(line, position + start, byteLength, text, bareCr, chunk, start);
+  return new ChunkLine(line, byteOffset, byteLength, text, bareCr, chunk);
 }
 
 /**
@@ -206,6 +214,7 @@ export async function* readJsonlLineBatches(file: string, signal?: AbortSignal, 
     }
     // The complete lines that follow, up to the chunk's last `\n`, in pieces of about PIECE_BYTES.
     const last = chunk.lastIndexOf(LF);
+    const source = new ReadChunk(chunk, position);
     // One line through the line-by-line path: over the row limit, or not valid UTF-8.
     const slow = (start: number, end: number): void => {
       lineStart = position + start;
@@ -229,7 +238,7 @@ export async function* readJsonlLineBatches(file: string, signal?: AbortSignal, 
           else {
             lineNumber += 1;
             const text = texts.slice(at, nl);
-            batch.push(hasCr ? crLine(lineNumber, position, start, text, chunk, length) : new ChunkLine(lineNumber, position + start, length, text, false, chunk, start));
+            batch.push(hasCr ? crLine(lineNumber, position + start, text, source, length) : new ChunkLine(lineNumber, position + start, length, text, false, source));
           }
           at = nl + 1;
           start += length + 1;
@@ -246,7 +255,7 @@ export async function* readJsonlLineBatches(file: string, signal?: AbortSignal, 
           else {
             lineNumber += 1;
             const text = texts.slice(at, nl);
-            batch.push(hasCr ? crLine(lineNumber, position, start, text, chunk, length) : new ChunkLine(lineNumber, position + start, length, text, false, chunk, start));
+            batch.push(hasCr ? crLine(lineNumber, position + start, text, source, length) : new ChunkLine(lineNumber, position + start, length, text, false, source));
           }
           at = nl + 1;
           start = lineEnd + 1;
