@@ -133,11 +133,11 @@ export async function* readJsonlLines(file: string, signal?: AbortSignal, option
 
 /**
  * The lines of {@link readJsonlLines} a read chunk (1 MiB) at a time: one await per chunk instead of one
- * per line. The complete lines of a chunk are found by scanning its bytes for `\n`; when they are all
- * valid UTF-8 (one check for the whole run of lines) and within the row limit, they are decoded with one
- * call and split, and each line's bytes are cut out only if asked for. Otherwise (invalid UTF-8, a line
- * over the limit, a BOM, a line that spans chunks) those lines go through the line-by-line path, which
- * says exactly which line and byte is wrong.
+ * per line. The complete lines of a chunk are taken in pieces of about {@link PIECE_BYTES} that end at a
+ * `\n`: a piece that is all ASCII or valid UTF-8 (one check for the piece) is decoded with one call, its
+ * lines are cut from that string, and each line's bytes are cut out only if asked for. A line over the row
+ * limit, every line of a piece that is not valid UTF-8, line 1 (a BOM) and a line that spans chunks go
+ * through the line-by-line path, which says exactly which line and byte is wrong.
  */
 export async function* readJsonlLineBatches(file: string, signal?: AbortSignal, options: ReadLinesOptions = {}): AsyncGenerator<JsonlLine[]> {
   const cap = options.maxLineBytes ?? DEFAULT_MAX_ROW_BYTES;
