@@ -270,6 +270,74 @@ describe('readJsonlLineBatches (chunks decoded in bulk)', () => {
       assert.deepEqual(single.map((l) => [l.line, l.byteOffset, l.text, l.problem]), actual.map((l) => [l.line, l.byteOffset, l.text, l.problem]));
     });
   }
+
+  /** Every line of `file` read in batches, checked field for field (and bytes) against the reference. */
+  async function assertMatchesReference(file: string, content: Buffer): Promise<JsonlLine[]> {
+    const expected = expectedLines(content, 1 << 20);
+    const actual: JsonlLine[] = [];
+    for await (const batch of readJsonlLineBatches(file)) actual.push(...batch);
+    assert.equal(actual.length, expected.length);
+    expected.forEach((e, i) => {
+      const a = actual[i]!;
+      const where = `line ${e.line}`;
+      assert.deepEqual([a.line, a.byteOffset, a.byteLength, a.text, a.bareCr], [e.line, e.byteOffset, e.byteLength, e.text, e.bareCr], where);
+      assert.ok(Buffer.from(a.bytes!).equals(content.subarray(e.byteOffset, e.byteOffset + e.byteLength)), `${where}: bytes`);
+    });
+    return actual;
+  }
+
+  test('a multi-byte character split across read chunks, lines longer than a decoding piece, ASCII and non-ASCII pieces', async () => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    const push = (line: string | Buffer): void => {
+      const bytes = Buffer.concat([Buffer.from(line), Buffer.from('\n')]);
+      parts.push(bytes);
+      size += bytes.length;
+    };
+    // A line whose character `c` starts `before` bytes ahead of `boundary`, so that it is split there.
+    const splitAt = (boundary: number, c: string, before: number): void => {
+      const prefix = '{"text":"';
+      push(`${prefix}${'a'.repeat(boundary - before - size - prefix.length)}${c} after","label":1}`);
+    };
+    for (let i = 0; size < (1 << 20) - 300; i++) push(`{"text":"row ${i}${i % 50 === 0 ? ' naïve café' : ''}","label":${i % 2}}`);
+    splitAt(1 << 20, '😀', 2); // 4 bytes: 2 in the first chunk, 2 in the second
+    push(`{"text":"${'x'.repeat(100_000)}","label":0}`); // ASCII, longer than a piece
+    push(`{"text":"${'é'.repeat(75_000)}","label":1}`); // non-ASCII, 150 KB
+    for (let i = 0; size < (2 << 20) - 300; i++) push(`{"text":"ligne ${i} ✓","label":${i % 2}}`);
+    splitAt(2 << 20, '✓', 1); // 3 bytes: 1 in the second chunk, 2 in the third
+    for (let i = 0; i < 100; i++) push(`{"text":"tail ${i}","label":0}`);
+    const content = Buffer.concat(parts);
+    const actual = await assertMatchesReference(writeFile(content), content);
+    assert.ok(actual.some((l) => l.text.includes('aa😀 after')) && actual.some((l) => l.text.includes('a✓ after')), 'the split characters decode whole');
+    assert.ok(actual.every((l) => l.problem === undefined));
+  });
+
+  test('invalid UTF-8 inside a run of valid lines keeps its exact message; the lines around it decode', async () => {
+    const lines: Buffer[] = [];
+    for (let i = 0; i < 3000; i++) lines.push(Buffer.from(`{"text":"row ${i} ${i % 3 === 0 ? 'naïve ✓' : 'plain'}","label":${i % 2}}`));
+    lines[100] = Buffer.concat([Buffer.from('{"text":"ab'), Buffer.from([0xff]), Buffer.from('","label":0}')]);
+    lines[101] = Buffer.concat([Buffer.from('{"text":"'), Buffer.from([0xe2, 0x9c])]); // a character cut short by the line end
+    lines[2000] = Buffer.concat([Buffer.from('{"text":"caf'), Buffer.from([0xc3, 0x28]), Buffer.from('","label":1}')]);
+    const content = Buffer.concat(lines.flatMap((l) => [l, Buffer.from('\n')]));
+    assert.ok(content.length > 64 << 10 && content.length < 1 << 20, 'one read chunk, several decoding pieces');
+    const actual: JsonlLine[] = [];
+    for await (const batch of readJsonlLineBatches(writeFile(content))) actual.push(...batch);
+    assert.equal(actual.length, 3000);
+    const problems = actual.filter((l) => l.problem !== undefined).map((l) => [l.line, l.problem, l.text]);
+    assert.deepEqual(problems, [
+      [101, 'not valid UTF-8 (byte 0xff at byte 12 of the line); the line is left as it is', ''],
+      [102, 'not valid UTF-8 (byte 0xe2 at byte 10 of the line); the line is left as it is', ''],
+      [2001, 'not valid UTF-8 (byte 0xc3 at byte 13 of the line); the line is left as it is', ''],
+    ]);
+    let offset = 0;
+    lines.forEach((bytes, i) => {
+      const a = actual[i]!;
+      assert.deepEqual([a.line, a.byteOffset, a.byteLength], [i + 1, offset, bytes.length], `line ${i + 1}`);
+      assert.ok(Buffer.from(a.bytes!).equals(bytes), `line ${i + 1}: bytes`);
+      if (a.problem === undefined) assert.equal(a.text, bytes.toString('utf8'), `line ${i + 1}`);
+      offset += bytes.length + 1;
+    });
+  });
 });
 
 describe('parseJsonlFile', () => {

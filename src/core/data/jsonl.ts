@@ -34,6 +34,12 @@ export interface ReadLinesOptions {
 }
 
 const LF = 0x0a;
+/**
+ * Complete lines are decoded this many bytes at a time (a piece ends at a line end): strings this short
+ * are made in the young generation, where a 1 MiB string would be a large object that only a full
+ * (mark-compact) collection frees.
+ */
+const PIECE_BYTES = 64 << 10;
 const CR = 0x0d;
 
 /** "1,048,576 bytes" / "50.0 MiB": a byte count for messages. */
@@ -80,13 +86,38 @@ class ChunkLine implements JsonlLine {
     readonly byteLength: number,
     readonly text: string,
     readonly bareCr: boolean,
-    private readonly chunk: Buffer,
-    private readonly start: number,
+    private readonly chunk: ReadChunk,
   ) {}
 
   get bytes(): Buffer {
-    return this.chunk.subarray(this.start, this.start + this.byteLength);
+    const start = this.byteOffset - this.chunk.position;
+    return this.chunk.bytes.subarray(start, start + this.byteLength);
   }
+}
+
+/** A chunk as read, and the file offset of its first byte: shared by its lines (one field each instead of two). */
+class ReadChunk {
+  constructor(
+    readonly bytes: Buffer,
+    readonly position: number,
+  ) {}
+}
+
+/**
+ * A line of the bulk path whose chunk holds a CR: one CR at its end is part of a CRLF terminator and
+ * dropped; any other CR makes it `bareCr` (a CR just before its `\n` is still dropped).
+ */
+function crLine(line: number, byteOffset: number, text: string, chunk: ReadChunk, byteLength: number): ChunkLine {
+  const cr = text.indexOf('\r');
+  let bareCr = false;
+  if (cr >= 0) {
+    bareCr = cr !== text.length - 1;
+    if (text.endsWith('\r')) {
+      text = text.slice(0, -1);
+      byteLength -= 1;
+    }
+  }
+  return new ChunkLine(line, byteOffset, byteLength, text, bareCr, chunk);
 }
 
 /**
@@ -102,11 +133,11 @@ export async function* readJsonlLines(file: string, signal?: AbortSignal, option
 
 /**
  * The lines of {@link readJsonlLines} a read chunk (1 MiB) at a time: one await per chunk instead of one
- * per line. The complete lines of a chunk are found by scanning its bytes for `\n`; when they are all
- * valid UTF-8 (one check for the whole run of lines) and within the row limit, they are decoded with one
- * call and split, and each line's bytes are cut out only if asked for. Otherwise (invalid UTF-8, a line
- * over the limit, a BOM, a line that spans chunks) those lines go through the line-by-line path, which
- * says exactly which line and byte is wrong.
+ * per line. The complete lines of a chunk are taken in pieces of about {@link PIECE_BYTES} that end at a
+ * `\n`: a piece that is all ASCII or valid UTF-8 (one check for the piece) is decoded with one call, its
+ * lines are cut from that string, and each line's bytes are cut out only if asked for. A line over the row
+ * limit, every line of a piece that is not valid UTF-8, line 1 (a BOM) and a line that spans chunks go
+ * through the line-by-line path, which says exactly which line and byte is wrong.
  */
 export async function* readJsonlLineBatches(file: string, signal?: AbortSignal, options: ReadLinesOptions = {}): AsyncGenerator<JsonlLine[]> {
   const cap = options.maxLineBytes ?? DEFAULT_MAX_ROW_BYTES;
@@ -162,8 +193,6 @@ export async function* readJsonlLineBatches(file: string, signal?: AbortSignal, 
     return line;
   };
 
-  // Line ends of the chunk being read, reused from chunk to chunk.
-  let ends = new Int32Array(1 << 14);
   const stream = createReadStream(file, { highWaterMark: 1 << 20 });
   let position = 0;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
@@ -183,61 +212,63 @@ export async function* readJsonlLineBatches(file: string, signal?: AbortSignal, 
       from = nl + 1;
       lineStart = position + from;
     }
-    // The complete lines that follow, all at once.
-    let count = 0;
-    let longest = 0;
-    for (let at = from; ; ) {
-      const nl = chunk.indexOf(LF, at);
-      if (nl < 0) break;
-      if (count === ends.length) {
-        const grown = new Int32Array(ends.length * 2);
-        grown.set(ends);
-        ends = grown;
-      }
-      ends[count++] = nl;
-      longest = Math.max(longest, nl - at);
-      at = nl + 1;
-    }
-    const last = count > 0 ? ends[count - 1]! : from - 1;
-    const run = chunk.subarray(from, Math.max(from, last));
-    // ASCII (most JSON Lines, where non-ASCII text is often \u-escaped) is copied as Latin-1, its own decoding.
-    const ascii = count > 0 && isAscii(run);
-    if (count > 0 && longest <= cap && (ascii || isUtf8(run))) {
-      const texts = chunk.toString(ascii ? 'latin1' : 'utf8', from, last).split('\n');
-      const hasCr = run.indexOf(CR) >= 0;
-      let start = from;
-      for (let i = 0; i < count; i++) {
-        const end = ends[i]!;
-        let text = texts[i]!;
-        let byteLength = end - start;
-        let lineBareCr = false;
-        if (hasCr) {
-          const cr = text.indexOf('\r');
-          if (cr >= 0) {
-            if (cr === text.length - 1) {
-              text = text.slice(0, -1);
-              byteLength -= 1;
-            } else {
-              lineBareCr = true;
-              if (text.endsWith('\r')) {
-                text = text.slice(0, -1);
-                byteLength -= 1;
-              }
-            }
+    // The complete lines that follow, up to the chunk's last `\n`, in pieces of about PIECE_BYTES.
+    const last = chunk.lastIndexOf(LF);
+    const source = new ReadChunk(chunk, position);
+    // One line through the line-by-line path: over the row limit, or not valid UTF-8.
+    const slow = (start: number, end: number): void => {
+      lineStart = position + start;
+      append(chunk.subarray(start, end));
+      batch.push(finish());
+    };
+    while (from <= last) {
+      // The piece ends at the last `\n` within PIECE_BYTES (or, for a longer line, at the end of that line).
+      let end = from + PIECE_BYTES >= last ? last : chunk.lastIndexOf(LF, from + PIECE_BYTES);
+      if (end < from) end = chunk.indexOf(LF, from + PIECE_BYTES);
+      const piece = chunk.subarray(from, end);
+      const hasCr = piece.indexOf(CR) >= 0;
+      if (isAscii(piece)) {
+        // ASCII (most JSON Lines, where non-ASCII text is often \u-escaped) is copied as Latin-1, its own
+        // decoding, and its string offsets are byte offsets: the newlines are found in the string.
+        const texts = chunk.toString('latin1', from, end + 1);
+        for (let at = 0, start = from; at < texts.length; ) {
+          const nl = texts.indexOf('\n', at);
+          const length = nl - at;
+          if (length > cap) slow(start, start + length);
+          else {
+            lineNumber += 1;
+            const text = texts.slice(at, nl);
+            batch.push(hasCr ? crLine(lineNumber, position + start, text, source, length) : new ChunkLine(lineNumber, position + start, length, text, false, source));
           }
+          at = nl + 1;
+          start += length + 1;
         }
-        lineNumber += 1;
-        batch.push(new ChunkLine(lineNumber, position + start, byteLength, text, lineBareCr, chunk, start));
-        start = end + 1;
+      } else if (isUtf8(piece)) {
+        // Valid UTF-8 with other characters: decoded at once, the newlines found both in the bytes (for the
+        // offsets) and in the string (for the texts): a multi-byte character never holds the byte 0x0a.
+        const texts = chunk.toString('utf8', from, end + 1);
+        for (let at = 0, start = from; at < texts.length; ) {
+          const nl = texts.indexOf('\n', at);
+          const lineEnd = chunk.indexOf(LF, start);
+          const length = lineEnd - start;
+          if (length > cap) slow(start, lineEnd);
+          else {
+            lineNumber += 1;
+            const text = texts.slice(at, nl);
+            batch.push(hasCr ? crLine(lineNumber, position + start, text, source, length) : new ChunkLine(lineNumber, position + start, length, text, false, source));
+          }
+          at = nl + 1;
+          start = lineEnd + 1;
+        }
+      } else {
+        // Not valid UTF-8 somewhere in the piece: line by line, for the exact line and byte.
+        for (let start = from; start <= end; ) {
+          const lineEnd = chunk.indexOf(LF, start);
+          slow(start, lineEnd);
+          start = lineEnd + 1;
+        }
       }
-      from = last + 1;
-    } else {
-      for (let i = 0; i < count; i++) {
-        lineStart = position + from;
-        append(chunk.subarray(from, ends[i]!));
-        batch.push(finish());
-        from = ends[i]! + 1;
-      }
+      from = end + 1;
     }
     lineStart = position + from;
     if (from < chunk.length) append(chunk.subarray(from));
