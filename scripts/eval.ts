@@ -695,7 +695,9 @@ ${
 | source | seeds | quality checker (validation acc.) | CE | IMP | DIMP | IMP − CE | DIMP − CE |
 |---|---|---|---|---|---|---|---|
 ${minilmRows.join('\n')}`
-    : 'Not run: no exported MiniLM encoder (`bash scripts/export-minilm.sh` writes one into `.cache/models/`).'
+    : hasMinilm
+      ? 'Not in this report: its cells were not run (`--variants` without `minilm`), or not among the `--from-cells` runs.'
+      : 'Not run: no exported MiniLM encoder (`bash scripts/export-minilm.sh` writes one into `.cache/models/`).'
 }
 
 ${finetuneSection(finetuneCells, {

@@ -76,7 +76,7 @@ function paired(cells: readonly FinetuneCellView[], loss: 'imp' | 'dimp'): numbe
 /** The EVALUATION.md section of the `minilm-finetune` cells (a note when there are none). */
 export function finetuneSection(cells: readonly FinetuneCellView[], about: { model: string; seeds: string; settings: Omit<FineTuneSettings, 'model'>; epsilon: number }): string {
   const heading = '## Fine-tuning all-MiniLM-L6-v2 (the paper\'s setting)\n\n';
-  if (cells.length === 0) return `${heading}Not run: no exported MiniLM encoder (\`bash scripts/export-minilm.sh\` writes one into \`.cache/models/\`), or the variant was not asked for.\n`;
+  if (cells.length === 0) return `${heading}Not run: no exported MiniLM encoder (\`bash scripts/export-minilm.sh\` writes one into \`.cache/models/\`), or the variant was not asked for (nor among the \`--from-cells\` runs).\n`;
   const tasks = [...new Set(cells.map((c) => c.task))];
   const sst = cells.filter((c) => c.task.startsWith('sst2/'));
   const groups: [string, FinetuneCellView[]][] = [
