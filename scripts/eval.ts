@@ -49,9 +49,9 @@ interface Task {
 }
 
 /** A recipe: the defaults, or one change to them (an ablation row). */
-type VariantName = 'default' | 'no-feature-dropout' | 'checker-dropout' | 'weight-decay' | 'adam-eps' | 'linear-decay' | 'quality-ensemble' | 'sgd' | 'no-ptb' | 'calibration' | 'fasttext-init' | 'checkers-sgd' | 'checker-unigrams' | 'warm-start' | 'minilm' | 'minilm-finetune';
+type VariantName = 'default' | 'no-feature-dropout' | 'checker-dropout' | 'weight-decay' | 'adam-eps' | 'linear-decay' | 'quality-ensemble' | 'sgd' | 'no-ptb' | 'calibration' | 'fasttext-init' | 'checkers-sgd' | 'checker-unigrams' | 'warm-start' | 'minilm' | 'minilm-checkers' | 'minilm-finetune';
 
-const VARIANTS: Record<Exclude<VariantName, 'default' | 'minilm' | 'minilm-finetune'>, string> = {
+const VARIANTS: Record<Exclude<VariantName, 'default' | 'minilm' | 'minilm-checkers' | 'minilm-finetune'>, string> = {
   'no-feature-dropout': 'classifier without n-gram dropout (the previous default)',
   'checker-dropout': 'n-gram dropout 0.5 in the checkers too',
   'weight-decay': "decoupled weight decay λ 0.1 for the classifier (AdamW's, rows a batch does not touch brought up to date lazily)",
@@ -202,8 +202,11 @@ async function runCell(job: CellJob): Promise<Cell> {
     settings: { ...variantDefaults.settings, ...job.set },
     checkerSettings: { ...variantDefaults.checkerSettings, ...job.checkerSet },
   };
-  const encoder: EncoderHeadSettings | undefined =
-    variant === 'minilm' && job.minilm ? { ...DEFAULT_ENCODER_HEAD_SETTINGS, encoder: job.minilm, cacheDir: job.embeddingCache ?? path.join(dir, 'embeddings') } : undefined;
+  // `minilm`: heads on the frozen MiniLM for the checkers and the classifier; `minilm-checkers`: MiniLM checkers
+  // (a BERT-level q, as in the paper) weighting the built-in n-gram classifier.
+  const checkerEncoder: EncoderHeadSettings | undefined =
+    (variant === 'minilm' || variant === 'minilm-checkers') && job.minilm ? { ...DEFAULT_ENCODER_HEAD_SETTINGS, encoder: job.minilm, cacheDir: job.embeddingCache ?? path.join(dir, 'embeddings') } : undefined;
+  const encoder = variant === 'minilm' ? checkerEncoder : undefined;
   const scoresFile = path.join(dir, 'synthetic.scores.jsonl');
   const common = { labels: LABELS, seed, guards: settings.guards, device: 'cpu' as const };
   const needsScores = job.losses.some((loss) => loss !== 'ce');
@@ -215,8 +218,8 @@ async function runCell(job: CellJob): Promise<Cell> {
     scoresFile,
     checkersDir: path.join(dir, 'checkers'),
     checkerSettings: settings.checkerSettings,
-    checkerEncoder: encoder,
-    embeddingCacheDir: encoder?.cacheDir,
+    checkerEncoder,
+    embeddingCacheDir: checkerEncoder?.cacheDir,
     calibrateQuality: settings.calibrateQuality,
     qualityWarmStart: settings.qualityWarmStart,
   }) : undefined;
@@ -476,7 +479,9 @@ async function main(): Promise<void> {
     for (const variant of (Object.keys(VARIANTS) as VariantName[]).filter((v) => !variants || variants.includes(v))) {
       for (const task of sstTasks) for (let seed = 1; seed <= Math.min(ablationSeeds, seeds); seed++) jobs.push({ ...hand, task, seed, variant, losses: lossesWanted ?? ABLATION_LOSSES, smallReal: false });
     }
-    if (hasMinilm && (!variants || variants.includes('minilm'))) for (const task of sstTasks) for (let seed = 1; seed <= minilmSeeds; seed++) jobs.push({ ...hand, task, seed, variant: 'minilm', losses: lossesWanted ?? ABLATION_LOSSES, minilm, smallReal: false });
+    for (const variant of ['minilm', 'minilm-checkers'] as const) {
+      if (hasMinilm && (!variants || variants.includes(variant))) for (const task of sstTasks) for (let seed = 1; seed <= minilmSeeds; seed++) jobs.push({ ...hand, task, seed, variant, losses: lossesWanted ?? ABLATION_LOSSES, minilm, smallReal: false });
+    }
     // Seed by seed, so that a run stopped early still has every source's first seeds.
     if (hasMinilm && (!variants || variants.includes('minilm-finetune'))) {
       for (let seed = firstSeed; seed <= finetuneSeeds; seed++) {
@@ -615,10 +620,24 @@ ${workers} worker thread(s), ${minutes.toFixed(0)} min`;
     return `| ${variant} | ${what} | ${pm(accuracies(c, 'ce'))} | ${pm(accuracies(c, 'dimp'))} | ${diff(paired(c, 'imp'))} | ${diff(paired(c, 'dimp'))} |`;
   });
   const minilmCells = cells.filter((c) => c.variant === 'minilm');
-  const minilmRows = sstTasks.map((task) => {
-    const c = byTask(minilmCells, task.name);
-    const q = c.map((x) => x.qualityChecker?.accuracy ?? NaN).filter(Number.isFinite);
-    return `| ${task.name} | ${c.length} | ${pm(q)} | ${pm(accuracies(c, 'ce'))} | ${pm(accuracies(c, 'imp'))} | ${pm(accuracies(c, 'dimp'))} | ${diff(paired(c, 'imp'))} | ${diff(paired(c, 'dimp'))} |`;
+  const encoderRows = (list: Cell[]): string[] => {
+    const sst = list.filter((c) => c.task.startsWith('sst2/'));
+    return [
+      ...sstTasks.map((task) => {
+        const c = byTask(list, task.name);
+        const q = c.map((x) => x.qualityChecker?.accuracy ?? NaN).filter(Number.isFinite);
+        return `| ${task.name} | ${c.length} | ${pm(q)} | ${pm(accuracies(c, 'ce'))} | ${pm(accuracies(c, 'imp'))} | ${pm(accuracies(c, 'dimp'))} | ${diff(paired(c, 'imp'))} | ${diff(paired(c, 'dimp'))} |`;
+      }),
+      ...(sst.length > 0 ? [`| **pooled** | ${sst.length} | | ${pm(accuracies(sst, 'ce'))} | ${pm(accuracies(sst, 'imp'))} | ${pm(accuracies(sst, 'dimp'))} | **${diff(paired(sst, 'imp'))}** | **${diff(paired(sst, 'dimp'))}** |`] : []),
+    ];
+  };
+  const minilmRows = encoderRows(minilmCells);
+  const minilmCheckerCells = cells.filter((c) => c.variant === 'minilm-checkers');
+  // The same seeds' default cells: the n-gram checkers' DIMP beside the MiniLM checkers' (CE is the same run).
+  const defaultBeside = (c: Cell): Cell | undefined => cells.find((d) => d.variant === 'default' && d.task === c.task && d.seed === c.seed);
+  const checkerGain = minilmCheckerCells.flatMap((c) => {
+    const d = defaultBeside(c);
+    return d?.results.dimp && c.results.dimp ? [c.results.dimp.accuracy - d.results.dimp.accuracy] : [];
   });
   const finetuneCells: FinetuneCellView[] = cells
     .filter((c) => c.variant === 'minilm-finetune' && c.finetune)
@@ -697,6 +716,23 @@ ${
 ${minilmRows.join('\n')}`
     : hasMinilm
       ? 'Not in this report: its cells were not run (`--variants` without `minilm`), or not among the `--from-cells` runs.'
+      : 'Not run: no exported MiniLM encoder (`bash scripts/export-minilm.sh` writes one into `.cache/models/`).'
+}
+
+## MiniLM checkers weighting the built-in classifier
+
+${
+  minilmCheckerCells.length
+    ? `The quality and diversity checkers are ${DEFAULT_ENCODER_HEAD_SETTINGS.head} heads on the frozen MiniLM encoder (a BERT-level q, as the
+paper's checkers are); the classifier is the built-in n-gram model with its defaults, so its CE runs are the default
+cells' own. Seeds 1–${minilmSeeds}.
+
+| source | seeds | quality checker (validation acc.) | CE | IMP | DIMP | IMP − CE | DIMP − CE |
+|---|---|---|---|---|---|---|---|
+${encoderRows(minilmCheckerCells).join('\n')}
+${checkerGain.length ? `\nDIMP with MiniLM checkers − DIMP with the built-in checkers, same seeds: ${diff(checkerGain)} (n = ${checkerGain.length}).\n` : ''}`
+    : hasMinilm
+      ? 'Not in this report: its cells were not run (`--variants` without `minilm-checkers`), or not among the `--from-cells` runs.'
       : 'Not run: no exported MiniLM encoder (`bash scripts/export-minilm.sh` writes one into `.cache/models/`).'
 }
 
