@@ -623,7 +623,7 @@ ${workers} worker thread(s), ${minutes.toFixed(0)} min`;
         const d = cells.find((y) => y.variant === 'default' && y.task === x.task && y.seed === x.seed);
         return d?.results[loss] && x.results[loss] ? [x.results[loss].accuracy - d.results[loss].accuracy] : [];
       });
-    const moved = variant === 'default' ? '| |' : `| ${diff(against('ce'))} | ${diff(against('dimp'))} |`;
+    const moved = variant === 'default' ? '| – | – |' : `| ${diff(against('ce'))} | ${diff(against('dimp'))} |`;
     return `| ${variant} | ${what} | ${pm(accuracies(c, 'ce'))} | ${pm(accuracies(c, 'dimp'))} | ${diff(paired(c, 'imp'))} | ${diff(paired(c, 'dimp'))} ${moved}`;
   });
   const minilmCells = cells.filter((c) => c.variant === 'minilm');
