@@ -350,12 +350,8 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     const weightAt = (outAt + count * dim * 4 + 15) & ~15;
     const biasAt = weightAt + dim * padded * 4;
     const logitsAt = biasAt + padded * 4;
-    const base = arena.scratch(logitsAt + count * padded * 4);
-    if (base < 0) {
-      this.leaveArena();
-      return false;
-    }
-    this.syncViews();
+    const base = this.arenaScratch(logitsAt + count * padded * 4);
+    if (base < 0) return false;
     const { i32, f64, f32 } = arena;
     const bagIndex = base >> 2;
     const startIndex = (base + startsAt) >> 2;
@@ -588,12 +584,8 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     const weightAt = (gradAt + count * numClasses * 4 + 15) & ~15;
     const gradWeightAt = weightAt + numClasses * dim * 4;
     const gradHiddenAt = gradWeightAt + numClasses * dim * 4;
-    const base = arena.scratch(gradHiddenAt + count * dim * 4);
-    if (base < 0) {
-      this.leaveArena();
-      return false;
-    }
-    this.syncViews();
+    const base = this.arenaScratch(gradHiddenAt + count * dim * 4);
+    if (base < 0) return false;
     const { f32 } = arena;
     const { weight, gradWeight } = this;
     f32.set(this.hidden.subarray(0, count * dim), base >> 2);
@@ -800,12 +792,8 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     const slotOccurrenceAt = cursorAt + (occurrences + 1) * 4;
     const sharesAt = (slotOccurrenceAt + occurrences * 4 + 7) & ~7;
     const gradAt = sharesAt + count * 8;
-    const base = arena.scratch(gradAt + count * dim * 4);
-    if (base < 0) {
-      this.leaveArena();
-      return false;
-    }
-    this.syncViews();
+    const base = this.arenaScratch(gradAt + count * dim * 4);
+    if (base < 0) return false;
     const { i32, f64, f32 } = arena;
     i32.set(occurrenceRow.subarray(0, occurrences), (base + rowsAt) >> 2);
     const endIndex = (base + endsAt) >> 2;
@@ -841,12 +829,8 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     const occurrencesAt = startsAt + (slots + 1) * 4;
     const sharesAt = (occurrencesAt + occurrences * 4 + 7) & ~7;
     const gradAt = sharesAt + count * 8;
-    const base = arena.scratch(gradAt + count * dim * 4);
-    if (base < 0) {
-      this.leaveArena();
-      return false;
-    }
-    this.syncViews();
+    const base = this.arenaScratch(gradAt + count * dim * 4);
+    if (base < 0) return false;
     const { i32, f64, f32 } = arena;
     i32.set(this.slotRow.subarray(0, slots), base >> 2);
     i32.set(this.slotStart.subarray(0, slots + 1), (base + startsAt) >> 2);
@@ -921,6 +905,20 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   /** Number of embedding rows allocated so far (including the zero row). */
   get allocatedRows(): number {
     return this.rows;
+  }
+
+  /**
+   * `bytes` of the arena's scratch, with the typed views taken again (the memory may have grown); −1 when it
+   * cannot grow, after the model has left the arena for the TypeScript kernels.
+   */
+  private arenaScratch(bytes: number): number {
+    const base = this.arena!.scratch(bytes);
+    if (base < 0) {
+      this.leaveArena();
+      return -1;
+    }
+    this.syncViews();
+    return base;
   }
 
   private allocateRow(bucket: number): number {
