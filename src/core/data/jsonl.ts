@@ -227,29 +227,15 @@ export async function* readJsonlLineBatches(file: string, signal?: AbortSignal, 
       if (end < from) end = chunk.indexOf(LF, from + PIECE_BYTES);
       const piece = chunk.subarray(from, end);
       const hasCr = piece.indexOf(CR) >= 0;
-      if (isAscii(piece)) {
-        // ASCII (most JSON Lines, where non-ASCII text is often \u-escaped) is copied as Latin-1, its own
-        // decoding, and its string offsets are byte offsets: the newlines are found in the string.
-        const texts = chunk.toString('latin1', from, end + 1);
+      const ascii = isAscii(piece);
+      if (ascii || isUtf8(piece)) {
+        // Decoded at once. ASCII (most JSON Lines, where non-ASCII text is often \u-escaped) is copied as
+        // Latin-1, its own decoding, and its string offsets are byte offsets; other valid UTF-8 has its line
+        // ends found in the bytes too (a multi-byte character never holds the byte 0x0a).
+        const texts = chunk.toString(ascii ? 'latin1' : 'utf8', from, end + 1);
         for (let at = 0, start = from; at < texts.length; ) {
           const nl = texts.indexOf('\n', at);
-          const length = nl - at;
-          if (length > cap) slow(start, start + length);
-          else {
-            lineNumber += 1;
-            const text = texts.slice(at, nl);
-            batch.push(hasCr ? crLine(lineNumber, position + start, text, source, length) : new ChunkLine(lineNumber, position + start, length, text, false, source));
-          }
-          at = nl + 1;
-          start += length + 1;
-        }
-      } else if (isUtf8(piece)) {
-        // Valid UTF-8 with other characters: decoded at once, the newlines found both in the bytes (for the
-        // offsets) and in the string (for the texts): a multi-byte character never holds the byte 0x0a.
-        const texts = chunk.toString('utf8', from, end + 1);
-        for (let at = 0, start = from; at < texts.length; ) {
-          const nl = texts.indexOf('\n', at);
-          const lineEnd = chunk.indexOf(LF, start);
+          const lineEnd = ascii ? start + (nl - at) : chunk.indexOf(LF, start);
           const length = lineEnd - start;
           if (length > cap) slow(start, lineEnd);
           else {
