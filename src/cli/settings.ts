@@ -6,8 +6,8 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { HeadKind } from '../core/model/transformer/headClassifier';
 import { DEFAULT_ENCODER_HEAD_SETTINGS, type EncoderHeadSettings } from '../core/train/encoderHeadTraining';
-import { DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from '../core/train/ngramTraining';
-import { HEADS, POOLINGS, PYTHON_ENV_VARIABLE, resolveEncoderHeadSettings, resolveFineTuneSettings, resolveJobSettings, resolvePytorchSettings, type JobSettings, type SettingOverrides } from '../core/jobs/settings';
+import { DEFAULT_CLASSIFIER_SETTINGS, LARGE_SET_RECIPE, type NgramSettings } from '../core/train/ngramTraining';
+import { HEADS, POOLINGS, PYTHON_ENV_VARIABLE, resolveEncoderHeadSettings, resolveFineTuneSettings, resolveJobSettings, resolvePytorchSettings, RECIPES, type JobSettings, type RecipeChoice, type SettingOverrides } from '../core/jobs/settings';
 import { DEFAULT_FINETUNE_SETTINGS, type FineTuneSettings } from '../core/train/fineTuneTraining';
 import type { PytorchEngineSettings } from '../core/train/pytorchEngine';
 import type { PoolingChoice } from '../core/model/transformer/messages';
@@ -27,8 +27,16 @@ export const TRAINING_OPTIONS: Record<string, OptionSpec> = {
   epsilon: { type: 'string', value: 'X', description: `smallest weight denominator (default ${DEFAULT_WEIGHT_GUARDS.epsilon})` },
   'max-weight': { type: 'string', value: 'X', description: 'cap on every weight (default: none)' },
   'max-grad-norm': { type: 'string', value: 'X', description: `clip each step's gradient L2 norm at X, or none (default ${DEFAULT_CLASSIFIER_SETTINGS.maxGradNorm ?? 'none'})` },
-  'feature-dropout': { type: 'string', value: 'P', description: `share of each row's n-grams left out in every training step, 0 to below 1 (default ${DEFAULT_CLASSIFIER_SETTINGS.featureDropout ?? 0})` },
+  'feature-dropout': { type: 'string', value: 'P', description: `share of each row's n-grams left out in every training step, 0 to below 1 (default ${DEFAULT_CLASSIFIER_SETTINGS.featureDropout ?? 0}; ${LARGE_SET_RECIPE.featureDropout} in the large-set recipe)` },
+  recipe: { type: 'string', value: 'R', description: `small-set (default: for noisy synthetic sets of any size) | large-set (for a large clean set: Adam's ε ${LARGE_SET_RECIPE.adamEpsilon}, the learning rate decayed linearly to 0, n-gram dropout ${LARGE_SET_RECIPE.featureDropout})` },
 };
+
+function recipeFlag(context: CommandContext): RecipeChoice | undefined {
+  const text = stringFlag(context.values, 'recipe');
+  if (text === undefined) return undefined;
+  if (!(RECIPES as readonly string[]).includes(text)) throw new DimpError('usage', `--recipe must be one of ${RECIPES.join(', ')}; got "${text}"`);
+  return text as RecipeChoice;
+}
 
 function charNgramsFlag(context: CommandContext): [number, number] | null | undefined {
   const text = stringFlag(context.values, 'char-ngrams');
@@ -51,6 +59,7 @@ export function settingOverrides(context: CommandContext): SettingOverrides {
     optimizer: optimizerFlag(context),
     maxGradNorm: maxGradNormFlag(context),
     featureDropout: numberFlag(values, 'feature-dropout', { min: 0, max: 0.99 }),
+    recipe: recipeFlag(context),
     wordNgrams: numberFlag(values, 'word-ngrams', { min: 1, max: 3, integer: true }),
     charNgrams: charNgramsFlag(context),
     seed: numberFlag(values, 'seed', { min: 0, max: 2 ** 32 - 1, integer: true }),

@@ -29,6 +29,8 @@ export interface TrainingConfig {
   maxGradNorm?: number | null;
   /** The classifier's n-gram dropout: the share of each row's n-grams left out in every training step, 0 ≤ p < 1 (default 0.5). */
   featureDropout?: number;
+  /** `small-set` (default): the recipe for noisy synthetic sets; `large-set`: for a large clean set (LARGE_SET_RECIPE). */
+  recipe?: 'small-set' | 'large-set';
 }
 
 /** A frozen transformer encoder to train heads on (`--encoder`); paths are relative to the config file. */
@@ -157,6 +159,10 @@ export async function loadProjectConfig(explicit: string | undefined, dir: strin
   const dropout = config.training?.featureDropout;
   if (dropout !== undefined && !(typeof dropout === 'number' && dropout >= 0 && dropout < 1)) {
     throw new DimpError('usage', `"training.featureDropout" must be a number from 0 to below 1, got ${JSON.stringify(dropout)}`, { file });
+  }
+  const recipe = config.training?.recipe;
+  if (recipe !== undefined && !['small-set', 'large-set'].includes(recipe)) {
+    throw new DimpError('usage', `"training.recipe" must be "small-set" or "large-set", got ${JSON.stringify(recipe)}`, { file });
   }
   if (config.encoder !== undefined && (typeof config.encoder !== 'object' || typeof config.encoder.path !== 'string')) {
     throw new DimpError('usage', '"encoder" must be {"path": "encoder folder", …}', { file });

@@ -15,7 +15,7 @@ import { DEFAULT_ENCODER_HEAD_SETTINGS, type EncoderHeadSettings } from '../trai
 import { checkFineTuneSettings, DEFAULT_FINETUNE_SETTINGS, type FineTuneSettings } from '../train/fineTuneTraining';
 import { DEFAULT_PYTORCH_SETTINGS, type PytorchEngineSettings } from '../train/pytorchEngine';
 import { DEFAULT_FILTER_KEEP } from '../train/run';
-import { checkerSettingsFrom, DEFAULT_CLASSIFIER_SETTINGS, type NgramSettings } from '../train/ngramTraining';
+import { checkerSettingsFrom, DEFAULT_CLASSIFIER_SETTINGS, LARGE_SET_RECIPE, type NgramSettings } from '../train/ngramTraining';
 import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../weighting/weights';
 
 /** The execution provider when neither the front end nor `dimp.config.json` names one, everywhere. */
@@ -37,6 +37,8 @@ export interface SettingOverrides {
   maxGradNorm?: number | null;
   /** The classifier's n-gram dropout, 0 ≤ p < 1. */
   featureDropout?: number;
+  /** The classifier's recipe: the defaults (`small-set`) or LARGE_SET_RECIPE (`large-set`). */
+  recipe?: RecipeChoice;
   wordNgrams?: number;
   /** null: no character n-grams. */
   charNgrams?: FeaturizerConfig['charNgrams'];
@@ -45,6 +47,10 @@ export interface SettingOverrides {
   maxWeight?: number | null;
   filterKeep?: number;
 }
+
+/** `small-set`: the defaults, for noisy synthetic sets of any size; `large-set`: LARGE_SET_RECIPE, for a large clean set. */
+export type RecipeChoice = 'small-set' | 'large-set';
+export const RECIPES: readonly RecipeChoice[] = ['small-set', 'large-set'];
 
 /** Every setting a score or train job needs besides its data and paths. */
 export interface JobSettings {
@@ -65,6 +71,13 @@ function firstDefined<T>(...values: (T | undefined)[]): T {
 export function resolveJobSettings(config: ProjectConfig, overrides: SettingOverrides = {}): JobSettings {
   const t = config.training ?? {};
   const d = DEFAULT_CLASSIFIER_SETTINGS;
+  const optimizer = overrides.optimizer ?? t.optimizer ?? d.optimizer;
+  const recipe = overrides.recipe ?? t.recipe ?? 'small-set';
+  if (!RECIPES.includes(recipe)) throw new DimpError('usage', `the recipe must be one of ${RECIPES.join(', ')}, got "${String(recipe)}"`);
+  if (recipe === 'large-set' && optimizer !== 'adam') throw new DimpError('usage', 'the large-set recipe is an Adam recipe: leave out --optimizer sgd, or the recipe');
+  const dropout = overrides.featureDropout ?? t.featureDropout;
+  // The large-set recipe's values; a dropout the user chose is kept in it.
+  const large = recipe === 'large-set' ? { ...LARGE_SET_RECIPE, featureDropout: dropout ?? LARGE_SET_RECIPE.featureDropout, recipe } : {};
   return {
     settings: {
       ...d,
@@ -75,11 +88,12 @@ export function resolveJobSettings(config: ProjectConfig, overrides: SettingOver
       },
       epochs: overrides.epochs ?? t.epochs ?? d.epochs,
       batchSize: overrides.batchSize ?? t.batchSize ?? d.batchSize,
-      optimizer: overrides.optimizer ?? t.optimizer ?? d.optimizer,
+      optimizer,
       learningRate: overrides.learningRate ?? t.learningRate ?? d.learningRate,
       dim: overrides.dim ?? t.dim ?? d.dim,
       maxGradNorm: firstDefined(overrides.maxGradNorm, t.maxGradNorm, d.maxGradNorm),
-      featureDropout: overrides.featureDropout ?? t.featureDropout ?? d.featureDropout,
+      featureDropout: dropout ?? d.featureDropout,
+      ...large,
     },
     checkerSettings: checkerSettingsFrom(config.checkers),
     seed: overrides.seed ?? t.seed ?? 1,
