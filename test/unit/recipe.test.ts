@@ -11,8 +11,9 @@ import { resolveJobSettings } from '../../src/core/jobs/settings';
 import { Featurizer, DEFAULT_FEATURIZER, normalizeText, type FeatureMatrix } from '../../src/core/model/featurizer';
 import { NgramClassifier } from '../../src/core/model/ngramClassifier';
 import { expectedCalibrationError, fitTemperature, labelShares, temperedNll } from '../../src/core/train/metrics';
-import { checkerSummary, describeLabelBalance } from '../../src/core/weighting/score';
-import { DEFAULT_CLASSIFIER_SETTINGS, trainNgram } from '../../src/core/train/ngramTraining';
+import { checkerSummary, checkerWarning, describeLabelBalance } from '../../src/core/weighting/score';
+import { DEFAULT_ENCODER_HEAD_SETTINGS } from '../../src/core/train/encoderHeadTraining';
+import { DEFAULT_CHECKER_SETTINGS, DEFAULT_CLASSIFIER_SETTINGS, trainNgram } from '../../src/core/train/ngramTraining';
 import { keepTopByQuality } from '../../src/core/train/run';
 import { batchLoss, type BatchLossBuffers } from '../../src/core/train/trainer';
 import { dominanceWarning, weightDiagnostics } from '../../src/core/weighting/weights';
@@ -146,6 +147,15 @@ describe('checker diagnostics', () => {
     assert.equal(checkerSummary({ trainedOn: 'r', rows: 400, epochs: 40, bestEpoch: 3 }), undefined);
     assert.equal(describeLabelBalance({ real: [0.48, 0.52], synthetic: [0.5, 0.5] }, ['0', '1']), 'labels 0/1: real 48/52 %, synthetic 50/50 %');
     assert.match(describeLabelBalance({ real: [0.5, 0.5], synthetic: [0.8, 0.2] }, ['neg', 'pos']), /differ by 30 points/);
+  });
+
+  test('a quality checker near chance is said, with the way out that fits its kind', () => {
+    const near = { trainedOn: 'r', rows: 400, epochs: 40, bestEpoch: 3, selectionAccuracy: 0.57, selectionMajority: 0.545 };
+    assert.equal(checkerWarning({ ...near, selectionAccuracy: 0.6 }, DEFAULT_CHECKER_SETTINGS), undefined, '5.5 points above the majority class is enough');
+    assert.match(checkerWarning(near, DEFAULT_CHECKER_SETTINGS)!, /near chance \(57\.0 % where always guessing the majority class gives 54\.5 %\).*--encoder DIR/);
+    const encoder = { ...DEFAULT_ENCODER_HEAD_SETTINGS, encoder: '/models/minilm' };
+    assert.match(checkerWarning(near, encoder)!, /more real rows or a stronger checker model\.$/);
+    assert.doesNotMatch(checkerWarning(near, encoder)!, /--encoder/);
   });
 });
 

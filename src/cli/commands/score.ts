@@ -44,7 +44,7 @@ export function describeScores(scores: Scores, mislabelThreshold = 0.8): { text:
   for (const [role, report] of Object.entries({ quality: scores.header.checkers?.quality, diversity: scores.header.checkers?.diversity })) {
     if (report) lines.push(`${role} checker: ${describeChecker(report, scores.header.checkers!)}`);
   }
-  const warnings = [dominanceWarning(diagnostics), checkerWarning(scores.header.checkers?.quality)].filter((w): w is string => w !== undefined);
+  const warnings = [dominanceWarning(diagnostics), checkerWarning(scores.header.checkers?.quality, scores.header.checkers?.settings)].filter((w): w is string => w !== undefined);
   for (const warning of warnings) lines.push(`warning: ${warning}`);
   return {
     text: lines.join('\n'),

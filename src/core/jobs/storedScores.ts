@@ -178,8 +178,8 @@ async function scoredFile(scores: Scores, meta: ScoreMeta, storage: ScoreStorage
           qualityCheckerSummary: checkerSummary(scores.header.checkers.quality),
         }
       : {}),
-    warnings: [checkerWarning(scores.header.checkers?.quality), scores.header.diagnostics && dominanceWarning(scores.header.diagnostics)].filter((w): w is string => w !== undefined),
-    qualityCheckerNearChance: checkerWarning(scores.header.checkers?.quality) !== undefined,
+    warnings: [checkerWarning(scores.header.checkers?.quality, scores.header.checkers?.settings), scores.header.diagnostics && dominanceWarning(scores.header.diagnostics)].filter((w): w is string => w !== undefined),
+    qualityCheckerNearChance: checkerWarning(scores.header.checkers?.quality, scores.header.checkers?.settings) !== undefined,
     diversityChecker: describeChecker(scores.header.diversityChecker, storage, scores.header.synthetic),
     provider: scores.header.provider,
     dimpRun: dimp && path.basename(dimp.runDir),

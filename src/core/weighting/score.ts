@@ -128,13 +128,19 @@ export function describeLabelBalance(balance: { real: number[]; synthetic: numbe
 /** How far above the majority-class rate the quality checker must be before its q are worth much. */
 export const NEAR_CHANCE_MARGIN = 0.05;
 
-/** A plain warning when the quality checker is near chance on the rows that chose it. */
-export function checkerWarning(report: CheckerReport | undefined): string | undefined {
+/**
+ * A plain warning when the quality checker is near chance on the rows that chose it. `settings` are the
+ * checkers' (the scores header's): built-in ones get pointed at checkers on a sentence encoder.
+ */
+export function checkerWarning(report: CheckerReport | undefined, settings?: CheckersReport['settings']): string | undefined {
   if (report?.selectionAccuracy === undefined || report.selectionMajority === undefined) return undefined;
   if (report.selectionAccuracy >= report.selectionMajority + NEAR_CHANCE_MARGIN) return undefined;
+  const stronger = settings && !('encoder' in settings)
+    ? 'checkers on a pretrained sentence encoder (`--encoder DIR`, or "encoder" in dimp.config.json; on SST-2 with 400 real rows, MiniLM checkers reach 78 % where the built-in ones reach 64 %: EVALUATION.md)'
+    : 'a stronger checker model';
   return (
     `the quality checker is near chance (${pct(report.selectionAccuracy)} where always guessing the majority class gives ${pct(report.selectionMajority)}): ` +
-    'its q, the IMP/DIMP weights and the "likely mislabelled" flags say little. Give it more real rows or a stronger checker model.'
+    `its q, the IMP/DIMP weights and the "likely mislabelled" flags say little. Give it more real rows or ${stronger}.`
   );
 }
 
