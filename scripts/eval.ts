@@ -1,16 +1,7 @@
 // `npm run eval`: every loss (CE, IMP, DIMP and the quality and filter baselines) on the shared evaluation
 // data (../shared/data), paired seeds, through the job functions the CLI runs (runScoreJob, runTrainingJob:
 // real files on disk, ONNX export, test scores from onnxruntime). Writes EVALUATION.md.
-// Usage: node out/scripts/eval.js [--seeds N] [--ablation-seeds N] [--minilm-seeds N] [--jobs N] [--data DIR]
-//        [--minilm DIR] [--sources sst2/fewgen_s13,…] [--variants default,weight-decay,…] [--no-reference] [--out FILE]
-//        [--minilm-finetune-seeds N] [--minilm-finetune-rows N] (the `minilm-finetune` cells: MiniLM fine-tuned whole
-//        on a seeded subsample of each source; see scripts/evalFinetune.ts)
-//        Hand runs: [--losses ce,dimp] (only these losses; with CE alone nothing is scored) [--set JSON] (merged
-//        into the classifier's settings of every cell and of the full-set reference) [--checker-set JSON]
-//        [--reference-only] [--reference-seeds N] [--seed-from N] (default and minilm-finetune cells: seeds N … their
-//        count) [--cells-json FILE] (every cell and reference, for pairing; rewritten after each cell)
-//        [--finetune-set JSON] (merged into the minilm-finetune cells' fine-tuning settings: smoke runs)
-//        [--from-cells a.json,b.json] (train nothing: render EVALUATION.md from cells saved by --cells-json runs)
+// Options: USAGE below (`npm run eval -- --help`).
 import { execSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -406,32 +397,75 @@ const paired = (cells: Cell[], loss: LossKind): number[] => cells.filter((c) => 
 const accuracies = (cells: Cell[], loss: LossKind): number[] => cells.filter((c) => c.results[loss]).map((c) => c.results[loss]!.accuracy);
 const f1s = (cells: Cell[], loss: LossKind): number[] => cells.filter((c) => c.results[loss]).map((c) => c.results[loss]!.macroF1);
 
+const EVAL_OPTIONS = {
+  seeds: { type: 'string' },
+  'ablation-seeds': { type: 'string' },
+  jobs: { type: 'string' },
+  data: { type: 'string' },
+  minilm: { type: 'string' },
+  'minilm-seeds': { type: 'string' },
+  out: { type: 'string' },
+  sources: { type: 'string' },
+  variants: { type: 'string' },
+  'no-reference': { type: 'boolean' },
+  losses: { type: 'string' },
+  set: { type: 'string' },
+  'checker-set': { type: 'string' },
+  'reference-only': { type: 'boolean' },
+  'reference-seeds': { type: 'string' },
+  'cells-json': { type: 'string' },
+  'seed-from': { type: 'string' },
+  'from-cells': { type: 'string' },
+  'minilm-finetune-seeds': { type: 'string' },
+  'minilm-finetune-rows': { type: 'string' },
+  'finetune-set': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const USAGE = `Usage: npm run eval -- [options]        (or: node out/scripts/eval.js [options])
+
+Trains every loss (ce, imp, dimp, quality, filter) on the shared evaluation data through the CLI's job
+functions, paired by seed, and writes EVALUATION.md (the hand-written notes below its marker are kept).
+
+  --seeds N                    paired seeds of the main cells (default 10)
+  --ablation-seeds N           seeds of each ablation variant (default 3)
+  --minilm-seeds N             seeds of the minilm and minilm-checkers cells (default 3)
+  --minilm-finetune-seeds N    seeds of the minilm-finetune cells (default 3)
+  --minilm-finetune-rows N     synthetic rows per minilm-finetune cell (default ${EVAL_FINETUNE_ROWS})
+  --minilm DIR                 the exported MiniLM folder (default .cache/models/all-minilm-l6-v2: scripts/export-minilm.sh)
+  --jobs N                     worker threads (default: the CPU count, at most 2)
+  --data DIR                   the shared data folder (default ../shared/data)
+  --sources a,b                only these sources (e.g. sst2/fewgen_s13,mrpc/fewgen_s13)
+  --variants a,b               only these variants (default, an ablation's name, minilm, minilm-checkers, minilm-finetune)
+  --no-reference               skip CE on all of SST-2's real training rows
+  --out FILE                   where to write the report (default EVALUATION.md)
+  --cells-json FILE            every cell and reference as JSON, rewritten after each cell (for --from-cells)
+  --from-cells a.json,b.json   train nothing: render the report from saved --cells-json runs
+
+Hand runs (not the report's defaults):
+  --losses ce,dimp             only these losses (with ce alone nothing is scored)
+  --set JSON                   merged into the classifier's settings of every cell and the full-set reference
+  --checker-set JSON           merged into the checkers' settings
+  --finetune-set JSON          merged into the minilm-finetune cells' settings (smoke runs)
+  --reference-only             only the full-set references
+  --reference-seeds N          seeds of each full-set reference (default 3)
+  --seed-from N                the default and minilm-finetune cells start at seed N
+  -h, --help                   this text`;
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      seeds: { type: 'string' },
-      'ablation-seeds': { type: 'string' },
-      jobs: { type: 'string' },
-      data: { type: 'string' },
-      minilm: { type: 'string' },
-      'minilm-seeds': { type: 'string' },
-      out: { type: 'string' },
-      sources: { type: 'string' },
-      variants: { type: 'string' },
-      'no-reference': { type: 'boolean' },
-      losses: { type: 'string' },
-      set: { type: 'string' },
-      'checker-set': { type: 'string' },
-      'reference-only': { type: 'boolean' },
-      'reference-seeds': { type: 'string' },
-      'cells-json': { type: 'string' },
-      'seed-from': { type: 'string' },
-      'from-cells': { type: 'string' },
-      'minilm-finetune-seeds': { type: 'string' },
-      'minilm-finetune-rows': { type: 'string' },
-      'finetune-set': { type: 'string' },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({ options: EVAL_OPTIONS });
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${USAGE}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const { values } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
   const root = path.resolve(__dirname, '..', '..');
   const dataDir = path.resolve(values.data ?? path.join(root, '..', 'shared', 'data'));
   const seeds = Number(values.seeds ?? 10);
