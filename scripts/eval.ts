@@ -726,7 +726,7 @@ Macro-F1 (%):
 | task / synthetic source | CE | IMP | DIMP | quality | filter |
 |---|---|---|---|---|---|
 ${f1Rows.join('\n')}
-${fullReal.length ? `\nReference: CE on SST-2's real training rows, tested on \`real_test.jsonl\` (mean over seeds, each seed's in brackets):\n\n${referenceLines(fullReal)}\n` : ''}
+${fullReal.length ? `\nReference: CE on SST-2's real training rows, tested on \`real_test.jsonl\` (the mean over seeds, then each seed's):\n\n${referenceLines(fullReal)}\n` : ''}
 ## Checkers
 
 Accuracy of each checker on the real validation rows that chose its epoch (so slightly optimistic), beside
