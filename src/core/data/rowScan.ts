@@ -289,35 +289,45 @@ export class RowIdScanner {
         w[t] = (x << 1) | (x >>> 31);
       }
       let a = h0;
-      let bb = h1;
+      let b1 = h1;
       let c = h2;
       let d = h3;
       let e = h4;
-      for (let t = 0; t < 80; t++) {
-        let f: number;
-        let k: number;
-        if (t < 20) {
-          f = (bb & c) | (~bb & d);
-          k = 0x5a827999;
-        } else if (t < 40) {
-          f = bb ^ c ^ d;
-          k = 0x6ed9eba1;
-        } else if (t < 60) {
-          f = (bb & c) | (bb & d) | (c & d);
-          k = 0x8f1bbcdc | 0;
-        } else {
-          f = bb ^ c ^ d;
-          k = 0xca62c1d6 | 0;
-        }
-        const temp = (((a << 5) | (a >>> 27)) + f + e + k + w[t]!) | 0;
+      // The four rounds of 20 steps, each with its own f and k (no branch per step).
+      for (let t = 0; t < 20; t++) {
+        const temp = (((a << 5) | (a >>> 27)) + ((b1 & c) | (~b1 & d)) + e + 0x5a827999 + w[t]!) | 0;
         e = d;
         d = c;
-        c = (bb << 30) | (bb >>> 2);
-        bb = a;
+        c = (b1 << 30) | (b1 >>> 2);
+        b1 = a;
+        a = temp;
+      }
+      for (let t = 20; t < 40; t++) {
+        const temp = (((a << 5) | (a >>> 27)) + (b1 ^ c ^ d) + e + 0x6ed9eba1 + w[t]!) | 0;
+        e = d;
+        d = c;
+        c = (b1 << 30) | (b1 >>> 2);
+        b1 = a;
+        a = temp;
+      }
+      for (let t = 40; t < 60; t++) {
+        const temp = (((a << 5) | (a >>> 27)) + ((b1 & c) | (b1 & d) | (c & d)) + e - 0x70e44324 + w[t]!) | 0; // k = 0x8f1bbcdc
+        e = d;
+        d = c;
+        c = (b1 << 30) | (b1 >>> 2);
+        b1 = a;
+        a = temp;
+      }
+      for (let t = 60; t < 80; t++) {
+        const temp = (((a << 5) | (a >>> 27)) + (b1 ^ c ^ d) + e - 0x359d3e2a + w[t]!) | 0; // k = 0xca62c1d6
+        e = d;
+        d = c;
+        c = (b1 << 30) | (b1 >>> 2);
+        b1 = a;
         a = temp;
       }
       h0 = (h0 + a) | 0;
-      h1 = (h1 + bb) | 0;
+      h1 = (h1 + b1) | 0;
       h2 = (h2 + c) | 0;
       h3 = (h3 + d) | 0;
       h4 = (h4 + e) | 0;
@@ -359,11 +369,12 @@ ESCAPED[0x74] = 0x09; // t
 
 /** JSON's white space (space, tab, LF, CR) from `i` on. */
 function skipSpace(s: string, i: number): number {
-  for (;;) {
+  const n = s.length;
+  for (; i < n; i++) {
     const c = s.charCodeAt(i);
     if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return i;
-    i++;
   }
+  return n;
 }
 
 /** The end of the JSON string starting (at its quote) at `i`, or -1 when it is not a valid one. */
