@@ -51,6 +51,9 @@ describe('RowIdScanner (a line\'s row id without JSON.parse)', () => {
     assertScans('{"text":"a","label":"Positive"}'); // matched case-insensitively by the label map
     assertScans('{"text":"a","label":"anything"}', SINGLE, null);
     assertScans('{"text":"a","label":1.5}', SINGLE, null);
+    // A label with a lone surrogate hashes as computeRowId's UTF-8 has it (U+FFFD's bytes).
+    assertScans('{"text":"a","label":"\\ud800"}', SINGLE, null);
+    assertScans(`{"text":"a","label":"x${'\ud800'}y"}`, SINGLE, null);
   });
 
   test('numbers whose canonical form differs from what is written hash their canonical form', () => {
