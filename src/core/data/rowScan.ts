@@ -38,7 +38,7 @@ export class RowIdScanner {
     this.names = [...fields.text, fields.label];
     this.textCount = fields.text.length;
     this.label = fields.label;
-    // `__proto__` is the one key whose own property and `value[key]` can disagree: left to JSON.parse.
+    // `__proto__` means something to every object: a mapping that names it is left to JSON.parse, to be safe.
     this.enabled = !this.names.includes('__proto__');
     this.valueStart = new Int32Array(this.names.length);
     this.valueEnd = new Int32Array(this.names.length);
