@@ -73,13 +73,18 @@ const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encodi
 
 /** The identity of a row: a hash of its texts and its label as written (so `0` and `"0"` agree). */
 export function computeRowId(texts: readonly string[], rawLabel: RawLabel): string {
-  const label = typeof rawLabel === 'string' ? rawLabel.trim() : JSON.stringify(rawLabel) ?? '';
+  const label = rowIdLabel(rawLabel);
   // SHA-1 of each text followed by U+0000, then the label (the separators keep the UTF-8 of the whole the
   // UTF-8 of its parts). One-shot `crypto.hash` where Node has it (20.12+): no Hash object per row, whose
   // native memory lives until a garbage collection (≈ 240 B of RSS a row while a file is read), twice as fast.
   const digest = oneShotHash ? oneShotHash('sha1', `${texts.join('\u0000')}\u0000${label}`, 'buffer') : legacyDigest(texts, label);
   // The first 8 bytes in hex: a flat 16-character string (a slice of the 40-character hex would keep it alive).
   return digest.toString('hex', 0, 8);
+}
+
+/** The label as a row id hashes it: a string trimmed, anything else as JSON (so `0` and `"0"` agree). */
+export function rowIdLabel(rawLabel: RawLabel): string {
+  return typeof rawLabel === 'string' ? rawLabel.trim() : (JSON.stringify(rawLabel) ?? '');
 }
 
 /** The row id's digest piece by piece (`createHash`): the path of runtimes without `crypto.hash`; exported for its test. */
@@ -103,6 +108,20 @@ export function parseJsonObject(text: string): { value: Record<string, unknown> 
   return { value: value as Record<string, unknown> };
 }
 
+/** Why a label value (of field `field`) cannot be a row's label, or undefined when it can. */
+export function labelProblem(rawLabel: RawLabel, field: string): string | undefined {
+  if (rawLabel === undefined || rawLabel === null) return `missing label field "${field}"`;
+  if (typeof rawLabel !== 'string' && typeof rawLabel !== 'number') {
+    return `label ${describeRawLabel(rawLabel)} is not a single label (expected a string or an integer)`;
+  }
+  if (typeof rawLabel === 'string') {
+    if (rawLabel.trim() === '') return `empty label in field "${field}"`;
+    // Labels are matched exactly as written: " 1 " is not silently read as "1".
+    if (rawLabel !== rawLabel.trim()) return `label ${describeRawLabel(rawLabel)} has spaces around it; labels are matched exactly (write ${describeRawLabel(rawLabel.trim())})`;
+  }
+  return undefined;
+}
+
 /** A row's texts, raw label and row id from its JSON object, or why the object cannot be used. */
 export function rowFromObject(value: Record<string, unknown>, fields: FieldMapping): Pick<ParsedLine, 'texts' | 'rawLabel' | 'rowId'> | { reason: string } {
   const texts: string[] = [];
@@ -114,15 +133,8 @@ export function rowFromObject(value: Record<string, unknown>, fields: FieldMappi
     texts.push(text);
   }
   const rawLabel = value[fields.label];
-  if (rawLabel === undefined || rawLabel === null) return { reason: `missing label field "${fields.label}"` };
-  if (typeof rawLabel !== 'string' && typeof rawLabel !== 'number') {
-    return { reason: `label ${describeRawLabel(rawLabel)} is not a single label (expected a string or an integer)` };
-  }
-  if (typeof rawLabel === 'string') {
-    if (rawLabel.trim() === '') return { reason: `empty label in field "${fields.label}"` };
-    // Labels are matched exactly as written: " 1 " is not silently read as "1".
-    if (rawLabel !== rawLabel.trim()) return { reason: `label ${describeRawLabel(rawLabel)} has spaces around it; labels are matched exactly (write ${describeRawLabel(rawLabel.trim())})` };
-  }
+  const problem = labelProblem(rawLabel, fields.label);
+  if (problem !== undefined) return { reason: problem };
   // A literal of the exact length: an array grown by push keeps room for 17 elements (≈ 130 B a row kept for the whole job).
   const pair: [string] | [string, string] = texts.length === 1 ? [texts[0]!] : [texts[0]!, texts[1]!];
   return { texts: pair, rawLabel, rowId: computeRowId(pair, rawLabel) };

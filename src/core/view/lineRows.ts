@@ -1,5 +1,6 @@
 import { parseJsonObject, rowFromObject } from '../data/dataset';
 import type { FieldMapping } from '../data/fields';
+import { RowIdScanner } from '../data/rowScan';
 import { describeLabelNames, describeRawLabel, type LabelMap } from '../data/labels';
 import { parseRowId, type ScoreTable } from '../weighting/scoreTable';
 
@@ -47,12 +48,14 @@ export class LineRows {
   private reasons = new Map<number, string>();
   private parsedCount = 0;
   private readonly halves = new Uint32Array(2);
+  private readonly scanner: RowIdScanner;
 
   constructor(
     readonly fields: FieldMapping,
     readonly labelMap: LabelMap | undefined,
     lineCount: number,
   ) {
+    this.scanner = new RowIdScanner(fields, labelMap);
     this.count = lineCount;
     const capacity = lineCount + 1024;
     this.kinds = new Uint8Array(capacity);
@@ -73,16 +76,24 @@ export class LineRows {
   private parse(line: number, textAt: LineText): number {
     let kind = this.kinds[line]!;
     if (kind !== UNPARSED) return kind;
-    const state = parseLineState(textAt(line), this.fields, this.labelMap);
-    if (state.kind === 'row' && parseRowId(state.rowId, this.halves)) {
+    const text = textAt(line);
+    // Most lines are simple rows: their id without JSON.parse's garbage. The rest take the reader's path.
+    if (this.scanner.scan(text, this.halves)) {
       kind = ROW;
+    } else {
+      const state = parseLineState(text, this.fields, this.labelMap);
+      if (state.kind === 'row' && parseRowId(state.rowId, this.halves)) {
+        kind = ROW;
+      } else if (state.kind === 'unusable') {
+        kind = UNUSABLE;
+        this.reasons.set(line, state.reason);
+      } else {
+        kind = BLANK;
+      }
+    }
+    if (kind === ROW) {
       this.high[line] = this.halves[0]!;
       this.low[line] = this.halves[1]!;
-    } else if (state.kind === 'unusable') {
-      kind = UNUSABLE;
-      this.reasons.set(line, state.reason);
-    } else {
-      kind = BLANK;
     }
     this.kinds[line] = kind;
     this.parsedCount += 1;

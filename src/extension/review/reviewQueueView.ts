@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as vscode from 'vscode';
 import { setContextKey, showInformationMessage } from '../ui';
-import { parseLineState } from '../../core/view/lineRows';
+import { LineRows } from '../../core/view/lineRows';
 import { rowHoverMarkdown } from '../../core/view/rowHover';
 import {
   describeFlags,
@@ -265,9 +265,11 @@ export class ReviewQueueView implements vscode.TreeDataProvider<ReviewNode>, vsc
       textsKnown = onDisk !== undefined;
       if (onDisk) {
         rowLines = function* (): Generator<RowLine> {
+          // The row ids of a closed file's lines, found as for an open document's (most without JSON.parse).
+          const rows = new LineRows(scores.fields, scores.labelMap, onDisk.length);
+          const textAt = (line: number): string => onDisk[line]!;
           for (const [i, raw] of onDisk.entries()) {
-            const state = parseLineState(raw, scores.fields, scores.labelMap);
-            const index = state.kind === 'row' ? table.indexOf(state.rowId) : -1;
+            const index = rows.scoreIndexAt(i, textAt, table);
             const text = index >= 0 ? rowText(raw, scores.fields) : undefined;
             if (text !== undefined) yield { index, line: i + 1, text };
           }
