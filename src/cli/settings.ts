@@ -28,13 +28,14 @@ export const TRAINING_OPTIONS: Record<string, OptionSpec> = {
   'max-weight': { type: 'string', value: 'X', description: 'cap on every weight (default: none)' },
   'max-grad-norm': { type: 'string', value: 'X', description: `clip each step's gradient L2 norm at X, or none (default ${DEFAULT_CLASSIFIER_SETTINGS.maxGradNorm ?? 'none'})` },
   'feature-dropout': { type: 'string', value: 'P', description: `share of each row's n-grams left out in every training step, 0 to below 1 (default ${DEFAULT_CLASSIFIER_SETTINGS.featureDropout ?? 0}; ${LARGE_SET_RECIPE.featureDropout} in the large-set recipe)` },
-  recipe: { type: 'string', value: 'R', description: `small-set (default: for noisy synthetic sets of any size) | large-set (for a large clean set: Adam's ε ${LARGE_SET_RECIPE.adamEpsilon}, the learning rate decayed linearly to 0, n-gram dropout ${LARGE_SET_RECIPE.featureDropout})` },
+  recipe: { type: 'string', value: 'R', description: `the built-in classifier's recipe: small-set (default: noisy synthetic sets of any size) | large-set (a large clean set: Adam's ε ${LARGE_SET_RECIPE.adamEpsilon}, the learning rate decayed linearly to 0, n-gram dropout ${LARGE_SET_RECIPE.featureDropout} unless --feature-dropout is given)` },
 };
 
 function recipeFlag(context: CommandContext): RecipeChoice | undefined {
   const text = stringFlag(context.values, 'recipe');
   if (text === undefined) return undefined;
   if (!(RECIPES as readonly string[]).includes(text)) throw new DimpError('usage', `--recipe must be one of ${RECIPES.join(', ')}; got "${text}"`);
+  if (text === 'large-set' && stringFlag(context.values, 'optimizer') === 'sgd') throw new DimpError('usage', '--recipe large-set is an Adam recipe: it cannot go with --optimizer sgd');
   return text as RecipeChoice;
 }
 

@@ -9,6 +9,13 @@ import type { DeviceChoice } from './runtime/onnxRuntime';
 /** A dataset entry of `dimp.config.json`: a path, or a path with its field mapping. */
 export type DatasetEntry = string | { path: string; fields?: FieldOverrides };
 
+/**
+ * The built-in classifier's recipes: `small-set`, the defaults (noisy synthetic sets of any size); `large-set`,
+ * LARGE_SET_RECIPE (a large clean set). Adam's, both.
+ */
+export const RECIPES = ['small-set', 'large-set'] as const;
+export type RecipeChoice = (typeof RECIPES)[number];
+
 /** Training settings a project can fix in `dimp.config.json`; the CLI's flags override them. */
 export interface TrainingConfig {
   loss?: LossKind;
@@ -29,8 +36,8 @@ export interface TrainingConfig {
   maxGradNorm?: number | null;
   /** The classifier's n-gram dropout: the share of each row's n-grams left out in every training step, 0 ≤ p < 1 (default 0.5). */
   featureDropout?: number;
-  /** `small-set` (default): the recipe for noisy synthetic sets; `large-set`: for a large clean set (LARGE_SET_RECIPE). */
-  recipe?: 'small-set' | 'large-set';
+  /** The classifier's recipe (RECIPES); default `small-set`. */
+  recipe?: RecipeChoice;
 }
 
 /** A frozen transformer encoder to train heads on (`--encoder`); paths are relative to the config file. */
@@ -161,8 +168,11 @@ export async function loadProjectConfig(explicit: string | undefined, dir: strin
     throw new DimpError('usage', `"training.featureDropout" must be a number from 0 to below 1, got ${JSON.stringify(dropout)}`, { file });
   }
   const recipe = config.training?.recipe;
-  if (recipe !== undefined && !['small-set', 'large-set'].includes(recipe)) {
-    throw new DimpError('usage', `"training.recipe" must be "small-set" or "large-set", got ${JSON.stringify(recipe)}`, { file });
+  if (recipe !== undefined && !(RECIPES as readonly unknown[]).includes(recipe)) {
+    throw new DimpError('usage', `"training.recipe" must be one of ${RECIPES.map((r) => `"${r}"`).join(', ')}, got ${JSON.stringify(recipe)}`, { file });
+  }
+  if (recipe === 'large-set' && config.training?.optimizer === 'sgd') {
+    throw new DimpError('usage', '"training.recipe": "large-set" is an Adam recipe; it cannot go with "training.optimizer": "sgd"', { file });
   }
   if (config.encoder !== undefined && (typeof config.encoder !== 'object' || typeof config.encoder.path !== 'string')) {
     throw new DimpError('usage', '"encoder" must be {"path": "encoder folder", …}', { file });

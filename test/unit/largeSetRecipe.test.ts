@@ -45,10 +45,21 @@ describe('resolving the recipe', () => {
     assert.equal(jobSettings(context({ recipe: 'large-set' }, { training: { featureDropout: 0.2 } })).settings.featureDropout, 0.2);
   });
 
-  test('a bad recipe, or large-set with plain SGD, is a usage error', () => {
+  test('a bad recipe, or --recipe large-set with --optimizer sgd, is a usage error', () => {
     assert.throws(() => jobSettings(context({ recipe: 'huge' })), /--recipe must be one of small-set, large-set; got "huge"/);
     assert.throws(() => resolveJobSettings({ training: { recipe: 'huge' as 'large-set' } }), /recipe must be one of/);
-    assert.throws(() => jobSettings(context({ recipe: 'large-set', optimizer: 'sgd' })), /large-set recipe is an Adam recipe/);
+    assert.throws(() => jobSettings(context({ recipe: 'large-set', optimizer: 'sgd' })), /--recipe large-set is an Adam recipe/);
+  });
+
+  test('against plain SGD in the config, the front end wins either way, and nothing throws', () => {
+    const fromFlag = jobSettings(context({ recipe: 'large-set' }, { training: { optimizer: 'sgd' } })).settings;
+    assert.deepEqual([fromFlag.optimizer, fromFlag.recipe, fromFlag.schedule], ['adam', 'large-set', 'linear'], 'a recipe named on the command line brings Adam back');
+    const sgdFlag = jobSettings(context({ optimizer: 'sgd' }, { training: { recipe: 'large-set' } })).settings;
+    assert.deepEqual([sgdFlag.optimizer, sgdFlag.recipe, sgdFlag.schedule, sgdFlag.adamEpsilon], ['sgd', undefined, 'constant', undefined], 'an optimizer named on the command line drops the config’s recipe');
+    // A config holding both (loadProjectConfig refuses it; the editor's scoring may still resolve guards from it).
+    const both = resolveJobSettings({ training: { recipe: 'large-set', optimizer: 'sgd' } });
+    assert.deepEqual([both.settings.optimizer, both.settings.recipe], ['sgd', undefined]);
+    assert.deepEqual(both.guards, resolveJobSettings({}).guards);
   });
 });
 

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { EncoderConfig, FineTuneConfig, ProjectConfig, PytorchConfig, TrainingConfig } from '../../src/core/config';
+import { RECIPES, type EncoderConfig, type FineTuneConfig, type ProjectConfig, type PytorchConfig, type TrainingConfig } from '../../src/core/config';
 import { LOSS_KINDS } from '../../src/core/events';
 import { CommandId } from '../../src/protocol/commands';
 import { DEVICE_CHOICES } from '../../src/core/runtime/onnxRuntime';
@@ -134,8 +134,9 @@ describe('dimp.config.json schema', () => {
     assert.deepEqual(keysOf(top.datasets), Object.keys(DATASET_KEYS).sort());
   });
 
-  test('offers the losses and devices the code accepts', () => {
+  test('offers the losses, recipes and devices the code accepts', () => {
     assert.deepEqual(resolveRef(schema.properties?.training?.properties?.loss ?? {}).enum, [...LOSS_KINDS]);
+    assert.deepEqual(resolveRef(schema.properties?.training?.properties?.recipe ?? {}).enum, [...RECIPES]);
     assert.deepEqual([...(schema.properties?.device?.enum ?? [])].sort(), [...DEVICE_CHOICES].sort());
   });
 

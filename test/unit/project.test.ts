@@ -101,6 +101,18 @@ describe('loadProjectConfig', () => {
     assert.equal((await loadProjectConfig(ok, dir)).config.training?.featureDropout, 0);
   });
 
+  test('training.recipe: one of the recipes, and not large-set with plain SGD; errors name the file', async () => {
+    const bad = path.join(dir, 'recipe-bad.json');
+    fs.writeFileSync(bad, JSON.stringify({ training: { recipe: 'huge' } }));
+    await assert.rejects(loadProjectConfig(bad, dir), (error: Error) => isUsageErrorAbout(bad)(error) && /"training\.recipe" must be one of "small-set", "large-set"/.test(error.message));
+    const sgd = path.join(dir, 'recipe-sgd.json');
+    fs.writeFileSync(sgd, JSON.stringify({ training: { recipe: 'large-set', optimizer: 'sgd' } }));
+    await assert.rejects(loadProjectConfig(sgd, dir), (error: Error) => isUsageErrorAbout(sgd)(error) && /Adam recipe/.test(error.message));
+    const ok = path.join(dir, 'recipe-ok.json');
+    fs.writeFileSync(ok, JSON.stringify({ training: { recipe: 'large-set' } }));
+    assert.equal((await loadProjectConfig(ok, dir)).config.training?.recipe, 'large-set');
+  });
+
   test('an explicit path that does not exist is an error', async () => {
     const missing = path.join(dir, 'nowhere', 'dimp.config.json');
     await assert.rejects(loadProjectConfig(missing, dir), isUsageErrorAbout(missing));

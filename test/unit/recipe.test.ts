@@ -156,6 +156,7 @@ describe('checker diagnostics', () => {
     const encoder = { ...DEFAULT_ENCODER_HEAD_SETTINGS, encoder: '/models/minilm' };
     assert.match(checkerWarning(near, encoder)!, /more real rows or a stronger checker model\.$/);
     assert.doesNotMatch(checkerWarning(near, encoder)!, /--encoder/);
+    assert.match(checkerWarning(near)!, /a stronger checker model\.$/, 'checkers of unknown kind (an older scores file)');
   });
 });
 

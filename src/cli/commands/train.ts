@@ -93,6 +93,11 @@ export const trainCommand: Command = {
     if (finetune && stringFlag(context.values, 'encoder') !== undefined) throw new DimpError('usage', '--finetune trains every weight of a classifier, --encoder a head on a frozen encoder: choose one');
     const synthetic = datasetSource(context, 'synthetic', 'synthetic', true)!;
     const settings = jobSettings(context);
+    const recipe = stringFlag(context.values, 'recipe') ?? context.project.config.training?.recipe;
+    const builtIn = engine === 'builtin' && !finetune && encoderHeadSettings(context) === undefined;
+    if (recipe !== undefined && !builtIn) {
+      context.reporter.onEvent({ type: 'log', level: 'warning', message: `the recipe (${recipe}) shapes the built-in classifier only; this run trains ${finetune ? 'a fine-tuned transformer' : engine === 'pytorch' ? 'on the PyTorch engine' : 'a head on the encoder'}, so it does not apply` });
+    }
     const explicitScores = stringFlag(context.values, 'scores');
     if (explicitScores && !(await pathExists(explicitScores))) throw new DimpError('badInput', 'scores file not found (run `dimp-curator score` first)', { file: explicitScores });
     const real = datasetSource(context, 'real', 'real', false);

@@ -4,7 +4,7 @@
  * defaults. Nothing else merges these.
  */
 import * as path from 'node:path';
-import type { ProjectConfig } from '../config';
+import { RECIPES, type ProjectConfig, type RecipeChoice } from '../config';
 import { DimpError } from '../errors';
 import type { FeaturizerConfig } from '../model/featurizer';
 import type { OptimizerKind } from '../model/ngramClassifier';
@@ -48,9 +48,7 @@ export interface SettingOverrides {
   filterKeep?: number;
 }
 
-/** `small-set`: the defaults, for noisy synthetic sets of any size; `large-set`: LARGE_SET_RECIPE, for a large clean set. */
-export type RecipeChoice = 'small-set' | 'large-set';
-export const RECIPES: readonly RecipeChoice[] = ['small-set', 'large-set'];
+export { RECIPES, type RecipeChoice };
 
 /** Every setting a score or train job needs besides its data and paths. */
 export interface JobSettings {
@@ -71,10 +69,15 @@ function firstDefined<T>(...values: (T | undefined)[]): T {
 export function resolveJobSettings(config: ProjectConfig, overrides: SettingOverrides = {}): JobSettings {
   const t = config.training ?? {};
   const d = DEFAULT_CLASSIFIER_SETTINGS;
-  const optimizer = overrides.optimizer ?? t.optimizer ?? d.optimizer;
-  const recipe = overrides.recipe ?? t.recipe ?? 'small-set';
+  let optimizer = overrides.optimizer ?? t.optimizer ?? d.optimizer;
+  let recipe: RecipeChoice = overrides.recipe ?? t.recipe ?? 'small-set';
   if (!RECIPES.includes(recipe)) throw new DimpError('usage', `the recipe must be one of ${RECIPES.join(', ')}, got "${String(recipe)}"`);
-  if (recipe === 'large-set' && optimizer !== 'adam') throw new DimpError('usage', 'the large-set recipe is an Adam recipe: leave out --optimizer sgd, or the recipe');
+  // The large-set recipe is Adam's. Against plain SGD, the front end's choice wins over the config's: a recipe
+  // the front end names brings Adam back, an optimizer it names drops the config's recipe.
+  if (recipe === 'large-set' && optimizer !== 'adam') {
+    if (overrides.recipe !== undefined && overrides.optimizer === undefined) optimizer = 'adam';
+    else recipe = 'small-set';
+  }
   const dropout = overrides.featureDropout ?? t.featureDropout;
   // The large-set recipe's values; a dropout the user chose is kept in it.
   const large = recipe === 'large-set' ? { ...LARGE_SET_RECIPE, featureDropout: dropout ?? LARGE_SET_RECIPE.featureDropout, recipe } : {};
