@@ -11,6 +11,7 @@ import { argmaxRow } from '../../src/core/train/metrics';
 import { DEFAULT_CHECKER_SETTINGS } from '../../src/core/train/ngramTraining';
 import { readScores, writeScores, type RowScore, type Scores, type ScoresHeader } from '../../src/core/weighting/score';
 import { ColumnarScores, ScoreColumns, scoreColumnsOf } from '../../src/core/weighting/scoreColumns';
+import { ScoreTable } from '../../src/core/weighting/scoreTable';
 import { impWeight, weightDiagnostics } from '../../src/core/weighting/weights';
 import { SAMPLE_DIR, temporaryFolder } from './helpers';
 
@@ -66,6 +67,17 @@ test('columnar scores materialise their rows once, equal to the columns', () => 
   assert.deepEqual(first, rows);
   assert.equal(scoreColumnsOf(scores), scores.columns);
   assert.deepEqual(scoreColumnsOf({ header: header(rows.length), rows }).toRows(), rows);
+});
+
+test("the editor's score table built from columns is the one built from their rows (duplicate row ids stored once)", () => {
+  const rows = awkwardRows();
+  const columns = ScoreColumns.fromRows(rows, labels);
+  const dimp = new Map([['ffffffffffffffff', 0.25]]);
+  const fromColumns = ScoreTable.fromScoreColumns(columns, dimp);
+  assert.equal(fromColumns.size, 3, 'the second row with id 0000000000000000 is dropped');
+  assert.deepEqual(fromColumns.columns, ScoreTable.fromScores(rows, labels, dimp).columns);
+  assert.equal(fromColumns.row(fromColumns.indexOf('ffffffffffffffff')).dimpWeight, 0.25);
+  assert.throws(() => ScoreTable.fromScoreColumns(ScoreColumns.fromRows([{ ...rows[0]!, rowId: 'not a row id' }], labels)), /is not 16 hex digits/);
 });
 
 test('a scores file written from columns is byte for byte the one written from row objects, and reads back to it', async () => {
