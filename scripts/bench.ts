@@ -10,7 +10,9 @@ import { loadDataset } from '../src/core/data/dataset';
 import { LabelMap } from '../src/core/data/labels';
 import { writeFileAtomic } from '../src/core/io/atomic';
 import { Featurizer, tokenize } from '../src/core/model/featurizer';
-import { loadClassifier, saveNgramModel } from '../src/core/model/modelFolder';
+import { loadClassifier, saveNgramModel, type LoadedClassifier } from '../src/core/model/modelFolder';
+import { scoreRows } from '../src/core/jobs/checkers';
+import { DEFAULT_WEIGHT_GUARDS } from '../src/core/weighting/weights';
 import { onnxRuntime } from '../src/core/runtime/onnxRuntime';
 import { evaluateProbabilities } from '../src/core/train/metrics';
 import { DEFAULT_CLASSIFIER_SETTINGS, toEvaluationSet, trainNgram } from '../src/core/train/ngramTraining';
@@ -197,7 +199,7 @@ async function jsonlVsRawRead(scratch: string, rowsCount: number): Promise<void>
 }
 
 /** Peak RSS and time of scoring N rows in a fresh process, for each size of the curve: the slope between the two largest is the cost per 100,000 rows. */
-function peakMemory(scratch: string, sizes: readonly number[]): void {
+async function peakMemory(scratch: string, sizes: readonly number[]): Promise<void> {
   const bundle = path.join(root, 'dist', 'cli.js');
   if (!existsSync(bundle)) {
     sections.push('## Peak memory of scoring\n\nSkipped: `dist/cli.js` is missing; run `npm run build`.\n');
@@ -230,10 +232,68 @@ function peakMemory(scratch: string, sizes: readonly number[]): void {
   }
   const [a, b] = results.slice(-2) as [(typeof results)[0], (typeof results)[0]];
   const perHundredThousand = ((b.rssMiB - a.rssMiB) / (b.rows - a.rows)) * 100_000;
+  log('the scoring pass alone…');
+  const pass = await scoringPass(
+    scratch,
+    sizes.map((size) => path.join(scratch, `score-${size}.jsonl`)),
+  );
   sections.push(
     `## Peak memory of scoring\n\n\`dimp-curator score\` in a fresh process (reads the file, trains both checkers, scores every row through onnxruntime, writes the scores), peak RSS as the process reports it (\`process.resourceUsage().maxRSS\`).\n\n` +
       `| rows | peak RSS | time | rows/s (whole run) |\n|---|---|---|---|\n${results.map((r) => `| ${r.rows.toLocaleString('en-US')} | ${fmt(r.rssMiB)} MiB | ${r.seconds.toFixed(1)} s | ${fmt(r.rows / r.seconds)} |`).join('\n')}\n\n` +
-      `Peak RSS per 100,000 rows scored (slope between the two largest sizes): **${fmt(perHundredThousand)} MiB**\n`,
+      `Peak RSS per 100,000 rows scored (slope between the two largest sizes): **${fmt(perHundredThousand)} MiB**\n\n` +
+      pass,
+  );
+}
+
+/**
+ * The scoring pass alone on the curve's files (no reading, no training): both built-in checkers (trained
+ * beforehand on the sample, 3 epochs: their size, not their epochs, sets the cost) featurise every row and run
+ * through onnxruntime, then q, d and the IMP weights are computed (\`scoreRows\`, what the score job runs).
+ * Baseline in the same process, alternated with it: the TypeScript forward pass of the same two models on
+ * the same rows, featurisation included (the same arithmetic without onnxruntime's batching, padding and
+ * threads, so the ratio is what the runtime path gains or loses, and it moves with the machine's load).
+ */
+async function scoringPass(scratch: string, files: readonly string[]): Promise<string> {
+  const labels = new LabelMap([...SAMPLE_LABELS]);
+  const settings = { ...DEFAULT_CLASSIFIER_SETTINGS, epochs: 3 };
+  const trained = {
+    quality: await trainNgram({ rows: (await loadDataset(path.join(root, 'sample', 'real_train.jsonl'), labels)).rows, numClasses: labels.size, settings, loss: 'ce', seed: 1 }),
+    diversity: await trainNgram({ rows: (await loadDataset(path.join(root, 'sample', 'synthetic.jsonl'), labels)).rows, numClasses: labels.size, settings, loss: 'ce', seed: 1 }),
+  };
+  const models: LoadedClassifier[] = [];
+  for (const name of ['quality', 'diversity'] as const) {
+    const folder = path.join(scratch, `pass-${name}`);
+    await saveNgramModel(folder, trained[name].model.parameters(), settings.featurizer, labels);
+    models.push(await loadClassifier(folder, 'cpu'));
+  }
+  const [quality, diversity] = models as [LoadedClassifier, LoadedClassifier];
+  const featurizer = new Featurizer(settings.featurizer);
+  const lines: string[] = [];
+  try {
+    for (const file of files) {
+      const rows = (await loadDataset(file, labels)).rows;
+      const rounds = rows.length >= 1_000_000 ? 1 : 3;
+      const best = { onnx: Infinity, ts: Infinity };
+      for (let round = 0; round < rounds; round++) {
+        let t = performance.now();
+        await scoreRows(quality, diversity, rows, labels, DEFAULT_WEIGHT_GUARDS);
+        best.onnx = Math.min(best.onnx, performance.now() - t);
+        t = performance.now();
+        for (const name of ['quality', 'diversity'] as const) predictProbabilities(trained[name].model, featurizer.featurizeAll(rows), rows.length);
+        best.ts = Math.min(best.ts, performance.now() - t);
+      }
+      const rate = (ms: number): number => rows.length / (ms / 1000);
+      lines.push(`| ${rows.length.toLocaleString('en-US')} | ${(best.onnx / 1000).toFixed(2)} s | ${fmt(rate(best.onnx))} | ${fmt(rate(best.ts))} | ${ratio(best.ts / best.onnx)} |`);
+      log(`scoring pass on ${rows.length} rows: ${fmt(rate(best.onnx))} rows/s through onnxruntime, ${fmt(rate(best.ts))} rows/s TypeScript`);
+    }
+  } finally {
+    for (const model of models) await model.dispose();
+  }
+  return (
+    `### The scoring pass alone\n\nBoth built-in checkers on the same files, rows already read and checkers already trained: featurise, run through onnxruntime (CPU, batches of 512, its default intra-op threads), ` +
+    `then q, d and the IMP weights (\`scoreRows\`, what the score job runs). Baseline alternated with it in this process: the TypeScript forward pass of the same two models on the same rows, featurisation included. Best of 3 alternated rounds (1 round from 1,000,000 rows).\n\n` +
+    `| rows | scoring pass | rows/s (onnxruntime) | rows/s (TypeScript forward) | onnxruntime ÷ TypeScript |\n|---|---|---|---|---|\n${lines.join('\n')}\n\n` +
+    `Goal: ≥ 200,000 rows/s through onnxruntime with every core.\n`
   );
 }
 
@@ -279,7 +339,7 @@ async function main(): Promise<void> {
     }
     if (only.has('memory')) {
       log('peak memory of scoring…');
-      peakMemory(scratch, curve);
+      await peakMemory(scratch, curve);
     }
     if (only.has('external')) {
       externalSections([

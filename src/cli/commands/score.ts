@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { ExitCode } from '../../core/errors';
 import { runScoreJob } from '../../core/jobs/scoreJob';
 import { checkerWarning, describeChecker, type Scores } from '../../core/weighting/score';
+import { scoreColumnsOf } from '../../core/weighting/scoreColumns';
 import { describeDiagnostics, dominanceWarning, weightDiagnostics } from '../../core/weighting/weights';
 import { DATA_OPTIONS, deviceFlag, labelsFlag, numberFlag, stringFlag, type Command, type CommandContext } from '../command';
 import { datasetSource, embeddingCacheFlag, ENCODER_OPTIONS, encoderHeadSettings, jobSettings, TRAINING_OPTIONS } from '../settings';
@@ -24,15 +25,22 @@ function quantile(sorted: readonly number[], p: number): number {
 
 /** Summary lines of a scores file for people. */
 export function describeScores(scores: Scores, mislabelThreshold = 0.8): { text: string; summary: Record<string, number> } {
-  const weights = scores.rows.map((r) => r.impWeight).sort((a, b) => a - b);
-  const likelyMislabelled = scores.rows.filter((r) => r.qualityLabel !== r.label && r.qualityLabelProbability >= mislabelThreshold).length;
+  // Read off the columns: a score job's scores never build an object per row.
+  const c = scoreColumnsOf(scores);
+  const weights = Array.from(c.impWeight).sort((a, b) => a - b);
+  let likelyMislabelled = 0;
+  let qualitySum = 0;
+  for (let i = 0; i < c.length; i++) {
+    if (c.qualityLabel[i] !== c.label[i] && c.qualityLabelProbability[i]! >= mislabelThreshold) likelyMislabelled++;
+    qualitySum += c.quality[i]!;
+  }
   const summary = {
-    rows: scores.rows.length,
+    rows: c.length,
     weightP10: quantile(weights, 0.1),
     weightMedian: quantile(weights, 0.5),
     weightP90: quantile(weights, 0.9),
     weightMax: weights[weights.length - 1] ?? NaN,
-    meanQuality: scores.rows.reduce((a, r) => a + r.quality, 0) / Math.max(1, scores.rows.length),
+    meanQuality: qualitySum / Math.max(1, c.length),
     likelyMislabelled,
   };
   const diagnostics = scores.header.diagnostics ?? weightDiagnostics(weights);

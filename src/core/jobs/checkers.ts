@@ -11,7 +11,7 @@ import type { LabelMap } from '../data/labels';
 import { DimpError, throwIfCancelled } from '../errors';
 import { pathExists, removeCreatedFolders, temporarySibling, trackCreatedFolders, trackTemporary, writeError, writeFolderAtomic } from '../io/atomic';
 import { pausePoint } from '../io/pausePoint';
-import { loadClassifier, writeNgramModelFiles, type LoadedClassifier } from '../model/modelFolder';
+import { loadClassifier, NgramOnnxClassifier, writeNgramModelFiles, type LoadedClassifier } from '../model/modelFolder';
 import { NgramClassifier, type NgramParameters } from '../model/ngramClassifier';
 import { averageLogits } from '../model/ngramEnsemble';
 import { deriveSeed, SeededRandom } from '../random';
@@ -20,7 +20,8 @@ import { trainEncoderHead, type EncoderHeadSettings } from '../train/encoderHead
 import { argmaxRow, evaluateProbabilities, expectedCalibrationError, fitTemperature, labelShares } from '../train/metrics';
 import { toEvaluationSet, trainNgram, type NgramSettings, type TrainedNgram } from '../train/ngramTraining';
 import { predictProbabilities, type TrainResult } from '../train/trainer';
-import type { CheckerReport, CheckersReport, RowScore, Scores } from '../weighting/score';
+import type { CheckerReport, CheckersReport, Scores, ScoresHeader } from '../weighting/score';
+import { ColumnarScores, ScoreColumns } from '../weighting/scoreColumns';
 import { impWeight, weightDiagnostics, type WeightGuards } from '../weighting/weights';
 import { checkersProgress } from './scoreProgress';
 
@@ -287,6 +288,46 @@ export async function stageCheckersAndScore(request: ScoreRequest, finalDir: str
   }
 }
 
+/**
+ * The scoring pass: both checkers' probabilities for every row (featurised and run through their sessions a
+ * chunk at a time), then q, d, the IMP weight and the label the quality checker prefers, as columns (not an
+ * object per row: what a score job keeps per row at its peak, see `ScoreColumns`).
+ */
+export async function scoreRows(
+  quality: LoadedClassifier,
+  diversity: LoadedClassifier,
+  rows: readonly Row[],
+  labelMap: LabelMap,
+  guards: WeightGuards,
+  options: { signal?: AbortSignal; onProgress?: { quality?: (done: number, total: number) => void; diversity?: (done: number, total: number) => void } } = {},
+): Promise<ScoreColumns> {
+  const { signal, onProgress } = options;
+  let qualityProbabilities: Float32Array;
+  let diversityProbabilities: Float32Array;
+  if (quality instanceof NgramOnnxClassifier && diversity instanceof NgramOnnxClassifier && quality.sharesFeaturesWith(diversity)) {
+    // Built-in checkers featurise rows alike (a third of the pass): once for both, chunk by chunk. The
+    // combined progress (rows × 2) moves the quality checker's bar, then the diversity checker's.
+    const total = rows.length;
+    const progress = (done: number): void => (done <= total ? onProgress?.quality?.(done, total) : onProgress?.diversity?.(done - total, total));
+    [qualityProbabilities, diversityProbabilities] = (await NgramOnnxClassifier.predictAll([quality, diversity], rows, { signal, onProgress: progress })) as [Float32Array, Float32Array];
+  } else {
+    qualityProbabilities = await quality.predict(rows, { signal, onProgress: onProgress?.quality });
+    diversityProbabilities = await diversity.predict(rows, { signal, onProgress: onProgress?.diversity });
+  }
+  const n = labelMap.size;
+  const count = rows.length;
+  const columns = new ScoreColumns(labelMap.names, count);
+  for (let i = 0; i < count; i++) {
+    const row = rows[i]!;
+    labelMap.nameOf(row.label); // a class index out of range throws
+    const q = qualityProbabilities[i * n + row.label]!;
+    const d = diversityProbabilities[i * n + row.label]!;
+    const preferred = argmaxRow(qualityProbabilities, i, n);
+    columns.set(i, row.rowId, row.line, row.label, q, d, impWeight(q, d, guards), preferred, qualityProbabilities[i * n + preferred]!);
+  }
+  return columns;
+}
+
 async function scoreWithCheckersIn(request: ScoreRequest, finalFolder: (folder: string) => string): Promise<Scores> {
   const { synthetic, labelMap, signal, onEvent } = request;
   if (synthetic.rows.length === 0) throw new DimpError('badInput', 'no usable rows to score', { file: synthetic.file });
@@ -331,45 +372,26 @@ async function scoreWithCheckersIn(request: ScoreRequest, finalFolder: (folder: 
       checkLabels(model, labelMap);
       if (model.fallbackReason) onEvent?.({ type: 'log', level: 'warning', message: fallbackMessage(`the ${model === quality ? 'quality' : 'diversity'} checker`, model.provider, model.fallbackReason) });
     }
-    const progress = checkersProgress(synthetic.rows.length, onEvent);
-    const qualityProbabilities = await quality.predict(synthetic.rows, { signal, onProgress: progress.quality });
-    const diversityProbabilities = await diversity.predict(synthetic.rows, { signal, onProgress: progress.diversity });
-    const n = labelMap.size;
-    const rows: RowScore[] = synthetic.rows.map((row, i) => {
-      const q = qualityProbabilities[i * n + row.label]!;
-      const d = diversityProbabilities[i * n + row.label]!;
-      const preferred = argmaxRow(qualityProbabilities, i, n);
-      return {
-        rowId: row.rowId,
-        line: row.line,
-        label: labelMap.nameOf(row.label),
-        quality: q,
-        diversity: d,
-        impWeight: impWeight(q, d, request.guards),
-        qualityLabel: labelMap.nameOf(preferred),
-        qualityLabelProbability: qualityProbabilities[i * n + preferred]!,
-      };
-    });
-    return {
-      header: {
-        kind: 'dimp-scores',
-        version: 1,
-        synthetic: path.resolve(synthetic.file),
-        real: request.real && path.resolve(request.real.file),
-        labels: [...labelMap.names],
-        qualityChecker: `${quality.description} at ${finalFolder(quality.folder)}`,
-        diversityChecker: `${diversity.description} at ${finalFolder(diversity.folder)}`,
-        checkerFolders: { quality: finalFolder(quality.folder), diversity: finalFolder(diversity.folder) },
-        provider: quality.provider,
-        ...(diversity.provider !== quality.provider ? { diversityProvider: diversity.provider } : {}),
-        guards: request.guards,
-        ...(checkers.quality || checkers.diversity ? { checkers } : {}),
-        diagnostics: weightDiagnostics(Float64Array.from(rows, (r) => r.impWeight)),
-        createdAt: new Date().toISOString(),
-        rows: rows.length,
-      },
-      rows,
+    const columns = await scoreRows(quality, diversity, synthetic.rows, labelMap, request.guards, { signal, onProgress: checkersProgress(synthetic.rows.length, onEvent) });
+    const count = columns.length;
+    const header: ScoresHeader = {
+      kind: 'dimp-scores',
+      version: 1,
+      synthetic: path.resolve(synthetic.file),
+      real: request.real && path.resolve(request.real.file),
+      labels: [...labelMap.names],
+      qualityChecker: `${quality.description} at ${finalFolder(quality.folder)}`,
+      diversityChecker: `${diversity.description} at ${finalFolder(diversity.folder)}`,
+      checkerFolders: { quality: finalFolder(quality.folder), diversity: finalFolder(diversity.folder) },
+      provider: quality.provider,
+      ...(diversity.provider !== quality.provider ? { diversityProvider: diversity.provider } : {}),
+      guards: request.guards,
+      ...(checkers.quality || checkers.diversity ? { checkers } : {}),
+      diagnostics: weightDiagnostics(columns.impWeight),
+      createdAt: new Date().toISOString(),
+      rows: count,
     };
+    return new ColumnarScores(header, columns);
   } finally {
     await quality.dispose();
     await diversity.dispose();

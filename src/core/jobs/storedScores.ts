@@ -20,6 +20,7 @@ import type { EncoderHeadSettings } from '../train/encoderHeadTraining';
 import { lastDimpWeights } from '../train/lastDimpWeights';
 import type { NgramSettings } from '../train/ngramTraining';
 import { checkerSummary, checkerWarning, describeChecker as describeCheckerReport, describeLabelBalance, readScores, writeScores, type Scores } from '../weighting/score';
+import { ColumnarScores } from '../weighting/scoreColumns';
 import { ScoreTable, type ScoreTableColumns } from '../weighting/scoreTable';
 import { dominanceWarning, type WeightGuards } from '../weighting/weights';
 import { scoreChangedRows, type CheckerFolders } from './rescore';
@@ -162,7 +163,8 @@ function describeChecker(description: string, storage: ScoreStorage, trainedOn: 
 /** Builds the table of `scores` with the last DIMP run's weights, ready to transfer. */
 async function scoredFile(scores: Scores, meta: ScoreMeta, storage: ScoreStorage, runsDir: string | undefined, scoredRows: number, unusableLines: number): Promise<ScoredFile> {
   const dimp = runsDir ? await lastDimpWeights(runsDir, meta.synthetic) : undefined;
-  const table = ScoreTable.fromScores(scores.rows, scores.header.labels, dimp?.weights);
+  // A score job's scores are columns: the table is built from them without an object per row.
+  const table = scores instanceof ColumnarScores ? ScoreTable.fromScoreColumns(scores.columns, dimp?.weights) : ScoreTable.fromScores(scores.rows, scores.header.labels, dimp?.weights);
   return {
     table: table.columns,
     fields: meta.fields,

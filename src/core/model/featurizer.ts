@@ -103,6 +103,9 @@ export function tokenize(text: string, lowercase: boolean, normalize: Featurizer
   return (lowercase ? text.toLowerCase() : text).match(TOKEN_PATTERN) ?? [];
 }
 
+/** Feature ids gathered per block by `featurizeAll` (256 KiB). */
+const FEATURE_BLOCK = 1 << 16;
+
 /** Turns texts into hashed feature ids. */
 export class Featurizer {
   readonly config: FeaturizerConfig;
@@ -126,24 +129,39 @@ export class Featurizer {
     return this.buffer.slice(0, this.length);
   }
 
-  /** Feature ids of many rows in one flat matrix. */
+  /**
+   * Feature ids of many rows in one flat matrix. The ids are gathered in blocks of `FEATURE_BLOCK` and copied
+   * once into an array of their exact length: at the peak that is twice the ids, where an array grown by
+   * doubling held up to three and a half times them (a million rows carry about 40 million ids).
+   */
   featurizeAll(rows: readonly { texts: readonly string[] }[]): FeatureMatrix {
     const offsets = new Int32Array(rows.length + 1);
-    let ids = new Int32Array(Math.max(1024, rows.length * 32));
+    const blocks: Int32Array[] = [];
+    let block = new Int32Array(FEATURE_BLOCK);
+    let inBlock = 0;
     let used = 0;
-    rows.forEach((row, i) => {
+    for (let i = 0; i < rows.length; i++) {
       this.length = 0;
-      this.collect(row.texts);
-      if (used + this.length > ids.length) {
-        const grown = new Int32Array(Math.max(ids.length * 2, used + this.length));
-        grown.set(ids.subarray(0, used));
-        ids = grown;
+      this.collect(rows[i]!.texts);
+      const n = this.length;
+      if (inBlock + n > block.length) {
+        blocks.push(block.subarray(0, inBlock));
+        block = new Int32Array(Math.max(FEATURE_BLOCK, n));
+        inBlock = 0;
       }
-      ids.set(this.buffer.subarray(0, this.length), used);
-      used += this.length;
+      for (let k = 0; k < n; k++) block[inBlock + k] = this.buffer[k]!;
+      inBlock += n;
+      used += n;
       offsets[i + 1] = used;
-    });
-    return { ids: ids.slice(0, used), offsets, count: rows.length };
+    }
+    blocks.push(block.subarray(0, inBlock));
+    const ids = new Int32Array(used);
+    let at = 0;
+    for (const part of blocks) {
+      ids.set(part, at);
+      at += part.length;
+    }
+    return { ids, offsets, count: rows.length };
   }
 
   private push(hash: number): void {

@@ -104,14 +104,18 @@ export function padFeatureBatch(features: FeatureMatrix, examples: ArrayLike<num
     const e = examples[i]!;
     const start = features.offsets[e]!;
     const n = features.offsets[e + 1]! - start;
-    ids.set(features.ids.subarray(start, start + n), i * length);
-    mask.fill(1, i * length, i * length + n);
+    // Element by element: a subarray per row is an allocation per row (garbage the profile showed).
+    const at = i * length;
+    for (let k = 0; k < n; k++) {
+      ids[at + k] = features.ids[start + k]!;
+      mask[at + k] = 1;
+    }
   }
   return { ids, mask, length };
 }
 
 /** The built-in model served by onnxruntime. */
-class NgramOnnxClassifier implements LoadedClassifier {
+export class NgramOnnxClassifier implements LoadedClassifier {
   readonly provider: string;
   readonly fallbackReason: string | undefined;
 
@@ -121,6 +125,8 @@ class NgramOnnxClassifier implements LoadedClassifier {
     readonly labelMap: LabelMap,
     private readonly featurizer: Featurizer,
     private readonly model: ModelSession,
+    /** The featurizer's settings as JSON: models with the same key featurise rows alike. */
+    private readonly featurizerKey: string,
   ) {
     this.provider = model.provider;
     this.fallbackReason = model.fallbackReason;
@@ -158,41 +164,63 @@ class NgramOnnxClassifier implements LoadedClassifier {
       await session.release();
       throw new DimpError('badModel', `the graph's ${NGRAM_GRAPH.probabilities} has ${declared} values per row but config.json's id2label names ${labelMap.size} labels`, { file: onnxFile });
     }
-    return new NgramOnnxClassifier(folder, `built-in n-gram (dim ${dimp.dim}, ${labelMap.size} labels)`, labelMap, featurizer, session);
+    return new NgramOnnxClassifier(folder, `built-in n-gram (dim ${dimp.dim}, ${labelMap.size} labels)`, labelMap, featurizer, session, JSON.stringify(featurizerConfig));
   }
 
   async predict(rows: readonly { texts: readonly string[] }[], options: PredictOptions = {}): Promise<Float32Array> {
-    const numClasses = this.labelMap.size;
-    const out = new Float32Array(rows.length * numClasses);
+    return (await NgramOnnxClassifier.predictAll([this], rows, options))[0]!;
+  }
+
+  /** Whether two built-in models turn a row into the same feature ids (then one featurisation serves both). */
+  sharesFeaturesWith(other: NgramOnnxClassifier): boolean {
+    return this.featurizerKey === other.featurizerKey;
+  }
+
+  /**
+   * The probabilities of every row under each model (which must share their featurizer): each chunk of rows
+   * is featurised once and run through every model's session, in the same batches as `predict` would use
+   * alone, so each model's probabilities are those of its own `predict`. Progress counts rows × models.
+   */
+  static async predictAll(models: readonly NgramOnnxClassifier[], rows: readonly { texts: readonly string[] }[], options: PredictOptions = {}): Promise<Float32Array[]> {
+    const featurizer = models[0]!.featurizer;
+    const outs = models.map((m) => new Float32Array(rows.length * m.labelMap.size));
     const batchSize = options.batchSize ?? 512;
     // Featurize a chunk at a time (bounded memory) and sort each chunk by length (little padding).
     const chunkSize = batchSize * 32;
     let batches = 0;
     for (let chunkStart = 0; chunkStart < rows.length; chunkStart += chunkSize) {
       const chunk = rows.slice(chunkStart, chunkStart + chunkSize);
-      const features = this.featurizer.featurizeAll(chunk);
+      const features = featurizer.featurizeAll(chunk);
       const length = (i: number): number => features.offsets[i + 1]! - features.offsets[i]!;
       const order = Int32Array.from({ length: chunk.length }, (_, i) => i).sort((a, b) => length(a) - length(b));
-      for (let start = 0; start < chunk.length; start += batchSize) {
-        throwIfCancelled(options.signal);
-        const examples = order.subarray(start, Math.min(chunk.length, start + batchSize));
-        const { ids, mask, length: width } = padFeatureBatch(features, examples);
-        const result = await this.model.run({
-          [NGRAM_GRAPH.featureIds]: tensor('int32', ids, [examples.length, width]),
-          [NGRAM_GRAPH.featureMask]: tensor('float32', mask, [examples.length, width]),
-        });
-        const output = result[NGRAM_GRAPH.probabilities]!;
-        const outputWidth = Number(output.dims[output.dims.length - 1]);
-        if (outputWidth !== numClasses || output.dims[0] !== examples.length) {
-          throw new DimpError('badModel', `the graph returned ${output.dims.join(' × ')} probabilities for ${examples.length} rows of ${numClasses} labels (config.json's id2label)`, { file: this.folder });
+      for (let k = 0; k < models.length; k++) {
+        const { model, folder } = models[k]!;
+        const numClasses = models[k]!.labelMap.size;
+        const out = outs[k]!;
+        for (let start = 0; start < chunk.length; start += batchSize) {
+          throwIfCancelled(options.signal);
+          const examples = order.subarray(start, Math.min(chunk.length, start + batchSize));
+          const { ids, mask, length: width } = padFeatureBatch(features, examples);
+          const result = await model.run({
+            [NGRAM_GRAPH.featureIds]: tensor('int32', ids, [examples.length, width]),
+            [NGRAM_GRAPH.featureMask]: tensor('float32', mask, [examples.length, width]),
+          });
+          const output = result[NGRAM_GRAPH.probabilities]!;
+          const outputWidth = Number(output.dims[output.dims.length - 1]);
+          if (outputWidth !== numClasses || output.dims[0] !== examples.length) {
+            throw new DimpError('badModel', `the graph returned ${output.dims.join(' × ')} probabilities for ${examples.length} rows of ${numClasses} labels (config.json's id2label)`, { file: folder });
+          }
+          const probabilities = output.data as Float32Array;
+          for (let i = 0; i < examples.length; i++) {
+            const to = (chunkStart + examples[i]!) * numClasses;
+            for (let c = 0; c < numClasses; c++) out[to + c] = probabilities[i * numClasses + c]!;
+          }
+          options.onProgress?.(chunkStart * models.length + k * chunk.length + Math.min(chunk.length, start + batchSize), rows.length * models.length);
+          if (++batches % 16 === 0) await yieldToEventLoop();
         }
-        const probabilities = output.data as Float32Array;
-        for (let i = 0; i < examples.length; i++) out.set(probabilities.subarray(i * numClasses, (i + 1) * numClasses), (chunkStart + examples[i]!) * numClasses);
-        options.onProgress?.(Math.min(rows.length, chunkStart + start + batchSize), rows.length);
-        if (++batches % 16 === 0) await yieldToEventLoop();
       }
     }
-    return out;
+    return outs;
   }
 
   async dispose(): Promise<void> {

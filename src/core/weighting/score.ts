@@ -3,6 +3,7 @@ import { DimpError } from '../errors';
 import { writeLinesAtomic } from '../io/atomic';
 import type { EncoderHeadSettings } from '../train/encoderHeadTraining';
 import type { NgramSettings } from '../train/ngramTraining';
+import { ColumnarScores } from './scoreColumns';
 import type { WeightDiagnostics, WeightGuards } from './weights';
 
 /** One synthetic row's scores, as written to the scores file. */
@@ -150,6 +151,23 @@ const round = (x: number): number => Number(x.toPrecision(7));
 export async function writeScores(file: string, scores: Scores): Promise<void> {
   function* lines(): Generator<string> {
     yield JSON.stringify(scores.header);
+    if (scores instanceof ColumnarScores) {
+      // The same line as the object form's below, read off the columns (no row objects are built).
+      const c = scores.columns;
+      for (let i = 0; i < c.length; i++) {
+        yield JSON.stringify({
+          rowId: c.rowIds[i]!,
+          line: c.line[i]!,
+          label: c.labels[c.label[i]!]!,
+          quality: round(c.quality[i]!),
+          diversity: round(c.diversity[i]!),
+          impWeight: round(c.impWeight[i]!),
+          qualityLabel: c.labels[c.qualityLabel[i]!]!,
+          qualityLabelProbability: round(c.qualityLabelProbability[i]!),
+        });
+      }
+      return;
+    }
     for (const r of scores.rows) {
       yield JSON.stringify({ ...r, quality: round(r.quality), diversity: round(r.diversity), impWeight: round(r.impWeight), qualityLabelProbability: round(r.qualityLabelProbability) });
     }

@@ -1,4 +1,5 @@
 import type { RowScore } from './score';
+import type { ScoreColumns } from './scoreColumns';
 
 /**
  * The columns of a score table: plain typed arrays (and the label names), so a worker can build a table
@@ -75,16 +76,56 @@ export class ScoreTable {
   /** Builds a table from scores (e.g. a scores file); `dimpWeights` maps row ids to their last DIMP weight. */
   static fromScores(rows: readonly RowScore[], labels: readonly string[], dimpWeights?: ReadonlyMap<string, number>): ScoreTable {
     const labelIndex = new Map(labels.map((name, i) => [name, i]));
-    const unique: { row: RowScore; high: number; low: number }[] = [];
+    const labelOf = (name: string): number => {
+      const index = labelIndex.get(name);
+      if (index === undefined) throw new Error(`label "${name}" is not one of ${labels.join(', ')}`);
+      return index;
+    };
+    return ScoreTable.build(rows.length, labels, dimpWeights, {
+      rowId: (i) => rows[i]!.rowId,
+      line: (i) => rows[i]!.line,
+      label: (i) => labelOf(rows[i]!.label),
+      qualityLabel: (i) => labelOf(rows[i]!.qualityLabel),
+      quality: (i) => rows[i]!.quality,
+      diversity: (i) => rows[i]!.diversity,
+      impWeight: (i) => rows[i]!.impWeight,
+      qualityLabelProbability: (i) => rows[i]!.qualityLabelProbability,
+    });
+  }
+
+  /** Builds a table from a score job's columns (the same table as `fromScores` of their rows, without building them). */
+  static fromScoreColumns(scores: ScoreColumns, dimpWeights?: ReadonlyMap<string, number>): ScoreTable {
+    return ScoreTable.build(scores.length, scores.labels, dimpWeights, {
+      rowId: (i) => scores.rowIds[i]!,
+      line: (i) => scores.line[i]!,
+      label: (i) => scores.label[i]!,
+      qualityLabel: (i) => scores.qualityLabel[i]!,
+      quality: (i) => scores.quality[i]!,
+      diversity: (i) => scores.diversity[i]!,
+      impWeight: (i) => scores.impWeight[i]!,
+      qualityLabelProbability: (i) => scores.qualityLabelProbability[i]!,
+    });
+  }
+
+  /** The table of `count` scored rows read through `value` (labels as class indices); rows with the same id are stored once. */
+  private static build(
+    count: number,
+    labels: readonly string[],
+    dimpWeights: ReadonlyMap<string, number> | undefined,
+    value: { [K in 'line' | 'label' | 'qualityLabel' | 'quality' | 'diversity' | 'impWeight' | 'qualityLabelProbability']: (i: number) => number } & { rowId: (i: number) => string },
+  ): ScoreTable {
+    const unique = new Int32Array(count);
+    let n = 0;
     let capacity = 16;
-    while (capacity < rows.length * 2) capacity *= 2;
+    while (capacity < count * 2) capacity *= 2;
     const slots = new Int32Array(capacity).fill(-1);
     const mask = capacity - 1;
-    const rowIdHigh = new Uint32Array(rows.length);
-    const rowIdLow = new Uint32Array(rows.length);
+    const rowIdHigh = new Uint32Array(count);
+    const rowIdLow = new Uint32Array(count);
     const halves = new Uint32Array(2);
-    for (const row of rows) {
-      if (!parseRowId(row.rowId, halves)) throw new Error(`row id "${row.rowId}" is not 16 hex digits`);
+    for (let i = 0; i < count; i++) {
+      const rowId = value.rowId(i);
+      if (!parseRowId(rowId, halves)) throw new Error(`row id "${rowId}" is not 16 hex digits`);
       const high = halves[0]!;
       const low = halves[1]!;
       let slot = slotOf(low, mask);
@@ -99,29 +140,24 @@ export class ScoreTable {
         slot = (slot + 1) & mask;
       }
       if (duplicate) continue;
-      slots[slot] = unique.length;
-      rowIdHigh[unique.length] = high;
-      rowIdLow[unique.length] = low;
-      unique.push({ row, high, low });
+      slots[slot] = n;
+      rowIdHigh[n] = high;
+      rowIdLow[n] = low;
+      unique[n++] = i;
     }
-    const n = unique.length;
-    const labelOf = (name: string): number => {
-      const index = labelIndex.get(name);
-      if (index === undefined) throw new Error(`label "${name}" is not one of ${labels.join(', ')}`);
-      return index;
-    };
+    const kept = unique.subarray(0, n);
     const columns: ScoreTableColumns = {
       labels: [...labels],
       rowIdHigh: rowIdHigh.slice(0, n),
       rowIdLow: rowIdLow.slice(0, n),
-      line: Uint32Array.from(unique, (u) => u.row.line),
-      label: Uint16Array.from(unique, (u) => labelOf(u.row.label)),
-      qualityLabel: Uint16Array.from(unique, (u) => labelOf(u.row.qualityLabel)),
-      quality: Float32Array.from(unique, (u) => u.row.quality),
-      diversity: Float32Array.from(unique, (u) => u.row.diversity),
-      impWeight: Float32Array.from(unique, (u) => u.row.impWeight),
-      qualityLabelProbability: Float32Array.from(unique, (u) => u.row.qualityLabelProbability),
-      dimpWeight: Float32Array.from(unique, (u) => dimpWeights?.get(u.row.rowId) ?? Number.NaN),
+      line: Uint32Array.from(kept, value.line),
+      label: Uint16Array.from(kept, value.label),
+      qualityLabel: Uint16Array.from(kept, value.qualityLabel),
+      quality: Float32Array.from(kept, value.quality),
+      diversity: Float32Array.from(kept, value.diversity),
+      impWeight: Float32Array.from(kept, value.impWeight),
+      qualityLabelProbability: Float32Array.from(kept, value.qualityLabelProbability),
+      dimpWeight: Float32Array.from(kept, (i) => dimpWeights?.get(value.rowId(i)) ?? Number.NaN),
       weightOrder: new Uint32Array(n),
       weightRank: new Uint32Array(n),
       slots,
