@@ -76,7 +76,6 @@ interface CellJob {
   smallReal: boolean;
 }
 
-/** CE on SST-2's real training rows (the reference runs). */
 /** One line per reference setting: the mean over its seeds, then each seed's accuracy. */
 function referenceLines(runs: readonly FullRealRun[]): string {
   const byWhat = new Map<string, FullRealRun[]>();
@@ -87,6 +86,7 @@ function referenceLines(runs: readonly FullRealRun[]): string {
   }).join('\n');
 }
 
+/** CE on SST-2's real training rows (the reference runs). */
 interface FullRealRun {
   what: string;
   accuracy: number;
@@ -438,17 +438,17 @@ functions, paired by seed, and writes EVALUATION.md (the hand-written notes belo
   --sources a,b                only these sources (e.g. sst2/fewgen_s13,mrpc/fewgen_s13)
   --variants a,b               only these variants (default, an ablation's name, minilm, minilm-checkers, minilm-finetune)
   --no-reference               skip CE on all of SST-2's real training rows
+  --reference-seeds N          seeds of each of those full-set references (default 3)
   --out FILE                   where to write the report (default EVALUATION.md)
   --cells-json FILE            every cell and reference as JSON, rewritten after each cell (for --from-cells)
   --from-cells a.json,b.json   train nothing: render the report from saved --cells-json runs
 
-Hand runs (not the report's defaults):
+Hand runs (not the report's defaults; each needs --out FILE):
   --losses ce,dimp             only these losses (with ce alone nothing is scored)
   --set JSON                   merged into the classifier's settings of every cell and the full-set reference
   --checker-set JSON           merged into the checkers' settings
   --finetune-set JSON          merged into the minilm-finetune cells' settings (smoke runs)
   --reference-only             only the full-set references
-  --reference-seeds N          seeds of each full-set reference (default 3)
   --seed-from N                the default and minilm-finetune cells start at seed N
   -h, --help                   this text`;
 
@@ -464,6 +464,13 @@ async function main(): Promise<void> {
   const { values } = parsed;
   if (values.help) {
     process.stdout.write(USAGE + '\n');
+    return;
+  }
+  // A hand run's report is not EVALUATION.md: it must say where it goes.
+  const handFlags = (['set', 'checker-set', 'finetune-set', 'losses', 'reference-only', 'seed-from'] as const).filter((flag) => values[flag] !== undefined);
+  if (handFlags.length > 0 && values.out === undefined) {
+    process.stderr.write(`--${handFlags[0]} is a hand run: give --out FILE (it would otherwise replace EVALUATION.md's tables)\n`);
+    process.exitCode = 2;
     return;
   }
   const root = path.resolve(__dirname, '..', '..');
