@@ -1,7 +1,7 @@
 // `npm run bench`: every figure is a ratio to a baseline measured in the same run. Writes BENCHMARKS.md.
 // Usage: node out/scripts/bench.js [--data DIR] [--out FILE] [--quick] [--curve 10000,100000,1000000] [--only trainer,pairs,onnx,jsonl,memory,external,finetune]
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -210,12 +210,20 @@ async function peakMemory(scratch: string, sizes: readonly number[]): Promise<vo
   const results: { rows: number; rssMiB: number; seconds: number }[] = [];
   for (const size of sizes) {
     const file = path.join(scratch, `score-${size}.jsonl`);
-    const out: string[] = [];
-    for (let i = 0; i < size; i++) {
-      const row = JSON.parse(sampleLines[i % sampleLines.length]!) as { sentence: string; label: number };
-      out.push(JSON.stringify({ sentence: `${row.sentence} #${Math.floor(i / sampleLines.length)}`, label: row.label }));
+    // Written 100,000 rows at a time: millions of rows are more than one string can hold.
+    const fd = openSync(file, 'w');
+    try {
+      for (let start = 0; start < size; start += 100_000) {
+        const out: string[] = [];
+        for (let i = start; i < Math.min(size, start + 100_000); i++) {
+          const row = JSON.parse(sampleLines[i % sampleLines.length]!) as { sentence: string; label: number };
+          out.push(JSON.stringify({ sentence: `${row.sentence} #${Math.floor(i / sampleLines.length)}`, label: row.label }));
+        }
+        writeSync(fd, out.join('\n') + '\n');
+      }
+    } finally {
+      closeSync(fd);
     }
-    writeFileSync(file, out.join('\n') + '\n');
     const t = performance.now();
     // The child reports its own peak RSS (kilobytes) when the CLI's main() resolves.
     const args = ['score', '--synthetic', file, '--real', path.join(root, 'sample', 'real_train.jsonl'), '--labels', SAMPLE_LABELS.join(','), '--out', path.join(scratch, `scores-${size}.jsonl`)];
