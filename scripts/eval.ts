@@ -76,6 +76,14 @@ interface CellJob {
   smallReal: boolean;
 }
 
+/** The seeds that cells cover, e.g. "1–10", for a table's caption. */
+function seedRange(cells: readonly { seed: number }[]): string {
+  const seeds = [...new Set(cells.map((c) => c.seed))].sort((a, b) => a - b);
+  if (seeds.length === 0) return 'none';
+  const contiguous = seeds.every((seed, i) => i === 0 || seed === seeds[i - 1]! + 1);
+  return contiguous ? (seeds.length === 1 ? `${seeds[0]}` : `${seeds[0]}–${seeds.at(-1)}`) : seeds.join(', ');
+}
+
 /** One line per reference setting: the mean over its seeds, then each seed's accuracy. */
 function referenceLines(runs: readonly FullRealRun[]): string {
   const byWhat = new Map<string, FullRealRun[]>();
@@ -767,7 +775,7 @@ ${ablationRows.join('\n')}
 ${
   minilmCells.length
     ? `Checkers and classifier are ${DEFAULT_ENCODER_HEAD_SETTINGS.head} heads on the frozen pretrained MiniLM encoder (exported by
-\`scripts/export-minilm.sh\`; pooled sentence embeddings, cached), seeds 1–${minilmSeeds}.
+\`scripts/export-minilm.sh\`; pooled sentence embeddings, cached), seeds ${seedRange(minilmCells)}.
 
 | source | seeds | quality checker (validation acc.) | CE | IMP | DIMP | IMP − CE | DIMP − CE |
 |---|---|---|---|---|---|---|---|
@@ -783,7 +791,7 @@ ${
   minilmCheckerCells.length
     ? `The quality and diversity checkers are ${DEFAULT_ENCODER_HEAD_SETTINGS.head} heads on the frozen MiniLM encoder (a BERT-level q, as the
 paper's checkers are); the classifier is the built-in n-gram model with its defaults, so its CE runs are the default
-cells' own. Seeds 1–${minilmSeeds}.
+cells' own. Seeds ${seedRange(minilmCheckerCells)}.
 
 | source | seeds | quality checker (validation acc.) | CE | IMP | DIMP | IMP − CE | DIMP − CE |
 |---|---|---|---|---|---|---|---|
