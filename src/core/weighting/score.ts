@@ -3,7 +3,6 @@ import { DimpError } from '../errors';
 import { writeLinesAtomic } from '../io/atomic';
 import type { EncoderHeadSettings } from '../train/encoderHeadTraining';
 import type { NgramSettings } from '../train/ngramTraining';
-import { ColumnarScores } from './scoreColumns';
 import type { WeightDiagnostics, WeightGuards } from './weights';
 
 /** One synthetic row's scores, as written to the scores file. */
@@ -145,31 +144,25 @@ export function checkerWarning(report: CheckerReport | undefined, settings?: Che
   );
 }
 
-const round = (x: number): number => Number(x.toPrecision(7));
+/** How a scores file writes a probability or weight: 7 significant digits. */
+export const roundScore = (x: number): number => Number(x.toPrecision(7));
+
+/** Scores that can give their file lines' records without building row objects (ColumnarScores). */
+export interface ScoreRecordSource {
+  /** One record per row, as `writeScores` writes a `RowScore`: the same keys in the same order, rounded. */
+  scoreRecords(): Iterable<RowScore>;
+}
 
 /** Writes a scores file atomically: the header line, then one line per row. */
-export async function writeScores(file: string, scores: Scores): Promise<void> {
+export async function writeScores(file: string, scores: Scores | (Scores & ScoreRecordSource)): Promise<void> {
   function* lines(): Generator<string> {
     yield JSON.stringify(scores.header);
-    if (scores instanceof ColumnarScores) {
-      // The same line as the object form's below, read off the columns (no row objects are built).
-      const c = scores.columns;
-      for (let i = 0; i < c.length; i++) {
-        yield JSON.stringify({
-          rowId: c.rowIds[i]!,
-          line: c.line[i]!,
-          label: c.labels[c.label[i]!]!,
-          quality: round(c.quality[i]!),
-          diversity: round(c.diversity[i]!),
-          impWeight: round(c.impWeight[i]!),
-          qualityLabel: c.labels[c.qualityLabel[i]!]!,
-          qualityLabelProbability: round(c.qualityLabelProbability[i]!),
-        });
-      }
+    if ('scoreRecords' in scores) {
+      for (const record of scores.scoreRecords()) yield JSON.stringify(record);
       return;
     }
     for (const r of scores.rows) {
-      yield JSON.stringify({ ...r, quality: round(r.quality), diversity: round(r.diversity), impWeight: round(r.impWeight), qualityLabelProbability: round(r.qualityLabelProbability) });
+      yield JSON.stringify({ ...r, quality: roundScore(r.quality), diversity: roundScore(r.diversity), impWeight: roundScore(r.impWeight), qualityLabelProbability: roundScore(r.qualityLabelProbability) });
     }
   }
   await writeLinesAtomic(file, lines());

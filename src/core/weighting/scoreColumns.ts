@@ -1,4 +1,4 @@
-import type { RowScore, Scores, ScoresHeader } from './score';
+import { roundScore, type RowScore, type ScoreRecordSource, type Scores, type ScoresHeader } from './score';
 
 /**
  * Every row's scores as columns: one typed array per number, label indices instead of label names, and the
@@ -86,7 +86,7 @@ export class ScoreColumns {
  * read, then kept: readers of `Scores` work unchanged, and those that read `columns` (writing the scores
  * file, the CLI's summary) never build the objects. Spreading or cloning one does not carry `rows` (a getter).
  */
-export class ColumnarScores implements Scores {
+export class ColumnarScores implements Scores, ScoreRecordSource {
   private objects: RowScore[] | undefined;
 
   constructor(
@@ -96,6 +96,23 @@ export class ColumnarScores implements Scores {
 
   get rows(): RowScore[] {
     return (this.objects ??= this.columns.toRows());
+  }
+
+  /** The scores file's records read off the columns (no row objects kept): `writeScores` writes them. */
+  *scoreRecords(): Generator<RowScore> {
+    const c = this.columns;
+    for (let i = 0; i < c.length; i++) {
+      yield {
+        rowId: c.rowIds[i]!,
+        line: c.line[i]!,
+        label: c.labels[c.label[i]!]!,
+        quality: roundScore(c.quality[i]!),
+        diversity: roundScore(c.diversity[i]!),
+        impWeight: roundScore(c.impWeight[i]!),
+        qualityLabel: c.labels[c.qualityLabel[i]!]!,
+        qualityLabelProbability: roundScore(c.qualityLabelProbability[i]!),
+      };
+    }
   }
 }
 
