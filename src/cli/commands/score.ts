@@ -115,7 +115,7 @@ export const scoreCommand: Command = {
     out: { type: 'string', value: 'FILE', description: 'scores file (default: <synthetic>.scores.jsonl)' },
     checkers: { type: 'string', value: 'DIR', description: 'where trained checkers are saved (default: <synthetic>.checkers/)' },
     force: { type: 'boolean', description: 'replace --out even when it is not a scores file (an input is never replaced)' },
-    threads: { type: 'string', value: 'N', description: "worker threads scoring rows with the built-in checkers (default: one per 20,000 rows, at most one per core; 1: no workers)" },
+    threads: { type: 'string', value: 'N', description: "worker threads scoring rows with the built-in checkers (default: one per 40,000 rows, at most one per core, so files under 80,000 rows use none; 1: no workers)" },
     seed: TRAINING_OPTIONS.seed!,
     epsilon: TRAINING_OPTIONS.epsilon!,
     'max-weight': TRAINING_OPTIONS['max-weight']!,

@@ -62,7 +62,7 @@ export interface ScoreRequest extends CheckerTrainingOptions {
   seed: number;
   guards: WeightGuards;
   device: DeviceChoice;
-  /** Worker threads of the built-in checkers' scoring pass (1: the calling thread alone); absent or 0: one per 20,000 rows, at most one per core. */
+  /** Worker threads of the built-in checkers' scoring pass (1: the calling thread alone); absent or 0: one per 40,000 rows, at most one per core (`autoScoringThreads`). */
   scoringThreads?: number;
   signal?: AbortSignal;
   onEvent?: EventSink;

@@ -51,7 +51,7 @@ export interface ScoreJobSpec {
   seed: number;
   guards: WeightGuards;
   device: DeviceChoice;
-  /** Worker threads of the built-in checkers' scoring pass (1: the job's own thread); absent or 0: one per 20,000 rows, at most one per core. */
+  /** Worker threads of the built-in checkers' scoring pass (1: the job's own thread); absent or 0: one per 40,000 rows, at most one per core. */
   scoringThreads?: number;
 }
 
