@@ -10,7 +10,7 @@ import { loadDataset } from '../src/core/data/dataset';
 import { LabelMap } from '../src/core/data/labels';
 import { writeFileAtomic } from '../src/core/io/atomic';
 import { Featurizer, tokenize } from '../src/core/model/featurizer';
-import { loadClassifier, saveNgramModel, type LoadedClassifier } from '../src/core/model/modelFolder';
+import { loadClassifier, NGRAM_BATCH_SIZE, ngramChunkSize, saveNgramModel, type LoadedClassifier } from '../src/core/model/modelFolder';
 import { scoreRows } from '../src/core/jobs/checkers';
 import { DEFAULT_WEIGHT_GUARDS } from '../src/core/weighting/weights';
 import { onnxRuntime } from '../src/core/runtime/onnxRuntime';
@@ -277,30 +277,38 @@ async function scoringPass(scratch: string, files: readonly string[]): Promise<s
   const [quality, diversity] = models as [LoadedClassifier, LoadedClassifier];
   const featurizer = new Featurizer(settings.featurizer);
   const lines: string[] = [];
+  const threads = os.availableParallelism();
   try {
     for (const file of files) {
       const rows = (await loadDataset(file, labels)).rows;
       const rounds = rows.length >= 1_000_000 ? 1 : 3;
-      const best = { onnx: Infinity, ts: Infinity };
+      const best = { onnx: Infinity, parallel: Infinity, ts: Infinity };
       for (let round = 0; round < rounds; round++) {
         let t = performance.now();
-        await scoreRows(quality, diversity, rows, labels, DEFAULT_WEIGHT_GUARDS);
+        await scoreRows(quality, diversity, rows, labels, DEFAULT_WEIGHT_GUARDS, { threads: 1 });
         best.onnx = Math.min(best.onnx, performance.now() - t);
+        t = performance.now();
+        await scoreRows(quality, diversity, rows, labels, DEFAULT_WEIGHT_GUARDS, { threads });
+        best.parallel = Math.min(best.parallel, performance.now() - t);
         t = performance.now();
         for (const name of ['quality', 'diversity'] as const) predictProbabilities(trained[name].model, featurizer.featurizeAll(rows), rows.length);
         best.ts = Math.min(best.ts, performance.now() - t);
       }
       const rate = (ms: number): number => rows.length / (ms / 1000);
-      lines.push(`| ${rows.length.toLocaleString('en-US')} | ${(best.onnx / 1000).toFixed(2)} s | ${fmt(rate(best.onnx))} | ${fmt(rate(best.ts))} | ${ratio(best.ts / best.onnx)} |`);
-      log(`scoring pass on ${rows.length} rows: ${fmt(rate(best.onnx))} rows/s through onnxruntime, ${fmt(rate(best.ts))} rows/s TypeScript`);
+      // Workers take whole chunks of 16,384 rows: fewer chunks than threads leave threads idle.
+      const used = Math.min(threads, Math.ceil(rows.length / ngramChunkSize(NGRAM_BATCH_SIZE)));
+      lines.push(
+        `| ${rows.length.toLocaleString('en-US')} | ${(best.onnx / 1000).toFixed(2)} s | ${fmt(rate(best.onnx))} | ${used} | ${(best.parallel / 1000).toFixed(2)} s | ${fmt(rate(best.parallel))} | ${ratio(best.onnx / best.parallel)} | ${fmt(rate(best.ts))} | ${ratio(best.ts / best.onnx)} |`,
+      );
+      log(`scoring pass on ${rows.length} rows: ${fmt(rate(best.onnx))} rows/s through onnxruntime on 1 thread, ${fmt(rate(best.parallel))} on ${used} workers, ${fmt(rate(best.ts))} rows/s TypeScript`);
     }
   } finally {
     for (const model of models) await model.dispose();
   }
   return (
-    `### The scoring pass alone\n\nBoth built-in checkers on the same files, rows already read and checkers already trained: featurise, run through onnxruntime (CPU, batches of 512, its default intra-op threads), ` +
-    `then q, d and the IMP weights (\`scoreRows\`, what the score job runs). Baseline alternated with it in this process: the TypeScript forward pass of the same two models on the same rows, featurisation included. Best of 3 alternated rounds (1 round from 1,000,000 rows).\n\n` +
-    `| rows | scoring pass | rows/s (onnxruntime) | rows/s (TypeScript forward) | onnxruntime ÷ TypeScript |\n|---|---|---|---|---|\n${lines.join('\n')}\n\n` +
+    `### The scoring pass alone\n\nBoth built-in checkers on the same files, rows already read and checkers already trained: featurise, run through onnxruntime (CPU, batches of 512), ` +
+    `then q, d and the IMP weights (\`scoreRows\`, what the score job runs). On 1 thread (onnxruntime's default intra-op threads) and on worker threads (\`score --threads\`; here ${threads}, one per core, each worker's sessions on one intra-op thread, whole chunks of 16,384 rows each, so fewer chunks leave workers out), alternated in this process with a baseline: the TypeScript forward pass of the same two models on the same rows, featurisation included. Best of 3 alternated rounds (1 round from 1,000,000 rows). Load average at the start: ${os.loadavg().map((x) => x.toFixed(2)).join(', ')}.\n\n` +
+    `| rows | 1 thread | rows/s (1 thread) | workers | on workers | rows/s (workers) | workers ÷ 1 thread | rows/s (TypeScript forward) | onnxruntime 1 thread ÷ TypeScript |\n|---|---|---|---|---|---|---|---|---|\n${lines.join('\n')}\n\n` +
     `Goal: ≥ 200,000 rows/s through onnxruntime with every core.\n`
   );
 }

@@ -32,6 +32,8 @@ await Promise.all([
   build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
   // Transformer models run in a worker thread; the bundles find this script next to themselves.
   build({ ...common, entryPoints: ['src/core/model/transformer/transformerWorker.ts'], outfile: 'dist/transformerWorker.js' }),
+  // So do the built-in checkers' scoring workers (several at once on large files).
+  build({ ...common, entryPoints: ['src/core/model/ngramWorker.ts'], outfile: 'dist/ngramWorker.js' }),
   build({ ...webview, entryPoints: { training: 'webview/training/main.ts' }, outdir: 'dist/webview' }),
   build({ ...webview, entryPoints: { training: 'webview/training/training.css' }, outdir: 'dist/webview' }),
 ]);

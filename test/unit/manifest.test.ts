@@ -100,7 +100,7 @@ function validate(value: unknown, node: Schema, at = '$'): string[] {
 }
 
 // Every key of the config types, so that a key added to ProjectConfig without the schema fails to compile here.
-const PROJECT_KEYS: Record<keyof ProjectConfig, true> = { labels: true, datasets: true, models: true, training: true, checkers: true, encoder: true, pytorch: true, finetune: true, device: true, output: true, maxRowBytes: true };
+const PROJECT_KEYS: Record<keyof ProjectConfig, true> = { labels: true, datasets: true, models: true, training: true, checkers: true, encoder: true, pytorch: true, finetune: true, device: true, output: true, maxRowBytes: true, scoringThreads: true };
 const TRAINING_KEYS: Record<keyof TrainingConfig, true> = {
   loss: true, filterKeep: true, epochs: true, batchSize: true, optimizer: true, learningRate: true, dim: true, seed: true, epsilon: true, maxWeight: true, maxGradNorm: true, featureDropout: true, recipe: true,
 };

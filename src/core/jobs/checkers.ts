@@ -11,7 +11,8 @@ import type { LabelMap } from '../data/labels';
 import { DimpError, throwIfCancelled } from '../errors';
 import { pathExists, removeCreatedFolders, temporarySibling, trackCreatedFolders, trackTemporary, writeError, writeFolderAtomic } from '../io/atomic';
 import { pausePoint } from '../io/pausePoint';
-import { loadClassifier, NgramOnnxClassifier, writeNgramModelFiles, type LoadedClassifier } from '../model/modelFolder';
+import { loadClassifier, NGRAM_BATCH_SIZE, ngramChunkSize, NgramOnnxClassifier, writeNgramModelFiles, type LoadedClassifier } from '../model/modelFolder';
+import { autoScoringThreads, predictOnWorkers } from '../model/ngramPool';
 import { NgramClassifier, type NgramParameters } from '../model/ngramClassifier';
 import { averageLogits } from '../model/ngramEnsemble';
 import { deriveSeed, SeededRandom } from '../random';
@@ -61,6 +62,8 @@ export interface ScoreRequest extends CheckerTrainingOptions {
   seed: number;
   guards: WeightGuards;
   device: DeviceChoice;
+  /** Worker threads of the built-in checkers' scoring pass (1: the calling thread alone); absent or 0: one per 40,000 rows, at most one per core (`autoScoringThreads`). */
+  scoringThreads?: number;
   signal?: AbortSignal;
   onEvent?: EventSink;
 }
@@ -299,9 +302,16 @@ export async function scoreRows(
   rows: readonly Row[],
   labelMap: LabelMap,
   guards: WeightGuards,
-  options: { signal?: AbortSignal; onProgress?: { quality?: (done: number, total: number) => void; diversity?: (done: number, total: number) => void } } = {},
+  options: {
+    signal?: AbortSignal;
+    onProgress?: { quality?: (done: number, total: number) => void; diversity?: (done: number, total: number) => void };
+    /** Worker threads for built-in checkers on the CPU (1: this thread alone); absent or 0: `autoScoringThreads`. */
+    threads?: number;
+    /** Rows per `session.run` of built-in checkers (default 512; tests use small ones to get several chunks). */
+    batchSize?: number;
+  } = {},
 ): Promise<ScoreColumns> {
-  const { signal, onProgress } = options;
+  const { signal, onProgress, batchSize } = options;
   let qualityProbabilities: Float32Array;
   let diversityProbabilities: Float32Array;
   if (quality instanceof NgramOnnxClassifier && diversity instanceof NgramOnnxClassifier && quality.sharesFeaturesWith(diversity)) {
@@ -309,7 +319,20 @@ export async function scoreRows(
     // combined progress (rows × 2) moves the quality checker's bar, then the diversity checker's.
     const total = rows.length;
     const progress = (done: number): void => (done <= total ? onProgress?.quality?.(done, total) : onProgress?.diversity?.(done - total, total));
-    [qualityProbabilities, diversityProbabilities] = (await NgramOnnxClassifier.predictAll([quality, diversity], rows, { signal, onProgress: progress })) as [Float32Array, Float32Array];
+    const threads = options.threads || autoScoringThreads(rows.length);
+    const chunks = Math.ceil(rows.length / ngramChunkSize(batchSize ?? NGRAM_BATCH_SIZE));
+    if (threads > 1 && chunks > 1 && quality.provider === 'cpu' && diversity.provider === 'cpu') {
+      // On several workers, whole chunks each: the same batches, so the same bits as on this thread.
+      [qualityProbabilities, diversityProbabilities] = (await predictOnWorkers([quality.folder, diversity.folder], [quality.labelMap.size, diversity.labelMap.size], rows, {
+        threads,
+        device: 'cpu',
+        batchSize,
+        signal,
+        onProgress: progress,
+      })) as [Float32Array, Float32Array];
+    } else {
+      [qualityProbabilities, diversityProbabilities] = (await NgramOnnxClassifier.predictAll([quality, diversity], rows, { signal, batchSize, onProgress: progress })) as [Float32Array, Float32Array];
+    }
   } else {
     qualityProbabilities = await quality.predict(rows, { signal, onProgress: onProgress?.quality });
     diversityProbabilities = await diversity.predict(rows, { signal, onProgress: onProgress?.diversity });
@@ -372,7 +395,11 @@ async function scoreWithCheckersIn(request: ScoreRequest, finalFolder: (folder: 
       checkLabels(model, labelMap);
       if (model.fallbackReason) onEvent?.({ type: 'log', level: 'warning', message: fallbackMessage(`the ${model === quality ? 'quality' : 'diversity'} checker`, model.provider, model.fallbackReason) });
     }
-    const columns = await scoreRows(quality, diversity, synthetic.rows, labelMap, request.guards, { signal, onProgress: checkersProgress(synthetic.rows.length, onEvent) });
+    const columns = await scoreRows(quality, diversity, synthetic.rows, labelMap, request.guards, {
+      signal,
+      onProgress: checkersProgress(synthetic.rows.length, onEvent),
+      threads: request.scoringThreads,
+    });
     const count = columns.length;
     const header: ScoresHeader = {
       kind: 'dimp-scores',

@@ -51,6 +51,8 @@ export interface ScoreJobSpec {
   seed: number;
   guards: WeightGuards;
   device: DeviceChoice;
+  /** Worker threads of the built-in checkers' scoring pass (1: the job's own thread); absent or 0: one per 40,000 rows, at most one per core. */
+  scoringThreads?: number;
 }
 
 /** What a score job produced. */
@@ -179,6 +181,7 @@ export async function scoreLoadedData(
       seed: spec.seed,
       guards: spec.guards,
       device: spec.device,
+      scoringThreads: spec.scoringThreads,
       signal: context.signal,
       onEvent: context.onEvent,
     },

@@ -64,6 +64,8 @@ export interface ScoreJob {
   seed: number;
   guards: WeightGuards;
   device: DeviceChoice;
+  /** Worker threads of the built-in checkers' scoring pass (the config's `scoringThreads`); absent: the default. */
+  scoringThreads?: number;
   storage: ScoreStorage;
   /** Where training runs are written, searched for the last DIMP weights. */
   runsDir: string | undefined;
@@ -203,7 +205,7 @@ export async function scoreIntoStorage(job: ScoreJob, { signal, onEvent }: Store
   let scores: Scores;
   try {
     scores = await scoreLoadedData(
-      { qualityModel: job.qualityModel, diversityModel: job.diversityModel, scoresFile: job.storage.scoresFile, checkersDir, checkerSettings: job.checkerSettings, checkerEncoder: job.checkerEncoder, seed: job.seed, guards: job.guards, device: job.device },
+      { qualityModel: job.qualityModel, diversityModel: job.diversityModel, scoresFile: job.storage.scoresFile, checkersDir, checkerSettings: job.checkerSettings, checkerEncoder: job.checkerEncoder, seed: job.seed, guards: job.guards, device: job.device, scoringThreads: job.scoringThreads },
       { synthetic, real: data.real, validation: data.validation, labelMap: data.labelMap },
       { signal, onEvent },
     );

@@ -115,6 +115,17 @@ export function padFeatureBatch(features: FeatureMatrix, examples: ArrayLike<num
 }
 
 /** The built-in model served by onnxruntime. */
+/** Rows per `session.run` of the built-in model, unless a caller says otherwise. */
+export const NGRAM_BATCH_SIZE = 512;
+
+/**
+ * Rows featurised and sorted by length together (32 batches): the batches, and so every row's bits, depend
+ * on this grid, which the scoring workers keep (each scores whole chunks of it).
+ */
+export function ngramChunkSize(batchSize: number): number {
+  return batchSize * 32;
+}
+
 export class NgramOnnxClassifier implements LoadedClassifier {
   readonly provider: string;
   readonly fallbackReason: string | undefined;
@@ -132,7 +143,8 @@ export class NgramOnnxClassifier implements LoadedClassifier {
     this.fallbackReason = model.fallbackReason;
   }
 
-  static async open(folder: string, config: NgramConfigJson, labelMap: LabelMap, device: DeviceChoice): Promise<NgramOnnxClassifier> {
+  /** `intraOpThreads`: onnxruntime's threads per `run` (absent: its default, every core); the scoring workers ask for 1. */
+  static async open(folder: string, config: NgramConfigJson, labelMap: LabelMap, device: DeviceChoice, options: { intraOpThreads?: number } = {}): Promise<NgramOnnxClassifier> {
     const configFile = path.join(folder, 'config.json');
     const dimp = config.dimp;
     if (!dimp?.onnx || !dimp.featurizer) throw new DimpError('badModel', 'config.json of a dimp-ngram model needs "dimp": {"onnx", "featurizer", …}', { file: configFile });
@@ -147,7 +159,7 @@ export class NgramOnnxClassifier implements LoadedClassifier {
     }
     const onnxFile = path.join(folder, dimp.onnx);
     if (!(await fs.stat(onnxFile).catch(() => undefined))) throw new DimpError('badModel', `missing the ONNX graph ${dimp.onnx}`, { file: onnxFile });
-    const session = await openModelSession(onnxFile, device);
+    const session = await openModelSession(onnxFile, device, options);
     const missing = [NGRAM_GRAPH.featureIds, NGRAM_GRAPH.featureMask].filter((n) => !session.inputNames.includes(n));
     if (missing.length > 0 || !session.outputNames.includes(NGRAM_GRAPH.probabilities)) {
       await session.release();
@@ -184,9 +196,9 @@ export class NgramOnnxClassifier implements LoadedClassifier {
   static async predictAll(models: readonly NgramOnnxClassifier[], rows: readonly { texts: readonly string[] }[], options: PredictOptions = {}): Promise<Float32Array[]> {
     const featurizer = models[0]!.featurizer;
     const outs = models.map((m) => new Float32Array(rows.length * m.labelMap.size));
-    const batchSize = options.batchSize ?? 512;
+    const batchSize = options.batchSize ?? NGRAM_BATCH_SIZE;
     // Featurize a chunk at a time (bounded memory) and sort each chunk by length (little padding).
-    const chunkSize = batchSize * 32;
+    const chunkSize = ngramChunkSize(batchSize);
     let batches = 0;
     for (let chunkStart = 0; chunkStart < rows.length; chunkStart += chunkSize) {
       const chunk = rows.slice(chunkStart, chunkStart + chunkSize);

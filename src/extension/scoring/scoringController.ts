@@ -249,6 +249,7 @@ export class ScoringController implements vscode.Disposable {
       seed: resolveJobSettings(config).seed,
       guards: guardsFrom(settings, project),
       device: deviceFrom(settings, project),
+      scoringThreads: config.scoringThreads,
       storage: this.store.storageFor(uri),
       runsDir: project.runsDir,
     };
