@@ -156,8 +156,8 @@ export async function loadProjectConfig(explicit: string | undefined, dir: strin
   if (config.maxRowBytes !== undefined && !(Number.isInteger(config.maxRowBytes) && config.maxRowBytes >= 1 && config.maxRowBytes < 2 ** 31)) {
     throw new DimpError('usage', '"maxRowBytes" must be a whole number of bytes (≥ 1)', { file });
   }
-  if (config.scoringThreads !== undefined && !(Number.isInteger(config.scoringThreads) && config.scoringThreads >= 1 && config.scoringThreads <= 1024)) {
-    throw new DimpError('usage', '"scoringThreads" must be a whole number from 1 to 1024', { file });
+  if (config.scoringThreads !== undefined && !(Number.isInteger(config.scoringThreads) && config.scoringThreads >= 0 && config.scoringThreads <= 1024)) {
+    throw new DimpError('usage', '"scoringThreads" must be a whole number from 0 (one per 40,000 rows) to 1024', { file });
   }
   const datasets: NonNullable<ProjectConfig['datasets']> = {};
   for (const key of DATASET_KEYS) {

@@ -64,7 +64,7 @@ function assertSameColumns(actual: ScoreColumns, expected: ScoreColumns, what: s
   }
 }
 
-test('the score job writes the same bytes on 1, 2 and 3 threads (40,000 rows: three chunks of the grid)', async () => {
+test('the score job starts no workers by default, and writes the same bytes on 1, 2 and 3 threads (40,000 rows: three chunks of the grid)', async () => {
   // The sample ten times over, each copy's sentences marked so that no two rows are alike.
   const lines = readFileSync(path.join(SAMPLE_DIR, 'synthetic.jsonl'), 'utf8').split('\n').filter((l) => l.trim() !== '');
   const out: string[] = [];
@@ -77,13 +77,15 @@ test('the score job writes the same bytes on 1, 2 and 3 threads (40,000 rows: th
   const big = path.join(folder.dir, 'big.jsonl');
   writeFileSync(big, out.join('\n') + '\n');
   const files: { header: string; rows: string }[] = [];
-  for (const threads of [1, 2, 3]) {
+  // undefined: the default, no workers; 1: none asked for; 2, 3: that many.
+  for (const threads of [undefined, 1, 2, 3]) {
     const startedBefore = startedScoringWorkers();
-    const result = await runScoreJob(spec(`big-${threads}`, big, { qualityModel: checkerFolders.quality, diversityModel: checkerFolders.diversity, scoringThreads: threads }));
+    const result = await runScoreJob(spec(`big-${threads ?? 'default'}`, big, { qualityModel: checkerFolders.quality, diversityModel: checkerFolders.diversity, scoringThreads: threads }));
     assert.equal(result.scores.header.rows, 40_000);
-    assert.equal(startedScoringWorkers() - startedBefore, threads === 1 ? 0 : threads, `${threads} threads: workers started`);
+    assert.equal(startedScoringWorkers() - startedBefore, threads === undefined || threads === 1 ? 0 : threads, `${threads} threads: workers started`);
     files.push(scoresBytes(result.scoresFile));
   }
+  files.shift();
   assert.equal(liveScoringWorkers(), 0, 'no scoring worker is left running');
   assert.ok(files[0]!.rows.length > 1_000_000);
   for (const [i, threads] of [2, 3].entries()) {

@@ -62,7 +62,7 @@ export interface ScoreRequest extends CheckerTrainingOptions {
   seed: number;
   guards: WeightGuards;
   device: DeviceChoice;
-  /** Worker threads of the built-in checkers' scoring pass (1: the calling thread alone); absent or 0: one per 40,000 rows, at most one per core (`autoScoringThreads`). */
+  /** Worker threads of the built-in checkers' scoring pass; absent or 1: the calling thread alone; 0: one per 40,000 rows, at most one per core (`autoScoringThreads`). */
   scoringThreads?: number;
   signal?: AbortSignal;
   onEvent?: EventSink;
@@ -305,7 +305,7 @@ export async function scoreRows(
   options: {
     signal?: AbortSignal;
     onProgress?: { quality?: (done: number, total: number) => void; diversity?: (done: number, total: number) => void };
-    /** Worker threads for built-in checkers on the CPU (1: this thread alone); absent or 0: `autoScoringThreads`. */
+    /** Worker threads for built-in checkers on the CPU; absent or 1: this thread alone; 0: `autoScoringThreads`. */
     threads?: number;
     /** Rows per `session.run` of built-in checkers (default 512; tests use small ones to get several chunks). */
     batchSize?: number;
@@ -319,7 +319,9 @@ export async function scoreRows(
     // combined progress (rows × 2) moves the quality checker's bar, then the diversity checker's.
     const total = rows.length;
     const progress = (done: number): void => (done <= total ? onProgress?.quality?.(done, total) : onProgress?.diversity?.(done - total, total));
-    const threads = options.threads || autoScoringThreads(rows.length);
+    // One thread unless asked: each worker costs ~100–140 MiB, and the pass is a small part of a score job
+    // (training the checkers takes most of it), so workers are the user's choice (`--threads N|auto`).
+    const threads = options.threads === 0 ? autoScoringThreads(rows.length) : (options.threads ?? 1);
     const chunks = Math.ceil(rows.length / ngramChunkSize(batchSize ?? NGRAM_BATCH_SIZE));
     if (threads > 1 && chunks > 1 && quality.provider === 'cpu' && diversity.provider === 'cpu') {
       // On several workers, whole chunks each: the same batches, so the same bits as on this thread.
