@@ -130,6 +130,7 @@ export const trainCommand: Command = {
         seed: settings.seed,
         guards: settings.guards,
         filterKeep: settings.filterKeep,
+        scoringThreads: context.project.config.scoringThreads,
         device: deviceFlag(context),
         outDir: path.resolve(stringFlag(context.values, 'out') ?? defaultRunsDir(context.project, process.cwd())),
         runName: stringFlag(context.values, 'name') ?? defaultRunName(loss),

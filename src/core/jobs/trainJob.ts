@@ -122,6 +122,7 @@ export async function runTrainingJob(
           seed: spec.seed,
           guards: spec.guards,
           device: spec.device,
+          scoringThreads: spec.scoringThreads,
         },
         { synthetic, real: data.real, validation: data.validation, labelMap: data.labelMap },
         { signal, onEvent },

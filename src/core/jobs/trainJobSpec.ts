@@ -19,6 +19,8 @@ import type { PytorchEngineSettings } from '../train/pytorchEngine';
 /** The checkers' options (CheckerTrainingOptions) apply when the job scores first. */
 export interface TrainingJobSpec extends CheckerTrainingOptions {
   loss: LossKind;
+  /** Worker threads of the built-in checkers' scoring pass when the job scores first (`scoringThreads`); absent: one. */
+  scoringThreads?: number;
   synthetic: DatasetSource;
   validation?: DatasetSource;
   test?: DatasetSource;

@@ -249,6 +249,7 @@ export async function resolveTrainingJob(
     seed: tuned.seed,
     guards: tuned.guards,
     filterKeep: tuned.filterKeep,
+    scoringThreads: config.scoringThreads,
     device: resolveDevice(config, settings.device),
     outDir,
     runName,
