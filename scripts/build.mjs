@@ -34,6 +34,8 @@ await Promise.all([
   build({ ...common, entryPoints: ['src/core/model/transformer/transformerWorker.ts'], outfile: 'dist/transformerWorker.js' }),
   // So do the built-in checkers' scoring workers (several at once on large files).
   build({ ...common, entryPoints: ['src/core/model/ngramWorker.ts'], outfile: 'dist/ngramWorker.js' }),
+  // And the built-in classifier's Hogwild training threads.
+  build({ ...common, entryPoints: ['src/core/train/hogwildWorker.ts'], outfile: 'dist/hogwildWorker.js' }),
   build({ ...webview, entryPoints: { training: 'webview/training/main.ts' }, outdir: 'dist/webview' }),
   build({ ...webview, entryPoints: { training: 'webview/training/training.css' }, outdir: 'dist/webview' }),
 ]);

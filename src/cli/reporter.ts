@@ -30,7 +30,7 @@ export class Reporter {
         this.lastStage = event.message;
         break;
       case 'train-start':
-        this.line(`training (${event.loss}) on ${event.rows} rows, ${event.epochs} epochs`);
+        this.line(`training (${event.loss}) on ${event.rows} rows, ${event.epochs} epochs${(event.threads ?? 1) > 1 ? `, ${event.threads} threads (Hogwild)` : ''}`);
         break;
       case 'train-progress':
         this.bar(

@@ -28,6 +28,7 @@ export const TRAINING_OPTIONS: Record<string, OptionSpec> = {
   'max-weight': { type: 'string', value: 'X', description: 'cap on every weight (default: none)' },
   'max-grad-norm': { type: 'string', value: 'X', description: `clip each step's gradient L2 norm at X, or none (default ${DEFAULT_CLASSIFIER_SETTINGS.maxGradNorm ?? 'none'})` },
   'feature-dropout': { type: 'string', value: 'P', description: `share of each row's n-grams left out in every training step, 0 to below 1 (default ${DEFAULT_CLASSIFIER_SETTINGS.featureDropout ?? 0}; ${LARGE_SET_RECIPE.featureDropout} in the large-set recipe)` },
+  'train-threads': { type: 'string', value: 'N', description: "threads that train the built-in classifier, or auto (one per core); more than one trains Hogwild-style, lock-free as fastText's -thread: faster, and no longer the same bits for the same seed (default: training.threads in dimp.config.json, else 1)" },
   recipe: { type: 'string', value: 'R', description: `the built-in classifier's recipe: small-set (default: noisy synthetic sets of any size) | large-set (a large clean set: Adam's ε ${LARGE_SET_RECIPE.adamEpsilon}, the learning rate decayed linearly to 0, n-gram dropout ${LARGE_SET_RECIPE.featureDropout} unless --feature-dropout is given)` },
 };
 
@@ -61,6 +62,7 @@ export function settingOverrides(context: CommandContext): SettingOverrides {
     maxGradNorm: maxGradNormFlag(context),
     featureDropout: numberFlag(values, 'feature-dropout', { min: 0, max: 0.99 }),
     recipe: recipeFlag(context),
+    threads: stringFlag(values, 'train-threads') === 'auto' ? 'auto' : numberFlag(values, 'train-threads', { min: 1, max: 1024, integer: true }),
     wordNgrams: numberFlag(values, 'word-ngrams', { min: 1, max: 3, integer: true }),
     charNgrams: charNgramsFlag(context),
     seed: numberFlag(values, 'seed', { min: 0, max: 2 ** 32 - 1, integer: true }),

@@ -38,6 +38,8 @@ export interface TrainingConfig {
   featureDropout?: number;
   /** The classifier's recipe (RECIPES); default `small-set`. */
   recipe?: RecipeChoice;
+  /** Threads that train the built-in classifier: a count, or "auto" (one per core); default 1 (the same bits for the same seed). */
+  threads?: number | 'auto';
 }
 
 /** A frozen transformer encoder to train heads on (`--encoder`); paths are relative to the config file. */
@@ -171,6 +173,10 @@ export async function loadProjectConfig(explicit: string | undefined, dir: strin
   const dropout = config.training?.featureDropout;
   if (dropout !== undefined && !(typeof dropout === 'number' && dropout >= 0 && dropout < 1)) {
     throw new DimpError('usage', `"training.featureDropout" must be a number from 0 to below 1, got ${JSON.stringify(dropout)}`, { file });
+  }
+  const threads = config.training?.threads;
+  if (threads !== undefined && threads !== 'auto' && !(Number.isInteger(threads) && threads >= 1 && threads <= 1024)) {
+    throw new DimpError('usage', `"training.threads" must be a whole number from 1 to 1024, or "auto" (one per core), got ${JSON.stringify(threads)}`, { file });
   }
   const recipe = config.training?.recipe;
   if (recipe !== undefined && !(RECIPES as readonly unknown[]).includes(recipe)) {

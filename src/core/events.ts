@@ -42,6 +42,8 @@ export interface TrainStartEvent {
   epochs: number;
   rows: number;
   stepsPerEpoch: number;
+  /** Threads that train (more than one: Hogwild, not reproducible bit for bit). */
+  threads?: number;
 }
 
 /** Throttled progress inside an epoch. */

@@ -7,16 +7,25 @@
 export class SeededRandom {
   // Held as a signed 32-bit integer (the same bits as the unsigned state): a uint32 above 2³¹ would make the
   // field a boxed double, and every draw would allocate (half the speed, and garbage for the collector).
-  private state: number;
+  private current: number;
 
   constructor(seed: number) {
-    this.state = seed | 0;
+    this.current = seed | 0;
+  }
+
+  /** The generator's whole state (a signed 32-bit integer): another generator given it draws the same numbers from here on. */
+  get state(): number {
+    return this.current;
+  }
+
+  set state(state: number) {
+    this.current = state | 0;
   }
 
   /** Uniform float in [0, 1). */
   next(): number {
-    this.state = (this.state + 0x6d2b79f5) | 0;
-    let t = this.state;
+    this.current = (this.current + 0x6d2b79f5) | 0;
+    let t = this.current;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;

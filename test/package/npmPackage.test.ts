@@ -43,7 +43,7 @@ describe('npm package of the CLI', () => {
     const files = filesUnder(installed);
     const topLevel = [...new Set(files.map((file) => file.split('/')[0]))].sort();
     assert.deepEqual(topLevel, ['LICENSE', 'README.md', 'bin', 'dist', 'package.json', 'python', 'sample', 'schemas']);
-    for (const needed of ['bin/dimp-curator', 'dist/cli.js', 'dist/transformerWorker.js', 'dist/ngramWorker.js', 'sample/synthetic.jsonl', 'sample/dimp.config.json', 'python/dimp_curator/train.py', 'python/pyproject.toml']) assert.ok(files.includes(needed), needed);
+    for (const needed of ['bin/dimp-curator', 'dist/cli.js', 'dist/transformerWorker.js', 'dist/ngramWorker.js', 'dist/hogwildWorker.js', 'sample/synthetic.jsonl', 'sample/dimp.config.json', 'python/dimp_curator/train.py', 'python/pyproject.toml']) assert.ok(files.includes(needed), needed);
     assert.deepEqual(files.filter((file) => file.startsWith('python/') && !/^python\/(pyproject\.toml|README\.md|dimp_curator\/\w+\.py)$/.test(file)), [], 'the Python package ships without caches');
     assert.deepEqual(files.filter((file) => /\.(ts|map)$/.test(file) || file.startsWith('sample/') && /scores|checkers/.test(file)), []);
   });

@@ -102,7 +102,7 @@ function validate(value: unknown, node: Schema, at = '$'): string[] {
 // Every key of the config types, so that a key added to ProjectConfig without the schema fails to compile here.
 const PROJECT_KEYS: Record<keyof ProjectConfig, true> = { labels: true, datasets: true, models: true, training: true, checkers: true, encoder: true, pytorch: true, finetune: true, device: true, output: true, maxRowBytes: true, scoringThreads: true };
 const TRAINING_KEYS: Record<keyof TrainingConfig, true> = {
-  loss: true, filterKeep: true, epochs: true, batchSize: true, optimizer: true, learningRate: true, dim: true, seed: true, epsilon: true, maxWeight: true, maxGradNorm: true, featureDropout: true, recipe: true,
+  loss: true, filterKeep: true, epochs: true, batchSize: true, optimizer: true, learningRate: true, dim: true, seed: true, epsilon: true, maxWeight: true, maxGradNorm: true, featureDropout: true, recipe: true, threads: true,
 };
 const ENCODER_KEYS: Record<keyof EncoderConfig, true> = { path: true, pooling: true, head: true, hiddenUnits: true, maxLength: true, epochs: true, batchSize: true, learningRate: true, cacheDir: true };
 const PYTORCH_KEYS: Record<keyof PytorchConfig, true> = {

@@ -14,6 +14,7 @@ import type { PoolingChoice } from '../model/transformer/messages';
 import { DEFAULT_ENCODER_HEAD_SETTINGS, type EncoderHeadSettings } from '../train/encoderHeadTraining';
 import { checkFineTuneSettings, DEFAULT_FINETUNE_SETTINGS, type FineTuneSettings } from '../train/fineTuneTraining';
 import { DEFAULT_PYTORCH_SETTINGS, type PytorchEngineSettings } from '../train/pytorchEngine';
+import { resolveTrainingThreads } from '../train/hogwild';
 import { DEFAULT_FILTER_KEEP } from '../train/run';
 import { checkerSettingsFrom, DEFAULT_CLASSIFIER_SETTINGS, LARGE_SET_RECIPE, type NgramSettings } from '../train/ngramTraining';
 import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../weighting/weights';
@@ -39,6 +40,8 @@ export interface SettingOverrides {
   featureDropout?: number;
   /** The classifier's recipe: the defaults (`small-set`) or LARGE_SET_RECIPE (`large-set`). */
   recipe?: RecipeChoice;
+  /** Threads that train the classifier, or `auto` (one per core). */
+  threads?: number | 'auto';
   wordNgrams?: number;
   /** null: no character n-grams. */
   charNgrams?: FeaturizerConfig['charNgrams'];
@@ -79,6 +82,7 @@ export function resolveJobSettings(config: ProjectConfig, overrides: SettingOver
     else recipe = 'small-set';
   }
   const dropout = overrides.featureDropout ?? t.featureDropout;
+  const threads = resolveTrainingThreads(overrides.threads ?? t.threads);
   // The large-set recipe's values; a dropout the user chose is kept in it.
   const large = recipe === 'large-set' ? { ...LARGE_SET_RECIPE, featureDropout: dropout ?? LARGE_SET_RECIPE.featureDropout, recipe } : {};
   return {
@@ -97,6 +101,8 @@ export function resolveJobSettings(config: ProjectConfig, overrides: SettingOver
       maxGradNorm: firstDefined(overrides.maxGradNorm, t.maxGradNorm, d.maxGradNorm),
       featureDropout: dropout ?? d.featureDropout,
       ...large,
+      // Recorded only when more than one: one thread is the default and gives the same bits for the same seed.
+      ...(threads > 1 ? { threads } : {}),
     },
     checkerSettings: checkerSettingsFrom(config.checkers),
     seed: overrides.seed ?? t.seed ?? 1,

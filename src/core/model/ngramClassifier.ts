@@ -1,5 +1,5 @@
 import { SeededRandom } from '../random';
-import { KernelArena } from './wasmKernels';
+import { KernelArena, type WasmMemory } from './wasmKernels';
 import type { ClassifierSnapshot, TrainableClassifier, TrainingOptions } from './classifier';
 import type { FeatureMatrix } from './featurizer';
 
@@ -51,6 +51,31 @@ const ADAM_BETA2 = 0.999;
 /** Adam's ε when none is given (Kingma & Ba's). */
 export const DEFAULT_ADAM_EPSILON = 1e-8;
 
+/**
+ * What Hogwild threads share of one model (structured-clonable: a shared WebAssembly memory and typed arrays
+ * on SharedArrayBuffers). Every thread steps the same table, moments and output layer without locks, as
+ * fastText's threads do; each has its own scratch region of the memory.
+ */
+export interface SharedNgramModel {
+  shape: NgramShape;
+  /** `[embeddings | m | v | scratch of thread 0 | … ]` (KernelArena.sharedMemory). */
+  memory: WasmMemory;
+  /** Floats in each table region. */
+  capacity: number;
+  /** Bytes of each thread's scratch region. */
+  scratchBytes: number;
+  /** Rows allocated (all of them: the threads never allocate). */
+  rows: number;
+  /** Bucket → row, read-only while the threads run. */
+  rowOf: Int32Array;
+  /** `[weight | bias | m of weight | v of weight | m of bias | v of bias]`. */
+  dense: Float32Array;
+  /** `[Adam's step count]`, taken with Atomics.add by each step. */
+  step: Int32Array;
+  adamEpsilon: number;
+  featureDropout: number;
+}
+
 interface NgramSnapshot extends ClassifierSnapshot {
   kind: 'ngram';
   parameters: NgramParameters;
@@ -96,8 +121,8 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   // Adam state: step count, first and second moments (embedding moments grow with the rows).
   private adamStep = 0;
   private adamEpsilon = DEFAULT_ADAM_EPSILON;
-  private adamWeight = { m: new Float32Array(0), v: new Float32Array(0) };
-  private adamBias = { m: new Float32Array(0), v: new Float32Array(0) };
+  private adamWeight: { m: Float32Array; v: Float32Array } = { m: new Float32Array(0), v: new Float32Array(0) };
+  private adamBias: { m: Float32Array; v: Float32Array } = { m: new Float32Array(0), v: new Float32Array(0) };
   private adamEmbeddings = { m: new Float32Array(0), v: new Float32Array(0) };
   // Decoupled weight decay (AdamW's, also with SGD): every step multiplies the output weights and every
   // embedding row by (1 − lr·λ). Rows a batch does not touch are brought up to date lazily: `decayLog` is
@@ -126,6 +151,10 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   private exampleShare = new Float64Array(64);
   private readonly init: NgramInit;
   private readonly rowRandom: SeededRandom;
+  // Hogwild: Adam's step count shared by every thread (null: `adamStep` is this model's own), and whether this
+  // model is a thread's replica (its rows are the shared model's: it never allocates one).
+  private stepCounter: Int32Array | null = null;
+  private replica = false;
 
   constructor(shape: NgramShape, seed: number, init: NgramInit = 'zero-embeddings', kernels: NgramKernels = 'wasm') {
     this.shape = shape;
@@ -706,7 +735,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
    */
   private adamUpdate(learningRate: number, clip: number, slots: number): void {
     const { dim } = this.shape;
-    const t = ++this.adamStep;
+    const t = this.nextAdamStep();
     const stepSize = (learningRate * Math.sqrt(1 - ADAM_BETA2 ** t)) / (1 - ADAM_BETA1 ** t);
     const epsilonHat = this.adamEpsilon * Math.sqrt(1 - ADAM_BETA2 ** t);
     adamStep(this.weight, this.adamWeight.m, this.adamWeight.v, 0, this.gradWeight, 0, this.weight.length, clip, stepSize, epsilonHat);
@@ -808,7 +837,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     f32.set(this.gradHidden.subarray(0, count * dim), (base + gradAt) >> 2);
     const kernels = arena.kernels;
     const slots = kernels.gatherSlots(base + rowsAt, base + endsAt, count, base + keysAt, base + valuesAt, 32 - tableBits, base + slotOfAt, base + slotRowAt, base + slotStartAt, base + cursorAt, base + slotOccurrenceAt);
-    const t = ++this.adamStep;
+    const t = this.nextAdamStep();
     const stepSize = (learningRate * Math.sqrt(1 - ADAM_BETA2 ** t)) / (1 - ADAM_BETA1 ** t);
     const epsilonHat = this.adamEpsilon * Math.sqrt(1 - ADAM_BETA2 ** t);
     adamStep(this.weight, this.adamWeight.m, this.adamWeight.v, 0, this.gradWeight, 0, this.weight.length, 1, stepSize, epsilonHat);
@@ -839,6 +868,145 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     f32.set(this.gradHidden.subarray(0, count * dim), (base + gradAt) >> 2);
     arena.kernels.lazyAdam(0, arena.mBase, arena.vBase, base, base + startsAt, base + occurrencesAt, base + sharesAt, base + gradAt, slots, dim, clip, stepSize, epsilonHat);
     return true;
+  }
+
+  /** Adam's next step number: this model's own count, or the count every Hogwild thread shares. */
+  private nextAdamStep(): number {
+    return this.stepCounter ? Atomics.add(this.stepCounter, 0, 1) + 1 : ++this.adamStep;
+  }
+
+  /**
+   * Allocates the rows of every bucket in `ids` that has none, in order of first occurrence (rows start at
+   * zero, or at fastText's draw): what training would allocate as it first steps them, done before Hogwild
+   * threads start, since they share a fixed bucket → row table. A row allocated and never stepped reads as
+   * zero, as an unallocated one does, so the model's function is the same.
+   */
+  allocateRowsFor(ids: Int32Array): void {
+    this.reserveRowsFor(ids);
+    for (let k = 0; k < ids.length; k++) if (this.rowOf[ids[k]!] === 0) this.allocateRow(ids[k]!);
+  }
+
+  /**
+   * Moves the table, its moments and the output layer into memory that Hogwild threads can share, and returns
+   * it; this model keeps working on it (it is thread 0, with `threads` more scratch regions for the others).
+   * Null, changing nothing, unless the model trains with Adam on the WebAssembly kernels without weight decay
+   * (the lock-free path) or where shared memory is unavailable. Call `allocateRowsFor` first; `unshare` ends it.
+   */
+  share(threads: number, scratchBytes: number): SharedNgramModel | null {
+    const arena = this.arena;
+    if (!arena || arena.shared || !this.momentsInArena || this.optimizer !== 'adam' || this.weightDecay !== 0 || this.decayLog !== 0) return null;
+    const capacity = arena.tableCapacity;
+    const bytes = (scratchBytes + 15) & ~15;
+    const memory = KernelArena.sharedMemory(capacity, threads + 1, bytes);
+    const attached = memory && KernelArena.attachShared(memory, capacity, 0, bytes);
+    if (!memory || !attached) return null;
+    new Uint8Array(memory.buffer).set(new Uint8Array(arena.f32.buffer, 0, capacity * 12));
+    this.arena = attached;
+    this.syncViews();
+    const w = this.weight.length;
+    const c = this.bias.length;
+    const dense = new Float32Array(new SharedArrayBuffer((3 * w + 3 * c) * 4));
+    dense.set(this.weight, 0);
+    dense.set(this.bias, w);
+    dense.set(this.adamWeight.m, w + c);
+    dense.set(this.adamWeight.v, 2 * w + c);
+    dense.set(this.adamBias.m, 3 * w + c);
+    dense.set(this.adamBias.v, 3 * w + 2 * c);
+    const rowOf = new Int32Array(new SharedArrayBuffer(this.rowOf.length * 4));
+    rowOf.set(this.rowOf);
+    const step = new Int32Array(new SharedArrayBuffer(4));
+    step[0] = this.adamStep;
+    const state: SharedNgramModel = {
+      shape: { ...this.shape },
+      memory,
+      capacity,
+      scratchBytes: bytes,
+      rows: this.rows,
+      rowOf,
+      dense,
+      step,
+      adamEpsilon: this.adamEpsilon,
+      featureDropout: this.featureDropout,
+    };
+    this.useShared(state);
+    return state;
+  }
+
+  /** A Hogwild thread's model over `state` (scratch region `thread`, from 1), drawing its n-gram dropout from `seed`'s stream. */
+  static replica(state: SharedNgramModel, thread: number, seed: number): NgramClassifier {
+    const model = new NgramClassifier(state.shape, seed, 'zero-embeddings', 'scalar');
+    const arena = KernelArena.attachShared(state.memory, state.capacity, thread, state.scratchBytes);
+    if (!arena) throw new Error('internal: a Hogwild thread could not attach the shared memory');
+    model.arena = arena;
+    model.momentsInArena = true;
+    model.rowOf = state.rowOf;
+    model.rows = state.rows;
+    model.rowStamp = new Int32Array(state.rows);
+    model.rowSlot = new Int32Array(state.rows);
+    model.rowDecayLog = new Float64Array(state.rows);
+    model.optimizer = 'adam';
+    model.adamEpsilon = state.adamEpsilon;
+    model.featureDropout = state.featureDropout;
+    model.replica = true;
+    model.useShared(state);
+    model.syncViews();
+    return model;
+  }
+
+  /** Points the output layer, its moments and Adam's step count at the shared ones. */
+  private useShared(state: SharedNgramModel): void {
+    const w = this.weight.length;
+    const c = this.bias.length;
+    const { dense } = state;
+    this.weight = dense.subarray(0, w);
+    this.bias = dense.subarray(w, w + c);
+    this.adamWeight = { m: dense.subarray(w + c, 2 * w + c), v: dense.subarray(2 * w + c, 3 * w + c) };
+    this.adamBias = { m: dense.subarray(3 * w + c, 3 * w + 2 * c), v: dense.subarray(3 * w + 2 * c, 3 * w + 3 * c) };
+    this.stepCounter = state.step;
+  }
+
+  /** Ends `share`: the table, moments and output layer back in this model's own memory (the threads must have stopped). */
+  unshare(): void {
+    const arena = this.arena;
+    if (!this.stepCounter || !arena || !arena.shared) return;
+    this.adamStep = this.stepCounter[0]!;
+    this.stepCounter = null;
+    this.weight = this.weight.slice();
+    this.bias = this.bias.slice();
+    this.adamWeight = { m: this.adamWeight.m.slice(), v: this.adamWeight.v.slice() };
+    this.adamBias = { m: this.adamBias.m.slice(), v: this.adamBias.v.slice() };
+    const capacity = arena.tableCapacity;
+    const own = KernelArena.create(capacity, true);
+    if (own) {
+      new Uint8Array(own.f32.buffer).set(new Uint8Array(arena.f32.buffer, 0, capacity * 12));
+      this.arena = own;
+      this.syncViews();
+      return;
+    }
+    this.leaveArena();
+  }
+
+  /**
+   * Scratch bytes one step over `count` rows holding `occurrences` n-gram occurrences may need: an upper bound
+   * over the layouts of bagMeanWasm, denseBackwardWasm and adamUpdateWasm (a shared arena's scratch is fixed).
+   */
+  scratchBytesFor(occurrences: number, count: number): number {
+    const { dim, numClasses } = this.shape;
+    const padded = numClasses + 1;
+    const forward = occurrences * 4 + (count + 1) * 4 + 8 + count * 8 + count * dim * 4 + 16 + dim * padded * 4 + padded * 4 + count * padded * 4;
+    const denseBackward = 2 * count * dim * 4 + count * numClasses * 4 + 16 + 2 * numClasses * dim * 4;
+    const table = Math.max(16, 4 * occurrences + 4);
+    const adam = occurrences * 4 + count * 4 + table * 8 + 3 * occurrences * 4 + 2 * (occurrences + 1) * 4 + 8 + count * 8 + count * dim * 4;
+    return Math.max(forward, denseBackward, adam) + 64;
+  }
+
+  /** The n-gram dropout stream's state (Hogwild's deterministic mode hands it from thread to thread). */
+  get dropoutState(): number {
+    return this.dropoutRandom.state;
+  }
+
+  set dropoutState(state: number) {
+    this.dropoutRandom.state = state;
   }
 
   snapshot(): ClassifierSnapshot {
@@ -913,6 +1081,8 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
    */
   private arenaScratch(bytes: number): number {
     const base = this.arena!.scratch(bytes);
+    // A shared arena's scratch is fixed: the caller takes the scalar kernels for this step, on the same shared views.
+    if (base < 0 && this.arena!.shared) return -1;
     if (base < 0) {
       this.leaveArena();
       return -1;
@@ -924,6 +1094,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   private allocateRow(bucket: number): number {
     const existing = this.rowOf[bucket]!;
     if (existing !== 0) return existing;
+    if (this.replica) throw new Error(`internal: a Hogwild thread met bucket ${bucket}, which has no row (rows are allocated before the threads start)`);
     const dim = this.shape.dim;
     if ((this.rows + 1) * dim > this.embeddings.length) this.growTable(this.embeddings.length * 2);
     const row = this.rows++;

@@ -479,7 +479,12 @@ function name(text: string): number[] {
 }
 
 /** The module's bytes: imports `env.memory`, exports `bagMean`, `lazyAdam`, `denseBackward`, `denseForward` and `gatherSlots`. */
-export function kernelModuleBytes(): Uint8Array {
+/**
+ * The kernel module's bytes. `shared`: its memory import is a shared memory (maximum 4 GiB), for the
+ * Hogwild threads that step one table together (`KernelArena.createShared`); a module built for one kind of
+ * memory does not link with the other.
+ */
+export function kernelModuleBytes(shared = false): Uint8Array {
   const functionType = (params: number[], results: number[] = []) => [0x60, ...vector(params.map((p) => [p])), ...vector(results.map((r) => [r]))];
   // lazyAdam returns the words it read ahead (see lazyAdamBody), so that the reads are not dropped.
   const types = [
@@ -497,8 +502,8 @@ export function kernelModuleBytes(): Uint8Array {
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vector(types)),
-    // import env.memory: a memory with a minimum of 1 page and no maximum.
-    ...section(2, vector([[...name('env'), ...name('memory'), 0x02, 0x00, 0x01]])),
+    // import env.memory: a memory with a minimum of 1 page and no maximum, or a shared one of at most 4 GiB.
+    ...section(2, vector([[...name('env'), ...name('memory'), 0x02, ...(shared ? [0x03, 0x01, ...uleb(WASM_MAX_PAGES)] : [0x00, 0x01])]])),
     ...section(3, vector([[0], [1], [2], [0], [3]])),
     ...section(
       7,
@@ -527,22 +532,34 @@ interface WasmModule {
 interface WasmApi {
   Module: new (bytes: Uint8Array) => WasmModule;
   Instance: new (module: WasmModule, imports: Record<string, Record<string, unknown>>) => { exports: unknown };
-  Memory: new (descriptor: { initial: number }) => WasmMemory;
+  Memory: new (descriptor: { initial: number; maximum?: number; shared?: boolean }) => WasmMemory;
 }
 const wasmApi = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
 
-/** The compiled kernels, or null where WebAssembly or its SIMD is unavailable. */
-let compiled: WasmModule | null | undefined;
+/** The compiled kernels (for a plain and for a shared memory), or null where WebAssembly or its SIMD is unavailable. */
+const compiled: { plain?: WasmModule | null; shared?: WasmModule | null } = {};
 
-/** The kernel module, compiled once per process; null where this runtime has no WebAssembly SIMD. */
-export function kernelModule(): WasmModule | null {
-  if (compiled !== undefined) return compiled;
+/** The kernel module, compiled once per process; null where this runtime has no WebAssembly SIMD (or, `shared`, no shared memory). */
+export function kernelModule(shared = false): WasmModule | null {
+  const key = shared ? 'shared' : 'plain';
+  const known = compiled[key];
+  if (known !== undefined) return known;
   try {
-    compiled = wasmApi ? new wasmApi.Module(kernelModuleBytes()) : null;
+    compiled[key] = wasmApi ? new wasmApi.Module(kernelModuleBytes(shared)) : null;
   } catch {
-    compiled = null;
+    compiled[key] = null;
   }
-  return compiled;
+  return compiled[key]!;
+}
+
+/** A new shared WebAssembly memory of exactly `pages` pages (its maximum too); null where shared memory is unavailable. */
+export function newSharedWasmMemory(pages: number): WasmMemory | null {
+  if (!wasmApi || pages > WASM_MAX_PAGES) return null;
+  try {
+    return new wasmApi.Memory({ initial: pages, maximum: pages, shared: true });
+  } catch {
+    return null;
+  }
 }
 
 /** A new WebAssembly memory of `pages` pages; null where WebAssembly is unavailable or the memory cannot be had. */
@@ -590,9 +607,9 @@ export interface KernelExports {
   denseBackward(hidden: number, gradLogits: number, weightT: number, gradWeightT: number, gradHidden: number, count: number, dim: number, numClasses: number): void;
 }
 
-/** Instantiates the kernels over `memory`; null where WebAssembly SIMD is unavailable. */
-export function instantiateKernels(memory: WasmMemory): KernelExports | null {
-  const module = kernelModule();
+/** Instantiates the kernels over `memory` (`shared`: a shared memory); null where WebAssembly SIMD is unavailable. */
+export function instantiateKernels(memory: WasmMemory, shared = false): KernelExports | null {
+  const module = kernelModule(shared);
   if (!module || !wasmApi) return null;
   return new wasmApi.Instance(module, { env: { memory } }).exports as KernelExports;
 }
@@ -609,6 +626,8 @@ export class KernelArena {
   /** Floats in each table region. */
   private capacity: number;
   private moments: boolean;
+  /** A shared arena's own scratch region (byte offset and size): fixed, since other threads hold views of the memory. */
+  private fixedScratch: { base: number; bytes: number } | null = null;
   embeddings!: Float32Array<ArrayBuffer>;
   m!: Float32Array<ArrayBuffer>;
   v!: Float32Array<ArrayBuffer>;
@@ -632,6 +651,31 @@ export class KernelArena {
     return memory && kernels ? new KernelArena(memory, kernels, capacity, moments) : null;
   }
 
+  /**
+   * A shared memory for Hogwild threads: `[embeddings | m | v | scratch of thread 0 | … | scratch of thread
+   * threads − 1]`, the table regions `capacity` floats each, every scratch region `scratchBytes` (a multiple
+   * of 16). Null where shared memory or WebAssembly SIMD is unavailable, or the whole passes 4 GiB.
+   */
+  static sharedMemory(capacity: number, threads: number, scratchBytes: number): WasmMemory | null {
+    if (!kernelModule(true) || capacity % 4 !== 0 || scratchBytes % 16 !== 0) return null;
+    return newSharedWasmMemory(Math.ceil((capacity * 12 + threads * scratchBytes) / WASM_PAGE));
+  }
+
+  /** Thread `thread`'s arena over a memory made by `sharedMemory` (the table and moments shared, the scratch its own); null where it cannot link. */
+  static attachShared(memory: WasmMemory, capacity: number, thread: number, scratchBytes: number): KernelArena | null {
+    const kernels = instantiateKernels(memory, true);
+    if (!kernels) return null;
+    const arena = new KernelArena(memory, kernels, capacity, true);
+    arena.fixedScratch = { base: capacity * 12 + thread * scratchBytes, bytes: scratchBytes };
+    if (arena.fixedScratch.base + scratchBytes > memory.buffer.byteLength) throw new Error('internal: a shared arena\'s scratch lies outside its memory');
+    return arena;
+  }
+
+  /** Whether this arena's memory is shared with other threads (it then never grows). */
+  get shared(): boolean {
+    return this.fixedScratch !== null;
+  }
+
   /** Floats in each table region. */
   get tableCapacity(): number {
     return this.capacity;
@@ -650,6 +694,7 @@ export class KernelArena {
   /** Grows the table regions to `capacity` floats (a multiple of 4), keeping their values; false when the memory cannot grow so far. */
   resize(capacity: number): boolean {
     if (capacity <= this.capacity) return true;
+    if (this.fixedScratch) return false;
     const old = this.capacity;
     if (!this.growTo(capacity * 4 * (this.moments ? 3 : 1))) return false;
     const bytes = new Uint8Array(this.memory.buffer);
@@ -668,6 +713,7 @@ export class KernelArena {
 
   /** Zeroes the moments, adding their regions if the arena has none yet; false when the memory cannot grow so far. */
   resetMoments(): boolean {
+    if (this.fixedScratch) return false;
     if (!this.moments) {
       if (!this.growTo(this.capacity * 12)) return false;
       this.moments = true;
@@ -679,6 +725,7 @@ export class KernelArena {
 
   /** The byte offset of at least `bytes` of scratch (8-byte aligned), growing the memory if needed; -1 when it cannot. */
   scratch(bytes: number): number {
+    if (this.fixedScratch) return bytes <= this.fixedScratch.bytes ? this.fixedScratch.base : -1;
     const base = this.capacity * 4 * (this.moments ? 3 : 1);
     if (base + bytes > this.memory.buffer.byteLength) {
       // Room for twice the request, so that batches of varying size do not grow the memory step by step.

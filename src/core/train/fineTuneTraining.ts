@@ -497,7 +497,7 @@ export async function fineTuneClassifier(request: FineTuneRequest, modelDir: str
     const seconds = (performance.now() - runStart) / 1000;
     emit({ type: 'train-done', bestEpoch, validation: records[bestEpoch - 1]?.validation, seconds });
     return {
-      result: { epochs: records, bestEpoch, lastWeights, rowsPerSecond: (count * settings.epochs) / Math.max(trainingSeconds, 1e-9), seconds },
+      result: { epochs: records, bestEpoch, lastWeights, rowsPerSecond: (count * settings.epochs) / Math.max(trainingSeconds, 1e-9), seconds, threads: 1 },
       summary: {
         folder: path.resolve(settings.model),
         provider,

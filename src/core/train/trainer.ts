@@ -1,8 +1,11 @@
 import type { EventSink, EvalScores, LossKind, TrainEpochEvent, WeightHistogram } from '../events';
 import { DimpError, throwIfCancelled, yieldToEventLoop } from '../errors';
 import { softmaxInto, type TrainableClassifier } from '../model/classifier';
+import type { FeatureMatrix } from '../model/featurizer';
+import type { NgramClassifier } from '../model/ngramClassifier';
 import { deriveSeed, SeededRandom } from '../random';
 import { dimpWeight, impWeight, WEIGHT_HISTOGRAM_EDGES, weightDiagnostics, type WeightGuards } from '../weighting/weights';
+import { HogwildTeam, hogwildBlocker } from './hogwild';
 import { evaluateProbabilities } from './metrics';
 
 /** How to train; every field is recorded in the run's `config.json`. */
@@ -26,6 +29,11 @@ export interface TrainerOptions {
   maxGradNorm: number | null;
   seed: number;
   guards: WeightGuards;
+  /**
+   * Threads that train (absent: 1). More than one trains the built-in model Hogwild-style (lock-free, as
+   * fastText's `-thread`): faster on several cores, and no longer the same bits for the same seed.
+   */
+  threads?: number;
 }
 
 /** Rows to train on, with the per-row checker probabilities the weighted losses need. */
@@ -58,6 +66,8 @@ export interface TrainResult {
   lastWeights: Float32Array;
   rowsPerSecond: number;
   seconds: number;
+  /** Threads that trained (1 when several were asked for and the model or recipe cannot: a `log` event says why). */
+  threads: number;
 }
 
 /** What the trainer reports to and asks of its caller. */
@@ -69,6 +79,8 @@ export interface TrainerContext {
    * holds a run here for the browser test, so that a Cancel click always lands mid-run).
    */
   afterEpoch?: (epoch: number, signal: AbortSignal | undefined) => Promise<void>;
+  /** With several threads: run their batches one at a time in order (the single thread's bits; for tests). */
+  deterministicThreads?: boolean;
 }
 
 /** Scratch arrays for one batch's loss. */
@@ -196,7 +208,7 @@ export async function trainClassifier<Features>(
   const batchLabels = new Int32Array(batchSize);
   const batchQuality = new Float32Array(batchSize);
   const batchDiversity = new Float32Array(batchSize);
-  const lastWeights = new Float32Array(train.count).fill(1);
+  let lastWeights: Float32Array = new Float32Array(train.count).fill(1);
   const records: EpochRecord[] = [];
   let best: { epoch: number; accuracy: number; snapshot: ReturnType<typeof model.snapshot> } | undefined;
   let step = 0;
@@ -209,92 +221,134 @@ export async function trainClassifier<Features>(
   let windowSteps = 0;
 
   model.useOptimizer?.(options.optimizer, { adamEpsilon: options.adamEpsilon, weightDecay: options.weightDecay, featureDropout: options.featureDropout });
-  emit({ type: 'train-start', loss, epochs, rows: train.count, stepsPerEpoch });
-  for (let epoch = 1; epoch <= epochs; epoch++) {
-    shuffler.shuffle(order);
-    const epochStart = performance.now();
-    let lastYield = epochStart;
-    let epochObjective = 0;
-    let epochCrossEntropy = 0;
-    for (let start = 0; start < train.count; start += batchSize) {
-      const n = Math.min(batchSize, train.count - start);
-      const batch = order.subarray(start, start + n);
-      for (let b = 0; b < n; b++) {
-        const row = batch[b]!;
-        batchLabels[b] = train.labels[row]!;
-        if (train.quality) batchQuality[b] = train.quality[row]!;
-        if (train.diversity) batchDiversity[b] = train.diversity[row]!;
-      }
-      model.forward(train.features, batch, logits, true);
-      const { objective, crossEntropy } = batchLoss(logits, batchLabels.subarray(0, n), numClasses, loss, guards, batchQuality, batchDiversity, buffers);
-      const learningRate = options.schedule === 'linear' ? options.learningRate * (1 - step / totalSteps) : options.learningRate;
-      if (!Number.isFinite(objective)) {
-        throw new DimpError(
-          'diverged',
-          `training diverged at epoch ${epoch}, step ${step + 1}: the ${loss} loss is ${objective}. ` +
-            'Set a maximum weight (--max-weight), a gradient-norm limit, or a lower learning rate.',
-        );
-      }
-      // The norm is not reported: the model may skip it when it does not clip.
-      model.backward(buffers.gradLogits.subarray(0, n * numClasses), learningRate, options.maxGradNorm, false);
-      for (let b = 0; b < n; b++) lastWeights[batch[b]!] = buffers.weights[b]!;
-      epochObjective += objective * n;
-      epochCrossEntropy += crossEntropy * n;
-      windowLoss += objective;
-      windowSteps += 1;
-      step += 1;
-
-      const now = performance.now();
-      if (now - lastYield > 50) {
-        await yieldToEventLoop();
-        throwIfCancelled(context.signal);
-        lastYield = performance.now();
-      }
-      if (now - lastProgress > 250) {
-        const seconds = trainingSeconds + (now - epochStart) / 1000;
-        const rowsPerSecond = (step * batchSize) / Math.max(seconds, 1e-9);
-        emit({
-          type: 'train-progress',
-          epoch,
-          step,
-          totalSteps,
-          loss: windowLoss / windowSteps,
-          learningRate,
-          rowsPerSecond,
-          etaSeconds: ((totalSteps - step) * batchSize) / Math.max(rowsPerSecond, 1e-9),
+  let team: HogwildTeam | null = null;
+  if ((options.threads ?? 1) > 1) {
+    const blocker = hogwildBlocker(model, options);
+    if (blocker) emit({ type: 'log', level: 'warning', message: `training on one thread, not ${options.threads}: ${blocker}` });
+    else {
+      const evaluationSets = [validation, test].filter((s): s is EvaluationSet<Features> => !!s && s.count > 0).map((s) => s.features as FeatureMatrix);
+      team = HogwildTeam.start(
+        model as unknown as NgramClassifier,
+        train as unknown as TrainingSet<FeatureMatrix>,
+        evaluationSets,
+        { loss, guards, batchSize, learningRate: options.learningRate, schedule: options.schedule, stepsPerEpoch, totalSteps, count: train.count, numClasses },
+        { threads: options.threads!, deterministic: context.deterministicThreads },
+        options.seed,
+      );
+      if (!team) emit({ type: 'log', level: 'warning', message: `training on one thread, not ${options.threads}: this runtime cannot share WebAssembly memory between threads` });
+      else lastWeights = team.lastWeights;
+    }
+  }
+  try {
+    emit({ type: 'train-start', loss, epochs, rows: train.count, stepsPerEpoch, threads: team?.threads ?? 1 });
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      shuffler.shuffle(order);
+      const epochStart = performance.now();
+      let lastYield = epochStart;
+      let epochObjective = 0;
+      let epochCrossEntropy = 0;
+      if (team) {
+        const stepsBefore = step;
+        const result = await team.runEpoch(epoch, order, {
+          signal: context.signal,
+          onProgress: (done, windowMean) => {
+            const seconds = trainingSeconds + (performance.now() - epochStart) / 1000;
+            const runStep = stepsBefore + done;
+            const rowsPerSecond = (runStep * batchSize) / Math.max(seconds, 1e-9);
+            const learningRate = options.schedule === 'linear' ? options.learningRate * (1 - runStep / totalSteps) : options.learningRate;
+            emit({ type: 'train-progress', epoch, step: runStep, totalSteps, loss: windowMean, learningRate, rowsPerSecond, etaSeconds: ((totalSteps - runStep) * batchSize) / Math.max(rowsPerSecond, 1e-9) });
+          },
         });
-        windowLoss = 0;
-        windowSteps = 0;
-        lastProgress = now;
+        epochObjective = result.objective;
+        epochCrossEntropy = result.crossEntropy;
+        step += stepsPerEpoch;
       }
+      for (let start = 0; !team && start < train.count; start += batchSize) {
+        const n = Math.min(batchSize, train.count - start);
+        const batch = order.subarray(start, start + n);
+        for (let b = 0; b < n; b++) {
+          const row = batch[b]!;
+          batchLabels[b] = train.labels[row]!;
+          if (train.quality) batchQuality[b] = train.quality[row]!;
+          if (train.diversity) batchDiversity[b] = train.diversity[row]!;
+        }
+        model.forward(train.features, batch, logits, true);
+        const { objective, crossEntropy } = batchLoss(logits, batchLabels.subarray(0, n), numClasses, loss, guards, batchQuality, batchDiversity, buffers);
+        const learningRate = options.schedule === 'linear' ? options.learningRate * (1 - step / totalSteps) : options.learningRate;
+        if (!Number.isFinite(objective)) {
+          throw new DimpError(
+            'diverged',
+            `training diverged at epoch ${epoch}, step ${step + 1}: the ${loss} loss is ${objective}. ` +
+              'Set a maximum weight (--max-weight), a gradient-norm limit, or a lower learning rate.',
+          );
+        }
+        // The norm is not reported: the model may skip it when it does not clip.
+        model.backward(buffers.gradLogits.subarray(0, n * numClasses), learningRate, options.maxGradNorm, false);
+        for (let b = 0; b < n; b++) lastWeights[batch[b]!] = buffers.weights[b]!;
+        epochObjective += objective * n;
+        epochCrossEntropy += crossEntropy * n;
+        windowLoss += objective;
+        windowSteps += 1;
+        step += 1;
+
+        const now = performance.now();
+        if (now - lastYield > 50) {
+          await yieldToEventLoop();
+          throwIfCancelled(context.signal);
+          lastYield = performance.now();
+        }
+        if (now - lastProgress > 250) {
+          const seconds = trainingSeconds + (now - epochStart) / 1000;
+          const rowsPerSecond = (step * batchSize) / Math.max(seconds, 1e-9);
+          emit({
+            type: 'train-progress',
+            epoch,
+            step,
+            totalSteps,
+            loss: windowLoss / windowSteps,
+            learningRate,
+            rowsPerSecond,
+            etaSeconds: ((totalSteps - step) * batchSize) / Math.max(rowsPerSecond, 1e-9),
+          });
+          windowLoss = 0;
+          windowSteps = 0;
+          lastProgress = now;
+        }
+      }
+      throwIfCancelled(context.signal);
+      const epochSeconds = (performance.now() - epochStart) / 1000;
+      trainingSeconds += epochSeconds;
+      let validationScores: EvalScores | undefined;
+      if (validation && validation.count > 0) {
+        const probabilities = predictProbabilities(model, validation.features, validation.count);
+        validationScores = evaluateProbabilities(probabilities, validation.labels, numClasses);
+        if (!best || validationScores.accuracy > best.accuracy) best = { epoch, accuracy: validationScores.accuracy, snapshot: model.snapshot() };
+      }
+      const testScores =
+        test && test.count > 0 ? evaluateProbabilities(predictProbabilities(model, test.features, test.count), test.labels, numClasses) : undefined;
+      const record: EpochRecord = {
+        epoch,
+        test: testScores,
+        trainLoss: epochObjective / train.count,
+        trainCrossEntropy: epochCrossEntropy / train.count,
+        validation: validationScores,
+        weights: weightHistogram(lastWeights),
+        seconds: epochSeconds,
+        rowsPerSecond: train.count / Math.max(epochSeconds, 1e-9),
+      };
+      records.push(record);
+      emit({ type: 'train-epoch', ...record });
+      await yieldToEventLoop();
+      throwIfCancelled(context.signal);
+      await context.afterEpoch?.(epoch, context.signal);
+      throwIfCancelled(context.signal);
     }
-    throwIfCancelled(context.signal);
-    const epochSeconds = (performance.now() - epochStart) / 1000;
-    trainingSeconds += epochSeconds;
-    let validationScores: EvalScores | undefined;
-    if (validation && validation.count > 0) {
-      const probabilities = predictProbabilities(model, validation.features, validation.count);
-      validationScores = evaluateProbabilities(probabilities, validation.labels, numClasses);
-      if (!best || validationScores.accuracy > best.accuracy) best = { epoch, accuracy: validationScores.accuracy, snapshot: model.snapshot() };
+  } finally {
+    // The workers end and the model moves back into its own memory, whether the run ended, failed or was cancelled.
+    if (team) {
+      await team.close();
+      lastWeights = lastWeights.slice();
     }
-    const testScores =
-      test && test.count > 0 ? evaluateProbabilities(predictProbabilities(model, test.features, test.count), test.labels, numClasses) : undefined;
-    const record: EpochRecord = {
-      epoch,
-      test: testScores,
-      trainLoss: epochObjective / train.count,
-      trainCrossEntropy: epochCrossEntropy / train.count,
-      validation: validationScores,
-      weights: weightHistogram(lastWeights),
-      seconds: epochSeconds,
-      rowsPerSecond: train.count / Math.max(epochSeconds, 1e-9),
-    };
-    records.push(record);
-    emit({ type: 'train-epoch', ...record });
-    await yieldToEventLoop();
-    throwIfCancelled(context.signal);
-    await context.afterEpoch?.(epoch, context.signal);
-    throwIfCancelled(context.signal);
   }
   let bestEpoch = epochs;
   if (best) {
@@ -303,5 +357,5 @@ export async function trainClassifier<Features>(
   }
   const seconds = (performance.now() - runStart) / 1000;
   emit({ type: 'train-done', bestEpoch, validation: records[bestEpoch - 1]?.validation, seconds });
-  return { epochs: records, bestEpoch, lastWeights, rowsPerSecond: (train.count * epochs) / Math.max(trainingSeconds, 1e-9), seconds };
+  return { epochs: records, bestEpoch, lastWeights, rowsPerSecond: (train.count * epochs) / Math.max(trainingSeconds, 1e-9), seconds, threads: team?.threads ?? 1 };
 }

@@ -31,7 +31,7 @@ function terminalText(update: TrainingUpdate): string | undefined {
     case 'score-progress':
       return update.stage === 'score' && update.total > 0 ? `${clear}${update.message}` : `${clear}${update.message}\r\n`;
     case 'train-start':
-      return `${clear}training (${update.loss}) on ${integer(update.rows)} rows, ${update.epochs} epochs\r\n`;
+      return `${clear}training (${update.loss}) on ${integer(update.rows)} rows, ${update.epochs} epochs${(update.threads ?? 1) > 1 ? `, ${update.threads} threads (Hogwild)` : ''}\r\n`;
     case 'train-progress':
       return `${clear}epoch ${update.epoch} · step ${update.step}/${update.totalSteps} · loss ${update.loss.toFixed(4)} · ${integer(update.rowsPerSecond)} rows/s · ETA ${update.etaSeconds.toFixed(0)} s`;
     case 'train-epoch':
