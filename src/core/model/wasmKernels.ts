@@ -552,6 +552,14 @@ export function kernelModule(shared = false): WasmModule | null {
   return compiled[key]!;
 }
 
+/**
+ * Uses `module` (compiled by another thread: `kernelModule(true)` there) as this thread's shared-memory kernels,
+ * so that a worker starts with the code that thread has already compiled and optimised instead of compiling it again.
+ */
+export function adoptSharedKernelModule(module: unknown): void {
+  if (module) compiled.shared = module as WasmModule;
+}
+
 /** A new shared WebAssembly memory of exactly `pages` pages (its maximum too); null where shared memory is unavailable. */
 export function newSharedWasmMemory(pages: number): WasmMemory | null {
   if (!wasmApi || pages > WASM_MAX_PAGES) return null;

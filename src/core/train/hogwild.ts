@@ -13,6 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { cancelledError, DimpError, type DimpErrorKind } from '../errors';
 import type { FeatureMatrix } from '../model/featurizer';
 import { NgramClassifier } from '../model/ngramClassifier';
+import { kernelModule } from '../model/wasmKernels';
 import { deriveSeed } from '../random';
 import { HogwildControl, HogwildMessage, PROGRESS_FIELDS, type HogwildReply, type HogwildRun, type HogwildWorkerData } from './hogwildMessages';
 
@@ -94,17 +95,18 @@ export class HogwildTeam {
   }
 
   /**
-   * Allocates every row the training rows need, moves the model into shared memory and starts the workers.
+   * Allocates every row the training rows need, moves the model into shared memory and starts the workers,
+   * resolving once each has built its replica (so that starting threads is not counted in the first epoch).
    * Null (the model unchanged but for the allocated rows) where shared memory is unavailable.
    */
-  static start(
+  static async start(
     model: NgramClassifier,
     train: { features: FeatureMatrix; labels: Int32Array; count: number; quality?: Float32Array; diversity?: Float32Array },
     evaluation: FeatureMatrix[],
     run: HogwildRun,
     request: HogwildRequest,
     seed: number,
-  ): HogwildTeam | null {
+  ): Promise<HogwildTeam | null> {
     const threads = Math.max(1, Math.floor(request.threads));
     model.allocateRowsFor(train.features.ids);
     const trainingScratch = model.scratchBytesFor(mostOccurrences(train.features, run.batchSize), run.batchSize);
@@ -128,6 +130,7 @@ export class HogwildTeam {
     for (let thread = 1; thread <= threads; thread++) {
       const workerData: HogwildWorkerData = {
         model: state,
+        kernels: kernelModule(true),
         thread,
         seed: deriveSeed(seed, `hogwild-dropout-${thread}`),
         deterministic: request.deterministic ?? false,
@@ -143,7 +146,14 @@ export class HogwildTeam {
       worker.once('exit', () => live.delete(worker));
       workers.push(worker);
     }
-    return new HogwildTeam(model, workers, control, progress, order, lastWeights, request.deterministic ?? false);
+    const team = new HogwildTeam(model, workers, control, progress, order, lastWeights, request.deterministic ?? false);
+    const replies = await Promise.all(workers.map((worker) => team.reply(worker)));
+    const failed = replies.find((r) => r.type !== HogwildMessage.ready);
+    if (failed) {
+      await team.close();
+      throw new Error(`training thread: ${failed.type === HogwildMessage.failed ? failed.message : failed.type}`);
+    }
+    return team;
   }
 
   get threads(): number {
@@ -207,6 +217,13 @@ export class HogwildTeam {
 
   /** One worker's answer to `epoch` (a worker that dies answers `failed`). */
   private epochOn(worker: Worker, epoch: number): Promise<HogwildReply> {
+    const answer = this.reply(worker);
+    worker.postMessage({ type: HogwildMessage.epoch, epoch });
+    return answer;
+  }
+
+  /** The next message of `worker` (a worker that dies answers `failed`). */
+  private reply(worker: Worker): Promise<HogwildReply> {
     return new Promise((resolve) => {
       const done = (reply: HogwildReply): void => {
         worker.off('message', done);
@@ -222,7 +239,6 @@ export class HogwildTeam {
       worker.on('message', done);
       worker.on('error', died);
       worker.on('exit', exited);
-      worker.postMessage({ type: HogwildMessage.epoch, epoch });
     });
   }
 

@@ -40,6 +40,8 @@ export interface HogwildRun {
 
 export interface HogwildWorkerData {
   model: SharedNgramModel;
+  /** The compiled kernels of the trainer's thread (a WebAssembly.Module), reused rather than compiled again. */
+  kernels: unknown;
   /** This worker's scratch region of the shared memory (1 and up; 0 is the trainer's thread). */
   thread: number;
   /** Seeds the worker's own n-gram dropout stream (unused in deterministic mode, which hands one stream along). */
@@ -62,6 +64,7 @@ export interface HogwildWorkerData {
 }
 
 export const HogwildMessage = {
+  ready: 'hogwild/ready',
   epoch: 'hogwild/epoch',
   epochDone: 'hogwild/epoch-done',
   failed: 'hogwild/failed',
@@ -70,5 +73,6 @@ export const HogwildMessage = {
 export type HogwildRequest = { type: typeof HogwildMessage.epoch; epoch: number };
 
 export type HogwildReply =
+  | { type: typeof HogwildMessage.ready }
   | { type: typeof HogwildMessage.epochDone; epoch: number; objective: number; crossEntropy: number }
   | { type: typeof HogwildMessage.failed; kind: string; message: string };

@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { DimpError } from '../errors';
 import { NgramClassifier } from '../model/ngramClassifier';
+import { adoptSharedKernelModule } from '../model/wasmKernels';
 import { batchLoss, type BatchLossBuffers } from './trainer';
 import { HogwildControl, HogwildMessage, PROGRESS_FIELDS, type HogwildReply, type HogwildRequest, type HogwildWorkerData } from './hogwildMessages';
 
@@ -13,6 +14,7 @@ if (!parentPort) throw new Error('hogwildWorker.js runs as a worker thread');
 const port = parentPort;
 const data = workerData as HogwildWorkerData;
 const { run, control, order, labels, quality, diversity, lastWeights } = data;
+adoptSharedKernelModule(data.kernels);
 const model = NgramClassifier.replica(data.model, data.thread, data.seed);
 const features = { ids: data.ids, offsets: data.offsets, count: run.count };
 const { batchSize, numClasses } = run;
@@ -91,6 +93,8 @@ function runEpoch(epoch: number): { objective: number; crossEntropy: number } {
   }
   return { objective: objectiveSum, crossEntropy: crossEntropySum };
 }
+
+reply({ type: HogwildMessage.ready });
 
 port.on('message', (message: HogwildRequest) => {
   try {

@@ -227,7 +227,7 @@ export async function trainClassifier<Features>(
     if (blocker) emit({ type: 'log', level: 'warning', message: `training on one thread, not ${options.threads}: ${blocker}` });
     else {
       const evaluationSets = [validation, test].filter((s): s is EvaluationSet<Features> => !!s && s.count > 0).map((s) => s.features as FeatureMatrix);
-      team = HogwildTeam.start(
+      team = await HogwildTeam.start(
         model as unknown as NgramClassifier,
         train as unknown as TrainingSet<FeatureMatrix>,
         evaluationSets,
