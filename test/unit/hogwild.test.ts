@@ -13,7 +13,13 @@ import { liveTrainingThreads } from '../../src/core/train/hogwild';
 import { DEFAULT_CLASSIFIER_SETTINGS, toEvaluationSet, trainNgram, type NgramSettings } from '../../src/core/train/ngramTraining';
 import { evaluateProbabilities } from '../../src/core/train/metrics';
 import { predictProbabilities } from '../../src/core/train/trainer';
-import { SAMPLE_DIR } from './helpers';
+import * as fs from 'node:fs';
+import { jobSettings } from '../../src/cli/settings';
+import { Reporter } from '../../src/cli/reporter';
+import type { CommandContext } from '../../src/cli/command';
+import { loadProjectConfig, type ProjectConfig } from '../../src/core/config';
+import { runTrainingJob } from '../../src/core/jobs/trainJob';
+import { SAMPLE_DIR, temporaryFolder } from './helpers';
 
 const labels = new LabelMap(['negative', 'neutral', 'positive']);
 
@@ -133,6 +139,58 @@ describe('Hogwild training threads', () => {
       (error: Error & { kind?: string }) => error.kind === 'diverged' && /training diverged at epoch 1, step \d+: the imp loss is/.test(error.message),
     );
     assert.equal(liveTrainingThreads(), 0);
+  });
+
+  test('a training job on 2 threads: recorded in config.json, the model folder exported and scored through onnxruntime', async () => {
+    const { dir, cleanup } = temporaryFolder();
+    try {
+      const base = resolveJobSettings({ training: { threads: 2, epochs: 2 } });
+      const events: CoreEvent[] = [];
+      const run = await runTrainingJob(
+        {
+          loss: 'ce',
+          synthetic: { path: path.join(SAMPLE_DIR, 'synthetic.jsonl') },
+          validation: { path: path.join(SAMPLE_DIR, 'real_val.jsonl') },
+          test: { path: path.join(SAMPLE_DIR, 'real_test.jsonl') },
+          labels: ['negative', 'neutral', 'positive'],
+          settings: base.settings,
+          checkerSettings: base.checkerSettings,
+          seed: 1,
+          guards: base.guards,
+          device: 'cpu',
+          outDir: dir,
+          runName: 'run',
+        },
+        { onEvent: (e) => events.push(e) },
+      );
+      const config = JSON.parse(fs.readFileSync(path.join(dir, 'run', 'config.json'), 'utf8')) as { settings: { threads?: number } };
+      assert.equal(config.settings.threads, 2);
+      const start = events.find((e) => e.type === 'train-start');
+      assert.equal(start && start.type === 'train-start' ? start.threads : undefined, 2);
+      assert.ok((run.test?.accuracy ?? 0) > 0.6, `test accuracy ${run.test?.accuracy} (from the exported model)`);
+      assert.equal(liveTrainingThreads(), 0);
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('--train-threads and training.threads are checked: a whole number from 1, or auto', async () => {
+    const context = (values: CommandContext['values'], config: ProjectConfig = {}): CommandContext => ({ values, reporter: new Reporter(true), signal: new AbortController().signal, project: { file: undefined, config } });
+    assert.equal(jobSettings(context({ 'train-threads': '3' })).settings.threads, 3);
+    assert.equal(jobSettings(context({ 'train-threads': '2' }, { training: { threads: 4 } })).settings.threads, 2, 'the flag over the config');
+    assert.throws(() => jobSettings(context({ 'train-threads': '0' })), /--train-threads/);
+    assert.throws(() => jobSettings(context({ 'train-threads': 'many' })), /--train-threads/);
+    const { dir, cleanup } = temporaryFolder();
+    try {
+      for (const bad of [0, 1.5, '2', 'all']) {
+        fs.writeFileSync(path.join(dir, 'dimp.config.json'), JSON.stringify({ training: { threads: bad } }));
+        await assert.rejects(loadProjectConfig(undefined, dir), /"training.threads" must be a whole number from 1 to 1024, or "auto"/);
+      }
+      fs.writeFileSync(path.join(dir, 'dimp.config.json'), JSON.stringify({ training: { threads: 'auto' } }));
+      assert.equal((await loadProjectConfig(undefined, dir)).config.training?.threads, 'auto');
+    } finally {
+      cleanup();
+    }
   });
 
   test('training.threads and --train-threads: a count, or auto; recorded only above one', () => {
