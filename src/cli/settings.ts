@@ -40,6 +40,16 @@ function recipeFlag(context: CommandContext): RecipeChoice | undefined {
   return text as RecipeChoice;
 }
 
+/** Flags that shape training of the built-in checkers (score, and train when it scores first). */
+export const CHECKER_OPTIONS: Record<string, OptionSpec> = {
+  'checker-threads': { type: 'string', value: 'N', description: "threads that train the built-in checkers, or auto (one per core); more than one trains them Hogwild-style (as --train-threads): faster, and the scores no longer the same bits for the same seed (default: checkers.threads in dimp.config.json, else 1)" },
+};
+
+/** A thread count flag: a whole number from 1, or auto. */
+function threadsFlag(context: CommandContext, name: string): number | 'auto' | undefined {
+  return stringFlag(context.values, name) === 'auto' ? 'auto' : numberFlag(context.values, name, { min: 1, max: 1024, integer: true });
+}
+
 function charNgramsFlag(context: CommandContext): [number, number] | null | undefined {
   const text = stringFlag(context.values, 'char-ngrams');
   if (text === undefined) return undefined;
@@ -62,7 +72,8 @@ export function settingOverrides(context: CommandContext): SettingOverrides {
     maxGradNorm: maxGradNormFlag(context),
     featureDropout: numberFlag(values, 'feature-dropout', { min: 0, max: 0.99 }),
     recipe: recipeFlag(context),
-    threads: stringFlag(values, 'train-threads') === 'auto' ? 'auto' : numberFlag(values, 'train-threads', { min: 1, max: 1024, integer: true }),
+    threads: threadsFlag(context, 'train-threads'),
+    checkerThreads: threadsFlag(context, 'checker-threads'),
     wordNgrams: numberFlag(values, 'word-ngrams', { min: 1, max: 3, integer: true }),
     charNgrams: charNgramsFlag(context),
     seed: numberFlag(values, 'seed', { min: 0, max: 2 ** 32 - 1, integer: true }),

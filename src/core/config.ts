@@ -99,7 +99,7 @@ export interface ProjectConfig {
   datasets?: { synthetic?: DatasetEntry; real?: DatasetEntry; validation?: DatasetEntry; test?: DatasetEntry };
   models?: { quality?: string; diversity?: string };
   training?: TrainingConfig;
-  checkers?: Pick<TrainingConfig, 'epochs' | 'batchSize' | 'learningRate' | 'dim' | 'optimizer'>;
+  checkers?: Pick<TrainingConfig, 'epochs' | 'batchSize' | 'learningRate' | 'dim' | 'optimizer' | 'threads'>;
   /** Train heads on a frozen transformer encoder instead of the built-in model. */
   encoder?: EncoderConfig;
   /** Train on PyTorch (Hugging Face Trainer + accelerate) when the engine chosen is `pytorch`. */
@@ -174,9 +174,10 @@ export async function loadProjectConfig(explicit: string | undefined, dir: strin
   if (dropout !== undefined && !(typeof dropout === 'number' && dropout >= 0 && dropout < 1)) {
     throw new DimpError('usage', `"training.featureDropout" must be a number from 0 to below 1, got ${JSON.stringify(dropout)}`, { file });
   }
-  const threads = config.training?.threads;
-  if (threads !== undefined && threads !== 'auto' && !(Number.isInteger(threads) && threads >= 1 && threads <= 1024)) {
-    throw new DimpError('usage', `"training.threads" must be a whole number from 1 to 1024, or "auto" (one per core), got ${JSON.stringify(threads)}`, { file });
+  for (const [key, threads] of [['training', config.training?.threads], ['checkers', config.checkers?.threads]] as const) {
+    if (threads !== undefined && threads !== 'auto' && !(Number.isInteger(threads) && threads >= 1 && threads <= 1024)) {
+      throw new DimpError('usage', `"${key}.threads" must be a whole number from 1 to 1024, or "auto" (one per core), got ${JSON.stringify(threads)}`, { file });
+    }
   }
   const recipe = config.training?.recipe;
   if (recipe !== undefined && !(RECIPES as readonly unknown[]).includes(recipe)) {

@@ -9,7 +9,7 @@ import { LabelMap } from '../../src/core/data/labels';
 import type { CoreEvent } from '../../src/core/events';
 import { resolveJobSettings } from '../../src/core/jobs/settings';
 import type { NgramParameters } from '../../src/core/model/ngramClassifier';
-import { liveTrainingThreads } from '../../src/core/train/hogwild';
+import { liveTrainingThreads, startedTrainingThreads } from '../../src/core/train/hogwild';
 import { DEFAULT_CLASSIFIER_SETTINGS, toEvaluationSet, trainNgram, type NgramSettings } from '../../src/core/train/ngramTraining';
 import { evaluateProbabilities } from '../../src/core/train/metrics';
 import { predictProbabilities } from '../../src/core/train/trainer';
@@ -18,6 +18,7 @@ import { jobSettings } from '../../src/cli/settings';
 import { Reporter } from '../../src/cli/reporter';
 import type { CommandContext } from '../../src/cli/command';
 import { loadProjectConfig, type ProjectConfig } from '../../src/core/config';
+import { runScoreJob } from '../../src/core/jobs/scoreJob';
 import { runTrainingJob } from '../../src/core/jobs/trainJob';
 import { SAMPLE_DIR, temporaryFolder } from './helpers';
 
@@ -174,17 +175,58 @@ describe('Hogwild training threads', () => {
     }
   });
 
+  test('a score job whose checkers train on 2 threads: the header records it, the scores are complete and finite', async () => {
+    const { dir, cleanup } = temporaryFolder();
+    try {
+      const settings = resolveJobSettings({ checkers: { threads: 2, epochs: 3 } });
+      assert.equal(settings.checkerSettings.threads, 2);
+      assert.equal(settings.settings.threads, undefined, 'the classifier keeps its own count');
+      const events: CoreEvent[] = [];
+      const startedBefore = startedTrainingThreads();
+      const result = await runScoreJob(
+        {
+          synthetic: { path: path.join(SAMPLE_DIR, 'synthetic.jsonl') },
+          real: { path: path.join(SAMPLE_DIR, 'real_train.jsonl') },
+          labels: ['negative', 'neutral', 'positive'],
+          scoresFile: path.join(dir, 'sample.scores.jsonl'),
+          checkersDir: path.join(dir, 'sample.checkers'),
+          checkerSettings: settings.checkerSettings,
+          seed: 1,
+          guards: settings.guards,
+          device: 'cpu',
+        },
+        { onEvent: (e) => events.push(e) },
+      );
+      const header = JSON.parse(fs.readFileSync(result.scoresFile, 'utf8').split('\n')[0]!) as { rows: number; checkers?: { settings?: { threads?: number } } };
+      assert.equal(header.rows, 4000);
+      assert.equal(header.checkers?.settings?.threads, 2);
+      // Two checkers (the quality checker may be fitted twice: chosen on held-out rows, then refitted), 2 threads each.
+      const threadsStarted = startedTrainingThreads() - startedBefore;
+      assert.ok(threadsStarted >= 4 && threadsStarted % 2 === 0, `${threadsStarted} training threads started`);
+      assert.ok(!events.some((e) => e.type === 'log' && /training on one thread/.test(e.message)), 'no fallback to one thread');
+      assert.equal(result.scores.rows.length, 4000);
+      for (const row of result.scores.rows) assert.ok(Number.isFinite(row.quality) && Number.isFinite(row.diversity), row.rowId);
+      assert.equal(liveTrainingThreads(), 0);
+    } finally {
+      cleanup();
+    }
+  });
+
   test('--train-threads and training.threads are checked: a whole number from 1, or auto', async () => {
     const context = (values: CommandContext['values'], config: ProjectConfig = {}): CommandContext => ({ values, reporter: new Reporter(true), signal: new AbortController().signal, project: { file: undefined, config } });
     assert.equal(jobSettings(context({ 'train-threads': '3' })).settings.threads, 3);
     assert.equal(jobSettings(context({ 'train-threads': '2' }, { training: { threads: 4 } })).settings.threads, 2, 'the flag over the config');
     assert.throws(() => jobSettings(context({ 'train-threads': '0' })), /--train-threads/);
     assert.throws(() => jobSettings(context({ 'train-threads': 'many' })), /--train-threads/);
+    assert.equal(jobSettings(context({ 'checker-threads': '2' }, { checkers: { threads: 4 } })).checkerSettings.threads, 2);
+    assert.throws(() => jobSettings(context({ 'checker-threads': '0' })), /--checker-threads/);
     const { dir, cleanup } = temporaryFolder();
     try {
       for (const bad of [0, 1.5, '2', 'all']) {
         fs.writeFileSync(path.join(dir, 'dimp.config.json'), JSON.stringify({ training: { threads: bad } }));
         await assert.rejects(loadProjectConfig(undefined, dir), /"training.threads" must be a whole number from 1 to 1024, or "auto"/);
+        fs.writeFileSync(path.join(dir, 'dimp.config.json'), JSON.stringify({ checkers: { threads: bad } }));
+        await assert.rejects(loadProjectConfig(undefined, dir), /"checkers.threads" must be a whole number from 1 to 1024, or "auto"/);
       }
       fs.writeFileSync(path.join(dir, 'dimp.config.json'), JSON.stringify({ training: { threads: 'auto' } }));
       assert.equal((await loadProjectConfig(undefined, dir)).config.training?.threads, 'auto');

@@ -111,7 +111,7 @@ const PYTORCH_KEYS: Record<keyof PytorchConfig, true> = {
 const FINETUNE_KEYS: Record<keyof FineTuneConfig, true> = {
   model: true, epochs: true, batchSize: true, gradientAccumulation: true, learningRate: true, warmupRatio: true, weightDecay: true, maxGradNorm: true, maxLength: true,
 };
-const CHECKER_KEYS: Record<keyof NonNullable<ProjectConfig['checkers']>, true> = { epochs: true, batchSize: true, learningRate: true, dim: true, optimizer: true };
+const CHECKER_KEYS: Record<keyof NonNullable<ProjectConfig['checkers']>, true> = { epochs: true, batchSize: true, learningRate: true, dim: true, optimizer: true, threads: true };
 const DATASET_KEYS: Record<keyof NonNullable<ProjectConfig['datasets']>, true> = { synthetic: true, real: true, validation: true, test: true };
 
 describe('dimp.config.json schema', () => {

@@ -5,7 +5,7 @@ import { checkerWarning, describeChecker, type Scores } from '../../core/weighti
 import { scoreColumnsOf } from '../../core/weighting/scoreColumns';
 import { describeDiagnostics, dominanceWarning, weightDiagnostics } from '../../core/weighting/weights';
 import { DATA_OPTIONS, deviceFlag, labelsFlag, numberFlag, stringFlag, type Command, type CommandContext } from '../command';
-import { datasetSource, embeddingCacheFlag, ENCODER_OPTIONS, encoderHeadSettings, jobSettings, TRAINING_OPTIONS } from '../settings';
+import { CHECKER_OPTIONS, datasetSource, embeddingCacheFlag, ENCODER_OPTIONS, encoderHeadSettings, jobSettings, TRAINING_OPTIONS } from '../settings';
 
 /** Default scores path next to the synthetic file: `x.jsonl` → `x.scores.jsonl`. */
 export function defaultScoresPath(syntheticFile: string): string {
@@ -119,6 +119,7 @@ export const scoreCommand: Command = {
     seed: TRAINING_OPTIONS.seed!,
     epsilon: TRAINING_OPTIONS.epsilon!,
     'max-weight': TRAINING_OPTIONS['max-weight']!,
+    ...CHECKER_OPTIONS,
     ...ENCODER_OPTIONS,
     ...DATA_OPTIONS,
   },

@@ -8,7 +8,7 @@ import { LOSS_KINDS, type LossKind } from '../../protocol/events';
 import { describeDiagnostics, dominanceWarning } from '../../core/weighting/weights';
 import { DATA_OPTIONS, deviceFlag, labelsFlag, stringFlag, type Command, type OptionSpec } from '../command';
 import { DEFAULT_FINETUNE_SETTINGS } from '../../core/train/fineTuneTraining';
-import { datasetSource, embeddingCacheFlag, jobSettings, ENCODER_OPTIONS, encoderHeadSettings, FINETUNE_OPTIONS, fineTuneSettings, PYTORCH_OPTIONS, pytorchSettings, pythonPackageDir, TRAINING_OPTIONS } from '../settings';
+import { CHECKER_OPTIONS, datasetSource, embeddingCacheFlag, jobSettings, ENCODER_OPTIONS, encoderHeadSettings, FINETUNE_OPTIONS, fineTuneSettings, PYTORCH_OPTIONS, pytorchSettings, pythonPackageDir, TRAINING_OPTIONS } from '../settings';
 import { defaultCheckersDir, defaultScoresPath } from './score';
 
 
@@ -74,6 +74,7 @@ export const trainCommand: Command = {
     ...FINETUNE_OPTIONS,
     ...PYTORCH_OPTIONS,
     ...TRAINING_OPTIONS,
+    ...CHECKER_OPTIONS,
     ...ENCODER_OPTIONS,
     ...DATA_OPTIONS,
     // Shared flags whose fine-tuning defaults differ from the built-in classifier's.

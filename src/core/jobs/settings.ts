@@ -42,6 +42,8 @@ export interface SettingOverrides {
   recipe?: RecipeChoice;
   /** Threads that train the classifier, or `auto` (one per core). */
   threads?: number | 'auto';
+  /** Threads that train the built-in checkers, or `auto` (one per core). */
+  checkerThreads?: number | 'auto';
   wordNgrams?: number;
   /** null: no character n-grams. */
   charNgrams?: FeaturizerConfig['charNgrams'];
@@ -104,7 +106,7 @@ export function resolveJobSettings(config: ProjectConfig, overrides: SettingOver
       // Recorded only when more than one: one thread is the default and gives the same bits for the same seed.
       ...(threads > 1 ? { threads } : {}),
     },
-    checkerSettings: checkerSettingsFrom(config.checkers),
+    checkerSettings: checkerSettingsFrom({ ...config.checkers, threads: overrides.checkerThreads ?? config.checkers?.threads }),
     seed: overrides.seed ?? t.seed ?? 1,
     guards: {
       epsilon: overrides.epsilon ?? t.epsilon ?? DEFAULT_WEIGHT_GUARDS.epsilon,

@@ -22,8 +22,13 @@ export const HOGWILD_WORKER_SCRIPT = path.join(__dirname, 'hogwildWorker.js');
 
 /** Workers started and not yet ended (tests check that every run, however it ends, leaves none behind). */
 const live = new Set<Worker>();
+let started = 0;
 export function liveTrainingThreads(): number {
   return live.size;
+}
+/** Workers started in this process so far (tests check that a run did use them). */
+export function startedTrainingThreads(): number {
+  return started;
 }
 
 /** What a Hogwild run is asked for. */
@@ -143,6 +148,7 @@ export class HogwildTeam {
       };
       const worker = new Worker(HOGWILD_WORKER_SCRIPT, { workerData });
       live.add(worker);
+      started++;
       worker.once('exit', () => live.delete(worker));
       workers.push(worker);
     }

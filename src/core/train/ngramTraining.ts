@@ -4,6 +4,7 @@ import { DEFAULT_FEATURIZER, Featurizer, type FeatureMatrix, type FeaturizerConf
 import { NgramClassifier, type NgramInit, type NgramParameters, type OptimizerKind } from '../model/ngramClassifier';
 import { deriveSeed } from '../random';
 import { DEFAULT_WEIGHT_GUARDS, type WeightGuards } from '../weighting/weights';
+import { resolveTrainingThreads } from './hogwild';
 import { trainClassifier, type EvaluationSet, type TrainerContext, type TrainResult } from './trainer';
 
 /** Shape and optimisation settings of one built-in model. */
@@ -107,7 +108,10 @@ export const DEFAULT_CLASSIFIER_SETTINGS: NgramSettings = {
 export const DEFAULT_CHECKER_SETTINGS: NgramSettings = { ...DEFAULT_CLASSIFIER_SETTINGS, featureDropout: 0, rowUpdateBudget: 16_000, maxEpochs: 40 };
 
 /** The checkers' settings: a project's `checkers` section (dimp.config.json) over the checker defaults. */
-export function checkerSettingsFrom(overrides: Partial<Pick<NgramSettings, 'epochs' | 'batchSize' | 'learningRate' | 'dim' | 'optimizer'>> = {}): NgramSettings {
+export function checkerSettingsFrom(
+  overrides: Partial<Pick<NgramSettings, 'epochs' | 'batchSize' | 'learningRate' | 'dim' | 'optimizer'>> & { threads?: number | 'auto' } = {},
+): NgramSettings {
+  const threads = resolveTrainingThreads(overrides.threads);
   return {
     ...DEFAULT_CHECKER_SETTINGS,
     epochs: overrides.epochs ?? DEFAULT_CHECKER_SETTINGS.epochs,
@@ -117,6 +121,8 @@ export function checkerSettingsFrom(overrides: Partial<Pick<NgramSettings, 'epoc
     optimizer: overrides.optimizer ?? DEFAULT_CHECKER_SETTINGS.optimizer,
     learningRate: overrides.learningRate ?? DEFAULT_CHECKER_SETTINGS.learningRate,
     dim: overrides.dim ?? DEFAULT_CHECKER_SETTINGS.dim,
+    // Recorded only when more than one (see NgramSettings.threads).
+    ...(threads > 1 ? { threads } : {}),
   };
 }
 
