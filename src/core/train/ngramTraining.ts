@@ -54,6 +54,8 @@ export interface NgramSettings {
    * cores, and no longer the same bits for the same seed.
    */
   threads?: number;
+  /** DIMP's p(y|x;θ) from a pass with every n-gram rather than the training pass's (experiment; absent: the training pass's). */
+  dimpFullPass?: boolean;
   /**
    * Checkers only: the quality checker is this many models, differing only in their seed, each keeping its
    * best epoch, with their logits averaged into one exported model (see averageLogits). Absent: 1.
@@ -191,6 +193,7 @@ export async function trainNgram(request: NgramTrainingRequest, context: Trainer
       seed: request.seed,
       guards: request.guards ?? DEFAULT_WEIGHT_GUARDS,
       threads: request.threads ?? settings.threads,
+      dimpFullPass: settings.dimpFullPass,
     },
     context,
   );

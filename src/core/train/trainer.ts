@@ -34,6 +34,11 @@ export interface TrainerOptions {
    * fastText's `-thread`): faster on several cores, and no longer the same bits for the same seed.
    */
   threads?: number;
+  /**
+   * DIMP's p(y|x;θ) from a pass with every n-gram (`full-pass`), rather than from the training pass that drops
+   * some (absent: the training pass). Only differs with n-gram dropout.
+   */
+  dimpFullPass?: boolean;
 }
 
 /** Rows to train on, with the per-row checker probabilities the weighted losses need. */
@@ -221,8 +226,10 @@ export async function trainClassifier<Features>(
   let windowSteps = 0;
 
   model.useOptimizer?.(options.optimizer, { adamEpsilon: options.adamEpsilon, weightDecay: options.weightDecay, featureDropout: options.featureDropout });
+  const fullPassWeights = loss === 'dimp' && options.dimpFullPass === true && (options.featureDropout ?? 0) > 0;
+  const fullPass = { probabilities: new Float32Array(batchSize * numClasses), weights: new Float32Array(batchSize) };
   let team: HogwildTeam | null = null;
-  if ((options.threads ?? 1) > 1) {
+  if ((options.threads ?? 1) > 1 && !fullPassWeights) {
     const blocker = hogwildBlocker(model, options);
     if (blocker) emit({ type: 'log', level: 'warning', message: `training on one thread, not ${options.threads}: ${blocker}` });
     else {
@@ -272,8 +279,18 @@ export async function trainClassifier<Features>(
           if (train.quality) batchQuality[b] = train.quality[row]!;
           if (train.diversity) batchDiversity[b] = train.diversity[row]!;
         }
+        let fixed: Float32Array | undefined;
+        if (fullPassWeights) {
+          // DIMP's weights from the model's prediction with every n-gram; the gradient from the pass below.
+          model.forward(train.features, batch, logits, false);
+          for (let b = 0; b < n; b++) {
+            softmaxInto(logits, b * numClasses, numClasses, fullPass.probabilities);
+            fullPass.weights[b] = dimpWeight(batchQuality[b]!, fullPass.probabilities[b * numClasses + batchLabels[b]!]!, guards);
+          }
+          fixed = fullPass.weights.subarray(0, n);
+        }
         model.forward(train.features, batch, logits, true);
-        const { objective, crossEntropy } = batchLoss(logits, batchLabels.subarray(0, n), numClasses, loss, guards, batchQuality, batchDiversity, buffers);
+        const { objective, crossEntropy } = batchLoss(logits, batchLabels.subarray(0, n), numClasses, loss, guards, batchQuality, batchDiversity, buffers, fixed);
         const learningRate = options.schedule === 'linear' ? options.learningRate * (1 - step / totalSteps) : options.learningRate;
         if (!Number.isFinite(objective)) {
           throw new DimpError(
