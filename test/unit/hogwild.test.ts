@@ -9,10 +9,12 @@ import { LabelMap } from '../../src/core/data/labels';
 import type { CoreEvent } from '../../src/core/events';
 import { resolveJobSettings } from '../../src/core/jobs/settings';
 import type { NgramParameters } from '../../src/core/model/ngramClassifier';
-import { liveTrainingThreads, startedTrainingThreads } from '../../src/core/train/hogwild';
+import { Featurizer } from '../../src/core/model/featurizer';
+import { NgramClassifier } from '../../src/core/model/ngramClassifier';
+import { HogwildTeam, liveTrainingThreads, startedTrainingThreads } from '../../src/core/train/hogwild';
 import { DEFAULT_CLASSIFIER_SETTINGS, toEvaluationSet, trainNgram, type NgramSettings } from '../../src/core/train/ngramTraining';
 import { evaluateProbabilities } from '../../src/core/train/metrics';
-import { predictProbabilities } from '../../src/core/train/trainer';
+import { batchLoss, predictProbabilities } from '../../src/core/train/trainer';
 import * as fs from 'node:fs';
 import { jobSettings } from '../../src/cli/settings';
 import { Reporter } from '../../src/cli/reporter';
@@ -79,6 +81,34 @@ describe('Hogwild training threads', () => {
     assert.equal(liveTrainingThreads(), 0);
   });
 
+  test('a shared model whose scratch is too small for a batch steps it with the scalar kernels on the shared memory: the same bits', async () => {
+    const { train } = await sample();
+    const featurizer = new Featurizer(DEFAULT_CLASSIFIER_SETTINGS.featurizer);
+    const set = toEvaluationSet(featurizer, train);
+    const shape = { buckets: DEFAULT_CLASSIFIER_SETTINGS.featurizer.buckets, dim: 64, numClasses: 3 };
+    const own = new NgramClassifier(shape, 5);
+    const shared = new NgramClassifier(shape, 5);
+    for (const model of [own, shared]) model.useOptimizer('adam', { featureDropout: 0.5 });
+    own.reserveRowsFor(set.features.ids);
+    // 4 KiB of scratch: most batches of 32 need more, some fewer (both paths run).
+    const sharing = shared.share(set.features.ids, [4096, 4096]);
+    assert.ok('state' in sharing, 'reason' in sharing ? sharing.reason : '');
+    const logits = new Float32Array(32 * 3);
+    const buffers = { probabilities: new Float32Array(32 * 3), gradLogits: new Float32Array(32 * 3), weights: new Float32Array(32) };
+    for (let start = 0; start + 32 <= 2048; start += 32) {
+      const batch = Int32Array.from({ length: 32 }, (_, b) => (start * 7 + b * 13) % set.count);
+      const labels = Int32Array.from(batch, (row) => set.labels[row]!);
+      for (const model of [own, shared]) {
+        model.forward(set.features, batch, logits, true);
+        batchLoss(logits, labels, 3, 'ce', { epsilon: 1e-6, maxWeight: null }, undefined, undefined, buffers);
+        model.backward(buffers.gradLogits, 0.01, null, false);
+      }
+    }
+    shared.unshare();
+    assertSameBits(own.parameters(), shared.parameters());
+    assert.equal(shared.kernels, 'wasm', 'back on its own WebAssembly memory');
+  });
+
   test('the same seed gives the same model in deterministic mode', async () => {
     const { train } = await sample();
     const request = { rows: train.slice(0, 1500), numClasses: 3, settings: { ...DEFAULT_CLASSIFIER_SETTINGS, epochs: 2 }, loss: 'ce' as const, seed: 3, threads: 2 };
@@ -87,11 +117,12 @@ describe('Hogwild training threads', () => {
     assertSameBits(a.model.parameters(), b.model.parameters());
   });
 
-  test('free threads train as well as one (test accuracy within 3 points) and every parameter stays finite', async () => {
+  test('free threads train as well as one (mean test accuracy over 2 seeds within 4 points) and every parameter stays finite', async () => {
     const { train, validation, test: testRows } = await sample();
     const settings: NgramSettings = { ...DEFAULT_CLASSIFIER_SETTINGS, epochs: 4 };
-    const accuracy = async (threads: number) => {
-      const trained = await trainNgram({ rows: train, numClasses: 3, settings, loss: 'ce', seed: 1, validation, threads });
+    const accuracy = async (threads: number) => (await accuracyOf(threads, 1)) / 2 + (await accuracyOf(threads, 2)) / 2;
+    const accuracyOf = async (threads: number, seed: number) => {
+      const trained = await trainNgram({ rows: train, numClasses: 3, settings, loss: 'ce', seed, validation, threads });
       assert.equal(trained.result.threads, threads);
       const p = trained.model.parameters();
       assert.ok(p.embeddings.every(Number.isFinite) && p.weight.every(Number.isFinite), 'finite parameters');
@@ -101,8 +132,30 @@ describe('Hogwild training threads', () => {
     const one = await accuracy(1);
     const two = await accuracy(2);
     assert.ok(one > 0.7, `one thread: ${one}`);
-    assert.ok(Math.abs(two - one) <= 0.03, `one thread ${one}, two threads ${two}`);
+    assert.ok(Math.abs(two - one) <= 0.04, `one thread ${one}, two threads ${two}`);
     assert.equal(liveTrainingThreads(), 0);
+  });
+
+  test('threaded runs report progress within short epochs, as one thread does', async () => {
+    const { train } = await sample();
+    for (const threads of [1, 2]) {
+      const progress: number[] = [];
+      await trainNgram({ rows: train, numClasses: 3, settings: { ...DEFAULT_CLASSIFIER_SETTINGS, epochs: 30 }, loss: 'ce', seed: 1, threads }, {
+        onEvent: (e) => {
+          if (e.type === 'train-progress') {
+            assert.ok(Number.isFinite(e.loss) && e.step > 0 && e.step <= e.totalSteps, JSON.stringify(e));
+            progress.push(e.step);
+          }
+        },
+        // A pause point: each epoch ends only after the run-wide throttle (250 ms) has passed once more, so the
+        // count of progress events does not depend on the machine's speed.
+        afterEpoch: async (epoch) => {
+          if (epoch % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 260));
+        },
+      });
+      assert.ok(progress.length >= 2, `${threads} thread(s): ${progress.length} progress events`);
+      assert.deepEqual([...progress].sort((a, b) => a - b), progress, 'steps only grow');
+    }
   });
 
   test('a recipe the threads cannot run trains on one thread and says why', async () => {
@@ -113,9 +166,44 @@ describe('Hogwild training threads', () => {
       { onEvent: (e) => events.push(e) },
     );
     assert.equal(sgd.result.threads, 1);
+    assert.equal(sgd.model.kernels, 'wasm', 'the model was never shared');
     const warning = events.find((e) => e.type === 'log' && e.level === 'warning');
     assert.match(warning && warning.type === 'log' ? warning.message : '', /training on one thread, not 4: several training threads need the Adam optimizer/);
     assert.equal(events.find((e) => e.type === 'train-start')?.type === 'train-start' && (events.find((e) => e.type === 'train-start') as { threads?: number }).threads, 1);
+  });
+
+  test('cancelled before the threads start: no epoch runs', async () => {
+    const { train } = await sample();
+    const controller = new AbortController();
+    controller.abort();
+    let epochs = 0;
+    await assert.rejects(
+      trainNgram({ rows: train, numClasses: 3, settings: { ...DEFAULT_CLASSIFIER_SETTINGS, epochs: 3 }, loss: 'ce', seed: 1, threads: 2 }, { signal: controller.signal, onEvent: (e) => void (e.type === 'train-epoch' && epochs++) }),
+      (error: Error & { kind?: string }) => error.kind === 'cancelled',
+    );
+    assert.equal(epochs, 0);
+    assert.equal(liveTrainingThreads(), 0);
+  });
+
+  test('a training thread that ends between epochs fails the next epoch at once (no hang) and leaves none behind', async () => {
+    const { train } = await sample();
+    const featurizer = new Featurizer(DEFAULT_CLASSIFIER_SETTINGS.featurizer);
+    const set = toEvaluationSet(featurizer, train);
+    const model = new NgramClassifier({ buckets: DEFAULT_CLASSIFIER_SETTINGS.featurizer.buckets, dim: 64, numClasses: 3 }, 1);
+    model.useOptimizer('adam', { featureDropout: 0.5 });
+    const stepsPerEpoch = Math.ceil(set.count / 32);
+    const run = { loss: 'ce' as const, guards: { epsilon: 1e-6, maxWeight: null }, batchSize: 32, learningRate: 0.01, schedule: 'constant' as const, stepsPerEpoch, totalSteps: 3 * stepsPerEpoch, count: set.count, numClasses: 3 };
+    const started = await HogwildTeam.start(model, set, [], run, { threads: 2 }, 1);
+    assert.ok('team' in started, 'reason' in started ? started.reason : '');
+    const team = started.team;
+    const order = Int32Array.from({ length: set.count }, (_, i) => i);
+    const first = await team.runEpoch(1, order);
+    assert.ok(first.objective > 0);
+    await (team as unknown as { workers: { terminate(): Promise<number> }[] }).workers[0]!.terminate();
+    await assert.rejects(team.runEpoch(2, order), /training thread: a training thread has ended/);
+    await team.close();
+    assert.equal(liveTrainingThreads(), 0);
+    assert.ok(model.parameters().weight.every(Number.isFinite), 'the model is back in its own memory');
   });
 
   test('cancelled between epochs, or diverging inside one, the run stops and leaves no thread', async () => {
@@ -166,6 +254,21 @@ describe('Hogwild training threads', () => {
       );
       const config = JSON.parse(fs.readFileSync(path.join(dir, 'run', 'config.json'), 'utf8')) as { settings: { threads?: number } };
       assert.equal(config.settings.threads, 2);
+      // A recipe the threads cannot run: the run's config.json says it trained on one.
+      await runTrainingJob({
+        loss: 'ce',
+        synthetic: { path: path.join(SAMPLE_DIR, 'synthetic.jsonl') },
+        labels: ['negative', 'neutral', 'positive'],
+        settings: { ...base.settings, optimizer: 'sgd', maxGradNorm: 1 },
+        checkerSettings: base.checkerSettings,
+        seed: 1,
+        guards: base.guards,
+        device: 'cpu',
+        outDir: dir,
+        runName: 'sgd',
+      });
+      const sgdConfig = JSON.parse(fs.readFileSync(path.join(dir, 'sgd', 'config.json'), 'utf8')) as { settings: { threads?: number; optimizer: string } };
+      assert.deepEqual([sgdConfig.settings.optimizer, sgdConfig.settings.threads], ['sgd', undefined]);
       const start = events.find((e) => e.type === 'train-start');
       assert.equal(start && start.type === 'train-start' ? start.threads : undefined, 2);
       assert.ok((run.test?.accuracy ?? 0) > 0.6, `test accuracy ${run.test?.accuracy} (from the exported model)`);

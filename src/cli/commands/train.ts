@@ -99,6 +99,9 @@ export const trainCommand: Command = {
     if (recipe !== undefined && !builtIn) {
       context.reporter.onEvent({ type: 'log', level: 'warning', message: `the recipe (${recipe}) shapes the built-in classifier only; this run trains ${finetune ? 'a fine-tuned transformer' : engine === 'pytorch' ? 'on the PyTorch engine' : 'a head on the encoder'}, so it does not apply` });
     }
+    if (settings.settings.threads !== undefined && !builtIn) {
+      context.reporter.onEvent({ type: 'log', level: 'warning', message: `the training threads (${settings.settings.threads}) train the built-in classifier only; this run trains ${finetune ? 'a fine-tuned transformer' : engine === 'pytorch' ? 'on the PyTorch engine' : 'a head on the encoder'} on its own threads` });
+    }
     const explicitScores = stringFlag(context.values, 'scores');
     if (explicitScores && !(await pathExists(explicitScores))) throw new DimpError('badInput', 'scores file not found (run `dimp-curator score` first)', { file: explicitScores });
     const real = datasetSource(context, 'real', 'real', false);

@@ -58,12 +58,12 @@ export const DEFAULT_ADAM_EPSILON = 1e-8;
  */
 export interface SharedNgramModel {
   shape: NgramShape;
-  /** `[embeddings | m | v | scratch of thread 0 | … ]` (KernelArena.sharedMemory). */
+  /** `[embeddings | m | v | scratch of thread 0 | … ]` (KernelArena.sharedLayout). */
   memory: WasmMemory;
   /** Floats in each table region. */
   capacity: number;
-  /** Bytes of each thread's scratch region. */
-  scratchBytes: number;
+  /** Each thread's scratch region (0: the trainer's thread). */
+  regions: { base: number; bytes: number }[];
   /** Rows allocated (all of them: the threads never allocate). */
   rows: number;
   /** Bucket → row, read-only while the threads run. */
@@ -156,13 +156,14 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   private stepCounter: Int32Array | null = null;
   private replica = false;
 
-  constructor(shape: NgramShape, seed: number, init: NgramInit = 'zero-embeddings', kernels: NgramKernels = 'wasm') {
+  /** `rowOf`: a bucket → row table to use rather than a new empty one (a Hogwild replica's, shared). */
+  constructor(shape: NgramShape, seed: number, init: NgramInit = 'zero-embeddings', kernels: NgramKernels = 'wasm', rowOf?: Int32Array) {
     this.shape = shape;
     this.numClasses = shape.numClasses;
-    this.rowOf = new Int32Array(shape.buckets);
+    this.rowOf = rowOf ?? new Int32Array(shape.buckets);
     // The wasm kernels step four coordinates at a time.
     this.arena = kernels === 'wasm' && shape.dim % 4 === 0 ? KernelArena.create(1024 * shape.dim, false) : null;
-    this.embeddings = this.arena ? this.arena.embeddings : new Float32Array(1024 * shape.dim);
+    this.embeddings = this.arena ? this.arena.embeddings : new Float32Array(rowOf ? 0 : 1024 * shape.dim);
     this.weight = new Float32Array(shape.dim * shape.numClasses);
     this.bias = new Float32Array(shape.numClasses);
     this.gradWeight = new Float32Array(this.weight.length);
@@ -192,6 +193,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
    * embedding row by (1 − lr·λ), as AdamW does.
    */
   useOptimizer(kind: OptimizerKind, options: TrainingOptions = {}): void {
+    if (this.stepCounter) throw new Error('internal: the optimiser of a model shared with Hogwild threads cannot change (unshare it first)');
     this.syncAllRows();
     this.optimizer = kind;
     this.adamEpsilon = options.adamEpsilon ?? DEFAULT_ADAM_EPSILON;
@@ -877,32 +879,42 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
 
   /**
    * Allocates the rows of every bucket in `ids` that has none, in order of first occurrence (rows start at
-   * zero, or at fastText's draw): what training would allocate as it first steps them, done before Hogwild
-   * threads start, since they share a fixed bucket → row table. A row allocated and never stepped reads as
-   * zero, as an unallocated one does, so the model's function is the same.
+   * zero with the default initialisation): what training would allocate as it first steps them, done before
+   * Hogwild threads start, since they share a fixed bucket → row table. With the default initialisation a row
+   * allocated and never stepped reads as zero, as an unallocated one does, so the model's function is the same
+   * (with `fasttext` it starts at its draw, drawn in this order rather than the order of training).
    */
-  allocateRowsFor(ids: Int32Array): void {
+  private allocateRowsFor(ids: Int32Array): void {
     this.reserveRowsFor(ids);
     for (let k = 0; k < ids.length; k++) if (this.rowOf[ids[k]!] === 0) this.allocateRow(ids[k]!);
   }
 
   /**
-   * Moves the table, its moments and the output layer into memory that Hogwild threads can share, and returns
-   * it; this model keeps working on it (it is thread 0, with `threads` more scratch regions for the others).
-   * Null, changing nothing, unless the model trains with Adam on the WebAssembly kernels without weight decay
-   * (the lock-free path) or where shared memory is unavailable. Call `allocateRowsFor` first; `unshare` ends it.
+   * Allocates every row the training rows `ids` need, moves the table, its moments and the output layer into
+   * memory that Hogwild threads can share, and returns it; this model keeps working on it as thread 0.
+   * `scratchBytes[t]` is thread t's scratch region (0: this thread). A reason, changing nothing, unless the model
+   * trains with Adam on the WebAssembly kernels without weight decay (the lock-free path), or where the shared
+   * memory cannot be had. `unshare` ends it.
    */
-  share(threads: number, scratchBytes: number): SharedNgramModel | null {
+  share(ids: Int32Array, scratchBytes: readonly number[]): { state: SharedNgramModel } | { reason: string } {
     const arena = this.arena;
-    if (!arena || arena.shared || !this.momentsInArena || this.optimizer !== 'adam' || this.weightDecay !== 0 || this.decayLog !== 0) return null;
-    const capacity = arena.tableCapacity;
-    const bytes = (scratchBytes + 15) & ~15;
-    const memory = KernelArena.sharedMemory(capacity, threads + 1, bytes);
-    const attached = memory && KernelArena.attachShared(memory, capacity, 0, bytes);
-    if (!memory || !attached) return null;
-    new Uint8Array(memory.buffer).set(new Uint8Array(arena.f32.buffer, 0, capacity * 12));
+    if (!arena || arena.shared || !this.momentsInArena || this.optimizer !== 'adam' || this.weightDecay !== 0 || this.decayLog !== 0) {
+      return { reason: 'only Adam on the WebAssembly kernels without weight decay trains on several threads' };
+    }
+    // The table's final size first: nothing may grow once the memory is shared.
+    this.reserveRowsFor(ids);
+    const capacity = this.arena!.tableCapacity;
+    const { regions, total } = KernelArena.sharedLayout(capacity, scratchBytes);
+    if (total > 4 * 2 ** 30) {
+      return { reason: `the model and the threads' scratch would need ${(total / 2 ** 30).toFixed(1)} GiB of shared memory, past WebAssembly's 4 GiB` };
+    }
+    const memory = KernelArena.sharedMemory(capacity, total);
+    const attached = memory && KernelArena.attachShared(memory, capacity, regions[0]!);
+    if (!memory || !attached) return { reason: 'this runtime cannot share WebAssembly memory between threads' };
+    new Uint8Array(memory.buffer).set(new Uint8Array(this.arena!.f32.buffer, 0, capacity * 12));
     this.arena = attached;
     this.syncViews();
+    this.allocateRowsFor(ids);
     const w = this.weight.length;
     const c = this.bias.length;
     const dense = new Float32Array(new SharedArrayBuffer((3 * w + 3 * c) * 4));
@@ -920,7 +932,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       shape: { ...this.shape },
       memory,
       capacity,
-      scratchBytes: bytes,
+      regions,
       rows: this.rows,
       rowOf,
       dense,
@@ -929,17 +941,17 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       featureDropout: this.featureDropout,
     };
     this.useShared(state);
-    return state;
+    return { state };
   }
 
   /** A Hogwild thread's model over `state` (scratch region `thread`, from 1), drawing its n-gram dropout from `seed`'s stream. */
   static replica(state: SharedNgramModel, thread: number, seed: number): NgramClassifier {
-    const model = new NgramClassifier(state.shape, seed, 'zero-embeddings', 'scalar');
-    const arena = KernelArena.attachShared(state.memory, state.capacity, thread, state.scratchBytes);
+    const model = new NgramClassifier(state.shape, seed, 'zero-embeddings', 'scalar', state.rowOf);
+    const region = state.regions[thread];
+    const arena = region && KernelArena.attachShared(state.memory, state.capacity, region);
     if (!arena) throw new Error('internal: a Hogwild thread could not attach the shared memory');
     model.arena = arena;
     model.momentsInArena = true;
-    model.rowOf = state.rowOf;
     model.rows = state.rows;
     model.rowStamp = new Int32Array(state.rows);
     model.rowSlot = new Int32Array(state.rows);
@@ -990,10 +1002,11 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
    * Scratch bytes one step over `count` rows holding `occurrences` n-gram occurrences may need: an upper bound
    * over the layouts of bagMeanWasm, denseBackwardWasm and adamUpdateWasm (a shared arena's scratch is fixed).
    */
-  scratchBytesFor(occurrences: number, count: number): number {
+  scratchBytesFor(occurrences: number, count: number, forwardOnly = false): number {
     const { dim, numClasses } = this.shape;
     const padded = numClasses + 1;
     const forward = occurrences * 4 + (count + 1) * 4 + 8 + count * 8 + count * dim * 4 + 16 + dim * padded * 4 + padded * 4 + count * padded * 4;
+    if (forwardOnly) return forward + 64;
     const denseBackward = 2 * count * dim * 4 + count * numClasses * 4 + 16 + 2 * numClasses * dim * 4;
     const table = Math.max(16, 4 * occurrences + 4);
     const adam = occurrences * 4 + count * 4 + table * 8 + 3 * occurrences * 4 + 2 * (occurrences + 1) * 4 + 8 + count * 8 + count * dim * 4;
@@ -1016,6 +1029,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
 
   restore(snapshot: ClassifierSnapshot): void {
     if (snapshot.kind !== 'ngram') throw new Error(`cannot restore a ${snapshot.kind} snapshot into an n-gram classifier`);
+    if (this.stepCounter) throw new Error('internal: a model shared with Hogwild threads cannot be restored (unshare it first)');
     const p = (snapshot as NgramSnapshot).parameters;
     this.rowOf = p.rowOf.slice();
     this.rows = p.rows;

@@ -660,22 +660,36 @@ export class KernelArena {
   }
 
   /**
-   * A shared memory for Hogwild threads: `[embeddings | m | v | scratch of thread 0 | … | scratch of thread
-   * threads − 1]`, the table regions `capacity` floats each, every scratch region `scratchBytes` (a multiple
-   * of 16). Null where shared memory or WebAssembly SIMD is unavailable, or the whole passes 4 GiB.
+   * Where each thread's scratch region lies in a shared memory for Hogwild threads: `[embeddings | m | v |
+   * scratch of thread 0 | scratch of thread 1 | …]`, the table regions `capacity` floats each, region t
+   * `scratchBytes[t]` rounded up to 16. Also the memory's whole size in bytes.
    */
-  static sharedMemory(capacity: number, threads: number, scratchBytes: number): WasmMemory | null {
-    if (!kernelModule(true) || capacity % 4 !== 0 || scratchBytes % 16 !== 0) return null;
-    return newSharedWasmMemory(Math.ceil((capacity * 12 + threads * scratchBytes) / WASM_PAGE));
+  static sharedLayout(capacity: number, scratchBytes: readonly number[]): { regions: { base: number; bytes: number }[]; total: number } {
+    let base = capacity * 12;
+    const regions = scratchBytes.map((wanted) => {
+      const bytes = Math.ceil(wanted / 16) * 16;
+      const region = { base, bytes };
+      base += bytes;
+      return region;
+    });
+    return { regions, total: base };
   }
 
-  /** Thread `thread`'s arena over a memory made by `sharedMemory` (the table and moments shared, the scratch its own); null where it cannot link. */
-  static attachShared(memory: WasmMemory, capacity: number, thread: number, scratchBytes: number): KernelArena | null {
+  /** A shared memory of `total` bytes (sharedLayout); null where shared memory or WebAssembly SIMD is unavailable, or past 4 GiB. */
+  static sharedMemory(capacity: number, total: number): WasmMemory | null {
+    if (!kernelModule(true) || capacity % 4 !== 0) return null;
+    return newSharedWasmMemory(Math.ceil(total / WASM_PAGE));
+  }
+
+  /** One thread's arena over a memory made by `sharedMemory` (the table and moments shared, `region` its own scratch); null where it cannot link. */
+  static attachShared(memory: WasmMemory, capacity: number, region: { base: number; bytes: number }): KernelArena | null {
     const kernels = instantiateKernels(memory, true);
     if (!kernels) return null;
     const arena = new KernelArena(memory, kernels, capacity, true);
-    arena.fixedScratch = { base: capacity * 12 + thread * scratchBytes, bytes: scratchBytes };
-    if (arena.fixedScratch.base + scratchBytes > memory.buffer.byteLength) throw new Error('internal: a shared arena\'s scratch lies outside its memory');
+    if (region.base < capacity * 12 || region.base % 16 !== 0 || region.base + region.bytes > memory.buffer.byteLength) {
+      throw new Error('internal: a shared arena\'s scratch lies outside its region of the memory');
+    }
+    arena.fixedScratch = { ...region };
     return arena;
   }
 

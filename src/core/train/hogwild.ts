@@ -10,7 +10,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { cancelledError, DimpError, type DimpErrorKind } from '../errors';
+import { DimpError, throwIfCancelled, type DimpErrorKind } from '../errors';
 import type { FeatureMatrix } from '../model/featurizer';
 import { NgramClassifier } from '../model/ngramClassifier';
 import { kernelModule } from '../model/wasmKernels';
@@ -19,6 +19,9 @@ import { HogwildControl, HogwildMessage, PROGRESS_FIELDS, type HogwildReply, typ
 
 /** The worker script sits next to this module (out/src/core/train/) and next to the bundles (dist/). */
 export const HOGWILD_WORKER_SCRIPT = path.join(__dirname, 'hogwildWorker.js');
+
+/** The most scratch memory a thread's region gets (a batch that needs more takes the scalar kernels for that step). */
+const SCRATCH_CAP = 64 * 2 ** 20;
 
 /** Workers started and not yet ended (tests check that every run, however it ends, leaves none behind). */
 const live = new Set<Worker>();
@@ -102,7 +105,8 @@ export class HogwildTeam {
   /**
    * Allocates every row the training rows need, moves the model into shared memory and starts the workers,
    * resolving once each has built its replica (so that starting threads is not counted in the first epoch).
-   * Null (the model unchanged but for the allocated rows) where shared memory is unavailable.
+   * A reason, the model unchanged, where the memory cannot be shared; a thread that fails to start rejects
+   * (the model back in its own memory, no thread left).
    */
   static async start(
     model: NgramClassifier,
@@ -111,20 +115,21 @@ export class HogwildTeam {
     run: HogwildRun,
     request: HogwildRequest,
     seed: number,
-  ): Promise<HogwildTeam | null> {
+  ): Promise<{ team: HogwildTeam } | { reason: string }> {
     const threads = Math.max(1, Math.floor(request.threads));
-    model.allocateRowsFor(train.features.ids);
-    const trainingScratch = model.scratchBytesFor(mostOccurrences(train.features, run.batchSize), run.batchSize);
-    // The trainer's own thread (region 0) evaluates in batches of 512 rows.
-    const evaluationScratch = Math.max(0, ...evaluation.map((f) => model.scratchBytesFor(mostEvaluationOccurrences(f, 512), 512)));
-    const state = model.share(threads, Math.max(trainingScratch, evaluationScratch));
-    if (!state) return null;
+    // Each worker's scratch holds a training step's layouts for the longest batch (the trainer's thread, region
+    // 0, only evaluates: forward passes over 512 rows), at most SCRATCH_CAP: a rarer batch that needs more takes
+    // the scalar kernels over the same shared views for that step (the same arithmetic).
+    const training = Math.min(SCRATCH_CAP, model.scratchBytesFor(mostOccurrences(train.features, run.batchSize), run.batchSize));
+    const evaluating = Math.min(SCRATCH_CAP, Math.max(4096, ...evaluation.map((f) => model.scratchBytesFor(mostEvaluationOccurrences(f, 512), 512, true))));
+    const shared = model.share(train.features.ids, [evaluating, ...new Array<number>(threads).fill(training)]);
+    if ('reason' in shared) return shared;
     const control = new Int32Array(new SharedArrayBuffer(HogwildControl.length * 4));
     control[HogwildControl.dropout] = model.dropoutState;
     const progress = new Float64Array(new SharedArrayBuffer(threads * PROGRESS_FIELDS * 8));
     const order = new Int32Array(new SharedArrayBuffer(train.count * 4));
     const lastWeights = new Float32Array(new SharedArrayBuffer(train.count * 4)).fill(1);
-    const shared = {
+    const rows = {
       ids: sharedCopy(train.features.ids),
       offsets: sharedCopy(train.features.offsets),
       labels: sharedCopy(train.labels),
@@ -132,34 +137,36 @@ export class HogwildTeam {
       diversity: train.diversity && sharedCopy(train.diversity),
     };
     const workers: Worker[] = [];
-    for (let thread = 1; thread <= threads; thread++) {
-      const workerData: HogwildWorkerData = {
-        model: state,
-        kernels: kernelModule(true),
-        thread,
-        seed: deriveSeed(seed, `hogwild-dropout-${thread}`),
-        deterministic: request.deterministic ?? false,
-        run,
-        ...shared,
-        order,
-        control,
-        progress,
-        lastWeights,
-      };
-      const worker = new Worker(HOGWILD_WORKER_SCRIPT, { workerData });
-      live.add(worker);
-      started++;
-      worker.once('exit', () => live.delete(worker));
-      workers.push(worker);
-    }
     const team = new HogwildTeam(model, workers, control, progress, order, lastWeights, request.deterministic ?? false);
-    const replies = await Promise.all(workers.map((worker) => team.reply(worker)));
-    const failed = replies.find((r) => r.type !== HogwildMessage.ready);
-    if (failed) {
+    try {
+      for (let thread = 1; thread <= threads; thread++) {
+        const workerData: HogwildWorkerData = {
+          model: shared.state,
+          kernels: kernelModule(true),
+          thread,
+          seed: deriveSeed(seed, `hogwild-dropout-${thread}`),
+          deterministic: request.deterministic ?? false,
+          run,
+          ...rows,
+          order,
+          control,
+          progress,
+          lastWeights,
+        };
+        const worker = new Worker(HOGWILD_WORKER_SCRIPT, { workerData });
+        live.add(worker);
+        started++;
+        worker.once('exit', () => live.delete(worker));
+        workers.push(worker);
+      }
+      const replies = await Promise.all(workers.map((worker) => team.reply(worker)));
+      const failed = replies.find((r) => r.type !== HogwildMessage.ready);
+      if (failed) throw new Error(`a training thread did not start: ${failed.type === HogwildMessage.failed ? failed.message : failed.type}`);
+    } catch (error) {
       await team.close();
-      throw new Error(`training thread: ${failed.type === HogwildMessage.failed ? failed.message : failed.type}`);
+      throw error;
     }
-    return team;
+    return { team };
   }
 
   get threads(): number {
@@ -168,15 +175,18 @@ export class HogwildTeam {
 
   /**
    * Runs one epoch over `order` (the rows in this epoch's order) on every worker. `onProgress` is called about
-   * every `intervalMs` with the batches done so far and the mean objective of those since the last call;
-   * `signal` stops the workers before their next batch (then this rejects with the cancellation).
+   * every `intervalMs` and once at the end with the batches done so far and the objectives summed over the
+   * batches since the last call (the caller throttles what it reports over the whole run); `signal` stops the
+   * workers before their next batch (then this rejects with the cancellation, as it does when it was already
+   * aborted). An error thrown by `onProgress` stops the epoch and is what this rejects with.
    */
   async runEpoch(
     epoch: number,
     order: Int32Array,
-    options: { signal?: AbortSignal; intervalMs?: number; onProgress?: (batchesDone: number, windowLoss: number, windowBatches: number) => void } = {},
+    options: { signal?: AbortSignal; intervalMs?: number; onProgress?: (batchesDone: number, objectiveSum: number, batches: number) => void } = {},
   ): Promise<{ objective: number; crossEntropy: number }> {
     const { control, progress } = this;
+    throwIfCancelled(options.signal);
     this.order.set(order);
     Atomics.store(control, HogwildControl.cursor, 0);
     Atomics.store(control, HogwildControl.done, 0);
@@ -184,29 +194,40 @@ export class HogwildTeam {
     progress.fill(0);
     let seenLoss = 0;
     let seenBatches = 0;
+    let progressError: unknown;
     const cancel = (): void => {
       Atomics.store(control, HogwildControl.cancel, 1);
       Atomics.notify(control, HogwildControl.turn);
     };
-    options.signal?.addEventListener('abort', cancel);
-    const timer = setInterval(() => {
+    const poll = (): void => {
+      if (progressError !== undefined) return;
       let loss = 0;
       let batches = 0;
       for (let t = 0; t < this.workers.length; t++) {
         loss += progress[t * PROGRESS_FIELDS + 2]!;
         batches += progress[t * PROGRESS_FIELDS + 3]!;
       }
-      if (batches > seenBatches) options.onProgress?.(Atomics.load(control, HogwildControl.done), (loss - seenLoss) / (batches - seenBatches), batches - seenBatches);
+      if (batches <= seenBatches) return;
+      try {
+        options.onProgress?.(Atomics.load(control, HogwildControl.done), loss - seenLoss, batches - seenBatches);
+      } catch (error) {
+        progressError = error;
+        cancel();
+      }
       seenLoss = loss;
       seenBatches = batches;
-    }, options.intervalMs ?? 250);
+    };
+    options.signal?.addEventListener('abort', cancel);
+    const timer = setInterval(poll, options.intervalMs ?? 50);
     try {
       const replies = await Promise.all(this.workers.map((worker) => this.epochOn(worker, epoch)));
+      poll();
+      if (progressError !== undefined) throw progressError;
       const failed = replies.find((r) => r.type === HogwildMessage.failed);
       if (failed && failed.type === HogwildMessage.failed) {
         throw failed.kind === 'internal' ? new Error(`training thread: ${failed.message}`) : new DimpError(failed.kind as DimpErrorKind, failed.message);
       }
-      if (options.signal?.aborted) throw cancelledError();
+      throwIfCancelled(options.signal);
       let objective = 0;
       let crossEntropy = 0;
       for (const r of replies) {
@@ -221,15 +242,20 @@ export class HogwildTeam {
     }
   }
 
-  /** One worker's answer to `epoch` (a worker that dies answers `failed`). */
+  /** One worker's answer to `epoch` (a worker that is gone, or goes, answers `failed`). */
   private epochOn(worker: Worker, epoch: number): Promise<HogwildReply> {
     const answer = this.reply(worker);
-    worker.postMessage({ type: HogwildMessage.epoch, epoch });
+    if (live.has(worker)) worker.postMessage({ type: HogwildMessage.epoch, epoch });
     return answer;
   }
 
-  /** The next message of `worker` (a worker that dies answers `failed`). */
+  /** The next message of `worker`; `failed` at once for a worker that has ended, or when it dies first. */
   private reply(worker: Worker): Promise<HogwildReply> {
+    if (!live.has(worker)) {
+      Atomics.store(this.control, HogwildControl.cancel, 1);
+      Atomics.notify(this.control, HogwildControl.turn);
+      return Promise.resolve({ type: HogwildMessage.failed, kind: 'internal', message: 'a training thread has ended' });
+    }
     return new Promise((resolve) => {
       const done = (reply: HogwildReply): void => {
         worker.off('message', done);
@@ -239,6 +265,7 @@ export class HogwildTeam {
       };
       const died = (error: Error): void => {
         Atomics.store(this.control, HogwildControl.cancel, 1);
+        Atomics.notify(this.control, HogwildControl.turn);
         done({ type: HogwildMessage.failed, kind: 'internal', message: error.message });
       };
       const exited = (code: number): void => died(new Error(`a training thread exited (code ${code})`));

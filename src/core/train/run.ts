@@ -188,6 +188,12 @@ export async function runTraining(request: TrainRunRequest): Promise<RunSummary>
         });
         await writeNgramModelFiles(modelDir, trained.model.parameters(), request.settings.featurizer, labelMap, { dimp_run: { loss, seed: request.seed } });
         result = trained.result;
+        // The threads that did train (a recipe they cannot run falls back to one): what config.json records.
+        if (result.threads !== (request.settings.threads ?? 1)) {
+          const settings: NgramSettings = { ...request.settings, threads: result.threads };
+          if (result.threads <= 1) delete settings.threads;
+          await writeRunConfig(tmp, { ...config, settings });
+        }
       }
 
       // The reported test score is that of the exported model, run through onnxruntime.

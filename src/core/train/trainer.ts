@@ -229,24 +229,25 @@ export async function trainClassifier<Features>(
   const fullPassWeights = loss === 'dimp' && options.dimpFullPass === true && (options.featureDropout ?? 0) > 0;
   const fullPass = { probabilities: new Float32Array(batchSize * numClasses), weights: new Float32Array(batchSize) };
   let team: HogwildTeam | null = null;
-  if ((options.threads ?? 1) > 1 && !fullPassWeights) {
-    const blocker = hogwildBlocker(model, options);
-    if (blocker) emit({ type: 'log', level: 'warning', message: `training on one thread, not ${options.threads}: ${blocker}` });
-    else {
-      const evaluationSets = [validation, test].filter((s): s is EvaluationSet<Features> => !!s && s.count > 0).map((s) => s.features as FeatureMatrix);
-      team = await HogwildTeam.start(
-        model as unknown as NgramClassifier,
-        train as unknown as TrainingSet<FeatureMatrix>,
-        evaluationSets,
-        { loss, guards, batchSize, learningRate: options.learningRate, schedule: options.schedule, stepsPerEpoch, totalSteps, count: train.count, numClasses },
-        { threads: options.threads!, deterministic: context.deterministicThreads },
-        options.seed,
-      );
-      if (!team) emit({ type: 'log', level: 'warning', message: `training on one thread, not ${options.threads}: this runtime cannot share WebAssembly memory between threads` });
-      else lastWeights = team.lastWeights;
-    }
-  }
   try {
+    if ((options.threads ?? 1) > 1) {
+      const blocker = fullPassWeights ? 'DIMP weights from a pass with every n-gram run on one thread' : hogwildBlocker(model, options);
+      const started = blocker
+        ? { reason: blocker }
+        : await HogwildTeam.start(
+            model as unknown as NgramClassifier,
+            train as unknown as TrainingSet<FeatureMatrix>,
+            [validation, test].filter((s): s is EvaluationSet<Features> => !!s && s.count > 0).map((s) => s.features as FeatureMatrix),
+            { loss, guards, batchSize, learningRate: options.learningRate, schedule: options.schedule, stepsPerEpoch, totalSteps, count: train.count, numClasses },
+            { threads: options.threads!, deterministic: context.deterministicThreads },
+            options.seed,
+          ).catch((error: Error) => ({ reason: error.message }));
+      if ('team' in started) {
+        team = started.team;
+        lastWeights = team.lastWeights;
+      } else emit({ type: 'log', level: 'warning', message: `training on one thread, not ${Math.floor(options.threads!)}: ${started.reason}` });
+    }
+    throwIfCancelled(context.signal);
     emit({ type: 'train-start', loss, epochs, rows: train.count, stepsPerEpoch, threads: team?.threads ?? 1 });
     for (let epoch = 1; epoch <= epochs; epoch++) {
       shuffler.shuffle(order);
@@ -258,12 +259,20 @@ export async function trainClassifier<Features>(
         const stepsBefore = step;
         const result = await team.runEpoch(epoch, order, {
           signal: context.signal,
-          onProgress: (done, windowMean) => {
-            const seconds = trainingSeconds + (performance.now() - epochStart) / 1000;
+          // The same run-wide throttle as one thread's: short epochs still report progress.
+          onProgress: (done, objectiveSum, batches) => {
+            windowLoss += objectiveSum;
+            windowSteps += batches;
+            const now = performance.now();
+            if (now - lastProgress <= 250) return;
+            const seconds = trainingSeconds + (now - epochStart) / 1000;
             const runStep = stepsBefore + done;
             const rowsPerSecond = (runStep * batchSize) / Math.max(seconds, 1e-9);
             const learningRate = options.schedule === 'linear' ? options.learningRate * (1 - runStep / totalSteps) : options.learningRate;
-            emit({ type: 'train-progress', epoch, step: runStep, totalSteps, loss: windowMean, learningRate, rowsPerSecond, etaSeconds: ((totalSteps - runStep) * batchSize) / Math.max(rowsPerSecond, 1e-9) });
+            emit({ type: 'train-progress', epoch, step: runStep, totalSteps, loss: windowLoss / windowSteps, learningRate, rowsPerSecond, etaSeconds: ((totalSteps - runStep) * batchSize) / Math.max(rowsPerSecond, 1e-9) });
+            windowLoss = 0;
+            windowSteps = 0;
+            lastProgress = now;
           },
         });
         epochObjective = result.objective;
