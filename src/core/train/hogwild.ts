@@ -3,7 +3,8 @@
  * embedding table, its Adam moments and the output layer live in shared memory, and each worker thread claims
  * the epoch's next batch and steps them without locks. Updates from different threads may interleave, so a
  * run is not reproducible bit for bit; the deterministic mode runs the same threads one batch at a time in
- * order (the single thread's bits: what the tests check the plumbing with). The trainer's thread shuffles,
+ * order (the single thread's model bit for bit, with the default initialisation; the epochs' loss sums are added
+ * in another order): what the tests check the plumbing with. The trainer's thread shuffles,
  * evaluates between epochs and reports progress; the workers never allocate (every row the training rows need
  * is allocated before they start).
  */
@@ -38,7 +39,7 @@ export function startedTrainingThreads(): number {
 export interface HogwildRequest {
   /** Worker threads that train (2 or more to be worth it). */
   threads: number;
-  /** One batch at a time in order: the single thread's bits (slower than one thread; for tests). */
+  /** One batch at a time in order: the single thread's model, bit for bit (slower than one thread; for tests). */
   deterministic?: boolean;
 }
 

@@ -46,7 +46,7 @@ export interface HogwildWorkerData {
   thread: number;
   /** Seeds the worker's own n-gram dropout stream (unused in deterministic mode, which hands one stream along). */
   seed: number;
-  /** Batches run one at a time in order, the dropout stream handed along: the single thread's bits. */
+  /** Batches run one at a time in order, the dropout stream handed along: the single thread's model, bit for bit. */
   deterministic: boolean;
   run: HogwildRun;
   ids: Int32Array;

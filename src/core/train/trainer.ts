@@ -84,7 +84,7 @@ export interface TrainerContext {
    * holds a run here for the browser test, so that a Cancel click always lands mid-run).
    */
   afterEpoch?: (epoch: number, signal: AbortSignal | undefined) => Promise<void>;
-  /** With several threads: run their batches one at a time in order (the single thread's bits; for tests). */
+  /** With several threads: run their batches one at a time in order (the single thread's model, bit for bit; for tests). */
   deterministicThreads?: boolean;
 }
 
