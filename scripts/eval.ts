@@ -40,7 +40,7 @@ interface Task {
 }
 
 /** A recipe: the defaults, or one change to them (an ablation row). */
-type VariantName = 'default' | 'no-feature-dropout' | 'checker-dropout' | 'weight-decay' | 'adam-eps' | 'linear-decay' | 'quality-ensemble' | 'sgd' | 'no-ptb' | 'calibration' | 'fasttext-init' | 'checkers-sgd' | 'checker-unigrams' | 'warm-start' | 'minilm' | 'minilm-checkers' | 'minilm-finetune';
+type VariantName = 'default' | 'no-feature-dropout' | 'checker-dropout' | 'weight-decay' | 'adam-eps' | 'linear-decay' | 'quality-ensemble' | 'sgd' | 'no-ptb' | 'calibration' | 'fasttext-init' | 'checkers-sgd' | 'checker-unigrams' | 'warm-start' | 'dimp-full-pass' | 'minilm' | 'minilm-checkers' | 'minilm-finetune';
 
 const VARIANTS: Record<Exclude<VariantName, 'default' | 'minilm' | 'minilm-checkers' | 'minilm-finetune'>, string> = {
   'no-feature-dropout': 'classifier without n-gram dropout (the previous default)',
@@ -56,6 +56,7 @@ const VARIANTS: Record<Exclude<VariantName, 'default' | 'minilm' | 'minilm-check
   'warm-start': 'quality checker started from the diversity checker, then fine-tuned on the real rows',
   'checker-unigrams': 'checkers on word unigrams only (the classifier keeps uni+bigrams)',
   'checkers-sgd': 'checkers trained with plain SGD (lr 2, batch 4, 25 epochs: the previous checker recipe; epoch still chosen on validation)',
+  'dimp-full-pass': "DIMP's p(y|x;θ) from a pass with every n-gram, not the training pass's (which drops half of them)",
 };
 
 interface CellJob {
@@ -181,6 +182,8 @@ function variantSettings(variant: VariantName): JobSettings & { calibrateQuality
       };
     case 'warm-start':
       return { ...base, calibrateQuality: false, qualityWarmStart: true };
+    case 'dimp-full-pass':
+      return { ...base, settings: { ...base.settings, dimpFullPass: true }, calibrateQuality: false };
     case 'checker-unigrams':
       return { ...base, checkerSettings: { ...base.checkerSettings, featurizer: { ...base.checkerSettings.featurizer, wordNgrams: 1 } }, calibrateQuality: false };
     default:
