@@ -53,6 +53,16 @@ describe('npm package of the CLI', () => {
     assert.deepEqual(Object.keys(manifest.dependencies), ['onnxruntime-node']);
   });
 
+  test('trains on two threads from the install (the bundle finds dist/hogwildWorker.js)', () => {
+    const sample = path.join(installed, 'sample');
+    const args = ['--no', 'dimp-curator', 'train', '--config', path.join(sample, 'dimp.config.json'), '--loss', 'ce', '--epochs', '2', '--train-threads', '2', '--out', path.join(project, 'threads-runs'), '--name', 'run'];
+    const result = spawnSync(process.platform === 'win32' ? 'npx.cmd' : 'npx', args, { cwd: project, env: childEnvironment(), encoding: 'utf8', timeout: 300_000 });
+    assert.equal(result.status, 0, `exit ${result.status}\n${result.stderr}`);
+    assert.match(result.stderr + result.stdout, /2 threads \(Hogwild\)/);
+    const config = JSON.parse(fs.readFileSync(path.join(project, 'threads-runs', 'run', 'config.json'), 'utf8')) as { settings: { threads?: number } };
+    assert.equal(config.settings.threads, 2);
+  });
+
   test('runs `npx dimp-curator demo` in the folder it was installed into', () => {
     const result = spawnSync(process.platform === 'win32' ? 'npx.cmd' : 'npx', ['--no', 'dimp-curator', 'demo'], { cwd: project, env: childEnvironment(), encoding: 'utf8', timeout: 600_000 });
     assert.equal(result.status, 0, `exit ${result.status}\n${result.stderr}`);
