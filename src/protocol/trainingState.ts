@@ -67,7 +67,7 @@ const reducers: Reducers = {
     state.totalSteps = event.stepsPerEpoch * event.epochs;
     state.step = 0;
     state.scoringFraction = undefined;
-    state.message = `Training (${event.loss.toUpperCase()}) on ${event.rows.toLocaleString('en-US')} rows, ${event.epochs} epochs`;
+    state.message = `Training (${event.loss.toUpperCase()}) on ${event.rows.toLocaleString('en-US')} rows, ${event.epochs} epochs${(event.threads ?? 1) > 1 ? `, ${event.threads} threads` : ''}`;
     if (state.job) state.job.epochs = event.epochs;
     appendLog(state, state.message);
   },
