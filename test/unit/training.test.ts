@@ -65,8 +65,8 @@ before(() => {
 after(() => cleanup());
 
 /** Runs a job in the real worker bundle; `cancelAfter` cancels when that event type first arrives. */
-function runInWorker(definition: Record<string, unknown>, cancelAfter?: CoreEvent['type']): Promise<{ messages: WorkerMessage[]; info: TrainingJobInfo }> {
-  return resolveTrainingJob(definition, { workspaceFolder: workspace, settingsFor }).then(
+function runInWorker(definition: Record<string, unknown>, cancelAfter?: CoreEvent['type'], folder = workspace): Promise<{ messages: WorkerMessage[]; info: TrainingJobInfo }> {
+  return resolveTrainingJob(definition, { workspaceFolder: folder, settingsFor }).then(
     ({ spec, info }) =>
       new Promise((resolve, reject) => {
         const worker = new Worker(WORKER_SCRIPT, { workerData: { spec } satisfies TrainingWorkerData });
@@ -258,6 +258,25 @@ describe('the training worker', () => {
     assert.deepEqual(replayed.lossPoints, state.lossPoints);
     assert.deepEqual(replayed.result?.test, last.result.test);
     assert.equal(await replayFinishedRun({ ...info, runDir: path.join(workspace, 'runs', 'nothing') }, []), undefined);
+  });
+
+  test("the config's training.threads reaches the editor's training worker, which starts the Hogwild threads from the bundle", async () => {
+    const { dir, cleanup: remove } = temporaryFolder();
+    try {
+      for (const name of fs.readdirSync(SAMPLE_DIR)) fs.copyFileSync(path.join(SAMPLE_DIR, name), path.join(dir, name));
+      const config = JSON.parse(fs.readFileSync(path.join(dir, 'dimp.config.json'), 'utf8')) as { training: Record<string, unknown> };
+      fs.writeFileSync(path.join(dir, 'dimp.config.json'), JSON.stringify({ ...config, training: { ...config.training, threads: 2 } }));
+      const { messages, info } = await runInWorker({ type: 'dimp', loss: 'ce', epochs: 2 }, undefined, dir);
+      const last = messages[messages.length - 1]!;
+      assert.equal(last.type, JobMessage.done, JSON.stringify(last));
+      const events = messages.flatMap((m) => (m.type === JobMessage.event ? [m.event] : []));
+      const start = events.find((e) => e.type === 'train-start');
+      assert.equal(start?.type === 'train-start' ? start.threads : undefined, 2);
+      const recorded = JSON.parse(fs.readFileSync(path.join(info.runDir, 'config.json'), 'utf8')) as { settings: { threads?: number } };
+      assert.equal(recorded.settings.threads, 2);
+    } finally {
+      remove();
+    }
   });
 
   test('uses the stored scores on the next run instead of scoring again', async () => {
