@@ -7,26 +7,19 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { DimpError } from '../errors';
 import { NgramClassifier } from '../model/ngramClassifier';
 import { adoptSharedKernelModule } from '../model/wasmKernels';
-import { batchLoss, type BatchLossBuffers } from './trainer';
+import { batchLoss, gatherBatch, newBatchScratch } from './trainer';
 import { HogwildControl, HogwildMessage, PROGRESS_FIELDS, type HogwildReply, type HogwildRequest, type HogwildWorkerData } from './hogwildMessages';
 
 if (!parentPort) throw new Error('hogwildWorker.js runs as a worker thread');
 const port = parentPort;
 const data = workerData as HogwildWorkerData;
-const { run, control, order, labels, quality, diversity, lastWeights } = data;
+const { run, control, order, lastWeights } = data;
 adoptSharedKernelModule(data.kernels);
 const model = NgramClassifier.replica(data.model, data.thread, data.seed);
 const features = { ids: data.ids, offsets: data.offsets, count: run.count };
 const { batchSize, numClasses } = run;
-const logits = new Float32Array(batchSize * numClasses);
-const buffers: BatchLossBuffers = {
-  probabilities: new Float32Array(batchSize * numClasses),
-  gradLogits: new Float32Array(batchSize * numClasses),
-  weights: new Float32Array(batchSize),
-};
-const batchLabels = new Int32Array(batchSize);
-const batchQuality = new Float32Array(batchSize);
-const batchDiversity = new Float32Array(batchSize);
+const scratch = newBatchScratch(batchSize, numClasses);
+const { logits, buffers, labels: batchLabels, quality: batchQuality, diversity: batchDiversity } = scratch;
 const progress = data.progress.subarray((data.thread - 1) * PROGRESS_FIELDS, data.thread * PROGRESS_FIELDS);
 
 function reply(message: HogwildReply): void {
@@ -58,12 +51,7 @@ function runEpoch(epoch: number): { objective: number; crossEntropy: number } {
     const start = index * batchSize;
     const n = Math.min(batchSize, run.count - start);
     const batch = order.subarray(start, start + n);
-    for (let b = 0; b < n; b++) {
-      const row = batch[b]!;
-      batchLabels[b] = labels[row]!;
-      if (quality) batchQuality[b] = quality[row]!;
-      if (diversity) batchDiversity[b] = diversity[row]!;
-    }
+    gatherBatch(scratch, data, batch);
     model.forward(features, batch, logits, true);
     const { objective, crossEntropy } = batchLoss(logits, batchLabels.subarray(0, n), numClasses, run.loss, run.guards, batchQuality, batchDiversity, buffers);
     const step = (epoch - 1) * run.stepsPerEpoch + index;

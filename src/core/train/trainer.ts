@@ -95,6 +95,35 @@ export interface BatchLossBuffers {
   weights: Float32Array;
 }
 
+/** The arrays one training step needs, reused from batch to batch: the logits, the loss's buffers and the batch's labels and checker scores. */
+export interface BatchScratch {
+  logits: Float32Array;
+  buffers: BatchLossBuffers;
+  labels: Int32Array;
+  quality: Float32Array;
+  diversity: Float32Array;
+}
+
+export function newBatchScratch(batchSize: number, numClasses: number): BatchScratch {
+  return {
+    logits: new Float32Array(batchSize * numClasses),
+    buffers: { probabilities: new Float32Array(batchSize * numClasses), gradLogits: new Float32Array(batchSize * numClasses), weights: new Float32Array(batchSize) },
+    labels: new Int32Array(batchSize),
+    quality: new Float32Array(batchSize),
+    diversity: new Float32Array(batchSize),
+  };
+}
+
+/** Copies the labels and checker scores of `batch`'s rows into `scratch`. */
+export function gatherBatch(scratch: BatchScratch, rows: { labels: ArrayLike<number>; quality?: ArrayLike<number>; diversity?: ArrayLike<number> }, batch: ArrayLike<number>): void {
+  for (let b = 0; b < batch.length; b++) {
+    const row = batch[b]!;
+    scratch.labels[b] = rows.labels[row]!;
+    if (rows.quality) scratch.quality[b] = rows.quality[row]!;
+    if (rows.diversity) scratch.diversity[b] = rows.diversity[row]!;
+  }
+}
+
 /**
  * The weighted loss of one batch and its gradient with respect to the logits:
  *   objective = (1/B) Σᵢ wᵢ · CEᵢ,  CEᵢ = −log softmax(zᵢ)[yᵢ],  ∂objective/∂zᵢ = (wᵢ/B)(pᵢ − onehot(yᵢ)).
@@ -204,15 +233,8 @@ export async function trainClassifier<Features>(
   const order = Int32Array.from({ length: train.count }, (_, i) => i);
   const stepsPerEpoch = Math.ceil(train.count / batchSize);
   const totalSteps = stepsPerEpoch * epochs;
-  const logits = new Float32Array(batchSize * numClasses);
-  const buffers: BatchLossBuffers = {
-    probabilities: new Float32Array(batchSize * numClasses),
-    gradLogits: new Float32Array(batchSize * numClasses),
-    weights: new Float32Array(batchSize),
-  };
-  const batchLabels = new Int32Array(batchSize);
-  const batchQuality = new Float32Array(batchSize);
-  const batchDiversity = new Float32Array(batchSize);
+  const scratch = newBatchScratch(batchSize, numClasses);
+  const { logits, buffers, labels: batchLabels, quality: batchQuality, diversity: batchDiversity } = scratch;
   let lastWeights: Float32Array = new Float32Array(train.count).fill(1);
   const records: EpochRecord[] = [];
   let best: { epoch: number; accuracy: number; snapshot: ReturnType<typeof model.snapshot> } | undefined;
@@ -224,6 +246,17 @@ export async function trainClassifier<Features>(
   let lastProgress = runStart;
   let windowLoss = 0;
   let windowSteps = 0;
+  /** Reports progress at `runStep` of the run, `now` being `seconds` of training in, at most every 250 ms. */
+  const reportProgress = (epoch: number, runStep: number, now: number, seconds: number, learningRate: number): void => {
+    if (now - lastProgress <= 250 || windowSteps === 0) return;
+    const rowsPerSecond = (runStep * batchSize) / Math.max(seconds, 1e-9);
+    const etaSeconds = ((totalSteps - runStep) * batchSize) / Math.max(rowsPerSecond, 1e-9);
+    emit({ type: 'train-progress', epoch, step: runStep, totalSteps, loss: windowLoss / windowSteps, learningRate, rowsPerSecond, etaSeconds });
+    windowLoss = 0;
+    windowSteps = 0;
+    lastProgress = now;
+  };
+  const learningRateAt = (runStep: number): number => (options.schedule === 'linear' ? options.learningRate * (1 - runStep / totalSteps) : options.learningRate);
 
   model.useOptimizer?.(options.optimizer, { adamEpsilon: options.adamEpsilon, weightDecay: options.weightDecay, featureDropout: options.featureDropout });
   const fullPassWeights = loss === 'dimp' && options.dimpFullPass === true && (options.featureDropout ?? 0) > 0;
@@ -264,15 +297,7 @@ export async function trainClassifier<Features>(
             windowLoss += objectiveSum;
             windowSteps += batches;
             const now = performance.now();
-            if (now - lastProgress <= 250) return;
-            const seconds = trainingSeconds + (now - epochStart) / 1000;
-            const runStep = stepsBefore + done;
-            const rowsPerSecond = (runStep * batchSize) / Math.max(seconds, 1e-9);
-            const learningRate = options.schedule === 'linear' ? options.learningRate * (1 - runStep / totalSteps) : options.learningRate;
-            emit({ type: 'train-progress', epoch, step: runStep, totalSteps, loss: windowLoss / windowSteps, learningRate, rowsPerSecond, etaSeconds: ((totalSteps - runStep) * batchSize) / Math.max(rowsPerSecond, 1e-9) });
-            windowLoss = 0;
-            windowSteps = 0;
-            lastProgress = now;
+            reportProgress(epoch, stepsBefore + done, now, trainingSeconds + (now - epochStart) / 1000, learningRateAt(stepsBefore + done));
           },
         });
         epochObjective = result.objective;
@@ -282,12 +307,7 @@ export async function trainClassifier<Features>(
       for (let start = 0; !team && start < train.count; start += batchSize) {
         const n = Math.min(batchSize, train.count - start);
         const batch = order.subarray(start, start + n);
-        for (let b = 0; b < n; b++) {
-          const row = batch[b]!;
-          batchLabels[b] = train.labels[row]!;
-          if (train.quality) batchQuality[b] = train.quality[row]!;
-          if (train.diversity) batchDiversity[b] = train.diversity[row]!;
-        }
+        gatherBatch(scratch, train, batch);
         let fixed: Float32Array | undefined;
         if (fullPassWeights) {
           // DIMP's weights from the model's prediction with every n-gram; the gradient from the pass below.
@@ -300,7 +320,7 @@ export async function trainClassifier<Features>(
         }
         model.forward(train.features, batch, logits, true);
         const { objective, crossEntropy } = batchLoss(logits, batchLabels.subarray(0, n), numClasses, loss, guards, batchQuality, batchDiversity, buffers, fixed);
-        const learningRate = options.schedule === 'linear' ? options.learningRate * (1 - step / totalSteps) : options.learningRate;
+        const learningRate = learningRateAt(step);
         if (!Number.isFinite(objective)) {
           throw new DimpError(
             'diverged',
@@ -323,23 +343,7 @@ export async function trainClassifier<Features>(
           throwIfCancelled(context.signal);
           lastYield = performance.now();
         }
-        if (now - lastProgress > 250) {
-          const seconds = trainingSeconds + (now - epochStart) / 1000;
-          const rowsPerSecond = (step * batchSize) / Math.max(seconds, 1e-9);
-          emit({
-            type: 'train-progress',
-            epoch,
-            step,
-            totalSteps,
-            loss: windowLoss / windowSteps,
-            learningRate,
-            rowsPerSecond,
-            etaSeconds: ((totalSteps - step) * batchSize) / Math.max(rowsPerSecond, 1e-9),
-          });
-          windowLoss = 0;
-          windowSteps = 0;
-          lastProgress = now;
-        }
+        reportProgress(epoch, step, now, trainingSeconds + (now - epochStart) / 1000, learningRate);
       }
       throwIfCancelled(context.signal);
       const epochSeconds = (performance.now() - epochStart) / 1000;
