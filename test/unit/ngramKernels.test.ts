@@ -5,7 +5,7 @@ import { Featurizer, type FeatureMatrix } from '../../src/core/model/featurizer'
 import { dropFeatureOccurrences, embeddingBagMean, lazyAdamRows, NgramClassifier, type NgramParameters } from '../../src/core/model/ngramClassifier';
 import { SeededRandom } from '../../src/core/random';
 import { DEFAULT_CLASSIFIER_SETTINGS, trainNgram } from '../../src/core/train/ngramTraining';
-import { batchLoss, type BatchLossBuffers } from '../../src/core/train/trainer';
+import { batchLoss, trainClassifier, type BatchLossBuffers } from '../../src/core/train/trainer';
 
 // The n-gram classifier's kernels (embedding-bag forward, sparse backward, lazy Adam) checked against a
 // plain scalar reference written from the definitions: one row at a time, one coordinate at a time, with
@@ -428,4 +428,183 @@ describe('embeddingBagMean and lazyAdamRows against the buffered loops they repl
       }
     });
   }
+});
+
+// The training set handed over with takeTrainingIds: its ids become the rows they map to (~row) as training
+// passes find them, in place of a second array of one row per occurrence. The model must be the same, bit
+// for bit, as one trained on a matrix it does not own (which it never writes), on either kernel.
+describe('training ids mapped to rows in place', () => {
+  const numClasses = 3;
+  const buckets = 4096;
+  const copyOf = (features: FeatureMatrix): FeatureMatrix => ({ ids: features.ids.slice(), offsets: features.offsets.slice(), count: features.count });
+  const buffers: BatchLossBuffers = { probabilities: new Float32Array(16 * numClasses), gradLogits: new Float32Array(16 * numClasses), weights: new Float32Array(16) };
+
+  /** Epochs of shuffled batches of 16, the same draws for every model given the same seed. */
+  function trainEpochs(model: NgramClassifier, features: FeatureMatrix, labels: Int32Array, epochs: number, seed: number, maxGradNorm: number | null = null): void {
+    const shuffler = new SeededRandom(seed);
+    const order = Int32Array.from({ length: features.count }, (_, i) => i);
+    const logits = new Float32Array(16 * numClasses);
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      shuffler.shuffle(order);
+      for (let start = 0; start < features.count; start += 16) {
+        const batch = order.subarray(start, Math.min(features.count, start + 16));
+        const n = batch.length;
+        model.forward(features, batch, logits, true);
+        batchLoss(logits, Int32Array.from(batch, (e) => labels[e]!), numClasses, 'ce', { epsilon: 1e-6, maxWeight: null }, undefined, undefined, buffers);
+        model.backward(buffers.gradLogits.slice(0, n * numClasses), 0.05, maxGradNorm, false);
+      }
+    }
+  }
+
+  function assertSameModel(actual: NgramClassifier, expected: NgramClassifier, what: string): void {
+    const a = actual.parameters();
+    const b = expected.parameters();
+    assertSameBits(a.rowOf, b.rowOf, `${what}: rowOf`);
+    assertSameBits(a.embeddings, b.embeddings, `${what}: embeddings`);
+    assertSameBits(a.weight, b.weight, `${what}: weight`);
+    assertSameBits(a.bias, b.bias, `${what}: bias`);
+  }
+
+  for (const kernels of ['wasm', 'scalar'] as const) {
+    for (const [optimizer, featureDropout] of [['adam', 0], ['adam', 0.5], ['sgd', 0], ['sgd', 0.3]] as const) {
+      test(`${kernels} kernels, ${optimizer}, dropout ${featureDropout}: the same model as on a matrix the model does not own; only the owned matrix is written`, () => {
+        const random = new SeededRandom(31);
+        const features = randomFeatures(random, 300, buckets);
+        const labels = Int32Array.from({ length: features.count }, () => random.nextInt(numClasses));
+        const owned = copyOf(features);
+        const other = copyOf(features);
+        const shape = { buckets, dim: 8, numClasses };
+        const mapped = new NgramClassifier(shape, 5, 'zero-embeddings', kernels);
+        const plain = new NgramClassifier(shape, 5, 'zero-embeddings', kernels);
+        assert.equal(mapped.kernels, kernels);
+        for (const model of [mapped, plain]) model.useOptimizer(optimizer, { featureDropout });
+        mapped.takeTrainingIds(owned);
+        trainEpochs(mapped, owned, labels, 3, 9);
+        trainEpochs(plain, other, labels, 3, 9);
+        assertSameModel(mapped, plain, 'after 3 epochs');
+        assert.deepEqual(other.ids, features.ids, 'a matrix the model does not own is never written');
+        const rowOf = mapped.parameters().rowOf;
+        let rows = 0;
+        let trained = 0;
+        for (let k = 0; k < owned.ids.length; k++) {
+          const v = owned.ids[k]!;
+          if (rowOf[features.ids[k]!] !== 0) trained += 1;
+          // Each occurrence is its bucket or that bucket's row.
+          if (v < 0) {
+            rows += 1;
+            assert.equal(~v, rowOf[features.ids[k]!], `occurrence ${k}`);
+          } else assert.equal(v, features.ids[k], `occurrence ${k}`);
+        }
+        // The wasm kernels map every occurrence whose bucket has a row by the last epoch; with dropout, a bucket
+        // may first be kept (and given a row) after some of its occurrences were read. The scalar ones read the buckets.
+        assert.ok(trained > owned.ids.length / 2);
+        if (kernels === 'scalar') assert.equal(rows, 0);
+        else if (featureDropout === 0) assert.equal(rows, trained);
+        else assert.ok(rows > 0.9 * trained, `${rows} of ${trained} mapped`);
+        // Evaluation of the mapped matrix reads the same rows as of the buckets.
+        const all = Int32Array.from({ length: features.count }, (_, i) => i);
+        const a = new Float32Array(features.count * numClasses);
+        const b = new Float32Array(features.count * numClasses);
+        mapped.forward(owned, all, a);
+        plain.forward(features, all, b);
+        assertSameBits(a, b, 'evaluation logits');
+      });
+    }
+  }
+
+  for (const maxGradNorm of [null, 0.05]) {
+    test(`the scalar kernels read mapped ids as their rows, in training and evaluation (clipping ${maxGradNorm ?? 'off'})`, () => {
+      const random = new SeededRandom(47);
+      const features = randomFeatures(random, 240, buckets);
+      const labels = Int32Array.from({ length: features.count }, () => random.nextInt(numClasses));
+      const shape = { buckets, dim: 8, numClasses };
+      // Map a matrix on the wasm kernels over the first half of the rows only: the rest keep buckets never trained.
+      const half: FeatureMatrix = { ids: features.ids.slice(0, features.offsets[120]), offsets: features.offsets.slice(0, 121), count: 120 };
+      const first = new NgramClassifier(shape, 2);
+      first.useOptimizer('adam');
+      first.takeTrainingIds(half);
+      trainEpochs(first, half, labels, 2, 4);
+      const mapped = copyOf(features);
+      mapped.ids.set(half.ids);
+      assert.ok(mapped.ids.some((v) => v < 0) && mapped.ids.some((v) => v >= 0), 'a mix of rows and buckets');
+      // Two scalar models with the same rows (restore keeps the row numbers): one reads the mix, one the buckets.
+      const scalar = (): NgramClassifier => {
+        const model = new NgramClassifier(shape, 2, 'zero-embeddings', 'scalar');
+        model.restore(first.snapshot());
+        model.useOptimizer('adam');
+        return model;
+      };
+      const onMapped = scalar();
+      const onBuckets = scalar();
+      trainEpochs(onMapped, mapped, labels, 2, 6, maxGradNorm);
+      trainEpochs(onBuckets, features, labels, 2, 6, maxGradNorm);
+      assertSameModel(onMapped, onBuckets, 'scalar training');
+      assert.ok(onMapped.allocatedRows > first.allocatedRows, 'rows were allocated for the buckets the mix still held');
+    });
+  }
+
+  test('restore maps the owned ids back to buckets; training then continues as on a matrix the model does not own', () => {
+    const random = new SeededRandom(53);
+    const features = randomFeatures(random, 200, buckets);
+    const labels = Int32Array.from({ length: features.count }, () => random.nextInt(numClasses));
+    const owned = copyOf(features);
+    const shape = { buckets, dim: 8, numClasses };
+    const mapped = new NgramClassifier(shape, 8);
+    const plain = new NgramClassifier(shape, 8);
+    for (const model of [mapped, plain]) model.useOptimizer('adam');
+    mapped.takeTrainingIds(owned);
+    // A snapshot with fewer rows than the table will have: rows allocated after it are numbered anew.
+    trainEpochs(mapped, owned, labels.subarray(0, 50), 1, 1);
+    const half: FeatureMatrix = { ids: features.ids.slice(0, features.offsets[50]), offsets: features.offsets.slice(0, 51), count: 50 };
+    trainEpochs(plain, half, labels.subarray(0, 50), 1, 1);
+    // (the owned matrix's first 50 rows only; its first epoch over 50 rows draws the same order)
+    const snapshot = mapped.snapshot();
+    trainEpochs(mapped, owned, labels, 2, 2);
+    assert.ok(owned.ids.some((v) => v < 0));
+    mapped.restore(snapshot);
+    assert.deepEqual(owned.ids, features.ids, 'restore leaves the buckets');
+    plain.restore(snapshot);
+    trainEpochs(mapped, owned, labels, 2, 3);
+    trainEpochs(plain, features, labels, 2, 3);
+    assertSameModel(mapped, plain, 'after restore and 2 epochs');
+    mapped.releaseTrainingIds();
+    // Released: a later restore no longer touches the matrix.
+    const before = owned.ids.slice();
+    mapped.restore(snapshot);
+    assert.deepEqual(owned.ids, before);
+  });
+
+  test('trainClassifier with the training ids handed over: validation and test matrices are never written, the model is the same', async () => {
+    const random = new SeededRandom(61);
+    const make = (rows: number): { features: FeatureMatrix; labels: Int32Array; count: number } => {
+      const features = randomFeatures(random, rows, buckets);
+      return { features, labels: Int32Array.from({ length: rows }, () => random.nextInt(numClasses)), count: rows };
+    };
+    const train = make(400);
+    const validation = make(120);
+    const test = make(120);
+    const copies = { validation: validation.features.ids.slice(), test: test.features.ids.slice() };
+    const options = { loss: 'ce' as const, epochs: 4, batchSize: 16, optimizer: 'adam' as const, featureDropout: 0.25, learningRate: 0.05, schedule: 'constant' as const, maxGradNorm: null, seed: 3, guards: { epsilon: 1e-6, maxWeight: null } };
+    const shape = { buckets, dim: 8, numClasses };
+    for (const withValidation of [false, true]) {
+      const owned = { ...train, features: copyOf(train.features) };
+      const mapped = new NgramClassifier(shape, 12);
+      mapped.takeTrainingIds(owned.features);
+      const evaluation = withValidation ? { validation, test } : { test };
+      const a = await trainClassifier(mapped, owned, evaluation, options);
+      mapped.releaseTrainingIds();
+      const plain = new NgramClassifier(shape, 12);
+      const b = await trainClassifier(plain, train, evaluation, options);
+      assertSameModel(mapped, plain, `with${withValidation ? '' : 'out'} validation`);
+      assert.deepEqual(a.epochs.map((e) => [e.trainLoss, e.test?.accuracy]), b.epochs.map((e) => [e.trainLoss, e.test?.accuracy]));
+      assert.deepEqual(validation.features.ids, copies.validation, 'validation ids untouched');
+      assert.deepEqual(test.features.ids, copies.test, 'test ids untouched');
+      if (withValidation) assert.deepEqual(owned.features.ids, train.features.ids, 'restoring the best epoch maps the training ids back');
+      else {
+        const rowOf = mapped.parameters().rowOf;
+        assert.ok(owned.features.ids.every((v, k) => (v < 0 ? ~v === rowOf[train.features.ids[k]!] : v === train.features.ids[k])), 'each occurrence its bucket or its row');
+        assert.ok(owned.features.ids.some((v) => v < 0));
+      }
+    }
+  });
 });

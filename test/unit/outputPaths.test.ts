@@ -217,6 +217,20 @@ describe('writes reach the disk', () => {
     }
   });
 
+  test('writeLinesAtomic writes every line and its LF in UTF-8, across its 1 MiB chunks and past them', async () => {
+    // Many short lines with characters of 1 to 4 bytes (and a lone surrogate, written as U+FFFD), a line longer
+    // than a chunk, an empty line, then more short lines.
+    const short = Array.from({ length: 40_000 }, (_, i) => `{"i":${i},"t":"é€😀${'x'.repeat(i % 50)}"}`);
+    const lines = [...short, '\ud800 lone', 'é'.repeat(700_000), '', ...short.slice(0, 1000)];
+    const file = path.join(dir, 'lines.jsonl');
+    await writeLinesAtomic(file, lines);
+    const expected = Buffer.from(lines.map((line) => line + '\n').join(''), 'utf8');
+    assert.ok(expected.length > 3 * (1 << 20));
+    assert.ok(fs.readFileSync(file).equals(expected));
+    await writeLinesAtomic(file, []);
+    assert.equal(fs.readFileSync(file).length, 0);
+  });
+
   test('an operating-system error while writing names the output, not a temporary, as a cannotWrite error', async () => {
     fs.writeFileSync(path.join(dir, 'plain-file'), 'x');
     const target = path.join(dir, 'plain-file', 'out.txt');

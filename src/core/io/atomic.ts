@@ -189,19 +189,31 @@ export async function writeFileAtomic(target: string, content: string | Uint8Arr
 
 /**
  * Writes lines atomically through a stream (one line at a time, so a million lines never become one
- * string in memory); each line gets a trailing LF.
+ * string in memory); each line gets a trailing LF. Each line is encoded into a 1 MiB byte buffer as soon as
+ * it comes, so that it dies young: lines joined into a string until a flush outlive the collections of the
+ * young generation and pile up in the old one (~90 MiB more RSS while a million score lines were written).
  */
 export async function writeLinesAtomic(target: string, lines: Iterable<string>): Promise<void> {
   await writeStagedFile(target, async (handle) => {
-    let buffer = '';
+    const chunk = Buffer.allocUnsafe(1 << 20);
+    let used = 0;
+    const flush = async (): Promise<void> => {
+      for (let at = 0; at < used; ) at += (await handle.write(chunk, at, used - at)).bytesWritten;
+      used = 0;
+    };
     for (const line of lines) {
-      buffer += line + '\n';
-      if (buffer.length > 1 << 20) {
-        await handle.write(buffer);
-        buffer = '';
+      // A UTF-16 unit takes at most 3 bytes in UTF-8 (a surrogate pair 4 for 2 units).
+      if (used + 3 * line.length + 1 > chunk.length) {
+        await flush();
+        if (3 * line.length + 1 > chunk.length) {
+          await handle.write(line + '\n');
+          continue;
+        }
       }
+      used += chunk.write(line, used);
+      chunk[used++] = 0x0a;
     }
-    if (buffer) await handle.write(buffer);
+    await flush();
   });
 }
 

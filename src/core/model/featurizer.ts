@@ -105,6 +105,14 @@ export function tokenize(text: string, lowercase: boolean, normalize: Featurizer
 
 /** Feature ids gathered per block by `featurizeAll` (256 KiB). */
 const FEATURE_BLOCK = 1 << 16;
+/**
+ * When `featurizeAll` writes into one array sized from a sample of the rows: from `ids` ids (64 MiB of them,
+ * well above the size from which allocators map memory rather than carve it from their heap) and `rows` rows
+ * (a scoring chunk, 16,384 rows, never).
+ */
+export const DIRECT_FEATURES = { ids: 1 << 24, rows: 1 << 16 };
+/** Rows of the sample that sizes that array. */
+const SIZING_SAMPLE = 1024;
 
 /** Turns texts into hashed feature ids. */
 export class Featurizer {
@@ -132,12 +140,19 @@ export class Featurizer {
   /**
    * Feature ids of many rows in one flat matrix. The ids are gathered in blocks of `FEATURE_BLOCK` and copied
    * once into an array of their exact length: at the peak that is twice the ids, where an array grown by
-   * doubling held up to three and a half times them (a million rows carry about 40 million ids).
+   * doubling held up to three and a half times them (a million rows carry about 40 million ids). Where the
+   * rows should carry more than `direct.ids` ids (judged from a sample of `SIZING_SAMPLE` rows), they are
+   * written straight into one array half as large again as that estimate, and the matrix views its start:
+   * an array that large is mapped by the allocator and its pages are only made resident as ids are written,
+   * so the room to spare costs address space, not memory, and there is no copy (the blocks and their copy
+   * are the job's peak at a million rows otherwise). Rows longer than the sample foretold fall back to blocks
+   * past the array's end. The same ids either way.
    */
-  featurizeAll(rows: readonly { texts: readonly string[] }[]): FeatureMatrix {
+  featurizeAll(rows: readonly { texts: readonly string[] }[], direct: { ids: number; rows: number } = DIRECT_FEATURES): FeatureMatrix {
     const offsets = new Int32Array(rows.length + 1);
+    let capacity = this.directCapacity(rows, direct);
     const blocks: Int32Array[] = [];
-    let block = new Int32Array(FEATURE_BLOCK);
+    let block = new Int32Array(capacity > 0 ? capacity : FEATURE_BLOCK);
     let inBlock = 0;
     let used = 0;
     for (let i = 0; i < rows.length; i++) {
@@ -148,12 +163,14 @@ export class Featurizer {
         blocks.push(block.subarray(0, inBlock));
         block = new Int32Array(Math.max(FEATURE_BLOCK, n));
         inBlock = 0;
+        capacity = 0;
       }
       for (let k = 0; k < n; k++) block[inBlock + k] = this.buffer[k]!;
       inBlock += n;
       used += n;
       offsets[i + 1] = used;
     }
+    if (capacity > 0) return { ids: block.subarray(0, used), offsets, count: rows.length };
     blocks.push(block.subarray(0, inBlock));
     const ids = new Int32Array(used);
     let at = 0;
@@ -162,6 +179,21 @@ export class Featurizer {
       at += part.length;
     }
     return { ids, offsets, count: rows.length };
+  }
+
+  /** The ids `featurizeAll` should write straight into one array for these rows, with room to spare; 0: use blocks. */
+  private directCapacity(rows: readonly { texts: readonly string[] }[], direct: { ids: number; rows: number }): number {
+    if (rows.length < direct.rows || rows.length * this.config.maxFeatures < direct.ids) return 0;
+    const sample = Math.min(rows.length, SIZING_SAMPLE);
+    const stride = rows.length / sample;
+    let total = 0;
+    for (let j = 0; j < sample; j++) {
+      this.length = 0;
+      this.collect(rows[Math.floor(j * stride)]!.texts);
+      total += this.length;
+    }
+    const estimate = (total / sample) * rows.length;
+    return estimate < direct.ids ? 0 : Math.min(Math.ceil(estimate * 1.5) + FEATURE_BLOCK, 2 ** 31 - 1);
   }
 
   private push(hash: number): void {

@@ -139,10 +139,14 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   private identity = Int32Array.from({ length: 64 }, (_, b) => b);
   // Whether `occurrenceRow` holds the rows of the last forward pass's occurrences (0: untrained), for gatherRows.
   private rowsKnown = false;
-  // The training matrix's row of each feature occurrence once known (0: not trained yet): a training pass
-  // (wasm path) reads these in order instead of looking each bucket up at random in the 8 MB bucket → row
-  // table. Rows never move once allocated; restore() drops the cache.
+  // The training matrix's occurrences, each its bucket id (≥ 0) until its row is known, then ~row (< 0; rows
+  // are ≥ 1): a training pass (wasm path) reads these in order instead of looking each bucket up at random in
+  // the 8 MB bucket → row table. For the matrix handed over with `takeTrainingIds` this is the matrix's own
+  // ids, mapped in place; for any other, a copy. Rows never move once allocated; restore() drops the cache
+  // (and maps the handed-over ids back to buckets).
   private rowCache: { features: FeatureMatrix; rows: Int32Array } | undefined;
+  // The matrix whose ids the model may overwrite (`takeTrainingIds`).
+  private ownedFeatures: FeatureMatrix | undefined;
   private keptRows = new Int32Array(256);
   private slotRow = new Int32Array(256);
   // Lazy Adam: each slot's occurrences (slotOccurrence[slotStart[s] .. slotStart[s+1]) holds their examples) and each example's 1/n.
@@ -349,7 +353,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       const bag = this.bag;
       let n = 0;
       for (let k = start; k < end; k++) {
-        const row = rowOf[ids[k]!]!;
+        const row = rowOfOccurrence(rowOf, ids[k]!);
         if (row === 0) continue;
         if (decays && this.rowDecayLog[row] !== this.decayLog) this.syncRow(row);
         bag[n++] = row * dim;
@@ -401,8 +405,10 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     const keptIds = dropped.ids;
     if (dropping && this.keptRows.length < occurrences) this.keptRows = new Int32Array(Math.max(occurrences, this.keptRows.length * 2));
     const keptRows = this.keptRows;
-    if (training && this.rowCache?.features !== features) this.rowCache = { features, rows: new Int32Array(ids.length) };
+    if (training && this.rowCache?.features !== features) this.rowCache = { features, rows: features === this.ownedFeatures ? ids : ids.slice() };
+    // Occurrences as buckets or ~rows (see rowCache): training passes map the ones found trained, in place.
     const cache = training ? this.rowCache!.rows : null;
+    const source = cache ?? ids;
     const random = this.dropoutRandom;
     const keep = 1 - this.featureDropout;
     let n = 0;
@@ -419,16 +425,21 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
         first = q;
         let o = q;
         for (let k = start; k < end; k++) {
-          let row = cache![k]!;
-          if (row === 0) row = cache![k] = rowOf[ids[k]!]!;
-          keptIds[o] = ids[k]!;
+          const v = cache![k]!;
+          let row: number;
+          if (v < 0) row = ~v;
+          else {
+            row = rowOf[v]!;
+            if (row !== 0) cache![k] = ~row;
+          }
+          keptIds[o] = v;
           keptRows[o] = row;
           o += Number(random.next() < keep);
         }
         if (o === first && end > start) {
-          const k = start + Math.floor(random.next() * (end - start));
-          keptIds[o] = ids[k]!;
-          keptRows[o++] = cache![k] !== 0 ? cache![k]! : rowOf[ids[k]!]!;
+          const v = cache![start + Math.floor(random.next() * (end - start))]!;
+          keptIds[o] = v;
+          keptRows[o++] = rowOfOccurrence(rowOf, v);
         }
         dropped.offsets[b + 1] = o;
         last = o;
@@ -436,10 +447,13 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
       for (let k = first; k < last; k++, q++) {
         let row: number;
         if (dropping) row = keptRows[k]!;
-        else if (cache === null) row = rowOf[ids[k]!]!;
         else {
-          row = cache[k]!;
-          if (row === 0) row = cache[k] = rowOf[ids[k]!]!;
+          const v = source[k]!;
+          if (v < 0) row = ~v;
+          else {
+            row = rowOf[v]!;
+            if (row !== 0 && cache !== null) cache[k] = ~row;
+          }
         }
         if (training) occurrenceRow[q] = row;
         if (row === 0) continue;
@@ -514,9 +528,9 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     for (let b = 0; b < count; b++) {
       const example = examples[b]!;
       for (let k = offsets[example]!, end = offsets[example + 1]!; k < end; k++, o++) {
-        const bucket = ids[k]!;
-        let row = this.rowOf[bucket]!;
-        if (row === 0) row = this.allocateRow(bucket);
+        const v = ids[k]!;
+        let row = rowOfOccurrence(this.rowOf, v);
+        if (row === 0) row = this.allocateRow(v);
         occurrenceRow[o] = row;
         if (this.rowStamp[row] !== stamp) {
           this.rowStamp[row] = stamp;
@@ -655,10 +669,11 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     for (let b = 0; b < count; b++) {
       const example = examples[b]!;
       for (let k = offsets[example]!, end = offsets[example + 1]!; k < end; k++, o++) {
-        const bucket = ids[k]!;
+        const v = ids[k]!;
         // A row seen as untrained in the forward pass may have been allocated since (by an earlier occurrence).
-        let row = known ? occurrenceRow[o]! : rowOf[bucket]!;
-        if (row === 0) row = this.allocateRow(bucket);
+        let row = known ? occurrenceRow[o]! : rowOfOccurrence(rowOf, v);
+        // Untrained: v is the bucket (a mapped occurrence has a row).
+        if (row === 0) row = this.allocateRow(v);
         occurrenceRow[o] = row;
         // allocateRow may grow rowStamp and rowSlot: read them after it.
         if (this.rowStamp[row] !== stamp) {
@@ -803,6 +818,7 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     let occurrences = 0;
     for (let b = 0; b < count; b++) {
       for (let k = offsets[examples[b]!]!, end = offsets[examples[b]! + 1]!; k < end; k++, occurrences++) {
+        // Untrained in the forward pass: ids[k] is its bucket (a mapped occurrence has a row).
         if (occurrenceRow[occurrences] === 0) occurrenceRow[occurrences] = this.allocateRow(ids[k]!);
       }
     }
@@ -878,6 +894,43 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   }
 
   /**
+   * Hands the training set's matrix over to the model, which may then overwrite its ids with the rows they
+   * map to as training passes find them (`~row`, negative; see rowCache), instead of keeping a second array of
+   * the same length (one int32 per feature occurrence: ~160 MB at a million rows). The model reads such a
+   * matrix as before; `restore` maps its ids back to buckets. Until `releaseTrainingIds`, nothing else may
+   * read the ids as buckets. Other matrices (evaluation sets) are never written.
+   */
+  takeTrainingIds(features: FeatureMatrix): void {
+    this.ownedFeatures = features;
+    if (this.rowCache?.features === features) this.rowCache = undefined;
+  }
+
+  /**
+   * Ends `takeTrainingIds` (training is over): the model drops its references to the matrix, whose ids may
+   * still hold rows (the caller drops it, or reads it only through this model).
+   */
+  releaseTrainingIds(): void {
+    if (this.rowCache?.features === this.ownedFeatures) this.rowCache = undefined;
+    this.ownedFeatures = undefined;
+  }
+
+  /** The handed-over matrix's mapped occurrences back to their buckets (the table is about to change). */
+  private unmapTrainingIds(): void {
+    const ids = this.ownedFeatures?.ids;
+    if (!ids) return;
+    let bucketOf: Int32Array | undefined;
+    for (let k = 0; k < ids.length; k++) {
+      const v = ids[k]!;
+      if (v >= 0) continue;
+      if (!bucketOf) {
+        bucketOf = new Int32Array(this.rows);
+        for (let bucket = 0; bucket < this.rowOf.length; bucket++) if (this.rowOf[bucket] !== 0) bucketOf[this.rowOf[bucket]!] = bucket;
+      }
+      ids[k] = bucketOf[~v]!;
+    }
+  }
+
+  /**
    * Allocates the rows of every bucket in `ids` that has none, in order of first occurrence (rows start at
    * zero with the default initialisation): what training would allocate as it first steps them, done before
    * Hogwild threads start, since they share a fixed bucket → row table. With the default initialisation a row
@@ -886,7 +939,8 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
    */
   private allocateRowsFor(ids: Int32Array): void {
     this.reserveRowsFor(ids);
-    for (let k = 0; k < ids.length; k++) if (this.rowOf[ids[k]!] === 0) this.allocateRow(ids[k]!);
+    // A mapped occurrence (< 0, see rowCache) has its row.
+    for (let k = 0; k < ids.length; k++) if (ids[k]! >= 0 && this.rowOf[ids[k]!] === 0) this.allocateRow(ids[k]!);
   }
 
   /**
@@ -1031,6 +1085,8 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     if (snapshot.kind !== 'ngram') throw new Error(`cannot restore a ${snapshot.kind} snapshot into an n-gram classifier`);
     if (this.stepCounter) throw new Error('internal: a model shared with Hogwild threads cannot be restored (unshare it first)');
     const p = (snapshot as NgramSnapshot).parameters;
+    // The handed-over ids hold this table's rows: back to buckets before the table changes.
+    this.unmapTrainingIds();
     this.rowOf = p.rowOf.slice();
     this.rows = p.rows;
     this.rowStamp = new Int32Array(Math.max(p.rows, 1024));
@@ -1073,6 +1129,8 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     let needed = 0;
     for (let k = 0; k < ids.length; k++) {
       const bucket = ids[k]!;
+      // A mapped occurrence (< 0, see rowCache) has its row.
+      if (bucket < 0) continue;
       if (seen[bucket] === 0 && this.rowOf[bucket] === 0) needed += 1;
       seen[bucket] = 1;
     }
@@ -1126,6 +1184,11 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
     this.rowDecayLog[row] = this.decayLog;
     return row;
   }
+}
+
+/** The row of a feature occurrence as a matrix holds it: a bucket id (≥ 0), or ~row once mapped (see rowCache). */
+function rowOfOccurrence(rowOf: Int32Array, v: number): number {
+  return v < 0 ? ~v : rowOf[v]!;
 }
 
 /**

@@ -173,6 +173,9 @@ export async function trainNgram(request: NgramTrainingRequest, context: Trainer
   if (request.initialParameters) model.restore(NgramClassifier.fromParameters(request.initialParameters).snapshot());
   const train = { ...toEvaluationSet(featurizer, request.rows), quality: request.quality, diversity: request.diversity };
   model.reserveRowsFor(train.features.ids);
+  // The training matrix is built for the trainer alone: the model maps its ids to rows in place rather than
+  // keeping a second array of one int32 per feature occurrence.
+  model.takeTrainingIds(train.features);
   const validation = request.validation && request.validation.length > 0 ? toEvaluationSet(featurizer, request.validation) : undefined;
   const test = request.test && request.test.length > 0 ? toEvaluationSet(featurizer, request.test) : undefined;
   const result = await trainClassifier(
@@ -196,6 +199,6 @@ export async function trainNgram(request: NgramTrainingRequest, context: Trainer
       dimpFullPass: settings.dimpFullPass,
     },
     context,
-  );
+  ).finally(() => model.releaseTrainingIds());
   return { model, featurizer, result };
 }
