@@ -906,6 +906,19 @@ export class NgramClassifier implements TrainableClassifier<FeatureMatrix> {
   }
 
   /**
+   * Maps, in place, every occurrence of `ids` whose bucket has a row to `~row` (the form `takeTrainingIds`
+   * matrices hold): a copy the caller owns, for Hogwild threads, which then share one mapped matrix rather than
+   * each keeping its own row cache.
+   */
+  mapTrainingIds(ids: Int32Array): void {
+    const rowOf = this.rowOf;
+    for (let k = 0; k < ids.length; k++) {
+      const v = ids[k]!;
+      if (v >= 0 && rowOf[v] !== 0) ids[k] = ~rowOf[v]!;
+    }
+  }
+
+  /**
    * Ends `takeTrainingIds` (training is over): the model drops its references to the matrix, whose ids may
    * still hold rows (the caller drops it, or reads it only through this model).
    */

@@ -130,8 +130,11 @@ export class HogwildTeam {
     const progress = new Float64Array(new SharedArrayBuffer(threads * PROGRESS_FIELDS * 8));
     const order = new Int32Array(new SharedArrayBuffer(train.count * 4));
     const lastWeights = new Float32Array(new SharedArrayBuffer(train.count * 4)).fill(1);
+    // The workers share one matrix of ~rows (every row exists now): no row cache per thread.
+    const ids = sharedCopy(train.features.ids);
+    model.mapTrainingIds(ids);
     const rows = {
-      ids: sharedCopy(train.features.ids),
+      ids,
       offsets: sharedCopy(train.features.offsets),
       labels: sharedCopy(train.labels),
       quality: train.quality && sharedCopy(train.quality),

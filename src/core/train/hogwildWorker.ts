@@ -17,6 +17,8 @@ const { run, control, order, lastWeights } = data;
 adoptSharedKernelModule(data.kernels);
 const model = NgramClassifier.replica(data.model, data.thread, data.seed);
 const features = { ids: data.ids, offsets: data.offsets, count: run.count };
+// The matrix is mapped to rows already (HogwildTeam.start): the replica reads it as its own row cache.
+model.takeTrainingIds(features);
 const { batchSize, numClasses } = run;
 const scratch = newBatchScratch(batchSize, numClasses);
 const { logits, buffers, labels: batchLabels, quality: batchQuality, diversity: batchDiversity } = scratch;
