@@ -279,8 +279,9 @@ async function peakMemory(scratch: string, sizes: readonly number[]): Promise<vo
     results.push({ rows: size, rssMiB: kib / 1024, seconds });
     log(`scored ${size} rows: peak RSS ${(kib / 1024).toFixed(0)} MiB in ${seconds.toFixed(1)} s`);
   }
-  const [a, b] = results.slice(-2) as [(typeof results)[0], (typeof results)[0]];
-  const perHundredThousand = ((b.rssMiB - a.rssMiB) / (b.rows - a.rows)) * 100_000;
+  // A curve of one size has no slope (its point is still reported).
+  const [a, b] = results.length > 1 ? (results.slice(-2) as [(typeof results)[0], (typeof results)[0]]) : [undefined, undefined];
+  const perHundredThousand = a && b ? ((b.rssMiB - a.rssMiB) / (b.rows - a.rows)) * 100_000 : NaN;
   log('the scoring pass alone…');
   const pass = await scoringPass(
     scratch,
@@ -289,7 +290,7 @@ async function peakMemory(scratch: string, sizes: readonly number[]): Promise<vo
   sections.push(
     `## Peak memory of scoring\n\n\`dimp-curator score\` in a fresh process (reads the file, trains both checkers, scores every row through onnxruntime, writes the scores), peak RSS as the process reports it (\`process.resourceUsage().maxRSS\`).\n\n` +
       `| rows | peak RSS | time | rows/s (whole run) |\n|---|---|---|---|\n${results.map((r) => `| ${r.rows.toLocaleString('en-US')} | ${fmt(r.rssMiB)} MiB | ${r.seconds.toFixed(1)} s | ${fmt(r.rows / r.seconds)} |`).join('\n')}\n\n` +
-      `Peak RSS per 100,000 rows scored (slope between the two largest sizes): **${fmt(perHundredThousand)} MiB**\n\n` +
+      (Number.isFinite(perHundredThousand) ? `Peak RSS per 100,000 rows scored (slope between the two largest sizes): **${fmt(perHundredThousand)} MiB**\n\n` : 'One size: no slope (give --curve two sizes or more).\n\n') +
       pass,
   );
 }
